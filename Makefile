@@ -1,0 +1,43 @@
+# sts — the two commands a newcomer needs are `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STS_HOME ?= ./var
+HOST ?= 127.0.0.1
+PORT ?= 8080
+# Debian packages: xmlsec1 is the independent verifier in tests; libxmlsec1-dev builds python-xmlsec if no wheel fits.
+DEB_PACKAGES := xmlsec1 libxmlsec1-dev libxmlsec1-openssl pkg-config libxml2-dev libxslt1-dev
+
+.PHONY: run test deps test-deps venv clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e .
+	touch $@
+
+$(VENV)/.test-installed: $(VENV)/.installed pyproject.toml
+	$(PIP) install -q -e '.[test]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+deps:
+	@if ! command -v xmlsec1 >/dev/null || ! dpkg -s libxmlsec1-dev >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES); \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES); fi; \
+	fi
+
+test-deps: deps $(VENV)/.test-installed
+
+run: $(VENV)/.installed
+	$(VENV)/bin/sts --home $(STS_HOME) init
+	$(VENV)/bin/sts --home $(STS_HOME) serve --host $(HOST) --port $(PORT)
+
+test: test-deps
+	$(PY) -m pytest -n 2 -q
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

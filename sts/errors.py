@@ -1,0 +1,178 @@
+"""The one exception hierarchy of the STS; every class maps to a SOAP fault code and a fixed public reason.
+
+::
+
+    StsError                      fault code + fixed public reason (+ at most one value from the request)
+    ├─ InvalidRequest             wst:InvalidRequest             malformed XML/SOAP/RST
+    ├─ BadRequest                 wst:BadRequest                 unsupported TokenType/RequestType/element
+    ├─ FailedAuthentication       wst:FailedAuthentication       unknown user or wrong password (same reason)
+    ├─ AuthenticationBadElements  wst:AuthenticationBadElements  required parts not signed
+    ├─ InvalidSecurityToken       wst:InvalidSecurityToken       Validate/Renew/Cancel targets
+    ├─ ExpiredData                wst:ExpiredData
+    ├─ InvalidTimeRange           wst:InvalidTimeRange
+    ├─ InvalidScope               wst:InvalidScope               AppliesTo not a trusted relying party
+    ├─ RenewNeeded                wst:RenewNeeded
+    ├─ UnableToRenew              wst:UnableToRenew
+    ├─ RequestFailed              wst:RequestFailed              claims refused/missing, anything unexpected
+    ├─ SecurityHeaderError        wsse:InvalidSecurity
+    │  ├─ UnsupportedAlgorithm    wsse:UnsupportedAlgorithm
+    │  ├─ FailedCheck             wsse:FailedCheck               broken or wrapped signature
+    │  ├─ MessageExpired          wsse:MessageExpired            stale/future Timestamp or Created, replayed nonce
+    │  └─ UnsupportedSecurityToken wsse:UnsupportedSecurityToken
+    └─ SoapError                  env:Sender (client) faults of SOAP itself
+       ├─ VersionMismatch         env:VersionMismatch
+       └─ MustUnderstand          env:MustUnderstand
+
+``str(err)`` is internal detail for the log; ``public_reason`` is what goes on the wire. The WS-Trust codes are
+qualified by the namespace of the request's WS-Trust version (1.3 when the version is unknown).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from . import ns
+
+
+class StsError(Exception):
+    """Base of every error that becomes a SOAP fault."""
+
+    code: ClassVar[str] = "RequestFailed"
+    code_ns: ClassVar[str | None] = None  # None: the request's WS-Trust namespace
+    reason: ClassVar[str] = "The specified request failed"
+    sender: ClassVar[bool] = True  # env:Sender (client's fault) vs env:Receiver
+    http_status: ClassVar[int] = 500
+
+    def __init__(self, internal: str = "", *, detail: str | None = None) -> None:
+        super().__init__(internal or self.reason)
+        self.detail = detail
+
+    @property
+    def public_reason(self) -> str:
+        """The fixed reason text, naming at most one value taken from the request."""
+        if self.detail is None:
+            return self.reason
+        return f"{self.reason}: {_clip(self.detail)}"
+
+    def fault_qname(self, trust_ns: str | None) -> tuple[str, str]:
+        """(namespace, local name) of the fault code for a request of the given WS-Trust namespace."""
+        return (self.code_ns or trust_ns or ns.WST13, self.code)
+
+
+def _clip(value: str, limit: int = 200) -> str:
+    value = " ".join(value.split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+class InvalidRequest(StsError):
+    code = "InvalidRequest"
+    reason = "The request was invalid or malformed"
+
+
+class BadRequest(StsError):
+    code = "BadRequest"
+    reason = "The specified RequestSecurityToken is not understood"
+
+
+class FailedAuthentication(StsError):
+    code = "FailedAuthentication"
+    reason = "Authentication failed"
+
+
+class AuthenticationBadElements(StsError):
+    code = "AuthenticationBadElements"
+    reason = "Insufficient Digest Elements"
+
+
+class InvalidSecurityToken(StsError):
+    code = "InvalidSecurityToken"
+    reason = "Security token has been revoked"
+
+
+class ExpiredData(StsError):
+    code = "ExpiredData"
+    reason = "The request data is out-of-date"
+
+
+class InvalidTimeRange(StsError):
+    code = "InvalidTimeRange"
+    reason = "The requested time range is invalid or unsupported"
+
+
+class InvalidScope(StsError):
+    code = "InvalidScope"
+    reason = "The request scope is invalid or unsupported"
+
+
+class RenewNeeded(StsError):
+    code = "RenewNeeded"
+    reason = "A renewable security token has expired"
+
+
+class UnableToRenew(StsError):
+    code = "UnableToRenew"
+    reason = "The requested renewal failed"
+
+
+class RequestFailed(StsError):
+    code = "RequestFailed"
+    reason = "The specified request failed"
+    sender = False
+
+
+class SecurityHeaderError(StsError):
+    code = "InvalidSecurity"
+    code_ns = ns.WSSE
+    reason = "An error was discovered processing the <wsse:Security> header"
+
+
+class UnsupportedSecurityToken(SecurityHeaderError):
+    code = "UnsupportedSecurityToken"
+    reason = "An unsupported token was provided"
+
+
+class UnsupportedAlgorithm(SecurityHeaderError):
+    code = "UnsupportedAlgorithm"
+    reason = "An unsupported signature or encryption algorithm was used"
+
+
+class FailedCheck(SecurityHeaderError):
+    code = "FailedCheck"
+    reason = "The signature or decryption was invalid"
+
+
+class MessageExpired(SecurityHeaderError):
+    code = "MessageExpired"
+    reason = "The message has expired"
+
+
+class SoapError(StsError):
+    """Faults of SOAP itself: their code is in the envelope's namespace, set when rendered."""
+
+    code = "Sender"
+    code_ns = ""
+    reason = "The message could not be processed"
+
+
+class VersionMismatch(SoapError):
+    code = "VersionMismatch"
+    reason = "The envelope namespace is not a supported SOAP version"
+
+
+class MustUnderstand(SoapError):
+    code = "MustUnderstand"
+    reason = "A mandatory header block was not understood"
+
+
+#: Every WS-Trust fault class, by local name (the client maps received faults back through this).
+TRUST_FAULTS: dict[str, type[StsError]] = {
+    cls.code: cls
+    for cls in (
+        InvalidRequest, BadRequest, FailedAuthentication, AuthenticationBadElements, InvalidSecurityToken,
+        ExpiredData, InvalidTimeRange, InvalidScope, RenewNeeded, UnableToRenew, RequestFailed,
+    )
+}
+SECURITY_FAULTS: dict[str, type[StsError]] = {
+    cls.code: cls
+    for cls in (SecurityHeaderError, UnsupportedSecurityToken, UnsupportedAlgorithm, FailedCheck, MessageExpired)
+}

@@ -1,0 +1,210 @@
+"""Enums whose values are the URIs of WS-Trust 2005/02, 1.3 and 1.4, SAML and XML security.
+
+Tolerant in, strict out: aliases that real clients send (three spellings of Bearer, two forms of each SAML token
+type, the 2005 NoProofKey) resolve to one member; anything unknown raises ``BadRequest`` naming the value.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from . import ns
+from .errors import BadRequest
+
+
+class TrustVersion(enum.Enum):
+    """The WS-Trust version of a message, named by its namespace (1.4 messages are 1.3 messages + 200802 parts)."""
+
+    WST2005 = ns.WST2005
+    WST13 = ns.WST13
+
+    @property
+    def ns(self) -> str:
+        return self.value
+
+    def uri(self, suffix: str) -> str:
+        """The URI ``<namespace>/<suffix>`` of this version (actions, request types, status codes)."""
+        return f"{self.value}/{suffix}"
+
+
+class SoapVersion(enum.Enum):
+    SOAP11 = ns.SOAP11
+    SOAP12 = ns.SOAP12
+
+    @property
+    def content_type(self) -> str:
+        return "text/xml; charset=utf-8" if self is SoapVersion.SOAP11 else "application/soap+xml; charset=utf-8"
+
+
+SAML11_PROFILE = "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV1.1"
+SAML20_PROFILE = "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0"
+
+
+class TokenType(enum.Enum):
+    """SAML token types; the canonical value is the ``urn:oasis`` form that ADAL/msal accept."""
+
+    SAML11 = ns.SAML1
+    SAML20 = ns.SAML2
+
+    @classmethod
+    def _missing_(cls, value: object) -> TokenType | None:
+        return _TOKEN_TYPE_ALIASES.get(str(value))
+
+    @classmethod
+    def parse(cls, uri: str) -> TokenType:
+        try:
+            return cls(uri.strip())
+        except ValueError:
+            raise BadRequest(f"unsupported token type {uri!r}", detail=uri) from None
+
+    @classmethod
+    def from_short(cls, name: str) -> TokenType:
+        """``saml11`` / ``saml20`` as used on the command line and in configuration."""
+        try:
+            return {"saml11": cls.SAML11, "saml20": cls.SAML20}[name.lower()]
+        except KeyError:
+            raise ValueError(f"token type must be saml11 or saml20, not {name!r}") from None
+
+    @property
+    def short(self) -> str:
+        return "saml11" if self is TokenType.SAML11 else "saml20"
+
+    @property
+    def profile_uri(self) -> str:
+        return SAML11_PROFILE if self is TokenType.SAML11 else SAML20_PROFILE
+
+    @property
+    def key_identifier_value_type(self) -> str:
+        """WSS SAML Token Profile ValueType of a KeyIdentifier that references this token."""
+        if self is TokenType.SAML11:
+            return "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.0#SAMLAssertionID"
+        return "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLID"
+
+
+_TOKEN_TYPE_ALIASES: dict[str, TokenType] = {
+    SAML11_PROFILE: TokenType.SAML11,
+    SAML20_PROFILE: TokenType.SAML20,
+    # Seen in the wild: the 1.0 profile fragment and the bare 1.1 assertion namespace.
+    "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.0#SAMLAssertionID": TokenType.SAML11,
+    "urn:oasis:names:tc:SAML:1.1:assertion": TokenType.SAML11,
+}
+
+
+class KeyType(enum.Enum):
+    BEARER = f"{ns.WST13}/Bearer"
+    SYMMETRIC = f"{ns.WST13}/SymmetricKey"
+    PUBLIC_KEY = f"{ns.WST13}/PublicKey"
+
+    @classmethod
+    def _missing_(cls, value: object) -> KeyType | None:
+        return _KEY_TYPE_ALIASES.get(str(value))
+
+    @classmethod
+    def parse(cls, uri: str) -> KeyType:
+        try:
+            return cls(uri.strip())
+        except ValueError:
+            raise BadRequest(f"unsupported key type {uri!r}", detail=uri) from None
+
+
+_KEY_TYPE_ALIASES: dict[str, KeyType] = {
+    # The 1.3 XSD's misspelling and the MS-LWSSP variant.
+    "http://docs.oasis-open.org/wssx/wstrust/200512/Bearer": KeyType.BEARER,
+    "http://docs.oasis-open.org/ws-sx/wstrust/200512/Bearer": KeyType.BEARER,
+    f"{ns.IDENTITY}/NoProofKey": KeyType.BEARER,
+    f"{ns.WST2005}/Bearer": KeyType.BEARER,
+    f"{ns.WST2005}/SymmetricKey": KeyType.SYMMETRIC,
+    f"{ns.WST2005}/PublicKey": KeyType.PUBLIC_KEY,
+}
+
+
+class RequestType(enum.Enum):
+    ISSUE = "Issue"
+    RENEW = "Renew"
+    CANCEL = "Cancel"
+    VALIDATE = "Validate"
+
+    @classmethod
+    def parse(cls, uri: str) -> tuple[RequestType, TrustVersion]:
+        """Resolve a RequestType URI (either version) to the binding and the version it names."""
+        uri = uri.strip()
+        for version in TrustVersion:
+            prefix = version.value + "/"
+            if uri.startswith(prefix):
+                try:
+                    return cls(uri[len(prefix):]), version
+                except ValueError:
+                    break
+        raise BadRequest(f"unsupported request type {uri!r}", detail=uri)
+
+    def uri(self, version: TrustVersion) -> str:
+        return version.uri(self.value)
+
+    def request_action(self, version: TrustVersion) -> str:
+        return version.uri(f"RST/{self.value}")
+
+    def response_action(self, version: TrustVersion) -> str:
+        if version is TrustVersion.WST2005:
+            return version.uri(f"RSTR/{self.value}")
+        if self is RequestType.ISSUE:
+            return version.uri("RSTRC/IssueFinal")
+        return version.uri(f"RSTR/{self.value}Final")
+
+
+class AuthnMethod(enum.Enum):
+    """How the requester proved its identity: SAML 2.0 AuthnContextClassRef and SAML 1.1 AuthenticationMethod."""
+
+    PASSWORD = "password"
+    X509 = "x509"
+
+    @property
+    def saml20(self) -> str:
+        if self is AuthnMethod.PASSWORD:
+            return "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport"
+        return "urn:oasis:names:tc:SAML:2.0:ac:classes:X509"
+
+    @property
+    def saml11(self) -> str:
+        if self is AuthnMethod.PASSWORD:
+            return "urn:oasis:names:tc:SAML:1.0:am:password"
+        return "urn:ietf:rfc:2246"
+
+
+class SignatureAlgorithm(enum.Enum):
+    RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+    RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
+    ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+
+
+class DigestAlgorithm(enum.Enum):
+    SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
+    SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
+
+
+class DataEncryption(enum.Enum):
+    AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
+    AES128_GCM = "http://www.w3.org/2009/xmlenc11#aes128-gcm"
+    AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
+    AES128_CBC = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
+
+
+class KeyTransport(enum.Enum):
+    RSA_OAEP_MGF1P = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
+    RSA_1_5 = "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
+
+
+EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+
+PASSWORD_TEXT = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordText"
+)
+PASSWORD_DIGEST = (
+    "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0#PasswordDigest"
+)
+BASE64_BINARY = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
+
+NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
+CM_BEARER_20 = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
+CM_BEARER_11 = "urn:oasis:names:tc:SAML:1.0:cm:bearer"
+ATTRNAME_FORMAT_URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
