@@ -176,3 +176,9 @@ SECURITY_FAULTS: dict[str, type[StsError]] = {
     cls.code: cls
     for cls in (SecurityHeaderError, UnsupportedSecurityToken, UnsupportedAlgorithm, FailedCheck, MessageExpired)
 }
+
+
+class InsecureTransport(SecurityHeaderError):
+    """A clear-text password over plain HTTP on a non-loopback bind (unless the config allows it)."""
+
+    reason = "A clear-text password requires a secure transport"

@@ -1,0 +1,180 @@
+"""The HTTP face of the STS: one Starlette app for the SOAP endpoints, WSDL, MEX, federation metadata and health.
+
+Paths (a contract): ``POST /services/sts`` and AD FS's ``/adfs/services/trust/{13,2005}/usernamemixed``;
+``GET /services/sts?wsdl`` and ``?xsd=NAME``; ``GET|POST /services/sts/mex`` and ``/adfs/services/trust/mex``;
+``GET /FederationMetadata/2007-06/FederationMetadata.xml``; ``GET /healthz``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cached_property
+
+from lxml import etree
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .config import load_settings, resolve_home
+from .errors import InvalidRequest, StsError
+from .metadata import load_xsd_for_serving
+from .metadata.federation import render_federation_metadata
+from .metadata.mex import render_mex, render_mex_response
+from .metadata.wsdl import render_wsdl
+from .model import RequestContext
+from .pipeline import WXF_GET, SoapResponse
+from .soap import build_envelope, fault_http_status, parse_envelope, render_fault
+from .addressing import parse_addressing
+from .uris import SoapVersion
+from .wiring import Runtime, build_runtime
+from .xmlsafe import parse
+from .xmltime import utcnow
+
+SOAP_PATHS = (
+    "/services/sts",
+    "/adfs/services/trust/13/usernamemixed",
+    "/adfs/services/trust/2005/usernamemixed",
+)
+MEX_PATHS = ("/services/sts/mex", "/adfs/services/trust/mex")
+FEDERATION_METADATA_PATH = "/FederationMetadata/2007-06/FederationMetadata.xml"
+XML = "application/xml; charset=utf-8"
+
+
+class _Documents:
+    """Metadata documents, rendered (and signed) once per process."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self.base = runtime.settings.public_base_url.rstrip("/")
+
+    @cached_property
+    def wsdl(self) -> bytes:
+        return render_wsdl(self.base)
+
+    @cached_property
+    def mex(self) -> bytes:
+        return etree.tostring(render_mex(self.base), encoding="utf-8", xml_declaration=True)
+
+    @cached_property
+    def federation_metadata(self) -> bytes:
+        key = self._runtime.signing_key
+        return render_federation_metadata(
+            self.base, self._runtime.settings.effective_issuer, key.cert_b64, self._runtime.signer.sign
+        )
+
+
+def create_app(runtime: Runtime, *, loopback_bind: bool) -> Starlette:
+    """The ASGI app of one STS node; ``loopback_bind`` tells whether clear-text passwords may pass over HTTP."""
+    settings = runtime.settings
+    documents = _Documents(runtime)
+
+    async def soap(request: Request) -> Response:
+        version = _soap_version(request.headers.get("content-type", ""))
+        if version is None:
+            return Response("Content-Type must be text/xml or application/soap+xml\n", 415)
+        ctx = RequestContext(
+            remote=request.client.host if request.client else "",
+            tls=request.url.scheme == "https",
+            loopback_bind=loopback_bind,
+            received_at=utcnow(),
+            soap_version=version,
+        )
+        body = await _read_limited(request, settings.max_request_bytes)
+        if body is None:
+            return _as_response(_fault(InvalidRequest("request too large"), version))
+        return _as_response(await run_in_threadpool(runtime.endpoint.handle, body, ctx))
+
+    async def service_get(request: Request) -> Response:
+        if "xsd" in request.query_params:
+            document = load_xsd_for_serving(request.query_params["xsd"], documents.base)
+            if document is None:
+                return Response("unknown schema\n", 404, media_type="text/plain")
+            return Response(document, media_type=XML)
+        if "wsdl" in request.query_params or "WSDL" in request.query_params:
+            return Response(documents.wsdl, media_type=XML)
+        return Response(f"WS-Trust STS. WSDL: {documents.base}/services/sts?wsdl\n", media_type="text/plain")
+
+    async def mex_get(request: Request) -> Response:
+        return Response(documents.mex, media_type=XML)
+
+    async def mex_post(request: Request) -> Response:
+        version = _soap_version(request.headers.get("content-type", "")) or SoapVersion.SOAP12
+        body = await _read_limited(request, settings.max_request_bytes)
+        try:
+            if body is None:
+                raise InvalidRequest("request too large")
+            envelope = parse_envelope(parse(body, max_bytes=settings.max_request_bytes))
+            addressing = parse_addressing(envelope.headers)
+            if addressing.action not in (None, WXF_GET):
+                raise InvalidRequest("only WS-Transfer Get is served here", detail=addressing.action)
+        except StsError as err:
+            return _as_response(_fault(err, version))
+        reply = render_mex_response(documents.base, envelope.version.value, addressing.message_id)
+        return Response(reply, media_type=envelope.version.content_type)
+
+    async def federation_metadata(request: Request) -> Response:
+        return Response(documents.federation_metadata, media_type="application/samlmetadata+xml")
+
+    async def healthz(request: Request) -> Response:
+        def probe() -> None:
+            with runtime.stores.db.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(probe)
+        except Exception:  # noqa: BLE001 - health is a yes/no answer
+            return Response(json.dumps({"status": "unavailable"}), 503, media_type="application/json")
+        return Response(json.dumps({"status": "ok"}), media_type="application/json")
+
+    routes = [Route(path, soap, methods=["POST"]) for path in SOAP_PATHS]
+    routes.append(Route("/services/sts", service_get, methods=["GET"]))
+    for path in MEX_PATHS:
+        routes.append(Route(path, mex_get, methods=["GET"]))
+        routes.append(Route(path, mex_post, methods=["POST"]))
+    routes.append(Route(FEDERATION_METADATA_PATH, federation_metadata, methods=["GET"]))
+    routes.append(Route("/healthz", healthz, methods=["GET"]))
+    app = Starlette(routes=routes)
+    app.state.runtime = runtime
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` and worker processes: the home and bind come from the environment."""
+    settings = load_settings(resolve_home(os.environ.get("STS_HOME")))
+    return create_app(build_runtime(settings), loopback_bind=os.environ.get("STS_LOOPBACK_BIND") == "1")
+
+
+def _soap_version(content_type: str) -> SoapVersion | None:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "text/xml":
+        return SoapVersion.SOAP11
+    if media == "application/soap+xml":
+        return SoapVersion.SOAP12
+    return None
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _fault(err: StsError, version: SoapVersion) -> SoapResponse:
+    body = build_envelope(version, render_fault(err, version, None))
+    return SoapResponse(fault_http_status(err, version), version.content_type, body)
+
+
+def _as_response(result: SoapResponse) -> Response:
+    return Response(result.body, result.status, headers={"content-type": result.content_type})

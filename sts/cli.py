@@ -1,0 +1,301 @@
+"""The ``sts`` command (a contract: names and flags are kept, options only added).
+
+The home directory is ``--home DIR``, else ``$STS_HOME``, else ``./var``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from .config import Settings, load_settings, resolve_home
+from .model import ANY_CLAIM, RelyingParty
+from .uris import DataEncryption, KeyTransport, SignatureAlgorithm, TokenType
+
+_DATA_ENCRYPTION = {"aes256-gcm": DataEncryption.AES256_GCM, "aes128-gcm": DataEncryption.AES128_GCM,
+                    "aes256-cbc": DataEncryption.AES256_CBC, "aes128-cbc": DataEncryption.AES128_CBC}
+_KEY_TRANSPORT = {"rsa-oaep-mgf1p": KeyTransport.RSA_OAEP_MGF1P, "rsa-1_5": KeyTransport.RSA_1_5}
+_SIGNATURE = {"rsa-sha256": SignatureAlgorithm.RSA_SHA256, "rsa-sha1": SignatureAlgorithm.RSA_SHA1}
+
+
+class _Context:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    def settings(self) -> Settings:
+        try:
+            return load_settings(self.home)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def stores(self):  # type: ignore[no-untyped-def]
+        settings = self.settings()
+        if not settings.secrets_key_path.exists():
+            raise click.ClickException(f"{self.home} is not initialised: run `sts --home {self.home} init` first")
+        from .wiring import open_stores
+
+        return open_stores(settings)
+
+
+pass_ctx = click.make_pass_decorator(_Context)
+
+
+@click.group()
+@click.option("--home", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Home directory (default: $STS_HOME, else ./var).")
+@click.pass_context
+def main(ctx: click.Context, home: Path | None) -> None:
+    """sts: a WS-Trust Security Token Service."""
+    ctx.obj = _Context(resolve_home(home))
+
+
+@main.command()
+@click.option("--no-demo", is_flag=True, help="Do not add the demo user and relying party.")
+@pass_ctx
+def init(ctx: _Context, no_demo: bool) -> None:
+    """Create the home directory, keys, database and demo data (never overwrites keys)."""
+    from .home import init_home
+
+    report = init_home(ctx.home, demo=not no_demo)
+    if report.created:
+        for what in report.created:
+            click.echo(f"created {what}")
+    else:
+        click.echo(f"{ctx.home} is already initialised")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), help="Serve TLS with this certificate.")
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), help="Private key for --ssl-certfile.")
+@pass_ctx
+def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str | None,
+          ssl_keyfile: str | None) -> None:
+    """Serve the STS over HTTP (or HTTPS with --ssl-certfile/--ssl-keyfile)."""
+    import uvicorn
+
+    from .home import demo_banner
+
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise click.ClickException("--ssl-certfile and --ssl-keyfile go together")
+    settings = ctx.settings().with_bind(host, port, tls=bool(ssl_certfile))
+    if not settings.signing_key_path.exists():
+        raise click.ClickException(f"{ctx.home} is not initialised: run `sts --home {ctx.home} init` first")
+    base = settings.public_base_url.rstrip("/")
+    click.echo(f"sts serving {base}/services/sts (WSDL {base}/services/sts?wsdl, MEX {base}/adfs/services/trust/mex,"
+               f" metadata {base}/FederationMetadata/2007-06/FederationMetadata.xml)")
+    banner = demo_banner(ctx.home)
+    if banner:
+        click.echo(banner.rstrip())
+    loopback = _is_loopback(host)
+    os.environ.update(STS_HOME=str(ctx.home.resolve()), STS_PUBLIC_BASE_URL=settings.public_base_url,
+                      STS_LOOPBACK_BIND="1" if loopback else "0")
+    options = dict(host=host, port=port, log_level=settings.log_level, proxy_headers=False,
+                   ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+    if workers > 1:
+        uvicorn.run("sts.asgi:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        return
+    from .asgi import create_app
+    from .wiring import build_runtime
+
+    uvicorn.run(create_app(build_runtime(settings), loopback_bind=loopback), **options)  # type: ignore[arg-type]
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@main.command()
+@pass_ctx
+def cert(ctx: _Context) -> None:
+    """Print the STS signing certificate (PEM)."""
+    path = ctx.settings().signing_cert_path
+    if not path.exists():
+        raise click.ClickException(f"no signing certificate at {path}: run `sts init` first")
+    click.echo(path.read_text().rstrip())
+
+
+# --- users -------------------------------------------------------------------------------------------
+
+
+@main.group()
+def user() -> None:
+    """Manage users and their claims."""
+
+
+def _parse_claims(values: tuple[str, ...]) -> list[tuple[str, str]]:
+    claims = []
+    for item in values:
+        uri, sep, value = item.partition("=")
+        if not sep or not uri.strip():
+            raise click.BadParameter(f"{item!r} is not URI=VALUE", param_hint="--claim")
+        claims.append((uri.strip(), value))
+    return claims
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--password", help="The password (prompted for when neither this nor --password-stdin is given).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--claim", "claims", multiple=True, metavar="URI=VALUE", help="A claim; repeat for more.")
+@click.option("--admin", is_flag=True, help="Give the user the administrator role.")
+@pass_ctx
+def user_add(ctx: _Context, name: str, password: str | None, password_stdin: bool, claims: tuple[str, ...],
+             admin: bool) -> None:
+    """Add a user."""
+    parsed = _parse_claims(claims)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    if not password:
+        raise click.ClickException("the password must not be empty")
+    try:
+        ctx.stores().users.add(name, password, parsed, admin=admin)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"added user {name}")
+
+
+@user.command("list")
+@pass_ctx
+def user_list(ctx: _Context) -> None:
+    """List users and their claims."""
+    for record in ctx.stores().users.list():
+        flags = "".join([" (admin)" if record.admin else "", " (disabled)" if record.disabled else ""])
+        click.echo(f"{record.name}{flags}")
+        for claim in record.claims:
+            for value in claim.values:
+                click.echo(f"  {claim.uri} = {value}")
+
+
+@user.command("remove")
+@click.argument("name")
+@pass_ctx
+def user_remove(ctx: _Context, name: str) -> None:
+    """Remove a user."""
+    if not ctx.stores().users.remove(name):
+        raise click.ClickException(f"no user named {name!r}")
+    click.echo(f"removed user {name}")
+
+
+# --- relying parties ---------------------------------------------------------------------------------
+
+
+@main.group()
+def rp() -> None:
+    """Manage trusted relying parties."""
+
+
+@rp.command("add")
+@click.option("--endpoint", required=True, help="The relying party's address (AppliesTo).")
+@click.option("--cert", "cert_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The relying party's public certificate (PEM or DER); tokens are encrypted for it.")
+@click.option("--token-type", type=click.Choice(["saml11", "saml20"]), default="saml20", show_default=True)
+@click.option("--require-claim", multiple=True, metavar="URI", help="A claim always put in its tokens.")
+@click.option("--permit-claim", multiple=True, metavar="URI|*", help="A claim it may request (default: any).")
+@click.option("--no-encrypt", is_flag=True, help="Issue unencrypted tokens (the certificate becomes optional).")
+@click.option("--prefix", is_flag=True, help="Match every AppliesTo that starts with the endpoint.")
+@click.option("--default-lifetime", type=click.IntRange(1), metavar="SECONDS", help="Lifetime when none is asked.")
+@click.option("--max-lifetime", type=click.IntRange(1), metavar="SECONDS", help="Cap on a requested lifetime.")
+@click.option("--refuse-long-lifetime", is_flag=True, help="Fault (InvalidTimeRange) instead of clamping.")
+@click.option("--name-id-claim", metavar="URI", help="Claim whose value becomes the NameID.")
+@click.option("--data-encryption", type=click.Choice(sorted(_DATA_ENCRYPTION)), default="aes256-gcm",
+              show_default=True, help="CBC only for peers without GCM (legacy).")
+@click.option("--key-transport", type=click.Choice(sorted(_KEY_TRANSPORT)), default="rsa-oaep-mgf1p",
+              show_default=True)
+@click.option("--signature", type=click.Choice(sorted(_SIGNATURE)), default="rsa-sha256", show_default=True)
+@pass_ctx
+def rp_add(ctx: _Context, endpoint: str, cert_file: Path | None, token_type: str, require_claim: tuple[str, ...],
+           permit_claim: tuple[str, ...], no_encrypt: bool, prefix: bool, default_lifetime: int | None,
+           max_lifetime: int | None, refuse_long_lifetime: bool, name_id_claim: str | None,
+           data_encryption: str, key_transport: str, signature: str) -> None:
+    """Register a trusted relying party."""
+    from .crypto.keys import check_certificate, load_certificate
+    from .xmltime import utcnow
+
+    if cert_file is None and not no_encrypt:
+        raise click.ClickException("--cert FILE is required unless --no-encrypt is given")
+    cert_pem = None
+    if cert_file is not None:
+        try:
+            certificate = load_certificate(cert_file.read_bytes())
+            check_certificate(certificate, utcnow())
+        except ValueError as exc:
+            raise click.ClickException(f"{cert_file}: {exc}") from None
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        cert_pem = certificate.public_bytes(Encoding.PEM)
+    settings = ctx.settings()
+    relying_party = RelyingParty(
+        endpoint=endpoint,
+        cert_pem=cert_pem,
+        match_prefix=prefix,
+        token_type=TokenType.from_short(token_type),
+        required_claims=tuple(require_claim),
+        permitted_claims=tuple(permit_claim) or (ANY_CLAIM,),
+        encrypt=not no_encrypt,
+        default_lifetime=timedelta(seconds=default_lifetime or settings.default_lifetime_seconds),
+        max_lifetime=timedelta(seconds=max_lifetime or settings.max_lifetime_seconds),
+        refuse_long_lifetime=refuse_long_lifetime,
+        name_id_claim=name_id_claim,
+        signature_algorithm=_SIGNATURE[signature],
+        data_encryption=_DATA_ENCRYPTION[data_encryption],
+        key_transport=_KEY_TRANSPORT[key_transport],
+    )
+    if relying_party.default_lifetime > relying_party.max_lifetime:
+        relying_party = replace(relying_party, default_lifetime=relying_party.max_lifetime)
+    try:
+        ctx.stores().relying_parties.add(relying_party)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"added relying party {endpoint}")
+
+
+@rp.command("list")
+@pass_ctx
+def rp_list(ctx: _Context) -> None:
+    """List trusted relying parties."""
+    from .crypto.keys import fingerprint_sha256, load_certificate
+
+    for party in ctx.stores().relying_parties.list():
+        cert_text = "no certificate"
+        if party.cert_pem:
+            certificate = load_certificate(party.cert_pem)
+            cert_text = (f"{certificate.subject.rfc4514_string()} sha256 {fingerprint_sha256(certificate)}"
+                         f" expires {certificate.not_valid_after_utc:%Y-%m-%d}")
+        click.echo(f"{party.endpoint}{' (prefix)' if party.match_prefix else ''}")
+        click.echo(f"  token {party.token_type.short}, {'encrypted' if party.encrypt else 'not encrypted'},"
+                   f" lifetime {int(party.default_lifetime.total_seconds())}s"
+                   f" (max {int(party.max_lifetime.total_seconds())}s)")
+        click.echo(f"  certificate: {cert_text}")
+        if party.required_claims:
+            click.echo(f"  required claims: {', '.join(party.required_claims)}")
+        click.echo(f"  permitted claims: {', '.join(party.permitted_claims)}")
+
+
+@rp.command("remove")
+@click.argument("url")
+@pass_ctx
+def rp_remove(ctx: _Context, url: str) -> None:
+    """Remove a trusted relying party."""
+    if not ctx.stores().relying_parties.remove(url):
+        raise click.ClickException(f"no relying party with endpoint {url!r}")
+    click.echo(f"removed relying party {url}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

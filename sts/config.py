@@ -1,0 +1,141 @@
+"""Settings: ``sts.toml`` in the home directory, overridden by ``STS_*`` environment variables.
+
+The home directory is ``--home DIR``, else ``$STS_HOME``, else ``./var``. Everything below is a default that
+``sts init`` writes into ``sts.toml`` so that an administrator sees and can change it.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from datetime import timedelta
+from pathlib import Path
+
+CONFIG_FILE = "sts.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of one STS node (see README, "Configuration")."""
+
+    home: Path
+    public_base_url: str = ""  # empty: http(s)://HOST:PORT of `sts serve`
+    issuer: str = ""  # empty: the public base URL + /services/sts
+    database_url: str = ""  # empty: SQLite file sts.db in the home directory
+    clock_skew_seconds: int = 300
+    nonce_window_seconds: int = 300
+    max_request_bytes: int = 1024 * 1024
+    max_xml_depth: int = 64
+    allow_password_text_over_http: bool = False
+    allow_unregistered_audiences: bool = False
+    default_lifetime_seconds: int = 1800
+    max_lifetime_seconds: int = 8 * 3600
+    password_hash_n: int = 2**15
+    log_level: str = "info"
+
+    @property
+    def effective_issuer(self) -> str:
+        return self.issuer or f"{self.public_base_url.rstrip('/')}/services/sts"
+
+    def with_bind(self, host: str, port: int, tls: bool) -> Settings:
+        """Fill an empty public base URL from where ``sts serve`` listens."""
+        if self.public_base_url:
+            return self
+        shown = f"[{host}]" if ":" in host else host
+        return replace(self, public_base_url=f"{'https' if tls else 'http'}://{shown}:{port}")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.home / 'sts.db').resolve()}"
+
+    @property
+    def clock_skew(self) -> timedelta:
+        return timedelta(seconds=self.clock_skew_seconds)
+
+    @property
+    def nonce_window(self) -> timedelta:
+        return timedelta(seconds=self.nonce_window_seconds)
+
+    @property
+    def signing_key_path(self) -> Path:
+        return self.home / "keys" / "sts-signing.key"
+
+    @property
+    def signing_cert_path(self) -> Path:
+        return self.home / "keys" / "sts-signing.crt"
+
+    @property
+    def secrets_key_path(self) -> Path:
+        return self.home / "keys" / "secrets.key"
+
+
+def resolve_home(option: str | os.PathLike[str] | None) -> Path:
+    return Path(option or os.environ.get("STS_HOME") or "./var")
+
+
+def load_settings(home: Path) -> Settings:
+    """Read ``sts.toml`` (if any) and the ``STS_*`` environment; unknown keys are an error that says which."""
+    settings = Settings(home=home)
+    path = home / CONFIG_FILE
+    values: dict[str, object] = {}
+    if path.exists():
+        with path.open("rb") as handle:
+            try:
+                values.update(tomllib.load(handle))
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{path}: {exc}") from None
+    known = {f.name: f for f in fields(Settings) if f.name != "home"}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    for name in known:
+        env = os.environ.get(f"STS_{name.upper()}")
+        if env is not None:
+            values[name] = env
+    return replace(settings, **{k: _coerce(known[k].type, k, v) for k, v in values.items()})
+
+
+def _coerce(kind: object, name: str, value: object) -> object:
+    kind = str(kind)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"setting {name} must be true or false, not {value!r}")
+    if kind == "int":
+        try:
+            return int(str(value))
+        except ValueError:
+            raise ValueError(f"setting {name} must be an integer, not {value!r}") from None
+    return str(value)
+
+
+def render_default_config(settings: Settings) -> str:
+    """The commented ``sts.toml`` that ``sts init`` writes."""
+    return f"""# sts configuration; environment variables STS_<NAME> override these.
+# Public base URL advertised in the WSDL, MEX and federation metadata (set it behind a TLS proxy);
+# empty means http(s)://HOST:PORT of `sts serve`.
+public_base_url = "{settings.public_base_url}"
+# Issuer name in tokens; empty means <public_base_url>/services/sts.
+issuer = ""
+# SQLAlchemy URL; empty means SQLite sts.db in this directory. PostgreSQL: postgresql+psycopg://...
+database_url = ""
+clock_skew_seconds = {settings.clock_skew_seconds}
+nonce_window_seconds = {settings.nonce_window_seconds}
+max_request_bytes = {settings.max_request_bytes}
+max_xml_depth = {settings.max_xml_depth}
+# Clear-text passwords over plain HTTP are refused except on a loopback bind, unless this is true.
+allow_password_text_over_http = false
+# Issue unencrypted tokens for AppliesTo values that match no registered relying party.
+allow_unregistered_audiences = false
+# Defaults for relying parties added without their own lifetime policy.
+default_lifetime_seconds = {settings.default_lifetime_seconds}
+max_lifetime_seconds = {settings.max_lifetime_seconds}
+# scrypt cost for stored password hashes (N, a power of two).
+password_hash_n = {settings.password_hash_n}
+log_level = "{settings.log_level}"
+"""

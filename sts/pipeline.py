@@ -1,0 +1,139 @@
+"""One SOAP request through the STS, bytes in and bytes out (DESIGN.md "One Issue request, in order").
+
+Transport-free so that HTTP, tests and benchmarks share it: parse -> envelope -> addressing -> security header
+-> authenticate -> RST -> service -> RSTR -> envelope. Every ``StsError`` becomes a SOAP fault with its fixed
+public reason; anything unexpected is logged with a correlation id and answered as ``wst:RequestFailed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lxml import etree
+
+from . import ns
+from .addressing import AddressingHeaders, parse_addressing, render_reply_headers
+from .auth import UsernameTokenAuthenticator
+from .errors import InvalidRequest, RequestFailed, StsError
+from .model import RequestContext
+from .service import SecurityTokenService
+from .soap import WSA_FAULT_ACTION, build_envelope, fault_http_status, parse_envelope, render_fault
+from .uris import RequestType, SoapVersion, TrustVersion
+from .wsse.header import parse_security_header
+from .wstrust.parse import parse_rst
+from .wstrust.render import render_issue_response
+from .xmlsafe import parse
+
+log = logging.getLogger("sts.pipeline")
+
+WXF_GET = f"{ns.WXF}/Get"
+WXF_GET_RESPONSE = f"{ns.WXF}/GetResponse"
+
+_TRUST_ACTIONS = {
+    rt.request_action(v): (rt, v) for rt in RequestType for v in TrustVersion
+}
+
+
+@dataclass(frozen=True)
+class SoapResponse:
+    status: int
+    content_type: str
+    body: bytes
+
+
+@dataclass
+class _Progress:
+    """What is known so far, so that a fault can be answered in the request's own versions."""
+
+    soap: SoapVersion
+    trust_ns: str | None = None
+    addressing: AddressingHeaders | None = None
+
+
+class TrustEndpoint:
+    """The WS-Trust SOAP endpoint; built once per process."""
+
+    def __init__(
+        self,
+        service: SecurityTokenService,
+        authenticator: UsernameTokenAuthenticator,
+        *,
+        max_bytes: int,
+        max_depth: int,
+        metadata_exchange: Callable[[SoapVersion], etree._Element] | None = None,
+    ) -> None:
+        self._service = service
+        self._authenticator = authenticator
+        self._max_bytes = max_bytes
+        self._max_depth = max_depth
+        self._metadata_exchange = metadata_exchange
+
+    def handle(self, body: bytes, ctx: RequestContext) -> SoapResponse:
+        progress = _Progress(soap=ctx.soap_version)
+        try:
+            return self._handle(body, ctx, progress)
+        except StsError as err:
+            log.info("fault %s: %s", type(err).__name__, err)
+            return self._fault(err, progress)
+        except Exception:  # noqa: BLE001 - the client must never see a traceback
+            correlation = secrets.token_hex(8)
+            log.exception("unexpected error, correlation id %s", correlation)
+            return self._fault(RequestFailed(f"unexpected error {correlation}"), progress)
+
+    def _handle(self, body: bytes, ctx: RequestContext, progress: _Progress) -> SoapResponse:
+        envelope = parse_envelope(parse(body, max_bytes=self._max_bytes, max_depth=self._max_depth))
+        progress.soap = envelope.version
+        addressing = parse_addressing(envelope.headers)
+        progress.addressing = addressing
+        if addressing.action == WXF_GET and self._metadata_exchange is not None:
+            return self._reply(envelope.version, self._metadata_exchange(envelope.version), WXF_GET_RESPONSE, addressing)
+        rst_version = _version_hint(envelope.body)
+        progress.trust_ns = rst_version.value if rst_version else None
+        header = parse_security_header(envelope)
+        principal = self._authenticator.authenticate(header, ctx)
+        rst = parse_rst(envelope.body)
+        _check_action(addressing, rst.request_type, rst.version)
+        response = self._service.issue(rst, principal)
+        return self._reply(
+            envelope.version,
+            render_issue_response(response),
+            rst.request_type.response_action(rst.version),
+            addressing,
+        )
+
+    def _reply(
+        self, version: SoapVersion, body: etree._Element, action: str, addressing: AddressingHeaders
+    ) -> SoapResponse:
+        headers = render_reply_headers(action, addressing.message_id)
+        return SoapResponse(200, version.content_type, build_envelope(version, body, headers))
+
+    def _fault(self, err: StsError, progress: _Progress) -> SoapResponse:
+        headers = []
+        if progress.addressing is not None and progress.addressing.action:
+            headers = render_reply_headers(WSA_FAULT_ACTION, progress.addressing.message_id)
+        fault = render_fault(err, progress.soap, progress.trust_ns)
+        return SoapResponse(
+            fault_http_status(err, progress.soap),
+            progress.soap.content_type,
+            build_envelope(progress.soap, fault, headers),
+        )
+
+
+def _version_hint(body: etree._Element) -> TrustVersion | None:
+    namespace = ns.split_qn(body.tag)[0]
+    try:
+        return TrustVersion(namespace)
+    except ValueError:
+        return None
+
+
+def _check_action(addressing: AddressingHeaders, request_type: RequestType, version: TrustVersion) -> None:
+    """A WS-Trust action that contradicts the RST's RequestType is refused; other actions are hints."""
+    if addressing.action is None:
+        return
+    known = _TRUST_ACTIONS.get(addressing.action)
+    if known is not None and known != (request_type, version):
+        raise InvalidRequest("wsa:Action does not match the RequestType", detail=addressing.action)

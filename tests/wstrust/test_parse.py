@@ -1,0 +1,187 @@
+from datetime import datetime, timezone
+
+import pytest
+from lxml import etree
+
+from sts import ns
+from sts.errors import BadRequest, InvalidRequest
+from sts.uris import KeyType, RequestType, TokenType, TrustVersion
+from sts.wstrust.parse import parse_rst
+from sts.wstrust.render import render_rst
+from sts.xmlsafe import parse
+
+WST13, WST05 = ns.WST13, ns.WST2005
+
+
+def _rst(body: str, wst: str = WST13, request_type: str = "Issue") -> etree._Element:
+    return parse(
+        f"<wst:RequestSecurityToken xmlns:wst='{wst}' xmlns:wsa='{ns.WSA}' xmlns:wsu='{ns.WSU}' Context='ctx-1'>"
+        f"<wst:RequestType>{wst}/{request_type}</wst:RequestType>{body}</wst:RequestSecurityToken>".encode()
+    )
+
+
+def _applies(address: str, wsp: str = ns.WSP12, wsa: str = ns.WSA) -> str:
+    return (f"<wsp:AppliesTo xmlns:wsp='{wsp}'><a:EndpointReference xmlns:a='{wsa}'><a:Address>{address}"
+            f"</a:Address></a:EndpointReference></wsp:AppliesTo>")
+
+
+@pytest.mark.parametrize("wst,version", [(WST13, TrustVersion.WST13), (WST05, TrustVersion.WST2005)])
+def test_minimal(wst: str, version: TrustVersion) -> None:
+    rst = parse_rst(_rst(_applies("https://rp/"), wst))
+    assert rst.version is version
+    assert rst.request_type is RequestType.ISSUE
+    assert rst.applies_to == "https://rp/"
+    assert rst.context == "ctx-1"
+    assert rst.token_type is None
+
+
+@pytest.mark.parametrize("wsp", [ns.WSP12, ns.WSP15, ns.WSP2006])
+@pytest.mark.parametrize("wsa", [ns.WSA, ns.WSA2004])
+def test_applies_to_namespaces(wsp: str, wsa: str) -> None:
+    rst = parse_rst(_rst(_applies("urn:federation:MicrosoftOnline", wsp, wsa)))
+    assert rst.applies_to == "urn:federation:MicrosoftOnline"
+    assert rst.applies_to_ns == wsp
+
+
+def test_applies_to_wsp_uri() -> None:
+    body = f"<wsp:AppliesTo xmlns:wsp='{ns.WSP15}'><wsp:URI>https://rp/x</wsp:URI></wsp:AppliesTo>"
+    assert parse_rst(_rst(body)).applies_to == "https://rp/x"
+
+
+@pytest.mark.parametrize("uri,expected", [
+    ("urn:oasis:names:tc:SAML:1.0:assertion", TokenType.SAML11),
+    ("http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV1.1", TokenType.SAML11),
+    ("urn:oasis:names:tc:SAML:2.0:assertion", TokenType.SAML20),
+    ("http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0", TokenType.SAML20),
+])
+def test_token_types(uri: str, expected: TokenType) -> None:
+    rst = parse_rst(_rst(f"<wst:TokenType>{uri}</wst:TokenType>"))
+    assert rst.token_type is expected
+    assert rst.token_type_uri == uri
+
+
+def test_unknown_token_type_is_bad_request() -> None:
+    with pytest.raises(BadRequest) as info:
+        parse_rst(_rst("<wst:TokenType>urn:ietf:params:oauth:token-type:jwt</wst:TokenType>"))
+    assert "jwt" in info.value.public_reason
+
+
+@pytest.mark.parametrize("uri", [
+    "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Bearer",
+    "http://docs.oasis-open.org/wssx/wstrust/200512/Bearer",
+    "http://docs.oasis-open.org/ws-sx/wstrust/200512/Bearer",
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/NoProofKey",
+])
+def test_bearer_spellings(uri: str) -> None:
+    assert parse_rst(_rst(f"<wst:KeyType>{uri}</wst:KeyType>")).key_type is KeyType.BEARER
+
+
+def test_lifetime() -> None:
+    body = ("<wst:Lifetime><wsu:Created>2026-01-01T00:00:00Z</wsu:Created>"
+            "<wsu:Expires>2026-01-01T01:00:00.123456+00:00</wsu:Expires></wst:Lifetime>")
+    life = parse_rst(_rst(body)).lifetime
+    assert life.created == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert life.expires == datetime(2026, 1, 1, 1, 0, 0, 123456, tzinfo=timezone.utc)
+
+
+def test_malformed_lifetime() -> None:
+    with pytest.raises(InvalidRequest):
+        parse_rst(_rst("<wst:Lifetime><wsu:Created>yesterday</wsu:Created></wst:Lifetime>"))
+
+
+@pytest.mark.parametrize("dialect_attr", ["Dialect", "wst:Dialect"])
+def test_identity_claims_with_optional(dialect_attr: str) -> None:
+    body = (f"<wst:Claims {dialect_attr}='{ns.IDENTITY}' xmlns:i='{ns.IDENTITY}'>"
+            "<i:ClaimType Uri='urn:c:a'/><i:ClaimType Uri='urn:c:b' Optional='true'/></wst:Claims>")
+    rst = parse_rst(_rst(body))
+    assert rst.claims_dialect == ns.IDENTITY
+    assert [(c.uri, c.optional) for c in rst.claims] == [("urn:c:a", False), ("urn:c:b", True)]
+
+
+def test_auth_dialect_with_value() -> None:
+    body = (f"<wst:Claims Dialect='{ns.AUTH}' xmlns:auth='{ns.AUTH}'><auth:ClaimType Uri='urn:role'>"
+            "<auth:Value>admin</auth:Value></auth:ClaimType></wst:Claims>")
+    (claim,) = parse_rst(_rst(body)).claims
+    assert (claim.uri, claim.value) == ("urn:role", "admin")
+
+
+def test_wso2_dialect() -> None:
+    body = (f"<wst:Claims Dialect='http://wso2.org/claims' xmlns:i='{ns.IDENTITY}'>"
+            "<i:ClaimType Uri='http://wso2.org/claims/givenname'/></wst:Claims>")
+    rst = parse_rst(_rst(body))
+    assert rst.claims_dialect == "http://wso2.org/claims"
+    assert rst.claims[0].uri == "http://wso2.org/claims/givenname"
+
+
+def test_secondary_parameters_fill_gaps_only() -> None:
+    body = ("<wst:TokenType>urn:oasis:names:tc:SAML:1.0:assertion</wst:TokenType><wst:SecondaryParameters>"
+            "<wst:TokenType>urn:oasis:names:tc:SAML:2.0:assertion</wst:TokenType>"
+            f"<wst:Claims Dialect='{ns.IDENTITY}' xmlns:i='{ns.IDENTITY}'><i:ClaimType Uri='urn:c'/></wst:Claims>"
+            "</wst:SecondaryParameters>")
+    rst = parse_rst(_rst(body))
+    assert rst.token_type is TokenType.SAML11
+    assert rst.claims[0].uri == "urn:c"
+
+
+@pytest.mark.parametrize("element", ["OnBehalfOf", "UseKey", "Participants"])
+def test_unsupported_elements_are_bad_request(element: str) -> None:
+    with pytest.raises(BadRequest) as info:
+        parse_rst(_rst(f"<wst:{element}/>"))
+    assert info.value.detail == element
+
+
+def test_act_as_in_14_namespace_is_bad_request_for_now() -> None:
+    with pytest.raises(BadRequest):
+        parse_rst(_rst(f"<w14:ActAs xmlns:w14='{ns.WST14}'/>"))
+
+
+def test_ignorable_and_extension_elements() -> None:
+    body = "<wst:KeySize>256</wst:KeySize><x:Whatever xmlns:x='urn:ext'/><wst:Renewing Allow='true'/>"
+    assert parse_rst(_rst(body)).request_type is RequestType.ISSUE
+
+
+def test_unknown_trust_element_is_bad_request() -> None:
+    with pytest.raises(BadRequest):
+        parse_rst(_rst("<wst:Frobnicate/>"))
+
+
+def test_missing_request_type() -> None:
+    with pytest.raises(InvalidRequest):
+        parse_rst(parse(f"<wst:RequestSecurityToken xmlns:wst='{WST13}'/>".encode()))
+
+
+def test_duplicate_element() -> None:
+    with pytest.raises(InvalidRequest):
+        parse_rst(_rst("<wst:KeySize>1</wst:KeySize><wst:Lifetime/><wst:Lifetime/>"))
+
+
+def test_mixed_versions() -> None:
+    with pytest.raises(InvalidRequest):
+        parse_rst(_rst(f"<t:TokenType xmlns:t='{WST05}'>urn:oasis:names:tc:SAML:2.0:assertion</t:TokenType>"))
+
+
+def test_request_type_of_other_version() -> None:
+    with pytest.raises(InvalidRequest):
+        parse_rst(parse(
+            f"<wst:RequestSecurityToken xmlns:wst='{WST13}'><wst:RequestType>{WST05}/Issue</wst:RequestType>"
+            "</wst:RequestSecurityToken>".encode()))
+
+
+def test_batch_is_bad_request() -> None:
+    with pytest.raises(BadRequest):
+        parse_rst(parse(f"<wst:RequestSecurityTokenCollection xmlns:wst='{WST13}'/>".encode()))
+
+
+def test_not_trust() -> None:
+    with pytest.raises(InvalidRequest):
+        parse_rst(parse(b"<a/>"))
+
+
+def test_render_rst_roundtrip() -> None:
+    element = render_rst(TrustVersion.WST13, applies_to="https://rp/", token_type_uri=TokenType.SAML11.value,
+                         key_type_uri=KeyType.BEARER.value, claims=(("urn:a", False), ("urn:b", True)),
+                         lifetime=("2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"), context="c")
+    rst = parse_rst(parse(etree.tostring(element)))
+    assert (rst.applies_to, rst.token_type, rst.key_type, rst.context) == (
+        "https://rp/", TokenType.SAML11, KeyType.BEARER, "c")
+    assert [c.optional for c in rst.claims] == [False, True]
