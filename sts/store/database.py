@@ -1,0 +1,109 @@
+"""Opening the database: one engine per process, tuned per backend, and the stores built on it.
+
+``open_database("sqlite:////home/me/.sts/sts.db")`` is the embedded default;
+``open_database("postgresql+psycopg://user@host/sts")`` shares state between STS nodes. Nothing else differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, insert, make_url, select
+from sqlalchemy.engine import URL
+from sqlalchemy.pool import StaticPool
+
+from ..interfaces import Clock
+from ..passwords import PasswordHasher, SecretBox
+from .relying_parties import SqlRelyingPartyStore
+from .replay import SqlReplayCache
+from .schema import audit_log, migrate, utcnow
+from .tokens import SqlTokenStore
+from .transactions import install_sqlite_hooks, reading, writing
+from .users import SqlUserStore
+
+# WAL lets readers proceed while one process writes; NORMAL is durable against process crashes (a power
+# loss may drop the last commits); busy_timeout makes a second writer wait instead of failing at once.
+SQLITE_PRAGMAS = {
+    "journal_mode": "WAL",
+    "busy_timeout": "5000",
+    "synchronous": "NORMAL",
+    "foreign_keys": "ON",
+}
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    event: str
+    subject: str | None
+    detail: dict[str, Any]
+
+
+class Database:
+    """The engine and every store on it; build one per process with ``open_database``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        hasher: PasswordHasher | None = None,
+        secret_box: SecretBox | None = None,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.engine = engine
+        self._clock = clock
+        self.users = SqlUserStore(engine, hasher or PasswordHasher(), secret_box)
+        self.relying_parties = SqlRelyingPartyStore(engine)
+        self.nonces = SqlReplayCache(engine, clock)
+        self.tokens = SqlTokenStore(engine)
+
+    def audit(self, event: str, subject: str | None = None, detail: dict[str, Any] | None = None) -> None:
+        """Append one entry to the audit log (its own committed transaction)."""
+        with writing(self.engine) as conn:
+            conn.execute(
+                insert(audit_log).values(at=self._clock(), event=event, subject=subject, detail=detail or {})
+            )
+
+    def recent_audit(self, limit: int = 100) -> list[AuditEntry]:
+        """The newest audit entries first."""
+        stmt = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        with reading(self.engine) as conn:
+            rows = conn.execute(stmt).all()
+        return [AuditEntry(r.at, r.event, r.subject, dict(r.detail or {})) for r in rows]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(
+    url: str,
+    *,
+    hasher: PasswordHasher | None = None,
+    secret_box: SecretBox | None = None,
+    clock: Clock = utcnow,
+    run_migrations: bool = True,
+) -> Database:
+    """Create the engine for ``url``, bring the schema up to date and return the stores on it."""
+    engine = create_database_engine(url)
+    if run_migrations:
+        migrate(engine)
+    return Database(engine, hasher, secret_box, clock)
+
+
+def create_database_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        # pool_pre_ping: a server restart leaves dead connections in the pool; detect them before use.
+        return create_engine(parsed, pool_pre_ping=True)
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if _is_memory(parsed):
+        # One shared connection, or every pooled connection would see its own empty database (tests only).
+        kwargs["poolclass"] = StaticPool
+    engine = create_engine(parsed, **kwargs)
+    install_sqlite_hooks(engine, SQLITE_PRAGMAS)
+    return engine
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or "mode=memory" in str(url.query)

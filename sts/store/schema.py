@@ -1,0 +1,243 @@
+"""The one SQL schema of the STS (SQLAlchemy Core) and its versioned migrations.
+
+Portable by construction: only generic types and constraints, so the same tables live in SQLite (embedded
+default) and PostgreSQL (shared by several STS nodes). Timestamps go through ``UtcDateTime``: always
+timezone-aware UTC in Python, naive UTC text in SQLite (which has no time zone type).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    insert,
+    inspect,
+    select,
+    update,
+)
+
+from .transactions import writing
+
+CONFIG_VERSION = "config_version"
+_MIGRATION_LOCK_ID = 0x5354_5301  # any constant unique to this application
+URI = String(2048)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in and out; naive values are refused rather than guessed at."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the store only takes timezone-aware values")
+        value = value.astimezone(UTC)
+        # SQLite stores text; naive UTC keeps every value in one format, so string order is time order.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("digest_secret", LargeBinary, nullable=True),  # SecretBox-sealed, never plain text
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("created", UtcDateTime, nullable=False),
+)
+
+user_claims = Table(
+    "user_claims",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("uri", URI, nullable=False),
+    Column("value", Text, nullable=False),
+)
+
+relying_parties = Table(
+    "relying_parties",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("endpoint", URI, nullable=False, unique=True),
+    # The normalised endpoint: keeps "https://rp/x" and "HTTPS://rp/x/" from both being registered.
+    Column("match_key", URI, nullable=False, unique=True),
+    Column("match_prefix", Boolean, nullable=False, default=False),
+    Column("cert_pem", Text, nullable=True),
+    Column("token_type", String(255), nullable=False),
+    Column("required_claims", JSON, nullable=False),
+    Column("permitted_claims", JSON, nullable=False),
+    Column("encrypt", Boolean, nullable=False),
+    Column("default_lifetime_s", Integer, nullable=False),
+    Column("max_lifetime_s", Integer, nullable=False),
+    Column("refuse_long_lifetime", Boolean, nullable=False),
+    Column("name_id_claim", URI, nullable=True),
+    Column("signature_algorithm", String(255), nullable=False),
+    Column("data_encryption", String(255), nullable=False),
+    Column("key_transport", String(255), nullable=False),
+    Column("created", UtcDateTime, nullable=False),
+    Column("updated", UtcDateTime, nullable=False),
+)
+
+nonces = Table(
+    "nonces",
+    metadata,
+    # The primary key is what makes replay detection hold across every worker process and node.
+    Column("key", LargeBinary, primary_key=True),
+    Column("expires", UtcDateTime, nullable=False, index=True),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("token_id", String(255), primary_key=True),
+    Column("token_type", String(255), nullable=False),
+    Column("subject", String(255), nullable=False, index=True),
+    Column("applies_to", URI, nullable=False, index=True),
+    Column("issued", UtcDateTime, nullable=False, index=True),
+    Column("expires", UtcDateTime, nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("renewal_count", Integer, nullable=False, default=0),
+    Column("token_hash", String(255), nullable=False, default=""),
+    Column("requester", String(255), nullable=False, default=""),
+    Column("details", JSON, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("at", UtcDateTime, nullable=False, index=True),
+    Column("event", String(64), nullable=False),
+    Column("subject", String(255), nullable=True),
+    Column("detail", JSON, nullable=False),
+)
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, nullable=False),
+)
+
+# Named counters; the CONFIG_VERSION row is bumped with every relying-party change so that the cache in each
+# worker process can tell, with one primary-key read, that it is stale.
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
+)
+
+Index("ix_tokens_status_issued", tokens.c.status, tokens.c.issued)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step from ``version - 1`` to ``version``; it runs inside the migrating transaction."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _baseline(conn: Connection) -> None:
+    metadata.create_all(conn, checkfirst=True)
+    conn.execute(insert(counters).values(name=CONFIG_VERSION, value=0))
+
+
+# Append new steps here (ALTER TABLE via Core DDL, data fixes) and change the Tables above to match.
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "baseline: every table", _baseline),)
+
+
+def current_version(conn: Connection) -> int:
+    """The recorded schema version; 0 for an empty database."""
+    if not inspect(conn).has_table(schema_version.name):
+        return 0
+    return conn.execute(select(schema_version.c.version)).scalar_one_or_none() or 0
+
+
+def migrate(engine: Engine, steps: Sequence[Migration] = MIGRATIONS) -> int:
+    """Bring the database to the newest version; a no-op when it is current. Returns the version."""
+    latest = steps[-1].version if steps else 0
+    # The write lock is taken up front, so two workers starting together migrate one after the other.
+    with writing(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            # PostgreSQL has no database-wide write lock; this transaction-scoped lock serialises the nodes.
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
+        version = current_version(conn)
+        if version > latest:
+            raise RuntimeError(f"database schema version {version} is newer than this STS ({latest})")
+        if version == 0 and steps:
+            # A fresh database gets the current tables at once: the Tables above are the newest shape,
+            # so the later steps (written against older shapes) must not run on it.
+            steps[0].apply(conn)
+            _record(conn, 0, latest)
+            return latest
+        for step in steps:
+            if step.version > version:
+                step.apply(conn)
+                _record(conn, version, step.version)
+                version = step.version
+        return version
+
+
+def _record(conn: Connection, old: int, new: int) -> None:
+    if old == 0:
+        conn.execute(insert(schema_version).values(version=new))
+    else:
+        conn.execute(update(schema_version).values(version=new))
+
+
+def bump_config_version(conn: Connection) -> None:
+    """Mark the relying-party configuration changed (call inside the changing transaction)."""
+    conn.execute(
+        update(counters).where(counters.c.name == CONFIG_VERSION).values(value=counters.c.value + 1)
+    )
+
+
+def read_config_version(conn: Connection) -> int:
+    return int(conn.execute(select(counters.c.value).where(counters.c.name == CONFIG_VERSION)).scalar_one())
+
+

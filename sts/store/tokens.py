@@ -1,0 +1,93 @@
+"""Issued tokens, for Validate/Renew/Cancel and the console (implements ``sts.interfaces.TokenStore``).
+
+Only metadata is kept (never a proof key). Every write is its own committed transaction, so a process that
+dies after ``put`` returns has lost nothing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..model import TokenRecord
+from ..uris import TokenType
+from .schema import tokens
+from .transactions import reading, writing
+
+_FIELDS = {f.name for f in dataclasses.fields(TokenRecord)}
+_UPDATABLE = _FIELDS - {"token_id"}
+
+
+class SqlTokenStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def put(self, record: TokenRecord) -> None:
+        """Record a newly issued token; ValueError when its id is already recorded."""
+        try:
+            with writing(self._engine) as conn:
+                conn.execute(insert(tokens).values(_to_row(dataclasses.asdict(record))))
+        except IntegrityError:
+            raise ValueError(f"token {record.token_id} already recorded") from None
+
+    def get(self, token_id: str) -> TokenRecord | None:
+        with reading(self._engine) as conn:
+            row = conn.execute(select(tokens).where(tokens.c.token_id == token_id)).one_or_none()
+        return None if row is None else _from_row(row._mapping)
+
+    def update(self, token_id: str, **changes: object) -> bool:
+        """Change fields of a recorded token (e.g. ``status``, ``expires``); False when it is unknown."""
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise TypeError(f"TokenRecord fields that cannot be updated: {', '.join(sorted(unknown))}")
+        if not changes:
+            return self.get(token_id) is not None
+        with writing(self._engine) as conn:
+            stmt = update(tokens).where(tokens.c.token_id == token_id).values(_to_row(dict(changes)))
+            return conn.execute(stmt).rowcount > 0
+
+    def search(
+        self,
+        subject: str | None = None,
+        applies_to: str | None = None,
+        status: str | None = None,
+        limit: int = 100,
+    ) -> list[TokenRecord]:
+        """Tokens matching every given filter, newest first."""
+        stmt = select(tokens).order_by(tokens.c.issued.desc(), tokens.c.token_id).limit(limit)
+        if subject is not None:
+            stmt = stmt.where(tokens.c.subject == subject)
+        if applies_to is not None:
+            stmt = stmt.where(tokens.c.applies_to == applies_to)
+        if status is not None:
+            stmt = stmt.where(tokens.c.status == status)
+        with reading(self._engine) as conn:
+            return [_from_row(row._mapping) for row in conn.execute(stmt)]
+
+    def counts_since(self, since: datetime) -> dict[str, int]:
+        """How many tokens issued at or after ``since`` are in each status, e.g. ``{"valid": 3, "cancelled": 1}``."""
+        stmt = (
+            select(tokens.c.status, func.count())
+            .where(tokens.c.issued >= since)
+            .group_by(tokens.c.status)
+        )
+        with reading(self._engine) as conn:
+            return {status: int(count) for status, count in conn.execute(stmt)}
+
+
+def _to_row(values: dict[str, Any]) -> dict[str, Any]:
+    token_type = values.get("token_type")
+    if isinstance(token_type, TokenType):
+        values["token_type"] = token_type.value
+    return values
+
+
+def _from_row(row: Any) -> TokenRecord:
+    values = {name: row[name] for name in _FIELDS}
+    values["token_type"] = TokenType(values["token_type"])
+    values["details"] = dict(values["details"] or {})
+    return TokenRecord(**values)

@@ -1,0 +1,53 @@
+"""Transactions that behave the same on SQLite and PostgreSQL.
+
+SQLite's Python driver opens transactions lazily and only before writes, so a read-then-write sequence is
+not one snapshot and two writers can deadlock on lock upgrade. ``open_database`` therefore lets SQLAlchemy
+emit BEGIN itself (see ``install_sqlite_hooks``) and ``writing`` asks for ``BEGIN IMMEDIATE``: the write lock is
+taken first and other processes wait for it (busy_timeout) instead of failing midway.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, event
+
+_BEGIN_OPTION = "sqlite_begin"
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: committed on normal exit, rolled back on an exception."""
+    with engine.connect() as conn:
+        conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction: one consistent snapshot for every statement inside it."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def install_sqlite_hooks(engine: Engine, pragmas: dict[str, str]) -> None:
+    """Take over BEGIN from the sqlite3 driver and set ``pragmas`` on every new connection."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # None: the driver emits no BEGIN of its own; ours below is the only one.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            for name, value in pragmas.items():
+                cursor.execute(f"PRAGMA {name}={value}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
