@@ -1,0 +1,96 @@
+"""Fixtures for the metadata tests: a loopback HTTP server for the WSDL/XSDs/MEX, and a signing certificate."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import http.server
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from lxml import etree
+
+from sts.metadata import STS_PATH, load_xsd_for_serving
+from sts.metadata.mex import render_mex_wsdl
+from sts.metadata.wsdl import render_wsdl
+
+
+class _MetadataHandler(http.server.BaseHTTPRequestHandler):
+    """Serves what the STS's Starlette app will serve, and nothing else."""
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        url = urllib.parse.urlsplit(self.path)
+        query = urllib.parse.parse_qs(url.query, keep_blank_values=True)
+        base = f"http://127.0.0.1:{self.server.server_port}"
+        body: bytes | None = None
+        if url.path == STS_PATH and "wsdl" in query:
+            body = render_wsdl(base)
+        elif url.path == STS_PATH and "xsd" in query:
+            body = load_xsd_for_serving(query["xsd"][0], base)
+        elif url.path in (STS_PATH + "/mex", "/adfs/services/trust/mex"):
+            body = etree.tostring(render_mex_wsdl(base), xml_declaration=True, encoding="UTF-8")
+        self.server.requested.append(self.path)  # type: ignore[attr-defined]
+        if body is None:
+            self.send_response(404)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/xml; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - keep test output quiet
+        pass
+
+
+@pytest.fixture(scope="module")
+def metadata_server() -> Iterator[http.server.ThreadingHTTPServer]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _MetadataHandler)
+    server.requested = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def metadata_base(metadata_server: http.server.ThreadingHTTPServer) -> str:
+    return f"http://127.0.0.1:{metadata_server.server_port}"
+
+
+@dataclass(frozen=True)
+class SigningMaterial:
+    key_pem: bytes
+    cert_pem: bytes
+    cert_b64: str
+
+
+@pytest.fixture(scope="session")
+def signing_material() -> SigningMaterial:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sts metadata test")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    cert_der = cert.public_bytes(serialization.Encoding.DER)
+    return SigningMaterial(key_pem, cert.public_bytes(serialization.Encoding.PEM), base64.b64encode(cert_der).decode())
