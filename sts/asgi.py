@@ -23,7 +23,7 @@ from .config import load_settings, resolve_home
 from .errors import InvalidRequest, StsError
 from .metadata import load_xsd_for_serving
 from .metadata.federation import render_federation_metadata
-from .metadata.mex import render_mex, render_mex_response
+from .metadata.mex import render_mex_response, render_mex_wsdl
 from .metadata.wsdl import render_wsdl
 from .model import RequestContext
 from .pipeline import WXF_GET, SoapResponse
@@ -57,7 +57,8 @@ class _Documents:
 
     @cached_property
     def mex(self) -> bytes:
-        return etree.tostring(render_mex(self.base), encoding="utf-8", xml_declaration=True)
+        # A plain GET gets the bare wsdl:definitions, as AD FS answers (msal looks for wsdl:binding at the root).
+        return etree.tostring(render_mex_wsdl(self.base), encoding="utf-8", xml_declaration=True)
 
     @cached_property
     def federation_metadata(self) -> bytes:
@@ -121,7 +122,7 @@ def create_app(runtime: Runtime, *, loopback_bind: bool) -> Starlette:
 
     async def healthz(request: Request) -> Response:
         def probe() -> None:
-            with runtime.stores.db.engine.connect() as conn:
+            with runtime.stores.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
 
         try:

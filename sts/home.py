@@ -67,7 +67,7 @@ def init_home(home: Path, *, demo: bool = True) -> InitReport:
     if demo and not stores.users.list() and not stores.relying_parties.list():
         _add_demo(home, stores)
         report.note("demo user and relying party")
-    stores.db.engine.dispose()
+    stores.close()
     return report
 
 

@@ -14,41 +14,25 @@ from .pipeline import TrustEndpoint
 from .providers import SamlTokenProvider
 from .service import IssuePolicy, SecurityTokenService
 from .store.database import Database, open_database
-from .store.relying_parties import SqlRelyingPartyStore
-from .store.replay import SqlReplayCache
-from .store.tokens import SqlTokenStore
-from .store.users import SqlUserStore
 from .xmltime import utcnow
-
-
-@dataclass(frozen=True)
-class Stores:
-    db: Database
-    users: SqlUserStore
-    relying_parties: SqlRelyingPartyStore
-    nonces: SqlReplayCache
-    tokens: SqlTokenStore
 
 
 @dataclass(frozen=True)
 class Runtime:
     settings: Settings
-    stores: Stores
+    stores: Database
     signing_key: SigningKey
     signer: XmlSigner
     service: SecurityTokenService
     endpoint: TrustEndpoint
 
 
-def open_stores(settings: Settings) -> Stores:
-    db = open_database(settings.effective_database_url)
-    box = SecretBox(settings.secrets_key_path.read_bytes())
-    return Stores(
-        db=db,
-        users=SqlUserStore(db.engine, PasswordHasher(n=settings.password_hash_n), box),
-        relying_parties=SqlRelyingPartyStore(db.engine),
-        nonces=SqlReplayCache(db.engine),
-        tokens=SqlTokenStore(db.engine),
+def open_stores(settings: Settings) -> Database:
+    """The database and its stores (users, relying parties, nonces, tokens) for this process."""
+    return open_database(
+        settings.effective_database_url,
+        hasher=PasswordHasher(n=settings.password_hash_n),
+        secret_box=SecretBox(settings.secrets_key_path.read_bytes()),
     )
 
 
@@ -87,4 +71,4 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
     return Runtime(settings, stores, signing_key, signer, service, endpoint)
 
 
-__all__ = ["Runtime", "Stores", "build_runtime", "open_stores"]
+__all__ = ["Runtime", "build_runtime", "open_stores"]

@@ -1,0 +1,144 @@
+"""The `sts` command as a user types it: a real process, a temporary home."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from live import free_port
+from sts.crypto.keys import generate_key_and_cert
+from trust_client import post, rst_envelope
+
+
+def sts(home: Path, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "STS_PASSWORD_HASH_N": "16"}
+    result = subprocess.run([sys.executable, "-m", "sts", "--home", str(home), *args], input=input,
+                            capture_output=True, text=True, timeout=60, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"sts {' '.join(args)} failed: {result.stderr}")
+    return result
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    sts(tmp_path / "home", "init")
+    return tmp_path / "home"
+
+
+def test_init_is_idempotent_and_never_overwrites_keys(home: Path) -> None:
+    key = (home / "keys" / "sts-signing.key").read_bytes()
+    assert "already initialised" in sts(home, "init").stdout
+    assert (home / "keys" / "sts-signing.key").read_bytes() == key
+    assert oct((home / "keys" / "sts-signing.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_cert_prints_pem(home: Path) -> None:
+    out = sts(home, "cert").stdout
+    assert out.startswith("-----BEGIN CERTIFICATE-----") and out.rstrip().endswith("-----END CERTIFICATE-----")
+
+
+def test_user_lifecycle(home: Path) -> None:
+    sts(home, "user", "add", "bob", "--password", "pw1", "--claim", "urn:c:age=42", "--claim", "urn:c:role=a")
+    sts(home, "user", "add", "carol", "--password-stdin", input="pw2\n")
+    listing = sts(home, "user", "list").stdout
+    assert "bob" in listing and "urn:c:age = 42" in listing and "carol" in listing and "alice" in listing
+    assert "pw1" not in listing
+    duplicate = sts(home, "user", "add", "bob", "--password", "x", check=False)
+    assert duplicate.returncode != 0 and "already exists" in duplicate.stderr
+    sts(home, "user", "remove", "bob")
+    assert "bob" not in sts(home, "user", "list").stdout
+    missing = sts(home, "user", "remove", "bob", check=False)
+    assert missing.returncode != 0 and "no user" in missing.stderr
+
+
+def test_user_add_prompts_for_password(home: Path) -> None:
+    sts(home, "user", "add", "dave", input="s3cret\ns3cret\n")
+    assert "dave" in sts(home, "user", "list").stdout
+
+
+def test_bad_claim_syntax(home: Path) -> None:
+    result = sts(home, "user", "add", "eve", "--password", "x", "--claim", "nonsense", check=False)
+    assert result.returncode != 0 and "URI=VALUE" in result.stderr
+
+
+def test_rp_lifecycle(home: Path, tmp_path: Path) -> None:
+    _, cert = generate_key_and_cert("rp.example")
+    cert_file = tmp_path / "rp.crt"
+    cert_file.write_bytes(cert)
+    sts(home, "rp", "add", "--endpoint", "https://rp.example/app", "--cert", str(cert_file), "--token-type", "saml11",
+        "--require-claim", "urn:c:age", "--permit-claim", "urn:c:role")
+    listing = sts(home, "rp", "list").stdout
+    assert "https://rp.example/app" in listing and "saml11" in listing and "CN=rp.example" in listing
+    assert "urn:c:age" in listing
+    sts(home, "rp", "add", "--endpoint", "https://plain.example/", "--no-encrypt")
+    assert "not encrypted" in sts(home, "rp", "list").stdout
+    sts(home, "rp", "remove", "https://rp.example/app")
+    assert "rp.example/app" not in sts(home, "rp", "list").stdout
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"not a certificate", "certificate"),
+    (None, "private key"),
+])
+def test_rp_add_refuses_bad_certificates(home: Path, tmp_path: Path, content: bytes | None, message: str) -> None:
+    key, _ = generate_key_and_cert("oops")
+    path = tmp_path / "bad.pem"
+    path.write_bytes(content if content is not None else key)
+    result = sts(home, "rp", "add", "--endpoint", "https://x.example/", "--cert", str(path), check=False)
+    assert result.returncode != 0 and message in result.stderr
+    assert "x.example" not in sts(home, "rp", "list").stdout
+
+
+def test_rp_add_requires_cert_or_no_encrypt(home: Path) -> None:
+    result = sts(home, "rp", "add", "--endpoint", "https://x.example/", check=False)
+    assert result.returncode != 0 and "--cert" in result.stderr
+
+
+def test_rp_add_refuses_relative_endpoint(home: Path) -> None:
+    result = sts(home, "rp", "add", "--endpoint", "not/a/url", "--no-encrypt", check=False)
+    assert result.returncode != 0 and "absolute" in result.stderr
+
+
+def test_uninitialised_home_says_what_to_do(tmp_path: Path) -> None:
+    result = sts(tmp_path / "nothing", "user", "list", check=False)
+    assert result.returncode != 0 and "sts --home" in result.stderr and "init" in result.stderr
+
+
+def test_bad_config_says_which_setting(home: Path) -> None:
+    (home / "sts.toml").write_text((home / "sts.toml").read_text() + "\nno_such_knob = 1\n")
+    result = sts(home, "user", "list", check=False)
+    assert result.returncode != 0 and "no_such_knob" in result.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_issues_tokens(home: Path, workers: int) -> None:
+    port = free_port()
+    env = {**os.environ, "STS_PASSWORD_HASH_N": "16"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sts", "--home", str(home), "serve", "--port", str(port), "--workers", str(workers)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "sts serve did not come up"
+            time.sleep(0.1)
+        for _ in range(4):
+            body = rst_envelope(user="alice", password="wonderland", applies_to="https://service-a.example/",
+                                digest=True)
+            assert post(base + "/services/sts", body).status == 200
+    finally:
+        process.terminate()
+        output = process.communicate(timeout=20)[0]
+    assert "demo user: alice" in output and f"{base}/services/sts" in output
