@@ -90,6 +90,8 @@ class TrustEndpoint:
         progress.addressing = addressing
         if addressing.action == WXF_GET and self._metadata_exchange is not None:
             return self._reply(envelope.version, self._metadata_exchange(envelope.version), WXF_GET_RESPONSE, addressing)
+        if envelope.body is None:
+            raise InvalidRequest("soap:Body is empty", detail="Body")
         rst_version = _version_hint(envelope.body)
         progress.trust_ns = rst_version.value if rst_version else None
         header = parse_security_header(envelope)

@@ -26,7 +26,7 @@ _TRUE = frozenset({"1", "true"})
 class Envelope:
     version: SoapVersion
     headers: tuple[etree._Element, ...]
-    body: etree._Element  # the single child of soap:Body
+    body: etree._Element | None  # the single child of soap:Body; None when empty (a WS-Transfer Get)
 
     def header(self, namespace: str, local: str) -> etree._Element | None:
         tag = ns.qn(namespace, local)
@@ -49,9 +49,9 @@ def parse_envelope(root: etree._Element) -> Envelope:
     headers = tuple(child for child in header if isinstance(child.tag, str)) if header is not None else ()
     _check_must_understand(headers, version)
     children = [child for child in body if isinstance(child.tag, str)]
-    if len(children) != 1:
+    if len(children) > 1:
         raise InvalidRequest(f"soap:Body has {len(children)} elements, expected 1")
-    return Envelope(version=version, headers=headers, body=children[0])
+    return Envelope(version=version, headers=headers, body=children[0] if children else None)
 
 
 def _header_and_body(root: etree._Element, namespace: str) -> tuple[etree._Element | None, etree._Element]:

@@ -30,9 +30,10 @@ def test_not_an_envelope() -> None:
         parse_envelope(parse(b"<a/>"))
 
 
-def test_body_must_hold_one_element() -> None:
+def test_body_must_hold_at_most_one_element() -> None:
     with pytest.raises(InvalidRequest):
         parse_envelope(parse(_env(ns.SOAP12, body="<a/><b/>")))
+    assert parse_envelope(parse(_env(ns.SOAP12, body=""))).body is None
 
 
 @pytest.mark.parametrize("value", ["1", "true"])
