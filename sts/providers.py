@@ -1,0 +1,122 @@
+"""Token providers: assertion content in, a signed (and, for the relying party, encrypted) token out.
+
+One provider serves both SAML versions; what differs per version (builder, Signature position, encrypted
+wrapper) is looked up in a table keyed by token type (WSS SAML Token Profile 1.1 §3, SAML 2.0 core §2.3.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Final
+
+from cryptography import x509
+from lxml import etree
+
+from . import ns
+from .crypto.encryption import encrypt_element
+from .crypto.keys import load_certificate
+from .crypto.signing import XmlSigner, algorithm_fits_key
+from .errors import BadRequest
+from .model import AssertionContent, IssuedToken, RelyingParty
+from .saml import saml11, saml20
+from .uris import DigestAlgorithm, SignatureAlgorithm, TokenType
+
+#: Legacy relying parties that need RSA-SHA1 signatures need SHA-1 digests too; all others get SHA-256.
+_DIGEST_FOR: Final = {
+    SignatureAlgorithm.RSA_SHA256: DigestAlgorithm.SHA256,
+    SignatureAlgorithm.RSA_SHA1: DigestAlgorithm.SHA1,
+    SignatureAlgorithm.ECDSA_SHA256: DigestAlgorithm.SHA256,
+}
+
+
+@dataclass(frozen=True)
+class _TokenForm:
+    """What one SAML version does differently."""
+
+    build: Callable[[AssertionContent], etree._Element]
+    signature_after: Callable[[etree._Element], etree._Element | None]
+    wrap_encrypted: Callable[[etree._Element], etree._Element]
+
+
+def _last(_: etree._Element) -> None:
+    """SAML 1.1: the Signature goes last (no anchor)."""
+    return None
+
+
+def _bare(encrypted_data: etree._Element) -> etree._Element:
+    """SAML 1.1 has no EncryptedAssertion: the token is the xenc:EncryptedData itself."""
+    return encrypted_data
+
+
+def _encrypted_assertion(encrypted_data: etree._Element) -> etree._Element:
+    """SAML 2.0 core §2.3.4, unprefixed like the assertion."""
+    wrapper = etree.Element(ns.qn(ns.SAML2, "EncryptedAssertion"), nsmap={None: ns.SAML2})
+    wrapper.append(encrypted_data)
+    return wrapper
+
+
+_FORMS: Final[dict[TokenType, _TokenForm]] = {
+    TokenType.SAML20: _TokenForm(saml20.build_assertion, saml20.issuer_of, _encrypted_assertion),
+    TokenType.SAML11: _TokenForm(saml11.build_assertion, _last, _bare),
+}
+
+
+@lru_cache(maxsize=256)
+def _relying_party_certificate(pem: bytes) -> x509.Certificate:
+    """Parsed once per certificate: relying parties are few and their certificates change rarely."""
+    return load_certificate(pem)
+
+
+class SamlTokenProvider:
+    """Issues SAML 1.1 and 2.0 bearer tokens signed by the STS key."""
+
+    token_types: Final = frozenset(_FORMS)
+
+    def __init__(self, signer: XmlSigner, issuer: str) -> None:
+        self.issuer = issuer
+        self._default = signer
+        # One signer per algorithm the key can make, built up front: nothing is built per request.
+        self._signers = {
+            algorithm: XmlSigner(signer.key, algorithm, _DIGEST_FOR[algorithm])
+            for algorithm in SignatureAlgorithm
+            if algorithm_fits_key(algorithm, signer.key)
+        }
+        self._signers[signer.algorithm] = signer
+
+    def issue(self, content: AssertionContent, rp: RelyingParty, token_type: TokenType) -> IssuedToken:
+        form = _FORMS.get(token_type)
+        if form is None:
+            raise BadRequest(f"no provider for {token_type}", detail=token_type.value)
+        if not content.issuer:
+            content = replace(content, issuer=self.issuer)
+        assertion = form.build(content)
+        self.signer_for(rp.signature_algorithm).sign(
+            assertion, content.assertion_id, after=form.signature_after(assertion)
+        )
+        token, encrypted = assertion, False
+        if rp.encrypt and rp.cert_pem:
+            encrypted_data = encrypt_element(
+                assertion,
+                _relying_party_certificate(rp.cert_pem),
+                data=rp.data_encryption,
+                key_transport=rp.key_transport,
+            )
+            token, encrypted = form.wrap_encrypted(encrypted_data), True
+        return IssuedToken(
+            token_id=content.assertion_id,
+            token_type=token_type,
+            xml=etree.tostring(token, encoding="utf-8", xml_declaration=False),
+            encrypted=encrypted,
+            created=content.not_before,
+            expires=content.not_on_or_after,
+            applies_to=content.audience,
+            subject=content.subject_name,
+            claims=content.claims,
+        )
+
+    def signer_for(self, algorithm: SignatureAlgorithm) -> XmlSigner:
+        """The signer of ``algorithm``; the configured one when the key cannot make it (e.g. RSA-SHA256 asked
+        of an EC key): the relying party's algorithm is a preference, the key's family is fixed."""
+        return self._signers.get(algorithm, self._default)

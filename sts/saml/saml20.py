@@ -1,0 +1,78 @@
+"""The unsigned SAML 2.0 assertion of a bearer token (SAML 2.0 core §2.3-§2.7, WSS SAML Token Profile 1.1).
+
+Written unprefixed (``<Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion">``) as AD FS does: some clients
+find the token only in that form. The element order is the XSD's: Issuer, (Signature), Subject, Conditions,
+AttributeStatement, AuthnStatement.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from lxml import etree
+from lxml.builder import ElementMaker
+
+from .. import ns
+from ..model import AssertionContent, Claim
+from ..uris import CM_BEARER_20
+from ..xmltime import format_datetime
+
+_E: Final = ElementMaker(namespace=ns.SAML2, nsmap={None: ns.SAML2})
+
+
+def build_assertion(content: AssertionContent) -> etree._Element:
+    """The assertion element, ready to be signed with the Signature right after Issuer."""
+    assertion = _E.Assertion(
+        _E.Issuer(content.issuer),
+        _subject(content),
+        _conditions(content),
+        ID=content.assertion_id,
+        IssueInstant=format_datetime(content.issue_instant),
+        Version="2.0",
+    )
+    # A claim without values has nothing to say (and SAML 1.1 forbids an empty Attribute): left out in both.
+    claims = tuple(c for c in content.claims if c.values)
+    if claims:
+        assertion.append(_attribute_statement(claims))
+    assertion.append(_authn_statement(content))
+    return assertion
+
+
+def issuer_of(assertion: etree._Element) -> etree._Element:
+    """The Issuer child, after which the enveloped Signature goes (SAML 2.0 core §5.4.1)."""
+    issuer = assertion.find(ns.qn(ns.SAML2, "Issuer"))
+    if issuer is None:
+        raise ValueError("a SAML 2.0 assertion without Issuer")
+    return issuer
+
+
+def _subject(content: AssertionContent) -> etree._Element:
+    return _E.Subject(
+        _E.NameID(content.subject_name, Format=content.name_id_format),
+        _E.SubjectConfirmation(
+            _E.SubjectConfirmationData(NotOnOrAfter=format_datetime(content.not_on_or_after)),
+            Method=CM_BEARER_20,
+        ),
+    )
+
+
+def _conditions(content: AssertionContent) -> etree._Element:
+    return _E.Conditions(
+        _E.AudienceRestriction(_E.Audience(content.audience)),
+        NotBefore=format_datetime(content.not_before),
+        NotOnOrAfter=format_datetime(content.not_on_or_after),
+    )
+
+
+def _attribute_statement(claims: tuple[Claim, ...]) -> etree._Element:
+    # Name only, no NameFormat: what AD FS emits and what WIF-style relying parties map back to claim types.
+    return _E.AttributeStatement(
+        *(_E.Attribute(*(_E.AttributeValue(v) for v in claim.values), Name=claim.uri) for claim in claims)
+    )
+
+
+def _authn_statement(content: AssertionContent) -> etree._Element:
+    return _E.AuthnStatement(
+        _E.AuthnContext(_E.AuthnContextClassRef(content.authn_method.saml20)),
+        AuthnInstant=format_datetime(content.authn_instant),
+    )

@@ -1,0 +1,136 @@
+"""XML Encryption checked by decryptors nobody here wrote (xmlsec1, python-xmlsec) and by decrypt_element."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from lxml import etree
+
+from sts import ns
+from sts.crypto.encryption import ELEMENT_TYPE, decrypt_element, encrypt_element
+from sts.crypto.keys import load_private_key
+from sts.crypto.signing import XmlSigner
+from sts.errors import InvalidRequest
+from sts.saml import saml11, saml20
+from sts.uris import DataEncryption, DigestAlgorithm, KeyTransport
+
+XENC = "{http://www.w3.org/2001/04/xmlenc#}"
+DS = "{http://www.w3.org/2000/09/xmldsig#}"
+
+DATA = list(DataEncryption)
+TRANSPORTS = list(KeyTransport)
+
+
+def _assertion(version: str, content, key=None) -> etree._Element:
+    build = saml20.build_assertion if version == "saml20" else saml11.build_assertion
+    assertion = build(content)
+    if key is not None:
+        after = assertion[0] if version == "saml20" else None
+        XmlSigner(key).sign(assertion, content.assertion_id, after=after)
+    return assertion
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=lambda t: t.name)
+@pytest.mark.parametrize("data", DATA, ids=lambda d: d.name)
+def test_every_decryptor_recovers_the_element(data, transport, rp_material, content, peers) -> None:
+    assertion = _assertion("saml20", content)
+    expected = etree.tostring(assertion, method="c14n")
+    cert = rp_material.signing_key.certificate
+    encrypted = encrypt_element(assertion, cert, data=data, key_transport=transport)
+    serialized = etree.tostring(encrypted)
+    ours = decrypt_element(etree.fromstring(serialized), load_private_key(rp_material.key_pem))
+    assert etree.tostring(ours, method="c14n") == expected
+    by_xmlsec1 = peers.xmlsec1_decrypt(serialized, rp_material.key_pem)
+    assert etree.tostring(by_xmlsec1, method="c14n") == expected
+    by_python_xmlsec = peers.python_xmlsec_decrypt(serialized, rp_material.key_pem)
+    assert etree.tostring(by_python_xmlsec, method="c14n") == expected
+
+
+@pytest.mark.parametrize("version", ["saml20", "saml11"])
+def test_decrypted_signed_assertion_verifies(version, rsa_material, rp_material, content, peers) -> None:
+    assertion = _assertion(version, content, rsa_material.signing_key)
+    encrypted = encrypt_element(assertion, rp_material.signing_key.certificate)
+    wrapper = etree.Element(ns.qn(ns.SAML2, "EncryptedAssertion"), nsmap={None: ns.SAML2})
+    wrapper.append(encrypted)
+    decrypted = peers.xmlsec1_decrypt(etree.tostring(wrapper), rp_material.key_pem)
+    id_attribute = "ID" if version == "saml20" else "AssertionID"
+    # xmlsec1 leaves the assertion inside the wrapper; the signature must survive that context too.
+    peers.signxml(etree.tostring(decrypted), rsa_material.cert_pem, id_attribute=id_attribute)
+
+
+def test_structure(rp_material, content) -> None:
+    cert = rp_material.signing_key.certificate
+    encrypted = encrypt_element(_assertion("saml20", content), cert)
+    assert encrypted.tag == f"{XENC}EncryptedData" and encrypted.get("Type") == ELEMENT_TYPE
+    assert encrypted.nsmap == {"xenc": ns.XENC, "ds": ns.DS}
+    assert encrypted.find(f"{XENC}EncryptionMethod").get("Algorithm") == DataEncryption.AES256_GCM.value
+    key = encrypted.find(f"{DS}KeyInfo/{XENC}EncryptedKey")
+    method = key.find(f"{XENC}EncryptionMethod")
+    assert method.get("Algorithm") == KeyTransport.RSA_OAEP_MGF1P.value
+    assert method.find(f"{DS}DigestMethod").get("Algorithm") == DigestAlgorithm.SHA1.value
+    x509_data = key.find(f"{DS}KeyInfo/{DS}X509Data")
+    assert x509_data.findtext(f"{DS}X509IssuerSerial/{DS}X509SerialNumber") == str(cert.serial_number)
+    assert x509_data.findtext(f"{DS}X509Certificate") == rp_material.signing_key.cert_b64
+    assert len(base64.b64decode(key.findtext(f"{XENC}CipherData/{XENC}CipherValue"))) == 256
+
+
+@pytest.mark.parametrize(
+    ("data", "iv", "tag"), [(DataEncryption.AES256_GCM, 12, 16), (DataEncryption.AES256_CBC, 16, 0)]
+)
+def test_cipher_value_layout(data, iv, tag, rp_material, content) -> None:
+    assertion = _assertion("saml20", content)
+    plain_length = len(etree.tostring(assertion))
+    encrypted = encrypt_element(assertion, rp_material.signing_key.certificate, data=data)
+    value = base64.b64decode(encrypted.findtext(f"{XENC}CipherData/{XENC}CipherValue"))
+    if tag:
+        assert len(value) == iv + plain_length + tag
+    else:
+        assert len(value) == iv + (plain_length // 16 + 1) * 16
+
+
+def test_fresh_key_and_iv_every_time(rp_material, content) -> None:
+    assertion = _assertion("saml20", content)
+    first, second = (encrypt_element(assertion, rp_material.signing_key.certificate) for _ in range(2))
+    path = f"{XENC}CipherData/{XENC}CipherValue"
+    assert first.findtext(path) != second.findtext(path)
+
+
+def test_wrong_key_is_refused(rp_material, rsa_material, content) -> None:
+    encrypted = encrypt_element(_assertion("saml20", content), rp_material.signing_key.certificate)
+    with pytest.raises(ValueError, match="does not decrypt"):
+        decrypt_element(encrypted, load_private_key(rsa_material.key_pem))
+
+
+@pytest.mark.parametrize("data", [DataEncryption.AES256_GCM, DataEncryption.AES128_GCM])
+def test_tampered_gcm_is_refused(data, rp_material, content) -> None:
+    encrypted = encrypt_element(_assertion("saml20", content), rp_material.signing_key.certificate, data=data)
+    cipher_value = encrypted.find(f"{XENC}CipherData/{XENC}CipherValue")
+    raw = bytearray(base64.b64decode(cipher_value.text))
+    raw[20] ^= 1
+    cipher_value.text = base64.b64encode(bytes(raw)).decode()
+    with pytest.raises(ValueError, match="authentication failed"):
+        decrypt_element(encrypted, load_private_key(rp_material.key_pem))
+
+
+def test_unknown_algorithm_is_refused(rp_material, content) -> None:
+    encrypted = encrypt_element(_assertion("saml20", content), rp_material.signing_key.certificate)
+    method = encrypted.find(f"{XENC}EncryptionMethod")
+    method.set("Algorithm", "http://www.w3.org/2001/04/xmlenc#tripledes-cbc")
+    with pytest.raises(ValueError, match="unsupported encryption algorithm"):
+        decrypt_element(encrypted, load_private_key(rp_material.key_pem))
+
+
+def test_ec_certificate_cannot_receive(ec_material, content) -> None:
+    with pytest.raises(ValueError, match="RSA key"):
+        encrypt_element(_assertion("saml20", content), ec_material.signing_key.certificate)
+
+
+def test_decrypted_xml_goes_through_the_safe_parser(rp_material) -> None:
+    hostile = etree.Element("x")
+    deepest = hostile
+    for _ in range(100):  # deeper than xmlsafe allows
+        deepest = etree.SubElement(deepest, "x")
+    encrypted = encrypt_element(hostile, rp_material.signing_key.certificate)
+    with pytest.raises(InvalidRequest):
+        decrypt_element(encrypted, load_private_key(rp_material.key_pem))

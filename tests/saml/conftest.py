@@ -1,0 +1,77 @@
+"""Assertion content, a signing key and the official SAML XSDs (from sts/schemas, else ../shared/schemas)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import xmlschema
+
+from sts import ns
+from sts.crypto.keys import SigningKey, generate_key_and_cert
+from sts.model import AssertionContent, Claim
+from sts.uris import NAMEID_UNSPECIFIED, AuthnMethod
+
+_ROOT = Path(__file__).resolve().parents[2]
+_SCHEMA_DIRS = (_ROOT / "sts" / "schemas", _ROOT.parent / "shared" / "schemas")
+
+
+def _schema_file(name: str) -> Path:
+    for directory in _SCHEMA_DIRS:
+        if (directory / name).is_file():
+            return directory / name
+    pytest.skip(f"schema {name} not found in {[str(d) for d in _SCHEMA_DIRS]}")
+
+
+def _load(name: str) -> xmlschema.XMLSchema:
+    # The SAML XSDs import xmldsig/xenc by http URL: point them at the local copies, never the network.
+    locations = [
+        (ns.DS, str(_schema_file("xmldsig-core-schema.xsd"))),
+        (ns.XENC, str(_schema_file("xenc-schema.xsd"))),
+    ]
+    return xmlschema.XMLSchema(str(_schema_file(name)), locations=locations, allow="local")
+
+
+@pytest.fixture(scope="session")
+def saml20_schema() -> xmlschema.XMLSchema:
+    return _load("saml-schema-assertion-2.0.xsd")
+
+
+@pytest.fixture(scope="session")
+def saml11_schema() -> xmlschema.XMLSchema:
+    return _load("oasis-sstc-saml-schema-assertion-1.1.xsd")
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> SigningKey:
+    return SigningKey.from_pem(*generate_key_and_cert("sts.test"))
+
+
+@pytest.fixture(scope="session")
+def ec_signing_key() -> SigningKey:
+    return SigningKey.from_pem(*generate_key_and_cert("sts-ec.test", ec=True))
+
+
+NOW = datetime(2026, 11, 28, 0, 0, 0, 123456, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def content() -> AssertionContent:
+    return AssertionContent(
+        assertion_id="_" + "0123456789abcdef" * 2,
+        issuer="https://sts.test/adfs/services/trust",
+        subject_name="alice@test",
+        name_id_format=NAMEID_UNSPECIFIED,
+        audience="https://rp.test/app/",
+        issue_instant=NOW,
+        not_before=NOW,
+        not_on_or_after=NOW + timedelta(hours=1),
+        authn_method=AuthnMethod.PASSWORD,
+        authn_instant=NOW - timedelta(seconds=1),
+        claims=(
+            Claim("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", ("alice",)),
+            Claim("http://schemas.microsoft.com/ws/2008/06/identity/claims/role", ("admins", "users")),
+            Claim("urn:oid:0.9.2342.19200300.100.1.3", ("alice@test",)),
+        ),
+    )
