@@ -1,0 +1,37 @@
+"""sts: a WS-Trust Security Token Service (WS-Trust 2005/02, 1.3 and 1.4; SAML 1.1 and 2.0 tokens)."""
+
+from .errors import StsError
+from .model import (
+    Claim,
+    ClaimRequest,
+    IssuedToken,
+    Lifetime,
+    Principal,
+    RelyingParty,
+    RequestSecurityToken,
+    RequestSecurityTokenResponse,
+)
+from .service import IssuePolicy, SecurityTokenService
+from .uris import KeyType, RequestType, SoapVersion, TokenType, TrustVersion
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Claim",
+    "ClaimRequest",
+    "IssuePolicy",
+    "IssuedToken",
+    "KeyType",
+    "Lifetime",
+    "Principal",
+    "RelyingParty",
+    "RequestSecurityToken",
+    "RequestSecurityTokenResponse",
+    "RequestType",
+    "SecurityTokenService",
+    "SoapVersion",
+    "StsError",
+    "TokenType",
+    "TrustVersion",
+    "__version__",
+]

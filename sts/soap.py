@@ -105,9 +105,8 @@ def render_fault(err: StsError, version: SoapVersion, trust_ns: str | None) -> e
         if isinstance(err, SoapError) and err.code == "Sender":
             code_text = "s:Client"
         etree.SubElement(fault, "faultcode").text = code_text
-        string = etree.SubElement(fault, "faultstring")
-        string.set(XML_LANG, "en")
-        string.text = err.public_reason
+        # SOAP 1.1's faultstring is a plain xs:string: no xml:lang (its schema refuses the attribute).
+        etree.SubElement(fault, "faultstring").text = err.public_reason
         return fault
     code_el = etree.SubElement(fault, ns.qn(env_ns, "Code"))
     value = etree.SubElement(code_el, ns.qn(env_ns, "Value"))

@@ -16,6 +16,7 @@ from sts.model import RelyingParty
 from sts.uris import SAML11_PROFILE, SAML20_PROFILE, SoapVersion, TokenType, TrustVersion
 from sts.wiring import open_stores
 from sts.config import load_settings
+from sts.metadata import validator
 from trust_client import post, rst_envelope
 
 PLAIN_RP = "https://plain.example/app"
@@ -56,6 +57,7 @@ def test_issue_matrix(live_sts, demo, plain_rp, version, soap, token_type, encry
         rstr = body_el
         assert reply.findtext("*/wsa:Action") == f"{wst}/RSTR/Issue"
     assert rstr.tag == f"{{{wst}}}RequestSecurityTokenResponse"
+    validator().validate(reply.root)  # everything we emit is schema-valid (SOAP, WS-Trust, wsse, xenc, SAML)
     assert rstr.findtext(f"{{{wst}}}TokenType") == token_type.value
     assert rstr.find(f"{{{wst}}}Lifetime/{{{ns.WSU}}}Expires") is not None
     token = reply.token()
@@ -71,6 +73,7 @@ def test_issue_matrix(live_sts, demo, plain_rp, version, soap, token_type, encry
     else:
         assertion = token
     assert etree.QName(assertion).namespace == token_type.value
+    validator().validate(assertion)
     cert = _signing_cert(live_sts.home)
     signed = signxml_verify(assertion, cert)
     xmlsec1_verify(assertion, cert)

@@ -11,6 +11,7 @@ from lxml import etree
 from sts import ns
 from sts.addressing import render_request_headers
 from sts.config import load_settings
+from sts.metadata import validator
 from sts.model import RelyingParty
 from sts.soap import build_envelope
 from sts.uris import RequestType, SoapVersion, TrustVersion
@@ -58,6 +59,12 @@ def test_fault_code_in_the_requests_trust_namespace(live_sts, demo) -> None:
     reply = _issue(live_sts, demo, password="bad", version=TrustVersion.WST2005, soap=SoapVersion.SOAP11)
     assert reply.fault_code == (ns.WST2005, "FailedAuthentication")
     assert reply.status == 500  # SOAP 1.1 HTTP binding
+
+
+@pytest.mark.parametrize("soap", list(SoapVersion))
+def test_faults_are_schema_valid(live_sts, demo, soap) -> None:
+    reply = _issue(live_sts, demo, password="bad", soap=soap)
+    validator().validate(reply.root)
 
 
 def _with_security(live_sts, demo, security: etree._Element) -> object:
