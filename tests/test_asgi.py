@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import subprocess
+import sys
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -32,7 +36,14 @@ def plain_rp(sts_home: Path) -> str:
 
 
 def _signing_cert(home: Path) -> bytes:
-    return load_settings(home).signing_cert_path.read_bytes()
+    """The certificate exactly as `sts cert` prints it: the only thing the verifiers are given."""
+    return _cert_from_cli(str(home))
+
+
+@functools.cache
+def _cert_from_cli(home: str) -> bytes:
+    out = subprocess.run([sys.executable, "-m", "sts", "--home", home, "cert"], check=True, capture_output=True)
+    return out.stdout
 
 
 @pytest.mark.parametrize("version", list(TrustVersion))
@@ -129,3 +140,28 @@ def test_issued_token_is_recorded(live_sts, demo) -> None:
     token_id = reply.findtext(".//wsse:KeyIdentifier")
     record = open_stores(load_settings(live_sts.home)).tokens.get(token_id)
     assert record is not None and record.subject == demo["user"] and record.applies_to == demo["rp"]
+
+
+def test_no_lifetime_gets_the_rps_default(live_sts, demo) -> None:
+    from sts.xmltime import parse_datetime
+
+    reply = post(live_sts.sts_url, rst_envelope(user=demo["user"], password=demo["password"], applies_to=demo["rp"]))
+    created = parse_datetime(reply.findtext(".//trust:Lifetime/wsu:Created"))
+    expires = parse_datetime(reply.findtext(".//trust:Lifetime/wsu:Expires"))
+    assert expires - created == timedelta(minutes=30)
+
+
+def test_unregistered_audience_when_allowed_gets_an_unencrypted_token(sts_home, demo) -> None:
+    from live import start_server
+
+    live, server, thread = start_server(sts_home, allow_unregistered_audiences=True)
+    try:
+        reply = post(live.sts_url, rst_envelope(user=demo["user"], password=demo["password"],
+                                                applies_to="https://anyone.example/"))
+        assert reply.status == 200
+        assertion = reply.token()
+        assert etree.QName(assertion).localname == "Assertion"
+        signxml_verify(assertion, _signing_cert(sts_home))
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

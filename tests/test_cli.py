@@ -138,6 +138,9 @@ def test_serve_issues_tokens(home: Path, workers: int) -> None:
             body = rst_envelope(user="alice", password="wonderland", applies_to="https://service-a.example/",
                                 digest=True)
             assert post(base + "/services/sts", body).status == 200
+        # A replayed UsernameToken fails whichever worker process gets it: the nonce lives in the database.
+        replays = [post(base + "/services/sts", body) for _ in range(6)]
+        assert [r.fault_code[1] for r in replays] == ["MessageExpired"] * 6
     finally:
         process.terminate()
         output = process.communicate(timeout=20)[0]
