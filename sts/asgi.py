@@ -58,7 +58,7 @@ class _Documents:
     @cached_property
     def mex(self) -> bytes:
         # A plain GET gets the bare wsdl:definitions, as AD FS answers (msal looks for wsdl:binding at the root).
-        return etree.tostring(render_mex_wsdl(self.base), encoding="utf-8", xml_declaration=True)
+        return bytes(etree.tostring(render_mex_wsdl(self.base), encoding="utf-8", xml_declaration=True))
 
     @cached_property
     def federation_metadata(self) -> bytes:

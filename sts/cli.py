@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from .config import Settings, load_settings, resolve_home
+from .store.database import Database
 from .model import ANY_CLAIM, RelyingParty
 from .uris import DataEncryption, KeyTransport, SignatureAlgorithm, TokenType
 
@@ -34,7 +35,7 @@ class _Context:
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
 
-    def stores(self):  # type: ignore[no-untyped-def]
+    def stores(self) -> Database:
         settings = self.settings()
         if not settings.secrets_key_path.exists():
             raise click.ClickException(f"{self.home} is not initialised: run `sts --home {self.home} init` first")

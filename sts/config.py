@@ -11,6 +11,7 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 CONFIG_FILE = "sts.toml"
 
@@ -93,7 +94,8 @@ def load_settings(home: Path) -> Settings:
         env = os.environ.get(f"STS_{name.upper()}")
         if env is not None:
             values[name] = env
-    return replace(settings, **{k: _coerce(known[k].type, k, v) for k, v in values.items()})
+    coerced: dict[str, Any] = {k: _coerce(known[k].type, k, v) for k, v in values.items()}
+    return replace(settings, **coerced)
 
 
 def _coerce(kind: object, name: str, value: object) -> object:

@@ -87,7 +87,7 @@ def build_envelope(
         header = etree.SubElement(envelope, ns.qn(env_ns, "Header"))
         header.extend(headers)
     etree.SubElement(envelope, ns.qn(env_ns, "Body")).append(body)
-    return etree.tostring(envelope, xml_declaration=False, encoding="utf-8")
+    return bytes(etree.tostring(envelope, xml_declaration=False, encoding="utf-8"))
 
 
 def render_fault(err: StsError, version: SoapVersion, trust_ns: str | None) -> etree._Element:

@@ -44,7 +44,7 @@ def _ds(local: str) -> str:
 
 def c14n(element: etree._Element) -> bytes:
     """Exclusive c14n 1.0 without comments of ``element`` in its context (only visibly used namespaces)."""
-    return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
+    return bytes(etree.tostring(element, method="c14n", exclusive=True, with_comments=False))
 
 
 def algorithm_fits_key(algorithm: SignatureAlgorithm, key: SigningKey) -> bool:

@@ -89,7 +89,7 @@ def _rewritten_xsd(name: str, base_url: str) -> bytes:
             if location in schema_names():
                 element.set("schemaLocation", xsd_url(base_url, location))
     # Serialise the tree, not the root: the publishers' copyright comments sit before the root element.
-    return etree.tostring(tree, xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(tree, xml_declaration=True, encoding="UTF-8"))
 
 
 def preload_xsds(base_url: str) -> None:
@@ -135,7 +135,7 @@ def _driver_schema() -> bytes:
     root = etree.Element(xs + "schema", nsmap={"xs": ns.XSD})
     for namespace, name in VALIDATION_SCHEMAS.items():
         etree.SubElement(root, xs + "import", namespace=namespace, schemaLocation=name)
-    return etree.tostring(root)
+    return bytes(etree.tostring(root))
 
 
 @functools.cache

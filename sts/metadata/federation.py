@@ -106,4 +106,4 @@ def render_federation_metadata(
     )
     signature = sign(root, root_id)
     root.insert(0, signature)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8"))

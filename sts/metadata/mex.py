@@ -198,4 +198,4 @@ def render_mex_response(base_url: str, soap_ns: str, relates_to: str | None) -> 
     if relates_to is not None:
         header.append(a.RelatesTo(relates_to))
     envelope = s.Envelope(header, s.Body(render_mex(base_url)))
-    return etree.tostring(envelope, xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))

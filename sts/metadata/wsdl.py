@@ -317,4 +317,4 @@ def build_wsdl(base_url: str) -> etree._Element:
 
 def render_wsdl(base_url: str) -> bytes:
     """The WSDL document served at ``GET {base}/services/sts?wsdl``."""
-    return etree.tostring(build_wsdl(base_url), xml_declaration=True, encoding="UTF-8")
+    return bytes(etree.tostring(build_wsdl(base_url), xml_declaration=True, encoding="UTF-8"))
