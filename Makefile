@@ -10,7 +10,7 @@ PORT ?= 8080
 # Debian packages: xmlsec1 is the independent verifier in tests; libxmlsec1-dev builds python-xmlsec if no wheel fits.
 DEB_PACKAGES := xmlsec1 libxmlsec1-dev libxmlsec1-openssl pkg-config libxml2-dev libxslt1-dev
 
-.PHONY: run test deps test-deps venv clean
+.PHONY: run test deps test-deps venv clean bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,7 @@ test: test-deps
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+.PHONY: bench
+bench: test-deps
+	$(PY) bench/issue_bench.py
