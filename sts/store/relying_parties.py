@@ -16,13 +16,17 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..model import RelyingParty
 from ..uris import DataEncryption, KeyTransport, SignatureAlgorithm, TokenType
-from .schema import bump_config_version, read_config_version, relying_parties, utcnow
+from .prepared import Prepared, fetch
+from .schema import CONFIG_VERSION, bump_config_version, counters, read_config_version, relying_parties, utcnow
 from .transactions import reading, writing
+
+# The one statement of a lookup when nothing changed: a primary-key read of the counter.
+_CONFIG_VERSION = Prepared(select(counters.c.value).where(counters.c.name == bindparam("name")))
 
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
@@ -97,14 +101,17 @@ class SqlRelyingPartyStore:
     def lookup(self, applies_to: str) -> RelyingParty | None:
         if not applies_to or not applies_to.strip():
             return None
-        with reading(self._engine) as conn:
-            # Version first, rows second: at worst newer rows get cached under an older version, which only
-            # costs one more rebuild on the next lookup, never a stale answer.
-            version = read_config_version(conn)
-            index = self._index
-            if index is None or index.version != version:
+        # Version first, rows second: at worst newer rows get cached under an older version, which only
+        # costs one more rebuild on the next lookup, never a stale answer. So the version read needs no
+        # transaction around it, and the common case is that single statement.
+        version = int(fetch(self._engine, _CONFIG_VERSION, {"name": CONFIG_VERSION})[0][0])
+        index = self._index
+        if index is None or index.version != version:
+            with reading(self._engine) as conn:
+                # Re-read inside the snapshot the rows come from, so the pair is consistent.
+                version = read_config_version(conn)
                 index = _Index.build(version, _load_all(conn))
-                self._index = index
+            self._index = index
         return index.find(applies_to)
 
     def add(self, rp: RelyingParty) -> None:

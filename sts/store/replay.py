@@ -3,6 +3,11 @@
 WS-Security UsernameToken Profile 1.1, section 4: a receiver rejects a Nonce it has already seen within the
 freshness window. The database's primary key decides which of two racing requests saw a key first, so the
 answer holds across worker processes and across STS nodes sharing a PostgreSQL database.
+
+On SQLite (3.24 or newer) and PostgreSQL the check is one atomic statement,
+``INSERT ... ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= :now``:
+a new key is inserted, an expired one taken over, a live one left alone (no row changed: a replay). Other
+dialects keep the portable form, UPDATE of an expired row then INSERT, in one write transaction.
 """
 
 from __future__ import annotations
@@ -10,12 +15,46 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, insert, update
+from sqlalchemy import Engine, bindparam, delete, insert, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from ..interfaces import Clock
+from .prepared import Prepared, write
 from .schema import nonces, utcnow
 from .transactions import writing
+
+# Not named after columns: SQLAlchemy reserves those names in the VALUES and SET of INSERT/UPDATE.
+_KEY = bindparam("nonce", type_=nonces.c.key.type)
+_UNTIL = bindparam("until", type_=nonces.c.expires.type)
+_NOW = bindparam("now", type_=nonces.c.expires.type)
+
+
+def _upsert(stmt: sqlite.Insert | postgresql.Insert) -> Prepared:
+    stmt = stmt.values(key=_KEY, expires=_UNTIL)
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=[nonces.c.key],
+            set_={"expires": stmt.excluded.expires},
+            # A row whose time has passed no longer protects anything: the key may be taken again.
+            where=nonces.c.expires <= _NOW,
+        )
+    )
+
+
+_UPSERTS = {"sqlite": _upsert(sqlite.insert(nonces)), "postgresql": _upsert(postgresql.insert(nonces))}
+_RECLAIM = update(nonces).where(nonces.c.key == _KEY, nonces.c.expires <= _NOW).values(expires=_UNTIL)
+_INSERT = insert(nonces).values(key=_KEY, expires=_UNTIL)
+
+
+def upsert_for(engine: Engine) -> Prepared | None:
+    """The one-statement check for this engine's dialect, or None where only the portable form works."""
+    dialect = engine.dialect
+    if dialect.name == "sqlite":
+        # ON CONFLICT ... DO UPDATE (the "upsert") arrived in SQLite 3.24.0.
+        if tuple(dialect.loaded_dbapi.sqlite_version_info) < (3, 24, 0):
+            return None
+    return _UPSERTS.get(dialect.name)
 
 
 class SqlReplayCache:
@@ -27,22 +66,27 @@ class SqlReplayCache:
         self._purge_every = purge_every
         self._inserts = 0
         self._lock = threading.Lock()
+        self._upsert = upsert_for(engine)
 
     def first_seen(self, key: bytes, until: datetime) -> bool:
-        now = self._clock()
+        values = {"nonce": key, "until": until, "now": self._clock()}
+        if self._upsert is not None:
+            # One row changed: inserted or taken over. None: a live row holds the key, a replay.
+            first = write(self._engine, self._upsert, values) == 1
+        else:
+            first = self._first_seen_portable(values)
+        if first and self._due_for_purge():
+            self.purge()
+        return first
+
+    def _first_seen_portable(self, values: dict[str, object]) -> bool:
         try:
             with writing(self._engine) as conn:
-                # A row whose time has passed no longer protects anything: the key may be taken again.
-                reclaimed = conn.execute(
-                    update(nonces).where(nonces.c.key == key, nonces.c.expires <= now).values(expires=until)
-                ).rowcount
-                if not reclaimed:
-                    conn.execute(insert(nonces).values(key=key, expires=until))
+                if not conn.execute(_RECLAIM, values).rowcount:
+                    conn.execute(_INSERT, {"nonce": values["nonce"], "until": values["until"]})
         except IntegrityError:
             # Another request (maybe in another process) holds this key: a replay.
             return False
-        if self._due_for_purge():
-            self.purge()
         return True
 
     def purge(self) -> int:

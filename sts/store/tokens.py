@@ -10,16 +10,20 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..model import TokenRecord
 from ..uris import TokenType
+from .prepared import Prepared, write
 from .schema import tokens
 from .transactions import reading, writing
 
 _FIELDS = {f.name for f in dataclasses.fields(TokenRecord)}
 _UPDATABLE = _FIELDS - {"token_id"}
+_FIELD_ORDER = tuple(f.name for f in dataclasses.fields(TokenRecord))
+# One INSERT per issued token, committed before ``put`` returns (its own transaction: nothing batched).
+_PUT = Prepared(insert(tokens).values({name: bindparam(name, type_=tokens.c[name].type) for name in _FIELD_ORDER}))
 
 
 class SqlTokenStore:
@@ -28,9 +32,10 @@ class SqlTokenStore:
 
     def put(self, record: TokenRecord) -> None:
         """Record a newly issued token; ValueError when its id is already recorded."""
+        row = {name: getattr(record, name) for name in _FIELD_ORDER}
+        row["details"] = dict(record.details)
         try:
-            with writing(self._engine) as conn:
-                conn.execute(insert(tokens).values(_to_row(dataclasses.asdict(record))))
+            write(self._engine, _PUT, _to_row(row))
         except IntegrityError:
             raise ValueError(f"token {record.token_id} already recorded") from None
 
@@ -76,7 +81,8 @@ class SqlTokenStore:
             .group_by(tokens.c.status)
         )
         with reading(self._engine) as conn:
-            return {status: int(count) for status, count in conn.execute(stmt)}
+            rows: list[Any] = list(conn.execute(stmt))
+        return {str(status): int(count) for status, count in rows}
 
 
 def _to_row(values: dict[str, Any]) -> dict[str, Any]:

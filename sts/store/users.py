@@ -6,15 +6,42 @@ import builtins
 import unicodedata
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from typing import Any
+
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..model import Claim, UserRecord
 from ..passwords import PasswordHasher, SecretBox
+from .prepared import Prepared, fetch
 from .schema import user_claims, users, utcnow
 from .transactions import reading, writing
 
 MAX_NAME_LENGTH = 255
+
+# The per-request reads, one statement each (a single SELECT is one consistent snapshot): the user and its
+# claims in one LEFT JOIN, ordered as stored; a user without claims comes back as one row with NULL uri.
+_USER_COLUMNS = (users.c.name, users.c.disabled, users.c.admin)
+_CLAIM_COLUMNS = (user_claims.c.uri, user_claims.c.value)
+_WITH_CLAIMS = users.outerjoin(user_claims, user_claims.c.user_id == users.c.id)
+_GET = Prepared(
+    select(*_USER_COLUMNS, *_CLAIM_COLUMNS)
+    .select_from(_WITH_CLAIMS)
+    .where(users.c.name == bindparam("name"))
+    .order_by(user_claims.c.position)
+)
+_GET_WITH_SECRET = Prepared(
+    select(*_USER_COLUMNS, *_CLAIM_COLUMNS, users.c.digest_secret)
+    .select_from(_WITH_CLAIMS)
+    .where(users.c.name == bindparam("name"))
+    .order_by(user_claims.c.position)
+)
+_DIGEST_SECRET = Prepared(
+    select(users.c.digest_secret, users.c.disabled).where(users.c.name == bindparam("name"))
+)
+_PASSWORD_HASH = Prepared(
+    select(users.c.password_hash, users.c.disabled).where(users.c.name == bindparam("name"))
+)
 
 
 def check_user_name(name: str) -> None:
@@ -94,19 +121,22 @@ class SqlUserStore:
     # -- reading ---------------------------------------------------------------------------------------
 
     def get(self, name: str) -> UserRecord | None:
-        with reading(self._engine) as conn:
-            row = conn.execute(
-                select(users.c.id, users.c.name, users.c.disabled, users.c.admin).where(users.c.name == name)
-            ).one_or_none()
-            if row is None:
-                return None
-            claim_rows = conn.execute(
-                select(user_claims.c.uri, user_claims.c.value)
-                .where(user_claims.c.user_id == row.id)
-                .order_by(user_claims.c.position)
-            ).all()
-        pairs = [(r.uri, r.value) for r in claim_rows]
-        return UserRecord(row.name, _aggregate(pairs), bool(row.disabled), bool(row.admin))
+        """The user and its claims, read fresh on every call (one statement)."""
+        rows = fetch(self._engine, _GET, {"name": name})
+        return _record(rows) if rows else None
+
+    def get_with_secret(self, name: str) -> tuple[UserRecord, str | None] | None:
+        """``get`` and ``digest_secret`` in one statement: None for an unknown user, else the record and
+        the digest secret, which is None exactly when ``digest_secret`` would be (disabled user, no secret
+        stored, no box). Like ``digest_secret``, ValueError when the sealed secret cannot be opened."""
+        rows = fetch(self._engine, _GET_WITH_SECRET, {"name": name})
+        if not rows:
+            return None
+        record = _record(rows)
+        sealed = rows[0][5]
+        if self._box is None or record.disabled or sealed is None:
+            return record, None
+        return record, self._box.open(bytes(sealed), _aad(name))
 
     def list(self) -> builtins.list[UserRecord]:
         """Every user, by name."""
@@ -131,26 +161,20 @@ class SqlUserStore:
 
     def check_password(self, name: str, password: str) -> bool:
         """True only for an enabled user with this password; every other answer costs the same scrypt."""
-        with reading(self._engine) as conn:
-            row = conn.execute(
-                select(users.c.password_hash, users.c.disabled).where(users.c.name == name)
-            ).one_or_none()
-        if row is None or row.disabled:
+        rows = fetch(self._engine, _PASSWORD_HASH, {"name": name})
+        if not rows or rows[0][1]:
             self._hasher.dummy_verify(password)
             return False
-        return self._hasher.verify(password, row.password_hash)
+        return self._hasher.verify(password, rows[0][0])
 
     def digest_secret(self, name: str) -> str | None:
         """The plain password for PasswordDigest checks; None for unknown or disabled users, or no box."""
         if self._box is None:
             return None
-        with reading(self._engine) as conn:
-            row = conn.execute(
-                select(users.c.digest_secret, users.c.disabled).where(users.c.name == name)
-            ).one_or_none()
-        if row is None or row.disabled or row.digest_secret is None:
+        rows = fetch(self._engine, _DIGEST_SECRET, {"name": name})
+        if not rows or rows[0][1] or rows[0][0] is None:
             return None
-        return self._box.open(row.digest_secret, _aad(name))
+        return self._box.open(bytes(rows[0][0]), _aad(name))
 
     def _seal(self, name: str, password: str) -> bytes | None:
         return None if self._box is None else self._box.seal(password, _aad(name))
@@ -159,6 +183,13 @@ class SqlUserStore:
 def _aad(name: str) -> bytes:
     # Binds the sealed secret to its user row: copying it to another user makes it unreadable.
     return b"sts-digest-secret\x00" + name.encode("utf-8")
+
+
+def _record(rows: builtins.list[Any]) -> UserRecord:
+    """One UserRecord from the LEFT JOIN rows (name, disabled, admin, uri, value, ...) of one user."""
+    first = rows[0]
+    pairs = [(row[3], row[4]) for row in rows if row[3] is not None]
+    return UserRecord(first[0], _aggregate(pairs), bool(first[1]), bool(first[2]))
 
 
 def _insert_claims(conn: Connection, user_id: int, claims: Sequence[tuple[str, str]]) -> None:

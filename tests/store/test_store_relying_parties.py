@@ -9,7 +9,8 @@ from sqlalchemy import event
 
 from sts.interfaces import RelyingPartyRegistry
 from sts.model import RelyingParty
-from sts.store.database import Database
+from sts.passwords import PasswordHasher, SecretBox
+from sts.store.database import Database, open_database
 from sts.store.relying_parties import normalize_endpoint
 from sts.uris import DataEncryption, KeyTransport, SignatureAlgorithm, TokenType
 
@@ -117,15 +118,25 @@ def test_a_second_worker_sees_every_change(db: Database, second_db: Database) ->
     assert other.lookup("https://rp.example/app") is None
 
 
-def test_lookups_read_only_the_version_when_nothing_changed(db: Database) -> None:
+def test_lookups_read_only_the_version_when_nothing_changed(
+    db: Database, db_url: str, cheap_hasher: PasswordHasher, box: SecretBox
+) -> None:
     db.relying_parties.add(RelyingParty("https://rp.example/app"))
-    db.relying_parties.lookup("https://rp.example/app")
+    # Traced in the driver: the lookup's version read runs on the DB-API connection, below the engine events.
+    worker = open_database(db_url, hasher=cheap_hasher, secret_box=box, run_migrations=False)
     statements: list[str] = []
-    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
-    for _ in range(3):
-        assert db.relying_parties.lookup("https://rp.example/app") is not None
-    queries = [s for s in statements if not s.startswith(("BEGIN", "COMMIT", "ROLLBACK"))]
+    event.listen(worker.engine, "connect", lambda dbapi_conn, _rec: dbapi_conn.set_trace_callback(statements.append))
+    try:
+        assert worker.relying_parties.lookup("https://rp.example/app") is not None
+        assert any("relying_parties" in s for s in statements)  # the first lookup builds the index
+        statements.clear()
+        for _ in range(3):
+            assert worker.relying_parties.lookup("https://rp.example/app") is not None
+    finally:
+        worker.close()
+    queries = [s for s in statements if not s.upper().startswith(("BEGIN", "COMMIT", "ROLLBACK", "PRAGMA"))]
     assert len(queries) == 3 and all("counters" in q and "relying_parties" not in q for q in queries)
+    assert not [s for s in statements if s.upper().startswith("BEGIN")]  # one statement, no transaction
 
 
 def test_normalize_endpoint() -> None:

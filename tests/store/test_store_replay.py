@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import event, func, select
 
 from sts.interfaces import ReplayCache
+from sts.store import replay
 from sts.store.database import Database, open_database
 from sts.store.replay import SqlReplayCache
 from sts.store.schema import nonces
@@ -23,6 +27,14 @@ class FakeClock:
 
     def __call__(self) -> datetime:
         return self.now
+
+
+@pytest.fixture(autouse=True, params=["upsert", "portable"])
+def nonce_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Every test here runs on the one-statement ON CONFLICT path and on the portable UPDATE + INSERT."""
+    if request.param == "portable":
+        monkeypatch.setattr(replay, "upsert_for", lambda engine: None)
+    yield request.param
 
 
 def count_nonces(db: Database) -> int:
@@ -95,3 +107,67 @@ def test_racing_processes_exactly_one_wins(db: Database, db_url: str) -> None:
     for i in range(KEYS):
         assert outcomes[0][i] != outcomes[1][i], f"key {i}: {outcomes[0][i]} / {outcomes[1][i]}"
     assert count_nonces(db) == KEYS
+
+
+def test_sqlite_uses_one_upsert_statement_without_begin(db: Database, db_url: str, nonce_path: str) -> None:
+    if nonce_path != "upsert":
+        pytest.skip("the one-statement path only")
+    worker = open_database(db_url, run_migrations=False)
+    statements: list[str] = []
+    event.listen(worker.engine, "connect", lambda dbapi_conn, _rec: dbapi_conn.set_trace_callback(statements.append))
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    try:
+        assert worker.nonces.first_seen(b"traced", until)
+        assert not worker.nonces.first_seen(b"traced", until)
+    finally:
+        worker.close()
+    queries = [s for s in statements if not s.startswith("PRAGMA")]
+    assert len(queries) == 2, queries
+    assert all(s.startswith("INSERT INTO nonces") and "ON CONFLICT" in s for s in queries)
+
+
+def test_replay_is_refused_while_live_and_expired_key_is_reused_by_another_engine(
+    db: Database, second_db: Database
+) -> None:
+    clock = FakeClock(NOW)
+    first, second = SqlReplayCache(db.engine, clock), SqlReplayCache(second_db.engine, clock)
+    assert first.first_seen(b"k", NOW + timedelta(minutes=5))
+    assert not second.first_seen(b"k", NOW + timedelta(minutes=5))
+    clock.now = NOW + timedelta(minutes=5)  # expires <= now: the row no longer protects anything
+    assert second.first_seen(b"k", NOW + timedelta(minutes=10))
+    assert not first.first_seen(b"k", NOW + timedelta(minutes=10))
+    with reading(db.engine) as conn:
+        assert conn.execute(select(nonces.c.expires)).scalar_one() == NOW + timedelta(minutes=10)
+
+
+def test_two_engines_racing_threads_exactly_one_wins(db: Database, second_db: Database) -> None:
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    keys = [f"thread-race-{i}".encode() for i in range(60)]
+    barrier = threading.Barrier(4)
+    wins: list[list[bool]] = []
+    errors: list[BaseException] = []
+
+    def worker(cache: SqlReplayCache) -> None:
+        try:
+            barrier.wait()
+            wins.append([cache.first_seen(k, until) for k in keys])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    caches = [db.nonces, second_db.nonces, db.nonces, second_db.nonces]
+    threads = [threading.Thread(target=worker, args=(c,)) for c in caches]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not errors
+    assert [sum(column) for column in zip(*wins, strict=True)] == [1] * len(keys)
+    assert count_nonces(db) == len(keys)
+
+
+def test_a_failing_statement_leaves_the_pool_usable(db: Database) -> None:
+    with pytest.raises(Exception, match="naive"):
+        db.nonces.first_seen(b"k", datetime(2030, 1, 1))
+    assert db.nonces.first_seen(b"k", datetime.now(UTC) + timedelta(minutes=1))
+    assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+

@@ -136,3 +136,48 @@ def test_another_key_cannot_open_secrets(db: Database, cheap_hasher: PasswordHas
     other = SqlUserStore(db.engine, cheap_hasher, SecretBox(b"\x01" * 32))
     with pytest.raises(ValueError):
         other.digest_secret("alice")
+
+
+def test_get_with_secret_is_get_plus_digest_secret(db: Database) -> None:
+    db.users.add("alice", "s3cret", [(ROLE, "b"), (EMAIL, "a@x"), (ROLE, "a")], admin=True)
+    db.users.add("bob", "pw")
+    for name in ("alice", "bob"):
+        found = db.users.get_with_secret(name)
+        assert found is not None
+        assert found == (db.users.get(name), db.users.digest_secret(name))
+    assert db.users.get_with_secret("alice") == (
+        UserRecord("alice", (Claim(ROLE, ("b", "a")), Claim(EMAIL, ("a@x",))), admin=True), "s3cret")
+    assert db.users.get_with_secret("bob") == (UserRecord("bob"), "pw")  # no claims: one row, NULL uri
+    assert db.users.get_with_secret("nobody") is None
+    assert db.users.get_with_secret("Alice") is None
+
+
+def test_get_with_secret_sees_changes_at_once(db: Database, second_db: Database) -> None:
+    db.users.add("alice", "old", [(EMAIL, "a@x")])
+    assert second_db.users.get_with_secret("alice") == (UserRecord("alice", (Claim(EMAIL, ("a@x",)),)), "old")
+    db.users.set_password("alice", "new")
+    assert second_db.users.get_with_secret("alice") == (UserRecord("alice", (Claim(EMAIL, ("a@x",)),)), "new")
+    db.users.set_disabled("alice", True)
+    # A disabled user is still found (so callers can tell), but never with a secret.
+    assert second_db.users.get_with_secret("alice") == (
+        UserRecord("alice", (Claim(EMAIL, ("a@x",)),), disabled=True), None)
+    db.users.set_disabled("alice", False)
+    db.users.set_claims("alice", [])
+    assert second_db.users.get_with_secret("alice") == (UserRecord("alice"), "new")
+    db.users.remove("alice")
+    assert second_db.users.get_with_secret("alice") is None
+    assert second_db.users.get("alice") is None
+
+
+def test_get_with_secret_without_a_box_or_with_a_moved_secret(
+    db: Database, db_url: str, cheap_hasher: PasswordHasher
+) -> None:
+    db.users.add("alice", "alice-pw")
+    db.users.add("mallory", "mallory-pw")
+    boxless = SqlUserStore(db.engine, cheap_hasher)
+    assert boxless.get_with_secret("alice") == (UserRecord("alice"), None)
+    with writing(db.engine) as conn:
+        blob = conn.execute(select(users.c.digest_secret).where(users.c.name == "mallory")).scalar_one()
+        conn.execute(update(users).where(users.c.name == "alice").values(digest_secret=blob))
+    with pytest.raises(ValueError, match="cannot be opened"):
+        db.users.get_with_secret("alice")
