@@ -44,6 +44,43 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class TokenTarget:
+    """The token that a RenewTarget, CancelTarget, ValidateTarget, ActAs or OnBehalfOf names.
+
+    Either a reference (the token id from a wsse:SecurityTokenReference) or the token itself, serialized as it
+    was received: unverified until a validator has checked it.
+    """
+
+    reference: str | None = None
+    unverified_token: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Entropy:
+    """Requester entropy for a symmetric proof key: a clear BinarySecret or an xenc:EncryptedKey for the STS."""
+
+    binary_secret: bytes | None = None
+    encrypted_key: bytes | None = None  # the serialized xenc:EncryptedKey element
+
+
+@dataclass(frozen=True)
+class UseKey:
+    """The requester's public key for a PublicKey (holder-of-key) token."""
+
+    certificate_der: bytes | None = None
+    rsa_modulus: int | None = None
+    rsa_exponent: int | None = None
+
+
+@dataclass(frozen=True)
+class Renewing:
+    """wst:Renewing: may the token be renewed (Allow), and after it expired (OK)."""
+
+    allow: bool = True
+    ok: bool = False
+
+
+@dataclass(frozen=True)
 class RequestSecurityToken:
     """A parsed wst:RequestSecurityToken (also the one inside SecondaryParameters, merged in)."""
 
@@ -59,6 +96,22 @@ class RequestSecurityToken:
     key_type: KeyType | None = None
     key_type_uri: str | None = None
     context: str | None = None
+    key_size: int | None = None
+    entropy: Entropy | None = None
+    computed_key_algorithm: str | None = None
+    use_key: UseKey | None = None
+    renewing: Renewing | None = None
+    allow_postdating: bool = False
+    renew_target: TokenTarget | None = None
+    cancel_target: TokenTarget | None = None
+    validate_target: TokenTarget | None = None
+    act_as: TokenTarget | None = None
+    on_behalf_of: TokenTarget | None = None
+    #: Algorithm hints the requester relies on (wst:SignatureAlgorithm ... wst:EncryptWith), by local name.
+    algorithms: tuple[tuple[str, str], ...] = ()
+    authentication_type: str | None = None
+    issuer: str | None = None
+    batch: bool = False  # a Batch* RequestType, inside a RequestSecurityTokenCollection
 
 
 @dataclass(frozen=True)
@@ -105,6 +158,27 @@ class RequestContext:
 
 
 @dataclass(frozen=True)
+class ProofKey:
+    """The key a holder-of-key token binds: a symmetric secret (never stored) or the requester's public key."""
+
+    symmetric_key: bytes | None = None
+    certificate_der: bytes | None = None
+    rsa_modulus: int | None = None
+    rsa_exponent: int | None = None
+
+
+@dataclass(frozen=True)
+class ProofResponse:
+    """What an RSTR says about the proof key (WS-Trust 1.3 §4.4): the key itself, or how to compute it."""
+
+    key_size: int
+    binary_secret: bytes | None = None  # an STS-generated key, in clear (TLS or loopback only)
+    encrypted_for_der: bytes | None = None  # ... or that key encrypted for this requester certificate
+    server_entropy: bytes | None = None  # a computed key: the issuer's entropy
+    computed_key_algorithm: str | None = None
+
+
+@dataclass(frozen=True)
 class AssertionContent:
     """Everything a SAML builder needs; built by the service from the request, the principal and the RP."""
 
@@ -119,6 +193,7 @@ class AssertionContent:
     authn_method: AuthnMethod
     authn_instant: datetime
     claims: tuple[Claim, ...] = ()
+    proof_key: ProofKey | None = None  # None: a bearer token
 
 
 @dataclass(frozen=True)
@@ -145,6 +220,7 @@ class RequestSecurityTokenResponse:
     token_type_uri: str
     applies_to_ns: str | None = None
     context: str | None = None
+    proof: ProofResponse | None = None
 
 
 @dataclass(frozen=True)
