@@ -224,6 +224,28 @@ class RequestSecurityTokenResponse:
 
 
 @dataclass(frozen=True)
+class ValidationStatus:
+    """The answer to a Validate: wst:Status Code valid/invalid and a Reason."""
+
+    valid: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class ValidateResponse:
+    version: TrustVersion
+    status: ValidationStatus
+    context: str | None = None
+    issued: RequestSecurityTokenResponse | None = None  # validate-and-exchange: the new token
+
+
+@dataclass(frozen=True)
+class CancelResponse:
+    version: TrustVersion
+    context: str | None = None
+
+
+@dataclass(frozen=True)
 class TokenRecord:
     """The store's row for one issued token (never a proof key)."""
 

@@ -18,13 +18,19 @@ from . import ns
 from .addressing import AddressingHeaders, parse_addressing, render_reply_headers
 from .auth import UsernameTokenAuthenticator
 from .errors import InvalidRequest, RequestFailed, StsError
-from .model import RequestContext
+from .model import Principal, RequestContext, RequestSecurityToken
 from .service import SecurityTokenService
 from .soap import WSA_FAULT_ACTION, build_envelope, fault_http_status, parse_envelope, render_fault
 from .uris import RequestType, SoapVersion, TrustVersion
 from .wsse.header import parse_security_header
-from .wstrust.parse import parse_rst
-from .wstrust.render import render_issue_response
+from .wstrust.parse import is_collection, parse_rst, parse_rst_collection
+from .wstrust.render import (
+    render_cancel_response,
+    render_collection,
+    render_issue_response,
+    render_rstr,
+    render_validate_response,
+)
 from .xmlsafe import parse
 
 log = logging.getLogger("sts.pipeline")
@@ -34,6 +40,8 @@ WXF_GET_RESPONSE = f"{ns.WXF}/GetResponse"
 
 _TRUST_ACTIONS = {
     rt.request_action(v): (rt, v) for rt in RequestType for v in TrustVersion
+} | {
+    v.uri(f"RST/Batch{rt.value}"): (rt, v) for rt in RequestType for v in TrustVersion
 }
 
 
@@ -96,15 +104,43 @@ class TrustEndpoint:
         progress.trust_ns = rst_version.value if rst_version else None
         header = parse_security_header(envelope)
         principal = self._authenticator.authenticate(header, ctx)
+        if is_collection(envelope.body):
+            return self._batch(envelope.version, parse_rst_collection(envelope.body), principal, addressing)
         rst = parse_rst(envelope.body)
+        if rst.batch:
+            raise InvalidRequest("a Batch request type outside a RequestSecurityTokenCollection", detail="RequestType")
         _check_action(addressing, rst.request_type, rst.version)
-        response = self._service.issue(rst, principal)
         return self._reply(
             envelope.version,
-            render_issue_response(response),
+            self._answer(rst, principal, collected=False),
             rst.request_type.response_action(rst.version),
             addressing,
         )
+
+    def _answer(self, rst: RequestSecurityToken, principal: Principal, *, collected: bool) -> etree._Element:
+        """Run one binding and render its RSTR (a 1.3 Issue on its own is wrapped in an RSTRC)."""
+        service = self._service
+        if rst.request_type is RequestType.ISSUE:
+            response = service.issue(rst, principal)
+            return render_rstr(response) if collected else render_issue_response(response)
+        if rst.request_type is RequestType.VALIDATE:
+            return render_validate_response(service.validate(rst, principal))
+        if rst.request_type is RequestType.RENEW:
+            return render_rstr(service.renew(rst, principal))
+        return render_cancel_response(service.cancel(rst, principal))
+
+    def _batch(self, soap: SoapVersion, requests: tuple[RequestSecurityToken, ...], principal: Principal,
+               addressing: AddressingHeaders) -> SoapResponse:
+        """One RSTRC answering a RequestSecurityTokenCollection; each request is decided on its own."""
+        version = requests[0].version
+        kinds = {rst.request_type for rst in requests}
+        if len(kinds) != 1:
+            raise InvalidRequest("a batch mixes request types", detail="RequestType")
+        (kind,) = kinds
+        _check_action(addressing, kind, version)
+        answers = [self._answer(rst, principal, collected=True) for rst in requests]
+        return self._reply(soap, render_collection(version, answers), version.uri(f"RSTRC/Batch{kind.value}Final"),
+                           addressing)
 
     def _reply(
         self, version: SoapVersion, body: etree._Element, action: str, addressing: AddressingHeaders

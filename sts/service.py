@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -11,8 +10,10 @@ from typing import Protocol
 from .claims import collect_claims
 from .errors import BadRequest, FailedAuthentication, InvalidRequest, InvalidScope, InvalidTimeRange
 from .interfaces import Clock, RelyingPartyRegistry, TokenStore, UserDirectory
+from .lifecycle import LifecyclePolicy, TokenLifecycle
 from .model import (
     AssertionContent,
+    CancelResponse,
     Claim,
     IssuedToken,
     Principal,
@@ -21,9 +22,13 @@ from .model import (
     RequestSecurityTokenResponse,
     TokenRecord,
     UserRecord,
+    ValidateResponse,
 )
-from .uris import NAMEID_UNSPECIFIED, KeyType, RequestType, TokenType
+from .uris import NAMEID_UNSPECIFIED, AuthnMethod, KeyType, RequestType, TokenType
+from .validators import TokenResolver, token_hash
 from .wstrust.render import token_type_uri_for
+from .xmlsafe import parse
+from .xmltime import parse_datetime
 
 
 class TokenProvider(Protocol):
@@ -52,7 +57,7 @@ class IssuancePlan:
 
 
 class SecurityTokenService:
-    """Issue (and, in later bindings, validate, renew, cancel) security tokens."""
+    """Issue, validate, renew and cancel security tokens."""
 
     def __init__(
         self,
@@ -63,6 +68,8 @@ class SecurityTokenService:
         provider: TokenProvider,
         tokens: TokenStore,
         clock: Clock,
+        resolver: TokenResolver | None = None,
+        lifecycle: LifecyclePolicy | None = None,
     ) -> None:
         self._policy = policy
         self._registry = registry
@@ -70,11 +77,36 @@ class SecurityTokenService:
         self._provider = provider
         self._tokens = tokens
         self._clock = clock
+        self._lifecycle = (
+            TokenLifecycle(lifecycle or LifecyclePolicy(clock_skew=policy.clock_skew), tokens, resolver, clock)
+            if resolver is not None else None
+        )
 
     def issue(self, rst: RequestSecurityToken, principal: Principal) -> RequestSecurityTokenResponse:
-        plan = self.plan_issue(rst, principal)
+        if rst.request_type is not RequestType.ISSUE:
+            raise BadRequest(f"request type {rst.request_type.value}", detail=rst.request_type.uri(rst.version))
+        return self._mint(rst, principal, self.plan_issue(rst, principal), renewal_count=0)
+
+    def validate(self, rst: RequestSecurityToken, principal: Principal) -> ValidateResponse:
+        """Status of a token; with a SAML TokenType, also a new token for the AppliesTo (validate-and-exchange)."""
+        exchange = self._reissue if rst.token_type is not None else None
+        return self._bindings().validate(rst, principal, exchange)
+
+    def renew(self, rst: RequestSecurityToken, principal: Principal) -> RequestSecurityTokenResponse:
+        return self._bindings().renew(rst, principal, self._reissue)
+
+    def cancel(self, rst: RequestSecurityToken, principal: Principal) -> CancelResponse:
+        return self._bindings().cancel(rst, principal)
+
+    def _bindings(self) -> TokenLifecycle:
+        if self._lifecycle is None:
+            raise BadRequest("this STS issues tokens only", detail="RequestType")
+        return self._lifecycle
+
+    def _mint(self, rst: RequestSecurityToken, principal: Principal, plan: IssuancePlan,
+              renewal_count: int) -> RequestSecurityTokenResponse:
         token = self._provider.issue(plan.content, plan.rp, plan.token_type)
-        self._tokens.put(_record(token, principal, plan))
+        self._tokens.put(_record(token, principal, plan, rst, renewal_count))
         return RequestSecurityTokenResponse(
             version=rst.version,
             token=token,
@@ -83,10 +115,39 @@ class SecurityTokenService:
             context=rst.context,
         )
 
+    def _reissue(self, rst: RequestSecurityToken, record: TokenRecord, principal: Principal,
+                 renewal_count: int) -> RequestSecurityTokenResponse:
+        """A fresh token (new id, lifetime and signature) with a recorded token's subject and claims.
+
+        Renew keeps the relying party; validate-and-exchange issues for the request's AppliesTo instead.
+        """
+        renewing = rst.request_type is RequestType.RENEW
+        rp = self._relying_party(record.applies_to if renewing else rst.applies_to)
+        token_type = (record.token_type if renewing else rst.token_type) or rp.token_type
+        now = self._clock()
+        created, expires = self._lifetime(rst, rp, now)
+        details = record.details
+        claims = _recorded_claims(details.get("claims"))
+        content = AssertionContent(
+            assertion_id="_" + secrets.token_hex(16),
+            issuer=self._policy.issuer,
+            subject_name=record.subject,
+            name_id_format=str(details.get("name_id_format", NAMEID_UNSPECIFIED)),
+            audience=rp.endpoint if renewing else (rst.applies_to or rp.endpoint),
+            issue_instant=now,
+            not_before=created,
+            not_on_or_after=expires,
+            authn_method=AuthnMethod(details.get("authn_method", AuthnMethod.PASSWORD.value)),
+            authn_instant=parse_datetime(str(details["authn_instant"])) if "authn_instant" in details else now,
+            claims=claims,
+        )
+        plan = IssuancePlan(rp, token_type, token_type_uri_for(rst.token_type_uri, token_type), content)
+        owner = principal if not renewing else Principal(record.requester, principal.authn_method,
+                                                          principal.authn_instant)
+        return self._mint(rst, owner, plan, renewal_count)
+
     def plan_issue(self, rst: RequestSecurityToken, principal: Principal) -> IssuancePlan:
         """Decide scope, token type, lifetime and claims, or raise the fault the request deserves."""
-        if rst.request_type is not RequestType.ISSUE:
-            raise BadRequest(f"request type {rst.request_type.value}", detail=rst.request_type.uri(rst.version))
         if rst.key_type not in (None, KeyType.BEARER):
             raise BadRequest("only Bearer tokens are issued", detail=rst.key_type_uri)
         rp = self._relying_party(rst.applies_to)
@@ -128,13 +189,13 @@ class SecurityTokenService:
         raise InvalidScope(f"no relying party for {applies_to!r}", detail=applies_to)
 
     def _lifetime(self, rst: RequestSecurityToken, rp: RelyingParty, now: datetime) -> tuple[datetime, datetime]:
-        """Honour a requested Lifetime up to the RP's cap; no postdating (AllowPostdating comes later)."""
+        """Honour a requested Lifetime up to the RP's cap; a future Created only with AllowPostdating."""
         skew = self._policy.clock_skew
         if rst.lifetime is None or (rst.lifetime.created is None and rst.lifetime.expires is None):
             return now, now + rp.default_lifetime
         created = rst.lifetime.created or now
-        if created > now + skew:
-            raise InvalidTimeRange("Created in the future (postdating not allowed)", detail="Created")
+        if created > now + skew and not rst.allow_postdating:
+            raise InvalidTimeRange("Created in the future without AllowPostdating", detail="Created")
         created = max(created, now)
         expires = rst.lifetime.expires or created + rp.default_lifetime
         if expires <= created or expires <= now:
@@ -154,7 +215,9 @@ def _name_id(user: UserRecord, rp: RelyingParty) -> str:
     return user.name
 
 
-def _record(token: IssuedToken, principal: Principal, plan: IssuancePlan) -> TokenRecord:
+def _record(token: IssuedToken, principal: Principal, plan: IssuancePlan, rst: RequestSecurityToken,
+            renewal_count: int) -> TokenRecord:
+    renewing = rst.renewing
     return TokenRecord(
         token_id=token.token_id,
         token_type=token.token_type,
@@ -162,10 +225,16 @@ def _record(token: IssuedToken, principal: Principal, plan: IssuancePlan) -> Tok
         applies_to=token.applies_to,
         issued=token.created,
         expires=token.expires,
-        token_hash=hashlib.sha256(token.xml).hexdigest(),
+        renewal_count=renewal_count,
+        token_hash=token_hash(parse(token.xml, max_bytes=len(token.xml) + 1, max_depth=256)),
         requester=principal.name,
         details={
             "claims": [_claim_detail(c) for c in token.claims],
+            "name_id_format": plan.content.name_id_format,
+            "authn_instant": plan.content.authn_instant.isoformat(),
+            "key_type": "bearer" if plan.content.proof_key is None else "holder-of-key",
+            "renew_allow": renewing.allow if renewing else True,
+            "renew_ok": renewing.ok if renewing else False,
             "encrypted": token.encrypted,
             "signature_algorithm": plan.rp.signature_algorithm.value,
             "data_encryption": plan.rp.data_encryption.value if token.encrypted else None,
@@ -173,6 +242,12 @@ def _record(token: IssuedToken, principal: Principal, plan: IssuancePlan) -> Tok
             "authn_method": principal.authn_method.value,
         },
     )
+
+
+def _recorded_claims(recorded: object) -> tuple[Claim, ...]:
+    if not isinstance(recorded, list):
+        return ()
+    return tuple(Claim(str(c["uri"]), tuple(str(v) for v in c["values"])) for c in recorded)
 
 
 def _claim_detail(claim: Claim) -> dict[str, object]:

@@ -9,11 +9,13 @@ from .config import Settings
 from .crypto.keys import SigningKey
 from .crypto.signing import XmlSigner
 from .interfaces import Clock
+from .lifecycle import LifecyclePolicy
 from .passwords import PasswordHasher, SecretBox
 from .pipeline import TrustEndpoint
 from .providers import SamlTokenProvider
 from .service import IssuePolicy, SecurityTokenService
 from .store.database import Database, open_database
+from .validators import TokenResolver
 from .xmltime import utcnow
 
 
@@ -51,6 +53,8 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
         provider=SamlTokenProvider(signer, settings.effective_issuer),
         tokens=stores.tokens,
         clock=clock,
+        resolver=TokenResolver(stores.tokens, [signing_key.certificate]),
+        lifecycle=LifecyclePolicy(clock_skew=settings.clock_skew),
     )
     authenticator = UsernameTokenAuthenticator(
         users=stores.users,

@@ -70,7 +70,8 @@ def rst_envelope(
     **rst_options: object,
 ) -> bytes:
     rst = render_rst(version, applies_to=applies_to, **rst_options)  # type: ignore[arg-type]
-    headers = render_request_headers(RequestType.ISSUE.request_action(version), to)
+    request_type = RequestType(str(rst_options.get("request_type", "Issue")))
+    headers = render_request_headers(request_type.request_action(version), to)
     headers.append(build_security_header(user, password, digest=digest, soap_ns=soap.value))
     return build_envelope(soap, rst, headers)
 

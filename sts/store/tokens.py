@@ -44,6 +44,20 @@ class SqlTokenStore:
             row = conn.execute(select(tokens).where(tokens.c.token_id == token_id)).one_or_none()
         return None if row is None else _from_row(row._mapping)
 
+    def get_by_hash(self, token_hash: str) -> TokenRecord | None:
+        """The token recorded with this hash (how an encrypted token the STS cannot read is recognised)."""
+        stmt = select(tokens).where(tokens.c.token_hash == token_hash).limit(1)
+        with reading(self._engine) as conn:
+            row = conn.execute(stmt).one_or_none()
+        return None if row is None else _from_row(row._mapping)
+
+    def transition(self, token_id: str, from_status: str, to_status: str) -> bool:
+        """Move a token from one status to another atomically; False when it was not in ``from_status``."""
+        with writing(self._engine) as conn:
+            stmt = (update(tokens).where(tokens.c.token_id == token_id, tokens.c.status == from_status)
+                    .values(status=to_status))
+            return conn.execute(stmt).rowcount > 0
+
     def update(self, token_id: str, **changes: object) -> bool:
         """Change fields of a recorded token (e.g. ``status``, ``expires``); False when it is unknown."""
         unknown = set(changes) - _UPDATABLE

@@ -10,7 +10,7 @@ from __future__ import annotations
 from lxml import etree
 
 from .. import ns
-from ..model import IssuedToken, RequestSecurityTokenResponse
+from ..model import CancelResponse, IssuedToken, RequestSecurityTokenResponse, ValidateResponse
 from ..uris import TokenType, TrustVersion
 from ..xmlsafe import parse
 from ..xmltime import format_datetime
@@ -20,12 +20,55 @@ _WST_PREFIX = {TrustVersion.WST13: "trust", TrustVersion.WST2005: "t"}
 
 def render_issue_response(response: RequestSecurityTokenResponse) -> etree._Element:
     """The body content answering an Issue: RSTRC (1.3) or RSTR (2005)."""
+    rstr = render_rstr(response)
+    if response.version is TrustVersion.WST2005:
+        return rstr
+    return render_collection(response.version, [rstr])
+
+
+def render_collection(version: TrustVersion, responses: list[etree._Element]) -> etree._Element:
+    """A wst:RequestSecurityTokenResponseCollection (1.3 Issue, and every batch)."""
+    collection = etree.Element(ns.qn(version.value, "RequestSecurityTokenResponseCollection"),
+                               nsmap={_WST_PREFIX[version]: version.value})
+    collection.extend(responses)
+    return collection
+
+
+def _bare_rstr(version: TrustVersion, context: str | None) -> etree._Element:
+    nsmap = {_WST_PREFIX[version]: version.value, "wsu": ns.WSU, "wsse": ns.WSSE, "wsa": ns.WSA}
+    rstr = etree.Element(ns.qn(version.value, "RequestSecurityTokenResponse"), nsmap=nsmap)
+    if context is not None:
+        rstr.set("Context", context)
+    return rstr
+
+
+def render_validate_response(response: ValidateResponse) -> etree._Element:
+    """RSTR with wst:Status (Code valid/invalid, Reason); with the new token for validate-and-exchange."""
+    version = response.version
+    if response.issued is not None:
+        rstr = render_rstr(response.issued)
+    else:
+        rstr = _bare_rstr(version, response.context)
+        etree.SubElement(rstr, ns.qn(version.value, "TokenType")).text = version.uri("RSTR/Status")
+    status = etree.SubElement(rstr, ns.qn(version.value, "Status"))
+    code = "status/valid" if response.status.valid else "status/invalid"
+    etree.SubElement(status, ns.qn(version.value, "Code")).text = version.uri(code)
+    etree.SubElement(status, ns.qn(version.value, "Reason")).text = response.status.reason
+    return rstr
+
+
+def render_cancel_response(response: CancelResponse) -> etree._Element:
+    """RSTR with wst:RequestedTokenCancelled."""
+    rstr = _bare_rstr(response.version, response.context)
+    etree.SubElement(rstr, ns.qn(response.version.value, "RequestedTokenCancelled"))
+    return rstr
+
+
+def render_rstr(response: RequestSecurityTokenResponse) -> etree._Element:
+    """One RSTR carrying an issued token (Issue, Renew, exchange, batch entries)."""
     version = response.version
     wst = version.value
-    nsmap = {_WST_PREFIX[version]: wst, "wsu": ns.WSU, "wsse": ns.WSSE, "wsa": ns.WSA}
-    rstr = etree.Element(ns.qn(wst, "RequestSecurityTokenResponse"), nsmap=nsmap)
-    if response.context is not None:
-        rstr.set("Context", response.context)
+    rstr = _bare_rstr(version, response.context)
     token = response.token
     etree.SubElement(rstr, ns.qn(wst, "TokenType")).text = response.token_type_uri
     rstr.append(_lifetime(wst, token))
@@ -34,11 +77,7 @@ def render_issue_response(response: RequestSecurityTokenResponse) -> etree._Elem
     requested.append(parse(token.xml, max_bytes=len(token.xml) + 1, max_depth=256))
     etree.SubElement(rstr, ns.qn(wst, "RequestedAttachedReference")).append(_token_reference(token))
     etree.SubElement(rstr, ns.qn(wst, "RequestedUnattachedReference")).append(_token_reference(token))
-    if version is TrustVersion.WST2005:
-        return rstr
-    collection = etree.Element(ns.qn(wst, "RequestSecurityTokenResponseCollection"), nsmap={"trust": wst})
-    collection.append(rstr)
-    return collection
+    return rstr
 
 
 def _lifetime(wst: str, token: IssuedToken) -> etree._Element:
@@ -83,8 +122,14 @@ def render_rst(
     lifetime: tuple[str | None, str | None] | None = None,
     request_type: str = "Issue",
     context: str | None = None,
+    targets: dict[str, etree._Element | str] | None = None,
+    renewing: tuple[bool, bool] | None = None,
 ) -> etree._Element:
-    """A wst:RequestSecurityToken for an Issue (the client side; also used to drive tests)."""
+    """A wst:RequestSecurityToken (the client side; also used to drive tests).
+
+    ``targets`` maps RenewTarget/CancelTarget/ValidateTarget/OnBehalfOf/ActAs to the token element itself or
+    to its id (sent as a SecurityTokenReference); ``renewing`` is (Allow, OK).
+    """
     wst = version.value
     rst = etree.Element(ns.qn(wst, "RequestSecurityToken"), nsmap={_WST_PREFIX[version]: wst})
     if context is not None:
@@ -108,4 +153,13 @@ def render_rst(
                 claim.set("Optional", "true")
     if key_type_uri:
         etree.SubElement(rst, ns.qn(wst, "KeyType")).text = key_type_uri
+    if renewing is not None:
+        etree.SubElement(rst, ns.qn(wst, "Renewing"), Allow=str(renewing[0]).lower(), OK=str(renewing[1]).lower())
+    for local, target in (targets or {}).items():
+        holder = etree.SubElement(rst, ns.qn(ns.WST14 if local == "ActAs" else wst, local))
+        if isinstance(target, str):
+            reference = etree.SubElement(holder, ns.qn(ns.WSSE, "SecurityTokenReference"), nsmap={"wsse": ns.WSSE})
+            etree.SubElement(reference, ns.qn(ns.WSSE, "KeyIdentifier")).text = target
+        else:
+            holder.append(target)
     return rst
