@@ -11,6 +11,7 @@ from .claims import collect_claims
 from .errors import BadRequest, FailedAuthentication, InvalidRequest, InvalidScope, InvalidTimeRange
 from .interfaces import Clock, RelyingPartyRegistry, TokenStore, UserDirectory
 from .lifecycle import LifecyclePolicy, TokenLifecycle
+from .request_options import check_request_options
 from .model import (
     AssertionContent,
     CancelResponse,
@@ -151,6 +152,7 @@ class SecurityTokenService:
         if rst.key_type not in (None, KeyType.BEARER):
             raise BadRequest("only Bearer tokens are issued", detail=rst.key_type_uri)
         rp = self._relying_party(rst.applies_to)
+        check_request_options(rst, rp, principal, self._policy.issuer)
         token_type = rst.token_type or rp.token_type
         now = self._clock()
         created, expires = self._lifetime(rst, rp, now)

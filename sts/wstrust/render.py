@@ -124,6 +124,7 @@ def render_rst(
     context: str | None = None,
     targets: dict[str, etree._Element | str] | None = None,
     renewing: tuple[bool, bool] | None = None,
+    extra: tuple[etree._Element, ...] = (),
 ) -> etree._Element:
     """A wst:RequestSecurityToken (the client side; also used to drive tests).
 
@@ -162,4 +163,5 @@ def render_rst(
             etree.SubElement(reference, ns.qn(ns.WSSE, "KeyIdentifier")).text = target
         else:
             holder.append(target)
+    rst.extend(extra)
     return rst
