@@ -182,3 +182,9 @@ class InsecureTransport(SecurityHeaderError):
     """A clear-text password over plain HTTP on a non-loopback bind (unless the config allows it)."""
 
     reason = "A clear-text password requires a secure transport"
+
+
+class InsecureProofDelivery(RequestFailed):
+    """A symmetric proof key would go back in clear over plain HTTP (no TLS, no requester certificate)."""
+
+    reason = "A proof key is returned only over TLS or encrypted for the requester's certificate"

@@ -4,6 +4,7 @@ Layout::
 
     sts.toml                 settings (see config.py)
     keys/sts-signing.key     STS signing key (PKCS#8 PEM, mode 0600) and keys/sts-signing.crt, self-signed
+    keys/sts-encryption.key  STS encryption key (RSA: requester entropy is encrypted for it) and its .crt
     keys/secrets.key         the key that seals PasswordDigest secrets at rest (mode 0600)
     sts.db                   SQLite database (WAL), unless database_url names another
     demo/                    the demo relying party's key and certificate, and DEMO.txt
@@ -58,6 +59,12 @@ def init_home(home: Path, *, demo: bool = True) -> InitReport:
         _write_private(settings.signing_key_path, key_pem)
         settings.signing_cert_path.write_bytes(cert_pem)
         report.note(str(settings.signing_cert_path))
+    if not encryption_key_path(settings).exists():
+        # A key of its own (not the signing key): RSA, since requesters encrypt entropy for it with RSA-OAEP.
+        key_pem, cert_pem = generate_key_and_cert("sts encryption")
+        _write_private(encryption_key_path(settings), key_pem)
+        encryption_cert_path(settings).write_bytes(cert_pem)
+        report.note(str(encryption_cert_path(settings)))
     if not settings.secrets_key_path.exists():
         _write_private(settings.secrets_key_path, os.urandom(32))
         report.note(str(settings.secrets_key_path))
@@ -69,6 +76,16 @@ def init_home(home: Path, *, demo: bool = True) -> InitReport:
         report.note("demo user and relying party")
     stores.close()
     return report
+
+
+def encryption_key_path(settings: Settings) -> Path:
+    """The STS encryption private key (PKCS#8 PEM): what requesters encrypt entropy for, never used to sign."""
+    return settings.home / "keys" / "sts-encryption.key"
+
+
+def encryption_cert_path(settings: Settings) -> Path:
+    """The self-signed certificate of the STS encryption key, published in the federation metadata."""
+    return settings.home / "keys" / "sts-encryption.crt"
 
 
 def _write_private(path: Path, data: bytes) -> None:

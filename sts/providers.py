@@ -1,5 +1,8 @@
 """Token providers: assertion content in, a signed (and, for the relying party, encrypted) token out.
 
+Holder-of-key: when the content carries a proof key, its ds:KeyInfo (a symmetric key encrypted for the relying
+party's certificate, or the requester's public key) confirms the subject (WSS SAML Token Profile 1.1 §3.5).
+
 One provider serves both SAML versions; what differs per version (builder, Signature position, encrypted
 wrapper) is looked up in a table keyed by token type (WSS SAML Token Profile 1.1 §3, SAML 2.0 core §2.3.4).
 """
@@ -17,6 +20,7 @@ from lxml import etree
 from . import ns
 from .crypto.encryption import encrypt_element
 from .crypto.keys import load_certificate
+from .crypto.proof import proof_key_info
 from .crypto.signing import XmlSigner, algorithm_fits_key
 from .errors import BadRequest
 from .model import AssertionContent, IssuedToken, RelyingParty
@@ -35,7 +39,7 @@ _DIGEST_FOR: Final = {
 class _TokenForm:
     """What one SAML version does differently."""
 
-    build: Callable[[AssertionContent], etree._Element]
+    build: Callable[[AssertionContent, etree._Element | None], etree._Element]
     signature_after: Callable[[etree._Element], etree._Element | None]
     wrap_encrypted: Callable[[etree._Element], etree._Element]
 
@@ -70,7 +74,7 @@ def _relying_party_certificate(pem: bytes) -> x509.Certificate:
 
 
 class SamlTokenProvider:
-    """Issues SAML 1.1 and 2.0 bearer tokens signed by the STS key."""
+    """Issues SAML 1.1 and 2.0 bearer and holder-of-key tokens signed by the STS key."""
 
     token_types: Final = frozenset(_FORMS)
 
@@ -91,7 +95,7 @@ class SamlTokenProvider:
             raise BadRequest(f"no provider for {token_type}", detail=token_type.value)
         if not content.issuer:
             content = replace(content, issuer=self.issuer)
-        assertion = form.build(content)
+        assertion = form.build(content, self._key_info(content, rp))
         self.signer_for(rp.signature_algorithm).sign(
             assertion, content.assertion_id, after=form.signature_after(assertion)
         )
@@ -115,6 +119,18 @@ class SamlTokenProvider:
             subject=content.subject_name,
             claims=content.claims,
         )
+
+    @staticmethod
+    def _key_info(content: AssertionContent, rp: RelyingParty) -> etree._Element | None:
+        """The holder-of-key ds:KeyInfo, or None for a bearer token."""
+        proof = content.proof_key
+        if proof is None:
+            return None
+        if proof.symmetric_key is None:
+            return proof_key_info(proof)
+        if not rp.cert_pem:
+            raise BadRequest("a symmetric proof key needs the relying party's certificate", detail="KeyType")
+        return proof_key_info(proof, _relying_party_certificate(rp.cert_pem), rp.key_transport)
 
     def signer_for(self, algorithm: SignatureAlgorithm) -> XmlSigner:
         """The signer of ``algorithm``; the configured one when the key cannot make it (e.g. RSA-SHA256 asked

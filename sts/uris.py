@@ -208,3 +208,42 @@ NAMEID_UNSPECIFIED = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
 CM_BEARER_20 = "urn:oasis:names:tc:SAML:2.0:cm:bearer"
 CM_BEARER_11 = "urn:oasis:names:tc:SAML:1.0:cm:bearer"
 ATTRNAME_FORMAT_URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
+
+
+class ComputedKey(enum.Enum):
+    """wst:ComputedKeyAlgorithm / wst:ComputedKey (WS-Trust 1.3 §4.4.4, 2005/02 §5.4.4), relative to the version.
+
+    Both versions' URIs are accepted in a request of either version; answers use the request's version.
+    """
+
+    PSHA1 = "CK/PSHA1"
+    HASH = "CK/HASH"
+
+    def uri(self, version: TrustVersion) -> str:
+        return version.uri(self.value)
+
+    @classmethod
+    def parse(cls, uri: str) -> ComputedKey:
+        uri = uri.strip()
+        for version in TrustVersion:
+            for member in cls:
+                if uri == member.uri(version):
+                    return member
+        raise BadRequest(f"unsupported computed key algorithm {uri!r}", detail=uri)
+
+
+class BinarySecretType(enum.Enum):
+    """wst:BinarySecret/@Type (WS-Trust 1.3 §3.3), relative to the version namespace."""
+
+    SYMMETRIC_KEY = "SymmetricKey"
+    ASYMMETRIC_KEY = "AsymmetricKey"
+    NONCE = "Nonce"
+
+    def uri(self, version: TrustVersion) -> str:
+        return version.uri(self.value)
+
+
+CM_HOLDER_OF_KEY_20 = "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"
+CM_HOLDER_OF_KEY_11 = "urn:oasis:names:tc:SAML:1.0:cm:holder-of-key"
+#: SAML 2.0 profiles §3.1: the xsi:type of a holder-of-key SubjectConfirmationData that holds ds:KeyInfo.
+KEY_INFO_CONFIRMATION_DATA_TYPE = "KeyInfoConfirmationDataType"

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import os
 import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import xmlsec
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
 from signxml import SignatureConfiguration, XMLVerifier
 from signxml.algorithms import DigestAlgorithm as SxDigest
 from signxml.algorithms import SignatureMethod as SxMethod
 
 from sts import ns
-from sts.crypto.encryption import decrypt_element
-from sts.crypto.keys import SigningKey, generate_key_and_cert, load_private_key
+from sts.crypto.encryption import decrypt_element, decrypt_key, encrypt_key_for
+from sts.crypto.keys import SigningKey, generate_key_and_cert, load_certificate, load_private_key
+from sts.crypto.proof import ProofKeyFactory, p_sha1
 from sts.crypto.signing import XmlSigner
-from sts.model import AssertionContent, Claim, RelyingParty
+from sts.errors import BadRequest
+from sts.model import AssertionContent, Claim, Entropy, ProofKey, RelyingParty, RequestSecurityToken
 from sts.providers import SamlTokenProvider
-from sts.uris import NAMEID_UNSPECIFIED, AuthnMethod, DataEncryption, SignatureAlgorithm, TokenType
+from sts.uris import (
+    NAMEID_UNSPECIFIED,
+    AuthnMethod,
+    DataEncryption,
+    KeyType,
+    RequestType,
+    SignatureAlgorithm,
+    TokenType,
+    TrustVersion,
+)
+from sts.wstrust.proof import render_proof
 
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
 XENC = "{http://www.w3.org/2001/04/xmlenc#}"
@@ -170,3 +186,109 @@ def test_bad_relying_party_certificate(provider, content) -> None:
 
 def test_token_types(provider) -> None:
     assert provider.token_types == frozenset(TokenType)
+
+
+# --- holder-of-key: the acceptance test of issue 3 item 5 ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sts_encryption_pems() -> tuple[bytes, bytes]:
+    return generate_key_and_cert("sts-encryption.test")
+
+
+def _rp_proof_key(token_xml: bytes, rp_key_pem: bytes, sts_cert_pem: bytes, token_type: TokenType) -> bytes:
+    """What the relying party does: decrypt the token, verify it, decrypt the proof key from the signed part."""
+    root = etree.fromstring(token_xml)
+    encrypted = root if root.tag == f"{XENC}EncryptedData" else root[0]
+    rp_key = load_private_key(rp_key_pem)
+    assertion = decrypt_element(encrypted, rp_key)
+    signed = _verify(etree.tostring(assertion), sts_cert_pem, token_type)
+    method = {
+        TokenType.SAML20: "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key",
+        TokenType.SAML11: "urn:oasis:names:tc:SAML:1.0:cm:holder-of-key",
+    }[token_type]
+    assert method.encode() in etree.tostring(signed)
+    keys = {decrypt_key(k, rp_key) for k in signed.iter(f"{XENC}EncryptedKey")}
+    assert len(keys) == 1
+    return keys.pop()
+
+
+@pytest.mark.parametrize("version", list(TrustVersion), ids=lambda v: v.name)
+@pytest.mark.parametrize("encrypted_entropy", [False, True], ids=["clear-entropy", "encrypted-entropy"])
+@pytest.mark.parametrize("token_type", list(TokenType), ids=lambda t: t.short)
+def test_relying_party_and_client_derive_the_same_key(
+    token_type, encrypted_entropy, version, provider, content, sts_pems, rp_pems, sts_encryption_pems
+) -> None:
+    sts_encryption = SigningKey.from_pem(*sts_encryption_pems)
+    factory = ProofKeyFactory(sts_encryption)
+    rp = RelyingParty(endpoint="https://rp.test/", cert_pem=rp_pems[1])
+    # The client: its own entropy, in clear or encrypted for the STS encryption certificate.
+    client_entropy = os.urandom(32)
+    if encrypted_entropy:
+        sent = etree.tostring(encrypt_key_for(load_certificate(sts_encryption_pems[1]), client_entropy))
+        entropy = Entropy(encrypted_key=sent)
+    else:
+        entropy = Entropy(binary_secret=client_entropy)
+    rst = RequestSecurityToken(
+        version=version, request_type=RequestType.ISSUE, applies_to=rp.endpoint,
+        key_type=KeyType.SYMMETRIC, entropy=entropy,
+    )
+    proof, response = factory.make(rst, rp, requester_cert=None, secure_channel=True)
+    token = provider.issue(dataclasses.replace(content, proof_key=proof), rp, token_type)
+    assert token.encrypted
+    # The client reads the issuer's entropy and the algorithm from the RSTR parts and computes the key.
+    parts = {etree.QName(p).localname: p for p in render_proof(version, response)}
+    wst = version.ns
+    assert parts["RequestedProofToken"].findtext(f"{{{wst}}}ComputedKey") == f"{wst}/CK/PSHA1"
+    server_entropy = base64.b64decode(parts["Entropy"].findtext(f"{{{wst}}}BinarySecret"))
+    key_size = int(parts["KeySize"].text)
+    client_key = p_sha1(client_entropy, server_entropy, key_size // 8)
+    # The relying party, with its private key only, gets exactly that key from the token.
+    assert _rp_proof_key(token.xml, rp_pems[0], sts_pems[1], token_type) == client_key
+    assert key_size == 256 and len(client_key) == 32
+
+
+@pytest.mark.parametrize("token_type", list(TokenType), ids=lambda t: t.short)
+def test_hok_token_still_decrypts_and_verifies_with_xmlsec1(token_type, provider, content, sts_pems, rp_pems,
+                                                           tmp_path) -> None:
+    rp = RelyingParty(endpoint="https://rp.test/", cert_pem=rp_pems[1])
+    token = provider.issue(dataclasses.replace(content, proof_key=ProofKey(symmetric_key=b"k" * 32)), rp, token_type)
+    (tmp_path / "rp.key").write_bytes(rp_pems[0])
+    (tmp_path / "sts.crt").write_bytes(sts_pems[1])
+    (tmp_path / "token.xml").write_bytes(token.xml)
+    decrypted = _xmlsec1("--decrypt", "--privkey-pem", "rp.key", "--output", "plain.xml", "token.xml", cwd=tmp_path)
+    assert decrypted.returncode == 0, decrypted.stderr.decode()
+    id_attr, node = {
+        TokenType.SAML20: ("ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"),
+        TokenType.SAML11: ("AssertionID", "urn:oasis:names:tc:SAML:1.0:assertion:Assertion"),
+    }[token_type]
+    verified = _xmlsec1("--verify", "--pubkey-cert-pem", "sts.crt", f"--id-attr:{id_attr}", node, "plain.xml",
+                        cwd=tmp_path)
+    assert verified.returncode == 0, verified.stderr.decode()
+    plain = etree.parse(str(tmp_path / "plain.xml")).getroot()
+    # python-xmlsec, a second decryptor, opens the proof key's EncryptedKey too.
+    manager = xmlsec.KeysManager()
+    manager.add_key(xmlsec.Key.from_memory(rp_pems[0], xmlsec.constants.KeyDataFormatPem))
+    encrypted_key = next(plain.iter(f"{XENC}EncryptedKey"))
+    assert xmlsec.EncryptionContext(manager).decrypt(encrypted_key) == b"k" * 32
+
+
+@pytest.mark.parametrize("token_type", list(TokenType), ids=lambda t: t.short)
+def test_public_key_hok_token_needs_no_relying_party_certificate(token_type, provider, content, sts_pems,
+                                                                rp_pems) -> None:
+    requester = load_certificate(rp_pems[1])  # any RSA certificate will do as the requester's
+    der = requester.public_bytes(serialization.Encoding.DER)
+    rp = RelyingParty(endpoint="https://rp.test/", encrypt=False)
+    token = provider.issue(dataclasses.replace(content, proof_key=ProofKey(certificate_der=der)), rp, token_type)
+    signed = _verify(token.xml, sts_pems[1], token_type)
+    certs = [base64.b64decode(c.text) for c in signed.iter(f"{DS}X509Certificate")
+             if etree.QName(c.getparent().getparent().getparent()).localname != "Signature"]
+    assert der in certs
+
+
+def test_symmetric_hok_without_relying_party_certificate_is_refused(provider, content) -> None:
+    rp = RelyingParty(endpoint="https://rp.test/", encrypt=False)
+    with pytest.raises(BadRequest) as raised:
+        provider.issue(dataclasses.replace(content, proof_key=ProofKey(symmetric_key=b"k" * 32)), rp,
+                       TokenType.SAML20)
+    assert raised.value.detail == "KeyType"

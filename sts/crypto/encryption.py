@@ -11,6 +11,7 @@ import copy
 import os
 from dataclasses import dataclass
 from functools import lru_cache
+from collections.abc import Collection
 from typing import Final, TypeVar
 
 from cryptography import x509
@@ -147,6 +148,52 @@ def _x509_data(cert: x509.Certificate) -> etree._Element:
 def _cipher_data(parent: etree._Element) -> None:
     cipher_data = etree.SubElement(parent, _xenc("CipherData"))
     etree.SubElement(cipher_data, _xenc("CipherValue"))
+
+
+# --- key transport alone: holder-of-key proof keys and requester entropy (WS-Trust 1.3 §3.3, §4.4) ---------
+
+
+def encrypt_key_for(
+    cert: x509.Certificate, key_bytes: bytes, key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P
+) -> etree._Element:
+    """A self-contained ``xenc:EncryptedKey`` carrying ``key_bytes`` for the holder of ``cert``'s RSA key."""
+    public_key = _recipient_key(cert)
+    encrypted_key = _encrypted_key(cert, key_transport)
+    (value,) = encrypted_key.iter(_xenc("CipherValue"))
+    value.text = _b64(public_key.encrypt(key_bytes, _KEY_TRANSPORT_PADDING[key_transport]))
+    return encrypted_key
+
+
+def key_transport_uri(encrypted_key: etree._Element) -> str:
+    """The EncryptionMethod Algorithm of an ``xenc:EncryptedKey`` as written ('' when absent)."""
+    method = encrypted_key.find(_xenc("EncryptionMethod"))
+    return (method.get("Algorithm") or "").strip() if method is not None else ""
+
+
+def decrypt_key(
+    encrypted_key: etree._Element,
+    private_key: PrivateKey,
+    *,
+    allowed: Collection[KeyTransport] = (KeyTransport.RSA_OAEP_MGF1P,),
+) -> bytes:
+    """The key inside an ``xenc:EncryptedKey``; ValueError when it is not for ``private_key`` or not allowed.
+
+    RSA-OAEP here means SHA-1 and MGF1-SHA1 (rsa-oaep-mgf1p): a ds:DigestMethod naming anything else is refused.
+    """
+    if encrypted_key.tag != _xenc("EncryptedKey"):
+        raise ValueError("not an xenc:EncryptedKey")
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise ValueError("an RSA private key is needed to decrypt")
+    transport = _algorithm(encrypted_key, KeyTransport)
+    if transport not in allowed:
+        raise ValueError(f"key transport {transport.value!r} is not allowed here")
+    digest = encrypted_key.find(f"{_xenc('EncryptionMethod')}/{_ds('DigestMethod')}")
+    if digest is not None and digest.get("Algorithm") != DigestAlgorithm.SHA1.value:
+        raise ValueError(f"unsupported RSA-OAEP digest {digest.get('Algorithm')!r}")
+    try:
+        return private_key.decrypt(_cipher_value(encrypted_key), _KEY_TRANSPORT_PADDING[transport])
+    except ValueError:
+        raise ValueError("the key does not decrypt with this private key") from None
 
 
 # --- decryption: for the STS's own verifier and the tests -------------------------------------------------

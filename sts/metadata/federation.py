@@ -37,8 +37,8 @@ DS = ElementMaker(namespace=ns.DS)
 DEFAULT_TOKEN_TYPES = (TokenType.SAML20, TokenType.SAML11)
 
 
-def _key_descriptor(signing_cert_b64: str) -> etree._Element:
-    return MD.KeyDescriptor(DS.KeyInfo(DS.X509Data(DS.X509Certificate(signing_cert_b64))), use="signing")
+def _key_descriptor(cert_b64: str, use: str = "signing") -> etree._Element:
+    return MD.KeyDescriptor(DS.KeyInfo(DS.X509Data(DS.X509Certificate(cert_b64))), use=use)
 
 
 def _token_types(token_types: Sequence[TokenType]) -> etree._Element:
@@ -56,12 +56,22 @@ def _sts_endpoint(base_url: str) -> etree._Element:
 
 
 def build_role_descriptor(
-    base_url: str, signing_cert_b64: str, token_types: Sequence[TokenType], claim_types: Sequence[str]
+    base_url: str,
+    signing_cert_b64: str,
+    token_types: Sequence[TokenType],
+    claim_types: Sequence[str],
+    encryption_cert_b64: str | None = None,
 ) -> etree._Element:
-    """The ``md:RoleDescriptor xsi:type="fed:SecurityTokenServiceType"`` of this STS."""
+    """The ``md:RoleDescriptor xsi:type="fed:SecurityTokenServiceType"`` of this STS.
+
+    With ``encryption_cert_b64``, a second KeyDescriptor (use="encryption") names the certificate requesters
+    encrypt their entropy for (WS-Trust 1.3 §3.3).
+    """
     role = MD.RoleDescriptor(protocolSupportEnumeration=ns.FED)
     role.set(ns.qn(ns.XSI, "type"), "fed:SecurityTokenServiceType")
     role.append(_key_descriptor(signing_cert_b64))
+    if encryption_cert_b64:
+        role.append(_key_descriptor(encryption_cert_b64, "encryption"))
     role.append(_token_types(token_types))
     if claim_types:
         role.append(_claim_types(claim_types))
@@ -77,10 +87,11 @@ def build_entity_descriptor(
     descriptor_id: str,
     token_types: Sequence[TokenType] = DEFAULT_TOKEN_TYPES,
     claim_types: Sequence[str] = (),
+    encryption_cert_b64: str | None = None,
 ) -> etree._Element:
     """The unsigned ``md:EntityDescriptor``; every prefix is declared on it (``xsi:type`` names ``fed:``)."""
     root = etree.Element(ns.qn(ns.MD, "EntityDescriptor"), nsmap=_NSMAP, ID=descriptor_id, entityID=entity_id)
-    root.append(build_role_descriptor(base_url, signing_cert_b64, token_types, claim_types))
+    root.append(build_role_descriptor(base_url, signing_cert_b64, token_types, claim_types, encryption_cert_b64))
     return root
 
 
@@ -93,6 +104,7 @@ def render_federation_metadata(
     claim_types: Sequence[str] = (),
     token_types: Sequence[TokenType] = DEFAULT_TOKEN_TYPES,
     descriptor_id: str | None = None,
+    encryption_cert_b64: str | None = None,
 ) -> bytes:
     """The signed federation metadata document.
 
@@ -102,7 +114,13 @@ def render_federation_metadata(
     """
     root_id = descriptor_id or f"_{uuid.uuid4()}"
     root = build_entity_descriptor(
-        base_url, entity_id, signing_cert_b64, descriptor_id=root_id, token_types=token_types, claim_types=claim_types
+        base_url,
+        entity_id,
+        signing_cert_b64,
+        descriptor_id=root_id,
+        token_types=token_types,
+        claim_types=claim_types,
+        encryption_cert_b64=encryption_cert_b64,
     )
     signature = sign(root, root_id)
     root.insert(0, signature)

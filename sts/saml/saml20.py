@@ -1,8 +1,12 @@
-"""The unsigned SAML 2.0 assertion of a bearer token (SAML 2.0 core §2.3-§2.7, WSS SAML Token Profile 1.1).
+"""The unsigned SAML 2.0 assertion (SAML 2.0 core §2.3-§2.7, WSS SAML Token Profile 1.1): bearer or holder-of-key.
 
 Written unprefixed (``<Assertion xmlns="urn:oasis:names:tc:SAML:2.0:assertion">``) as AD FS does: some clients
 find the token only in that form. The element order is the XSD's: Issuer, (Signature), Subject, Conditions,
 AttributeStatement, AuthnStatement.
+
+Holder-of-key (SAML 2.0 profiles §3.1): the SubjectConfirmationData is ``xsi:type="KeyInfoConfirmationDataType"``,
+unprefixed so that the QName resolves through the default namespace, which exclusive c14n always keeps; ``xsi``
+is declared on the Assertion.
 """
 
 from __future__ import annotations
@@ -14,17 +18,23 @@ from lxml.builder import ElementMaker
 
 from .. import ns
 from ..model import AssertionContent, Claim
-from ..uris import CM_BEARER_20
+from ..uris import CM_BEARER_20, CM_HOLDER_OF_KEY_20, KEY_INFO_CONFIRMATION_DATA_TYPE
 from ..xmltime import format_datetime
 
 _E: Final = ElementMaker(namespace=ns.SAML2, nsmap={None: ns.SAML2})
+_E_XSI: Final = ElementMaker(namespace=ns.SAML2, nsmap={None: ns.SAML2, "xsi": ns.XSI})
 
 
-def build_assertion(content: AssertionContent) -> etree._Element:
-    """The assertion element, ready to be signed with the Signature right after Issuer."""
-    assertion = _E.Assertion(
+def build_assertion(content: AssertionContent, key_info: etree._Element | None = None) -> etree._Element:
+    """The assertion element, ready to be signed with the Signature right after Issuer.
+
+    With ``content.proof_key`` set the subject is confirmed holder-of-key by ``key_info`` (the proof key's
+    ds:KeyInfo, see ``crypto.proof.proof_key_info``), which is then required.
+    """
+    maker = _E if content.proof_key is None else _E_XSI
+    assertion = maker.Assertion(
         _E.Issuer(content.issuer),
-        _subject(content),
+        _subject(content, key_info),
         _conditions(content),
         ID=content.assertion_id,
         IssueInstant=format_datetime(content.issue_instant),
@@ -46,14 +56,21 @@ def issuer_of(assertion: etree._Element) -> etree._Element:
     return issuer
 
 
-def _subject(content: AssertionContent) -> etree._Element:
+def _subject(content: AssertionContent, key_info: etree._Element | None) -> etree._Element:
     return _E.Subject(
-        _E.NameID(content.subject_name, Format=content.name_id_format),
-        _E.SubjectConfirmation(
-            _E.SubjectConfirmationData(NotOnOrAfter=format_datetime(content.not_on_or_after)),
-            Method=CM_BEARER_20,
-        ),
+        _E.NameID(content.subject_name, Format=content.name_id_format), _subject_confirmation(content, key_info)
     )
+
+
+def _subject_confirmation(content: AssertionContent, key_info: etree._Element | None) -> etree._Element:
+    not_on_or_after = format_datetime(content.not_on_or_after)
+    if content.proof_key is None:
+        return _E.SubjectConfirmation(_E.SubjectConfirmationData(NotOnOrAfter=not_on_or_after), Method=CM_BEARER_20)
+    if key_info is None:
+        raise ValueError("a holder-of-key assertion needs the proof key's ds:KeyInfo")
+    data = _E.SubjectConfirmationData(key_info, NotOnOrAfter=not_on_or_after)
+    data.set(ns.qn(ns.XSI, "type"), KEY_INFO_CONFIRMATION_DATA_TYPE)
+    return _E.SubjectConfirmation(data, Method=CM_HOLDER_OF_KEY_20)
 
 
 def _conditions(content: AssertionContent) -> etree._Element:
