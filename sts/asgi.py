@@ -53,18 +53,20 @@ class _Documents:
 
     @cached_property
     def wsdl(self) -> bytes:
-        return render_wsdl(self.base)
+        return render_wsdl(self.base, self._runtime.settings.client_proof)
 
     @cached_property
     def mex(self) -> bytes:
         # A plain GET gets the bare wsdl:definitions, as AD FS answers (msal looks for wsdl:binding at the root).
-        return bytes(etree.tostring(render_mex_wsdl(self.base), encoding="utf-8", xml_declaration=True))
+        return bytes(etree.tostring(render_mex_wsdl(self.base, client_proof=self._runtime.settings.client_proof), encoding="utf-8", xml_declaration=True))
 
     @cached_property
     def federation_metadata(self) -> bytes:
         key = self._runtime.signing_key
+        encryption = self._runtime.encryption_key
         return render_federation_metadata(
-            self.base, self._runtime.settings.effective_issuer, key.cert_b64, self._runtime.signer.sign
+            self.base, self._runtime.settings.effective_issuer, key.cert_b64, self._runtime.signer.sign,
+            encryption_cert_b64=encryption.cert_b64 if encryption is not None else None,
         )
 
 
@@ -114,7 +116,8 @@ def create_app(runtime: Runtime, *, loopback_bind: bool) -> Starlette:
                 raise InvalidRequest("only WS-Transfer Get is served here", detail=addressing.action)
         except StsError as err:
             return _as_response(_fault(err, version))
-        reply = render_mex_response(documents.base, envelope.version.value, addressing.message_id)
+        reply = render_mex_response(documents.base, envelope.version.value, addressing.message_id,
+                                    settings.client_proof)
         return Response(reply, media_type=envelope.version.content_type)
 
     async def federation_metadata(request: Request) -> Response:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_FILE = "sts.toml"
+CLIENT_PROOFS = ("username", "signature", "either")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class Settings:
     max_lifetime_seconds: int = 8 * 3600
     password_hash_n: int = 2**15
     log_level: str = "info"
+    # What a client must prove: "username" (a UsernameToken), "signature" (a request signed by a registered
+    # client certificate) or "either". A per-relying-party override is not there yet.
+    client_proof: str = "either"
+    allow_sha1_signatures: bool = False
 
     @property
     def effective_issuer(self) -> str:
@@ -95,6 +100,9 @@ def load_settings(home: Path) -> Settings:
         if env is not None:
             values[name] = env
     coerced: dict[str, Any] = {k: _coerce(known[k].type, k, v) for k, v in values.items()}
+    if coerced.get("client_proof", CLIENT_PROOFS[-1]) not in CLIENT_PROOFS:
+        raise ValueError(f"setting client_proof must be one of {', '.join(CLIENT_PROOFS)}, "
+                         f"not {coerced['client_proof']!r}")
     return replace(settings, **coerced)
 
 
@@ -140,4 +148,9 @@ max_lifetime_seconds = {settings.max_lifetime_seconds}
 # scrypt cost for stored password hashes (N, a power of two).
 password_hash_n = {settings.password_hash_n}
 log_level = "{settings.log_level}"
+# What clients must prove: "username" (a UsernameToken), "signature" (a request signed with a certificate
+# registered by `sts client add`, over Body and Timestamp) or "either".
+client_proof = "{settings.client_proof}"
+# Accept RSA-SHA1/SHA-1 request signatures from every client (per client: `sts client add --allow-sha1`).
+allow_sha1_signatures = {str(settings.allow_sha1_signatures).lower()}
 """

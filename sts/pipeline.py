@@ -12,11 +12,12 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cryptography import x509
 from lxml import etree
 
 from . import ns
 from .addressing import AddressingHeaders, parse_addressing, render_reply_headers
-from .auth import UsernameTokenAuthenticator
+from .auth import RequestAuthenticator
 from .errors import InvalidRequest, RequestFailed, StsError
 from .model import Principal, RequestContext, RequestSecurityToken
 from .service import SecurityTokenService
@@ -52,6 +53,15 @@ class SoapResponse:
     body: bytes
 
 
+@dataclass(frozen=True)
+class _Requester:
+    """Who asks, the certificate that verifiably signed the request (if any), and whether the channel is secure."""
+
+    principal: Principal
+    certificate: x509.Certificate | None
+    secure_channel: bool
+
+
 @dataclass
 class _Progress:
     """What is known so far, so that a fault can be answered in the request's own versions."""
@@ -67,7 +77,7 @@ class TrustEndpoint:
     def __init__(
         self,
         service: SecurityTokenService,
-        authenticator: UsernameTokenAuthenticator,
+        authenticator: RequestAuthenticator,
         *,
         max_bytes: int,
         max_depth: int,
@@ -92,7 +102,8 @@ class TrustEndpoint:
             return self._fault(RequestFailed(f"unexpected error {correlation}"), progress)
 
     def _handle(self, body: bytes, ctx: RequestContext, progress: _Progress) -> SoapResponse:
-        envelope = parse_envelope(parse(body, max_bytes=self._max_bytes, max_depth=self._max_depth))
+        root = parse(body, max_bytes=self._max_bytes, max_depth=self._max_depth)
+        envelope = parse_envelope(root)
         progress.soap = envelope.version
         addressing = parse_addressing(envelope.headers)
         progress.addressing = addressing
@@ -103,25 +114,30 @@ class TrustEndpoint:
         rst_version = _version_hint(envelope.body)
         progress.trust_ns = rst_version.value if rst_version else None
         header = parse_security_header(envelope)
-        principal = self._authenticator.authenticate(header, ctx)
-        if is_collection(envelope.body):
-            return self._batch(envelope.version, parse_rst_collection(envelope.body), principal, addressing)
-        rst = parse_rst(envelope.body)
+        auth = self._authenticator.authenticate(envelope, root, header, ctx)
+        # From here on the request is read from auth.body: the verified signed Body when the request is signed.
+        requester = _Requester(auth.principal, auth.signed.certificate if auth.signed else None,
+                               ctx.tls or ctx.loopback_bind)
+        if is_collection(auth.body):
+            return self._batch(envelope.version, parse_rst_collection(auth.body), requester, addressing)
+        rst = parse_rst(auth.body)
         if rst.batch:
             raise InvalidRequest("a Batch request type outside a RequestSecurityTokenCollection", detail="RequestType")
         _check_action(addressing, rst.request_type, rst.version)
         return self._reply(
             envelope.version,
-            self._answer(rst, principal, collected=False),
+            self._answer(rst, requester, collected=False),
             rst.request_type.response_action(rst.version),
             addressing,
         )
 
-    def _answer(self, rst: RequestSecurityToken, principal: Principal, *, collected: bool) -> etree._Element:
+    def _answer(self, rst: RequestSecurityToken, requester: _Requester, *, collected: bool) -> etree._Element:
         """Run one binding and render its RSTR (a 1.3 Issue on its own is wrapped in an RSTRC)."""
         service = self._service
+        principal = requester.principal
         if rst.request_type is RequestType.ISSUE:
-            response = service.issue(rst, principal)
+            response = service.issue(rst, principal, requester_cert=requester.certificate,
+                                     secure_channel=requester.secure_channel)
             return render_rstr(response) if collected else render_issue_response(response)
         if rst.request_type is RequestType.VALIDATE:
             return render_validate_response(service.validate(rst, principal))
@@ -129,7 +145,7 @@ class TrustEndpoint:
             return render_rstr(service.renew(rst, principal))
         return render_cancel_response(service.cancel(rst, principal))
 
-    def _batch(self, soap: SoapVersion, requests: tuple[RequestSecurityToken, ...], principal: Principal,
+    def _batch(self, soap: SoapVersion, requests: tuple[RequestSecurityToken, ...], requester: _Requester,
                addressing: AddressingHeaders) -> SoapResponse:
         """One RSTRC answering a RequestSecurityTokenCollection; each request is decided on its own."""
         version = requests[0].version
@@ -138,7 +154,7 @@ class TrustEndpoint:
             raise InvalidRequest("a batch mixes request types", detail="RequestType")
         (kind,) = kinds
         _check_action(addressing, kind, version)
-        answers = [self._answer(rst, principal, collected=True) for rst in requests]
+        answers = [self._answer(rst, requester, collected=True) for rst in requests]
         return self._reply(soap, render_collection(version, answers), version.uri(f"RSTRC/Batch{kind.value}Final"),
                            addressing)
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
+
+from cryptography import x509
 
 from .claims import collect_claims
 from .errors import BadRequest, FailedAuthentication, InvalidRequest, InvalidScope, InvalidTimeRange
 from .interfaces import Clock, RelyingPartyRegistry, TokenStore, UserDirectory
 from .lifecycle import LifecyclePolicy, TokenLifecycle
+from .crypto.proof import ProofKeyFactory, use_key_matches
 from .request_options import check_request_options
 from .model import (
     AssertionContent,
@@ -18,6 +21,8 @@ from .model import (
     Claim,
     IssuedToken,
     Principal,
+    ProofKey,
+    ProofResponse,
     RelyingParty,
     RequestSecurityToken,
     RequestSecurityTokenResponse,
@@ -71,7 +76,11 @@ class SecurityTokenService:
         clock: Clock,
         resolver: TokenResolver | None = None,
         lifecycle: LifecyclePolicy | None = None,
+        proof_keys: ProofKeyFactory | None = None,
+        require_use_key_proof: bool = True,
     ) -> None:
+        self._proof_keys = proof_keys
+        self._require_use_key_proof = require_use_key_proof
         self._policy = policy
         self._registry = registry
         self._users = users
@@ -83,10 +92,36 @@ class SecurityTokenService:
             if resolver is not None else None
         )
 
-    def issue(self, rst: RequestSecurityToken, principal: Principal) -> RequestSecurityTokenResponse:
+    def issue(self, rst: RequestSecurityToken, principal: Principal, *,
+              requester_cert: x509.Certificate | None = None,
+              secure_channel: bool = False) -> RequestSecurityTokenResponse:
+        """Issue a token; ``requester_cert`` is the certificate that verifiably signed the request, if any.
+
+        ``secure_channel`` (TLS, or a loopback development bind) lets a proof key travel in clear.
+        """
         if rst.request_type is not RequestType.ISSUE:
             raise BadRequest(f"request type {rst.request_type.value}", detail=rst.request_type.uri(rst.version))
-        return self._mint(rst, principal, self.plan_issue(rst, principal), renewal_count=0)
+        plan = self.plan_issue(rst, principal)
+        proof_key, proof = self._proof(rst, plan.rp, requester_cert, secure_channel)
+        if proof_key is not None:
+            plan = replace(plan, content=replace(plan.content, proof_key=proof_key))
+        return self._mint(rst, principal, plan, renewal_count=0, proof=proof)
+
+    def _proof(self, rst: RequestSecurityToken, rp: RelyingParty, requester_cert: x509.Certificate | None,
+               secure_channel: bool) -> tuple[ProofKey | None, ProofResponse | None]:
+        """The holder-of-key proof for SymmetricKey/PublicKey requests (none for Bearer)."""
+        if rst.key_type in (None, KeyType.BEARER):
+            return None, None
+        if self._proof_keys is None:
+            raise BadRequest("holder-of-key tokens need the STS encryption key", detail=rst.key_type_uri)
+        proof_key, proof = self._proof_keys.make(rst, rp, requester_cert=requester_cert,
+                                                 secure_channel=secure_channel)
+        if proof_key is not None and proof_key.symmetric_key is None and self._require_use_key_proof and (
+            requester_cert is None or not use_key_matches(proof_key, requester_cert)
+        ):
+            # UseKey names a key; only a request signed with that key proves the requester holds it.
+            raise FailedAuthentication("UseKey not proven by the request signature", detail="UseKey")
+        return proof_key, proof
 
     def validate(self, rst: RequestSecurityToken, principal: Principal) -> ValidateResponse:
         """Status of a token; with a SAML TokenType, also a new token for the AppliesTo (validate-and-exchange)."""
@@ -105,7 +140,7 @@ class SecurityTokenService:
         return self._lifecycle
 
     def _mint(self, rst: RequestSecurityToken, principal: Principal, plan: IssuancePlan,
-              renewal_count: int) -> RequestSecurityTokenResponse:
+              renewal_count: int, proof: ProofResponse | None = None) -> RequestSecurityTokenResponse:
         token = self._provider.issue(plan.content, plan.rp, plan.token_type)
         self._tokens.put(_record(token, principal, plan, rst, renewal_count))
         return RequestSecurityTokenResponse(
@@ -114,6 +149,7 @@ class SecurityTokenService:
             token_type_uri=plan.token_type_uri,
             applies_to_ns=rst.applies_to_ns,
             context=rst.context,
+            proof=proof,
         )
 
     def _reissue(self, rst: RequestSecurityToken, record: TokenRecord, principal: Principal,
@@ -149,8 +185,6 @@ class SecurityTokenService:
 
     def plan_issue(self, rst: RequestSecurityToken, principal: Principal) -> IssuancePlan:
         """Decide scope, token type, lifetime and claims, or raise the fault the request deserves."""
-        if rst.key_type not in (None, KeyType.BEARER):
-            raise BadRequest("only Bearer tokens are issued", detail=rst.key_type_uri)
         rp = self._relying_party(rst.applies_to)
         check_request_options(rst, rp, principal, self._policy.issuer)
         token_type = rst.token_type or rp.token_type

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .auth import UsernameTokenAuthenticator
+from .auth import ProofDemand, RequestAuthenticator, UsernameTokenAuthenticator, X509Authenticator
+from .directory import SubjectDirectory
+from .wsse.signature import AlgorithmPolicy
 from .config import Settings
 from .crypto.keys import SigningKey
+from .crypto.proof import ProofKeyFactory
 from .crypto.signing import XmlSigner
+from .home import encryption_cert_path, encryption_key_path
 from .interfaces import Clock
 from .lifecycle import LifecyclePolicy
 from .passwords import PasswordHasher, SecretBox
@@ -27,6 +31,7 @@ class Runtime:
     signer: XmlSigner
     service: SecurityTokenService
     endpoint: TrustEndpoint
+    encryption_key: SigningKey | None = None
 
 
 def open_stores(settings: Settings) -> Database:
@@ -42,6 +47,7 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
     stores = open_stores(settings)
     signing_key = SigningKey.load(settings.signing_key_path, settings.signing_cert_path)
     signer = XmlSigner(signing_key)
+    encryption_key = _load_encryption_key(settings)
     service = SecurityTokenService(
         policy=IssuePolicy(
             issuer=settings.effective_issuer,
@@ -49,19 +55,31 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
             allow_unregistered_audiences=settings.allow_unregistered_audiences,
         ),
         registry=stores.relying_parties,
-        users=stores.users,
+        users=SubjectDirectory(stores.users, stores.clients),
         provider=SamlTokenProvider(signer, settings.effective_issuer),
         tokens=stores.tokens,
         clock=clock,
         resolver=TokenResolver(stores.tokens, [signing_key.certificate]),
         lifecycle=LifecyclePolicy(clock_skew=settings.clock_skew),
+        proof_keys=ProofKeyFactory(encryption_key) if encryption_key is not None else None,
     )
-    authenticator = UsernameTokenAuthenticator(
-        users=stores.users,
-        replay=stores.nonces,
-        skew=settings.clock_skew,
-        freshness=settings.nonce_window,
-        allow_text_over_http=settings.allow_password_text_over_http,
+    algorithms = AlgorithmPolicy.strict()
+    authenticator = RequestAuthenticator(
+        username=UsernameTokenAuthenticator(
+            users=stores.users,
+            replay=stores.nonces,
+            skew=settings.clock_skew,
+            freshness=settings.nonce_window,
+            allow_text_over_http=settings.allow_password_text_over_http,
+        ),
+        x509=X509Authenticator(
+            clients=stores.clients,
+            replay=stores.nonces,
+            algorithms=algorithms.with_sha1() if settings.allow_sha1_signatures else algorithms,
+            skew=settings.clock_skew,
+            freshness=settings.nonce_window,
+        ),
+        demand=ProofDemand(settings.client_proof),
     )
     from .metadata.mex import render_mex
 
@@ -70,9 +88,15 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
         authenticator,
         max_bytes=settings.max_request_bytes,
         max_depth=settings.max_xml_depth,
-        metadata_exchange=lambda _version: render_mex(settings.public_base_url),
+        metadata_exchange=lambda _version: render_mex(settings.public_base_url, settings.client_proof),
     )
-    return Runtime(settings, stores, signing_key, signer, service, endpoint)
+    return Runtime(settings, stores, signing_key, signer, service, endpoint, encryption_key)
+
+
+def _load_encryption_key(settings: Settings) -> SigningKey | None:
+    """The STS's own encryption key pair (client EncryptedKey entropy); absent in a home from before it existed."""
+    key_path, cert_path = encryption_key_path(settings), encryption_cert_path(settings)
+    return SigningKey.load(key_path, cert_path) if key_path.exists() and cert_path.exists() else None
 
 
 __all__ = ["Runtime", "build_runtime", "open_stores"]

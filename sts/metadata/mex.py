@@ -35,8 +35,8 @@ from .wsdl import (
     build_operation_io,
     build_port,
     build_soap_binding,
+    build_client_policy,
     build_types,
-    build_username_policy,
     is_https,
     tidy_namespaces,
 )
@@ -139,11 +139,15 @@ def _port_type(e: _UsernameMixed) -> etree._Element:
 
 
 def render_mex_wsdl(
-    base_url: str, versions: tuple[TrustVersion, ...] = (TrustVersion.WST13, TrustVersion.WST2005)
+    base_url: str,
+    versions: tuple[TrustVersion, ...] = (TrustVersion.WST13, TrustVersion.WST2005),
+    client_proof: str = "username",
 ) -> etree._Element:
     """The AD FS-shaped ``wsdl:definitions`` describing the ``usernamemixed`` endpoints (the HTTP GET body).
 
-    ``versions`` selects which endpoints are described (both by default, 1.3 first).
+    ``versions`` selects which endpoints are described (both by default, 1.3 first). ``client_proof`` (setting
+    of that name) adds the X.509 signature alternative ("either") or replaces the UsernameToken ("signature",
+    which msal then rightly finds no username endpoint in).
     """
     endpoints = [e for e in _ENDPOINTS if e.version in versions]
     https = is_https(base_url)
@@ -152,7 +156,9 @@ def render_mex_wsdl(
     )
     for e in endpoints:
         # SP 1.2's SignedEncryptedSupportingTokens is the exact assertion msal looks for (AD FS publishes it).
-        definitions.append(build_username_policy(e.policy_id, e.version, https=https, encrypted_tokens=True))
+        definitions.append(
+            build_client_policy(e.policy_id, e.version, https=https, client_proof=client_proof, encrypted_tokens=True)
+        )
     definitions.append(build_types(base_url, tuple(e.version for e in endpoints)))
     for e in endpoints:
         definitions.extend(_messages(e))
@@ -176,16 +182,16 @@ def _schema_section(base_url: str, version: TrustVersion) -> etree._Element:
     )
 
 
-def render_mex(base_url: str) -> etree._Element:
+def render_mex(base_url: str, client_proof: str = "username") -> etree._Element:
     """``wsx:Metadata``: the WSDL section plus one XML Schema section per WS-Trust version (by location)."""
-    wsdl = render_mex_wsdl(base_url)
+    wsdl = render_mex_wsdl(base_url, client_proof=client_proof)
     metadata = WSX.Metadata(WSX.MetadataSection(wsdl, Dialect=DIALECT_WSDL, Identifier=MEX_TNS))
     for version in (TrustVersion.WST13, TrustVersion.WST2005):
         metadata.append(_schema_section(base_url, version))
     return metadata
 
 
-def render_mex_response(base_url: str, soap_ns: str, relates_to: str | None) -> bytes:
+def render_mex_response(base_url: str, soap_ns: str, relates_to: str | None, client_proof: str = "username") -> bytes:
     """The WS-Transfer GetResponse envelope (SOAP 1.1 or 1.2 by ``soap_ns``) carrying :func:`render_mex`."""
     if soap_ns not in (ns.SOAP11, ns.SOAP12):
         raise ValueError(f"not a SOAP envelope namespace: {soap_ns!r}")
@@ -197,5 +203,5 @@ def render_mex_response(base_url: str, soap_ns: str, relates_to: str | None) -> 
     header = s.Header(action)
     if relates_to is not None:
         header.append(a.RelatesTo(relates_to))
-    envelope = s.Envelope(header, s.Body(render_mex(base_url)))
+    envelope = s.Envelope(header, s.Body(render_mex(base_url, client_proof)))
     return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))

@@ -121,25 +121,86 @@ def build_username_policy(
     The shape is WCF/AD FS's ``UserNameWSTrustBinding`` policy: TransportBinding, the UsernameToken as a
     supporting token, Wss11, Trust13/Trust10, UsingAddressing.
     """
+    return build_client_policy(policy_id, trust, https=https, client_proof="username", encrypted_tokens=encrypted_tokens)
+
+
+def build_client_policy(
+    policy_id: str, trust: TrustVersion, *, https: bool, client_proof: str = "username", encrypted_tokens: bool = False
+) -> etree._Element:
+    """A ``wsp:Policy`` with one alternative per proof the STS accepts (setting ``client_proof``).
+
+    ``username``: the UsernameToken alternative; ``signature``: the X.509 signature alternative; ``either``: both
+    under ``wsp:ExactlyOne``, the UsernameToken first (msal looks for it along a fixed path, which still matches).
+    """
+    alternatives = {
+        "username": [_username_alternative],
+        "signature": [_signature_alternative],
+        "either": [_username_alternative, _signature_alternative],
+    }[client_proof]
     sp = _DIALECTS[trust]
-    assertions: list[etree._Element] = []
-    if https:
-        assertions.append(_transport_binding(sp))
-    assertions.append(_nested(sp, _supporting_tokens_name(sp, https, encrypted_tokens), _username_token(sp)))
-    assertions.append(
+    policy = WSP.Policy(WSP.ExactlyOne(*(WSP.All(*make(sp, https, encrypted_tokens)) for make in alternatives)))
+    policy.set(ns.qn(ns.WSU, "Id"), policy_id)
+    return policy
+
+
+def _common_assertions(sp: _PolicyDialect) -> list[etree._Element]:
+    return [
         _nested(
             sp,
             "Wss11",
             etree.Element(sp.q("MustSupportRefKeyIdentifier")),
             etree.Element(sp.q("MustSupportRefIssuerSerial")),
             etree.Element(sp.q("MustSupportRefThumbprint")),
-        )
+        ),
+        _nested(sp, sp.trust_assertion, etree.Element(sp.q("MustSupportIssuedTokens"))),
+        etree.Element(ns.qn(ns.WSAW, "UsingAddressing")),
+    ]
+
+
+def _username_alternative(sp: _PolicyDialect, https: bool, encrypted_tokens: bool) -> list[etree._Element]:
+    assertions: list[etree._Element] = []
+    if https:
+        assertions.append(_transport_binding(sp))
+    assertions.append(_nested(sp, _supporting_tokens_name(sp, https, encrypted_tokens), _username_token(sp)))
+    return assertions + _common_assertions(sp)
+
+
+def _x509_token(sp: _PolicyDialect, include: str | None = None) -> etree._Element:
+    token = _nested(sp, "X509Token", etree.Element(sp.q("WssX509V3Token10")))
+    token.set(sp.q("IncludeToken"), include or sp.always_to_recipient)
+    return token
+
+
+def _signed_body(sp: _PolicyDialect) -> etree._Element:
+    # What verify_message demands: the Body signed (the Timestamp is covered by IncludeTimestamp).
+    parts = etree.Element(sp.q("SignedParts"))
+    etree.SubElement(parts, sp.q("Body"))
+    return parts
+
+
+def _signature_alternative(sp: _PolicyDialect, https: bool, encrypted_tokens: bool) -> list[etree._Element]:
+    """The client signs Body and Timestamp with its registered X.509 certificate (WS-SecurityPolicy 1.2 §7.4, §8.4).
+
+    Over TLS: TransportBinding with the certificate as an endorsing supporting token (WCF's
+    ``CertificateOverTransport``); over plain HTTP: an AsymmetricBinding whose initiator token is the client's
+    certificate. The STS does not sign or encrypt its response at the message level, so the recipient token is
+    never included.
+    """
+    if https:
+        binding = _transport_binding(sp)
+        supporting = _nested(sp, "EndorsingSupportingTokens", _x509_token(sp))
+        return [binding, supporting, _signed_body(sp), *_common_assertions(sp)]
+    binding = _nested(
+        sp,
+        "AsymmetricBinding",
+        _nested(sp, "InitiatorToken", _x509_token(sp)),
+        _nested(sp, "RecipientToken", _x509_token(sp, f"{sp.namespace}/IncludeToken/Never")),
+        _nested(sp, "AlgorithmSuite", etree.Element(sp.q("Basic256Sha256"))),
+        _nested(sp, "Layout", etree.Element(sp.q("Strict"))),
+        etree.Element(sp.q("IncludeTimestamp")),
+        etree.Element(sp.q("OnlySignEntireHeadersAndBody")),
     )
-    assertions.append(_nested(sp, sp.trust_assertion, etree.Element(sp.q("MustSupportIssuedTokens"))))
-    assertions.append(etree.Element(ns.qn(ns.WSAW, "UsingAddressing")))
-    policy = WSP.Policy(WSP.ExactlyOne(WSP.All(*assertions)))
-    policy.set(ns.qn(ns.WSU, "Id"), policy_id)
-    return policy
+    return [binding, _signed_body(sp), *_common_assertions(sp)]
 
 
 def policy_reference(policy_id: str) -> etree._Element:
@@ -297,14 +358,14 @@ def _service(base_url: str) -> etree._Element:
     )
 
 
-def build_wsdl(base_url: str) -> etree._Element:
-    """The ``wsdl:definitions`` element of ``{base}/services/sts?wsdl``."""
+def build_wsdl(base_url: str, client_proof: str = "username") -> etree._Element:
+    """The ``wsdl:definitions`` element of ``{base}/services/sts?wsdl``; its policies demand ``client_proof``."""
     https = is_https(base_url)
     definitions = etree.Element(
         ns.qn(ns.WSDL, "definitions"), nsmap=_WSDL_NSMAP, name="SecurityTokenService", targetNamespace=TNS
     )
     for c in _CONTRACTS:
-        definitions.append(build_username_policy(c.policy_id, c.version, https=https))
+        definitions.append(build_client_policy(c.policy_id, c.version, https=https, client_proof=client_proof))
     definitions.append(build_types(base_url, tuple(c.version for c in _CONTRACTS)))
     for c in _CONTRACTS:
         definitions.extend(_messages(c))
@@ -315,6 +376,6 @@ def build_wsdl(base_url: str) -> etree._Element:
     return tidy_namespaces(definitions)
 
 
-def render_wsdl(base_url: str) -> bytes:
-    """The WSDL document served at ``GET {base}/services/sts?wsdl``."""
-    return bytes(etree.tostring(build_wsdl(base_url), xml_declaration=True, encoding="UTF-8"))
+def render_wsdl(base_url: str, client_proof: str = "username") -> bytes:
+    """The WSDL document served at ``GET {base}/services/sts?wsdl`` (``client_proof``: username|signature|either)."""
+    return bytes(etree.tostring(build_wsdl(base_url, client_proof), xml_declaration=True, encoding="UTF-8"))

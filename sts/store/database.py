@@ -16,6 +16,7 @@ from sqlalchemy.pool import StaticPool
 
 from ..interfaces import Clock
 from ..passwords import PasswordHasher, SecretBox
+from .clients import SqlClientStore
 from .relying_parties import SqlRelyingPartyStore
 from .replay import SqlReplayCache
 from .schema import audit_log, migrate, utcnow
@@ -57,6 +58,7 @@ class Database:
         self.relying_parties = SqlRelyingPartyStore(engine)
         self.nonces = SqlReplayCache(engine, clock)
         self.tokens = SqlTokenStore(engine)
+        self.clients = SqlClientStore(engine, clock)
 
     def audit(self, event: str, subject: str | None = None, detail: dict[str, Any] | None = None) -> None:
         """Append one entry to the audit log (its own committed transaction)."""

@@ -121,6 +121,35 @@ relying_parties = Table(
     Column("updated", UtcDateTime, nullable=False),
 )
 
+# Clients that authenticate by signing their requests with a registered X.509 certificate (issue 3, item 6).
+# A client is a principal like a user: its name is the token subject and it has claims. The certificate is
+# found by any of the ways a WS-Security KeyInfo names it, each through an index.
+clients = Table(
+    "clients",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("cert_pem", Text, nullable=False),
+    Column("fingerprint_sha256", String(64), nullable=False, unique=True),  # hex of SHA-256(DER)
+    Column("thumbprint_sha1", String(40), nullable=False, index=True),  # WSS 1.1 ThumbprintSHA1
+    Column("ski", String(128), nullable=False, index=True),  # hex SubjectKeyIdentifier
+    Column("issuer", String(1024), nullable=False),  # RFC 4514
+    Column("serial", String(64), nullable=False, index=True),  # decimal
+    Column("not_after", UtcDateTime, nullable=False),
+    Column("allow_sha1", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created", UtcDateTime, nullable=False),
+)
+
+client_claims = Table(
+    "client_claims",
+    metadata,
+    Column("client_id", Integer, ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("uri", URI, nullable=False),
+    Column("value", Text, nullable=False),
+)
+
 nonces = Table(
     "nonces",
     metadata,
@@ -187,8 +216,16 @@ def _baseline(conn: Connection) -> None:
     conn.execute(insert(counters).values(name=CONFIG_VERSION, value=0))
 
 
+def _add_clients(conn: Connection) -> None:
+    for table in (clients, client_claims):
+        table.create(conn, checkfirst=True)
+
+
 # Append new steps here (ALTER TABLE via Core DDL, data fixes) and change the Tables above to match.
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "baseline: every table", _baseline),)
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "baseline: every table", _baseline),
+    Migration(2, "clients and client_claims: X.509 client authentication", _add_clients),
+)
 
 
 def current_version(conn: Connection) -> int:

@@ -13,6 +13,7 @@ from .. import ns
 from ..model import CancelResponse, IssuedToken, RequestSecurityTokenResponse, ValidateResponse
 from ..uris import TokenType, TrustVersion
 from ..xmlsafe import parse
+from .proof import render_proof
 from ..xmltime import format_datetime
 
 _WST_PREFIX = {TrustVersion.WST13: "trust", TrustVersion.WST2005: "t"}
@@ -77,6 +78,8 @@ def render_rstr(response: RequestSecurityTokenResponse) -> etree._Element:
     requested.append(parse(token.xml, max_bytes=len(token.xml) + 1, max_depth=256))
     etree.SubElement(rstr, ns.qn(wst, "RequestedAttachedReference")).append(_token_reference(token))
     etree.SubElement(rstr, ns.qn(wst, "RequestedUnattachedReference")).append(_token_reference(token))
+    if response.proof is not None:
+        rstr.extend(render_proof(version, response.proof))
     return rstr
 
 

@@ -136,7 +136,7 @@ def test_lifetime_clamped_to_the_cap_by_default(live_sts, demo) -> None:
 
 @pytest.mark.parametrize("option,value", [
     ("token_type_uri", "urn:ietf:params:oauth:token-type:jwt"),
-    ("key_type_uri", "http://docs.oasis-open.org/ws-sx/ws-trust/200512/SymmetricKey"),
+    ("key_type_uri", "http://docs.oasis-open.org/ws-sx/ws-trust/200512/NoSuchKeyType"),
 ])
 def test_unsupported_is_bad_request(live_sts, demo, option, value) -> None:
     assert _issue(live_sts, demo, **{option: value}).fault_code == (WST13, "BadRequest")

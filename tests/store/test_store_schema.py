@@ -39,11 +39,12 @@ def test_later_steps_run_once_in_order(db: Database) -> None:
 
         return Migration(version, f"extra table {version}", step)
 
-    steps = (*MIGRATIONS, make_step(2), make_step(3))
-    assert migrate(db.engine, steps) == 3
-    assert migrate(db.engine, steps) == 3
-    assert applied == [2, 3]
-    assert {"extra_2", "extra_3"} <= set(inspect(db.engine).get_table_names())
+    latest = MIGRATIONS[-1].version
+    steps = (*MIGRATIONS, make_step(latest + 1), make_step(latest + 2))
+    assert migrate(db.engine, steps) == latest + 2
+    assert migrate(db.engine, steps) == latest + 2
+    assert applied == [latest + 1, latest + 2]
+    assert {f"extra_{latest + 1}", f"extra_{latest + 2}"} <= set(inspect(db.engine).get_table_names())
 
 
 def test_newer_database_is_refused(db: Database) -> None:
