@@ -155,6 +155,10 @@ class RequestContext:
     loopback_bind: bool
     received_at: datetime
     soap_version: SoapVersion = SoapVersion.SOAP12
+    #: The certificate the client presented in the TLS handshake (DER), when the server asked for one.
+    tls_client_cert_der: bytes | None = None
+    #: The endpoint authenticates by the TLS client certificate alone (AD FS's certificatetransport).
+    certificate_transport: bool = False
 
 
 @dataclass(frozen=True)
