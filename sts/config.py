@@ -39,6 +39,11 @@ class Settings:
     # client certificate) or "either". A per-relying-party override is not there yet.
     client_proof: str = "either"
     allow_sha1_signatures: bool = False
+    #: Requesters that may ask for tokens ActAs / OnBehalfOf another identity.
+    delegates: tuple[str, ...] = ()
+    #: Identities that may renew or cancel any token (besides each token's own requester).
+    token_admins: tuple[str, ...] = ()
+    renew_after_expiry_seconds: int = 1800
 
     @property
     def effective_issuer(self) -> str:
@@ -108,6 +113,9 @@ def load_settings(home: Path) -> Settings:
 
 def _coerce(kind: object, name: str, value: object) -> object:
     kind = str(kind)
+    if kind.startswith("tuple"):
+        items = value if isinstance(value, list) else str(value).split(",")
+        return tuple(str(item).strip() for item in items if str(item).strip())
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -153,4 +161,10 @@ log_level = "{settings.log_level}"
 client_proof = "{settings.client_proof}"
 # Accept RSA-SHA1/SHA-1 request signatures from every client (per client: `sts client add --allow-sha1`).
 allow_sha1_signatures = {str(settings.allow_sha1_signatures).lower()}
+# Requesters allowed to ask for tokens ActAs / OnBehalfOf another identity, e.g. ["portal"].
+delegates = []
+# Identities that may renew or cancel any token, besides each token's requester.
+token_admins = []
+# How long after expiry a token issued with Renewing OK="true" may still be renewed.
+renew_after_expiry_seconds = {settings.renew_after_expiry_seconds}
 """

@@ -183,6 +183,14 @@ class ProofResponse:
 
 
 @dataclass(frozen=True)
+class Delegate:
+    """One link of a delegation chain: who acted for the subject, and when (SAML V2.0 Delegation Restriction)."""
+
+    name: str
+    instant: datetime
+
+
+@dataclass(frozen=True)
 class AssertionContent:
     """Everything a SAML builder needs; built by the service from the request, the principal and the RP."""
 
@@ -198,6 +206,7 @@ class AssertionContent:
     authn_instant: datetime
     claims: tuple[Claim, ...] = ()
     proof_key: ProofKey | None = None  # None: a bearer token
+    delegates: tuple[Delegate, ...] = ()  # ActAs/OnBehalfOf: who acts for the subject, oldest first
 
 
 @dataclass(frozen=True)

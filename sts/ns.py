@@ -22,6 +22,7 @@ WST14 = "http://docs.oasis-open.org/ws-sx/ws-trust/200802"
 
 SAML1 = "urn:oasis:names:tc:SAML:1.0:assertion"
 SAML2 = "urn:oasis:names:tc:SAML:2.0:assertion"
+DELEGATION = "urn:oasis:names:tc:SAML:2.0:conditions:delegation"
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 DS11 = "http://www.w3.org/2009/xmldsig11#"

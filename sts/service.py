@@ -14,6 +14,7 @@ from .errors import BadRequest, FailedAuthentication, InvalidRequest, InvalidSco
 from .interfaces import Clock, RelyingPartyRegistry, TokenStore, UserDirectory
 from .lifecycle import LifecyclePolicy, TokenLifecycle
 from .crypto.proof import ProofKeyFactory, use_key_matches
+from .delegation import recorded_delegates, resolve_delegation
 from .request_options import check_request_options
 from .model import (
     AssertionContent,
@@ -50,6 +51,8 @@ class IssuePolicy:
     allow_unregistered_audiences: bool = False
     default_lifetime: timedelta = timedelta(minutes=30)
     max_lifetime: timedelta = timedelta(hours=8)
+    #: Requesters allowed to ask for tokens ActAs / OnBehalfOf another identity.
+    delegates: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class IssuancePlan:
     token_type: TokenType
     token_type_uri: str
     content: AssertionContent
+    identity: str  # whom the token is about (a user or client name; the NameID may be a claim instead)
+    delegation: str | None = None  # "ActAs" / "OnBehalfOf" when issued for another identity
 
 
 class SecurityTokenService:
@@ -81,6 +86,7 @@ class SecurityTokenService:
     ) -> None:
         self._proof_keys = proof_keys
         self._require_use_key_proof = require_use_key_proof
+        self._resolver = resolver
         self._policy = policy
         self._registry = registry
         self._users = users
@@ -101,7 +107,12 @@ class SecurityTokenService:
         """
         if rst.request_type is not RequestType.ISSUE:
             raise BadRequest(f"request type {rst.request_type.value}", detail=rst.request_type.uri(rst.version))
-        plan = self.plan_issue(rst, principal)
+        delegation = resolve_delegation(rst, principal, allowed=self._policy.delegates, resolver=self._resolver,
+                                        users=self._users, clock=self._clock)
+        plan = self.plan_issue(rst, delegation.subject if delegation else principal)
+        if delegation is not None:
+            content = replace(plan.content, delegates=delegation.delegates)
+            plan = replace(plan, content=content, delegation=delegation.kind)
         proof_key, proof = self._proof(rst, plan.rp, requester_cert, secure_channel)
         if proof_key is not None:
             plan = replace(plan, content=replace(plan.content, proof_key=proof_key))
@@ -177,8 +188,11 @@ class SecurityTokenService:
             authn_method=AuthnMethod(details.get("authn_method", AuthnMethod.PASSWORD.value)),
             authn_instant=parse_datetime(str(details["authn_instant"])) if "authn_instant" in details else now,
             claims=claims,
+            delegates=recorded_delegates(details),
         )
-        plan = IssuancePlan(rp, token_type, token_type_uri_for(rst.token_type_uri, token_type), content)
+        plan = IssuancePlan(rp, token_type, token_type_uri_for(rst.token_type_uri, token_type), content,
+                            identity=str(details.get("identity", record.subject)),
+                            delegation=str(details["delegation"]) if details.get("delegation") else None)
         owner = principal if not renewing else Principal(record.requester, principal.authn_method,
                                                           principal.authn_instant)
         return self._mint(rst, owner, plan, renewal_count)
@@ -207,7 +221,8 @@ class SecurityTokenService:
             authn_instant=principal.authn_instant,
             claims=claims,
         )
-        return IssuancePlan(rp, token_type, token_type_uri_for(rst.token_type_uri, token_type), content)
+        return IssuancePlan(rp, token_type, token_type_uri_for(rst.token_type_uri, token_type), content,
+                            identity=principal.name)
 
     def _relying_party(self, applies_to: str | None) -> RelyingParty:
         if not applies_to:
@@ -275,7 +290,10 @@ def _record(token: IssuedToken, principal: Principal, plan: IssuancePlan, rst: R
             "signature_algorithm": plan.rp.signature_algorithm.value,
             "data_encryption": plan.rp.data_encryption.value if token.encrypted else None,
             "key_transport": plan.rp.key_transport.value if token.encrypted else None,
-            "authn_method": principal.authn_method.value,
+            "authn_method": plan.content.authn_method.value,
+            "identity": plan.identity,
+            "delegation": plan.delegation,
+            "delegates": [{"name": d.name, "instant": d.instant.isoformat()} for d in plan.content.delegates],
         },
     )
 

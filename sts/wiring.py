@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from .auth import ProofDemand, RequestAuthenticator, UsernameTokenAuthenticator, X509Authenticator
 from .directory import SubjectDirectory
@@ -53,6 +54,7 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
             issuer=settings.effective_issuer,
             clock_skew=settings.clock_skew,
             allow_unregistered_audiences=settings.allow_unregistered_audiences,
+            delegates=frozenset(settings.delegates),
         ),
         registry=stores.relying_parties,
         users=SubjectDirectory(stores.users, stores.clients),
@@ -60,7 +62,11 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
         tokens=stores.tokens,
         clock=clock,
         resolver=TokenResolver(stores.tokens, [signing_key.certificate]),
-        lifecycle=LifecyclePolicy(clock_skew=settings.clock_skew),
+        lifecycle=LifecyclePolicy(
+            clock_skew=settings.clock_skew,
+            renew_after_expiry=timedelta(seconds=settings.renew_after_expiry_seconds),
+            token_admins=frozenset(settings.token_admins),
+        ),
         proof_keys=ProofKeyFactory(encryption_key) if encryption_key is not None else None,
     )
     algorithms = AlgorithmPolicy.strict()

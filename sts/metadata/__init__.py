@@ -113,6 +113,7 @@ VALIDATION_SCHEMAS: dict[str, str] = {
     ns.SAML1: "oasis-sstc-saml-schema-assertion-1.1.xsd",
     "urn:oasis:names:tc:SAML:1.0:protocol": "oasis-sstc-saml-schema-protocol-1.1.xsd",
     ns.SAML2: "saml-schema-assertion-2.0.xsd",
+    ns.DELEGATION: "sstc-saml-delegation.xsd",
     "urn:oasis:names:tc:SAML:2.0:protocol": "saml-schema-protocol-2.0.xsd",
     ns.MD: "saml-schema-metadata-2.0.xsd",
     ns.DS: "xmldsig-core-schema.xsd",

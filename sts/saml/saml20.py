@@ -18,11 +18,14 @@ from lxml.builder import ElementMaker
 
 from .. import ns
 from ..model import AssertionContent, Claim
-from ..uris import CM_BEARER_20, CM_HOLDER_OF_KEY_20, KEY_INFO_CONFIRMATION_DATA_TYPE
+from ..uris import CM_BEARER_20, CM_HOLDER_OF_KEY_20, KEY_INFO_CONFIRMATION_DATA_TYPE, NAMEID_UNSPECIFIED
 from ..xmltime import format_datetime
 
 _E: Final = ElementMaker(namespace=ns.SAML2, nsmap={None: ns.SAML2})
 _E_XSI: Final = ElementMaker(namespace=ns.SAML2, nsmap={None: ns.SAML2, "xsi": ns.XSI})
+# The delegation condition's xsi:type names a type by the `del` prefix, so `del` is declared on the Assertion.
+_E_DEL: Final = ElementMaker(namespace=ns.SAML2, nsmap={None: ns.SAML2, "xsi": ns.XSI, "del": ns.DELEGATION})
+_DEL: Final = ElementMaker(namespace=ns.DELEGATION)
 
 
 def build_assertion(content: AssertionContent, key_info: etree._Element | None = None) -> etree._Element:
@@ -31,7 +34,7 @@ def build_assertion(content: AssertionContent, key_info: etree._Element | None =
     With ``content.proof_key`` set the subject is confirmed holder-of-key by ``key_info`` (the proof key's
     ds:KeyInfo, see ``crypto.proof.proof_key_info``), which is then required.
     """
-    maker = _E if content.proof_key is None else _E_XSI
+    maker = _E_DEL if content.delegates else (_E if content.proof_key is None else _E_XSI)
     assertion = maker.Assertion(
         _E.Issuer(content.issuer),
         _subject(content, key_info),
@@ -74,11 +77,24 @@ def _subject_confirmation(content: AssertionContent, key_info: etree._Element | 
 
 
 def _conditions(content: AssertionContent) -> etree._Element:
-    return _E.Conditions(
-        _E.AudienceRestriction(_E.Audience(content.audience)),
+    conditions = _E.Conditions(
         NotBefore=format_datetime(content.not_before),
         NotOnOrAfter=format_datetime(content.not_on_or_after),
     )
+    if content.delegates:
+        conditions.append(_delegation_restriction(content))
+    conditions.append(_E.AudienceRestriction(_E.Audience(content.audience)))
+    return conditions
+
+
+def _delegation_restriction(content: AssertionContent) -> etree._Element:
+    """SAML V2.0 Condition for Delegation Restriction: who acted for the subject, oldest first."""
+    condition = _E.Condition(*(
+        _DEL.Delegate(_E.NameID(d.name, Format=NAMEID_UNSPECIFIED), DelegationInstant=format_datetime(d.instant))
+        for d in content.delegates
+    ))
+    condition.set(ns.qn(ns.XSI, "type"), "del:DelegationRestrictionType")
+    return condition
 
 
 def _attribute_statement(claims: tuple[Claim, ...]) -> etree._Element:
