@@ -246,3 +246,37 @@ def test_public_key_without_proof_of_possession_fails(live_sts, demo, client) ->
                         key_type_uri=PUBLIC, extra=(_use_key(cert.public_bytes(Encoding.DER)),))
     reply = post(live_sts.sts_url, body)
     assert reply.fault_code == (WST, "FailedAuthentication")
+
+
+def test_client_entropy_encrypted_for_the_sts_encryption_certificate(live_sts, demo) -> None:
+    """The requester encrypts its entropy for the STS certificate published in the federation metadata."""
+    import httpx
+
+    from sts.crypto.encryption import encrypt_key_for
+    from sts.crypto.keys import load_certificate
+
+    document = etree.fromstring(httpx.get(live_sts.base_url + "/FederationMetadata/2007-06/FederationMetadata.xml").content)
+    descriptor = document.find(f".//{{{ns.MD}}}KeyDescriptor[@use='encryption']")
+    cert_b64 = descriptor.findtext(f".//{{{ns.DS}}}X509Certificate")
+    sts_encryption_cert = load_certificate(base64.b64decode(cert_b64))
+    client_entropy = os.urandom(32)
+    entropy = _el("Entropy")
+    entropy.append(encrypt_key_for(sts_encryption_cert, client_entropy))
+    body = rst_envelope(user=demo["user"], password=demo["password"], applies_to=demo["rp"], key_type_uri=SYMMETRIC,
+                        extra=(entropy, _el("ComputedKeyAlgorithm", PSHA1)))
+    reply = post(live_sts.sts_url, body)
+    assert reply.status == 200, reply.fault_reason
+    server_entropy = base64.b64decode(reply.findtext(".//trust:Entropy/trust:BinarySecret"))
+    assert _proof_key_in_token(reply, _rp_key(live_sts))[1] == p_sha1(client_entropy, server_entropy, 32)
+
+
+def test_entropy_encrypted_for_another_certificate_is_refused(live_sts, demo) -> None:
+    from sts.crypto.encryption import encrypt_key_for
+
+    _, stranger, _ = make_client("not-the-sts")
+    entropy = _el("Entropy")
+    entropy.append(encrypt_key_for(stranger, os.urandom(32)))
+    body = rst_envelope(user=demo["user"], password=demo["password"], applies_to=demo["rp"], key_type_uri=SYMMETRIC,
+                        extra=(entropy,))
+    reply = post(live_sts.sts_url, body)
+    assert reply.fault_code == (WST, "BadRequest") and reply.fault_reason.endswith("Entropy")
