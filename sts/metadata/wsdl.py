@@ -152,9 +152,17 @@ def _common_assertions(sp: _PolicyDialect) -> list[etree._Element]:
             etree.Element(sp.q("MustSupportRefIssuerSerial")),
             etree.Element(sp.q("MustSupportRefThumbprint")),
         ),
-        _nested(sp, sp.trust_assertion, etree.Element(sp.q("MustSupportIssuedTokens"))),
+        _nested(sp, sp.trust_assertion, *_trust_properties(sp)),
         etree.Element(ns.qn(ns.WSAW, "UsingAddressing")),
     ]
+
+
+def _trust_properties(sp: _PolicyDialect) -> list[etree._Element]:
+    """What the Trust assertion says: issued tokens are supported; 1.3 also says AppliesTo is required."""
+    properties = [etree.Element(sp.q("MustSupportIssuedTokens"))]
+    if sp.trust_assertion == "Trust13":
+        properties.append(etree.Element(sp.q("RequireAppliesTo")))
+    return properties
 
 
 def _username_alternative(sp: _PolicyDialect, https: bool, encrypted_tokens: bool) -> list[etree._Element]:
