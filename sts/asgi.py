@@ -1,6 +1,8 @@
 """The HTTP face of the STS: one Starlette app for the SOAP endpoints, WSDL, MEX, federation metadata and health.
 
 Paths (a contract): ``POST /services/sts`` and AD FS's ``/adfs/services/trust/{13,2005}/usernamemixed``;
+``POST /adfs/services/trust/{13,2005}/certificatetransport`` (the TLS client certificate authenticates, see
+:mod:`sts.tls`);
 ``GET /services/sts?wsdl`` and ``?xsd=NAME``; ``GET|POST /services/sts/mex`` and ``/adfs/services/trust/mex``;
 ``GET /FederationMetadata/2007-06/FederationMetadata.xml``; ``GET /healthz``.
 """
@@ -27,6 +29,7 @@ from .metadata.mex import render_mex_response, render_mex_wsdl
 from .metadata.wsdl import render_wsdl
 from .model import RequestContext
 from .pipeline import WXF_GET, SoapResponse
+from .tls import client_cert_der
 from .soap import build_envelope, fault_http_status, parse_envelope, render_fault
 from .addressing import parse_addressing
 from .uris import SoapVersion
@@ -39,6 +42,10 @@ SOAP_PATHS = (
     "/adfs/services/trust/13/usernamemixed",
     "/adfs/services/trust/2005/usernamemixed",
 )
+CERTIFICATE_TRANSPORT_PATHS = (
+    "/adfs/services/trust/13/certificatetransport",
+    "/adfs/services/trust/2005/certificatetransport",
+)
 MEX_PATHS = ("/services/sts/mex", "/adfs/services/trust/mex")
 FEDERATION_METADATA_PATH = "/FederationMetadata/2007-06/FederationMetadata.xml"
 XML = "application/xml; charset=utf-8"
@@ -47,8 +54,9 @@ XML = "application/xml; charset=utf-8"
 class _Documents:
     """Metadata documents, rendered (and signed) once per process."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, client_certificates: bool) -> None:
         self._runtime = runtime
+        self._client_certificates = client_certificates
         self.base = runtime.settings.public_base_url.rstrip("/")
 
     @cached_property
@@ -58,7 +66,9 @@ class _Documents:
     @cached_property
     def mex(self) -> bytes:
         # A plain GET gets the bare wsdl:definitions, as AD FS answers (msal looks for wsdl:binding at the root).
-        return bytes(etree.tostring(render_mex_wsdl(self.base, client_proof=self._runtime.settings.client_proof), encoding="utf-8", xml_declaration=True))
+        return bytes(etree.tostring(render_mex_wsdl(
+            self.base, client_proof=self._runtime.settings.client_proof,
+            certificate_transport=self._client_certificates), encoding="utf-8", xml_declaration=True))
 
     @cached_property
     def federation_metadata(self) -> bytes:
@@ -70,21 +80,35 @@ class _Documents:
         )
 
 
-def create_app(runtime: Runtime, *, loopback_bind: bool) -> Starlette:
-    """The ASGI app of one STS node; ``loopback_bind`` tells whether clear-text passwords may pass over HTTP."""
+def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bool = False) -> Starlette:
+    """The ASGI app of one STS node.
+
+    ``loopback_bind`` tells whether clear-text passwords may pass over HTTP; ``client_certificates`` whether the
+    TLS layer asks clients for a certificate (``sts serve --ssl-client-ca``), which MEX then advertises as the
+    certificatetransport endpoints. Those endpoints are routed either way and refuse requests without one.
+    """
     settings = runtime.settings
-    documents = _Documents(runtime)
+    documents = _Documents(runtime, client_certificates)
 
     async def soap(request: Request) -> Response:
+        return await _soap(request, certificate_transport=False)
+
+    async def certificate_transport(request: Request) -> Response:
+        return await _soap(request, certificate_transport=True)
+
+    async def _soap(request: Request, *, certificate_transport: bool) -> Response:
         version = _soap_version(request.headers.get("content-type", ""))
         if version is None:
             return Response("Content-Type must be text/xml or application/soap+xml\n", 415)
+        tls = request.url.scheme == "https"
         ctx = RequestContext(
             remote=request.client.host if request.client else "",
-            tls=request.url.scheme == "https",
+            tls=tls,
             loopback_bind=loopback_bind,
             received_at=utcnow(),
             soap_version=version,
+            tls_client_cert_der=client_cert_der(request.scope) if tls else None,
+            certificate_transport=certificate_transport,
         )
         body = await _read_limited(request, settings.max_request_bytes)
         if body is None:
@@ -117,7 +141,7 @@ def create_app(runtime: Runtime, *, loopback_bind: bool) -> Starlette:
         except StsError as err:
             return _as_response(_fault(err, version))
         reply = render_mex_response(documents.base, envelope.version.value, addressing.message_id,
-                                    settings.client_proof)
+                                    settings.client_proof, certificate_transport=client_certificates)
         return Response(reply, media_type=envelope.version.content_type)
 
     async def federation_metadata(request: Request) -> Response:
@@ -135,6 +159,7 @@ def create_app(runtime: Runtime, *, loopback_bind: bool) -> Starlette:
         return Response(json.dumps({"status": "ok"}), media_type="application/json")
 
     routes = [Route(path, soap, methods=["POST"]) for path in SOAP_PATHS]
+    routes.extend(Route(path, certificate_transport, methods=["POST"]) for path in CERTIFICATE_TRANSPORT_PATHS)
     routes.append(Route("/services/sts", service_get, methods=["GET"]))
     for path in MEX_PATHS:
         routes.append(Route(path, mex_get, methods=["GET"]))
@@ -147,9 +172,15 @@ def create_app(runtime: Runtime, *, loopback_bind: bool) -> Starlette:
 
 
 def app_from_env() -> Starlette:
-    """Factory for ``uvicorn --factory`` and worker processes: the home and bind come from the environment."""
+    """Factory for ``uvicorn --factory`` and worker processes: the home and bind come from the environment.
+
+    ``STS_LOOPBACK_BIND=1``: bound to loopback; ``STS_TLS_CLIENT_CERTS=1``: the TLS layer asks for client
+    certificates (``sts serve`` sets both). Serve it with ``http=sts.tls.TlsH11Protocol`` so the certificate
+    reaches the app.
+    """
     settings = load_settings(resolve_home(os.environ.get("STS_HOME")))
-    return create_app(build_runtime(settings), loopback_bind=os.environ.get("STS_LOOPBACK_BIND") == "1")
+    return create_app(build_runtime(settings), loopback_bind=os.environ.get("STS_LOOPBACK_BIND") == "1",
+                      client_certificates=os.environ.get("STS_TLS_CLIENT_CERTS") == "1")
 
 
 def _soap_version(content_type: str) -> SoapVersion | None:

@@ -3,6 +3,8 @@
 * ``UsernameTokenAuthenticator``: WSS UsernameToken Profile (text or digest password);
 * ``X509Authenticator``: a request signed (WSS 1.1 §8, X.509 Token Profile) with a registered client
   certificate, over the soap:Body and the wsu:Timestamp;
+* ``X509Authenticator.authenticate_transport``: the certificate a registered client presented in the TLS
+  handshake (AD FS's ``certificatetransport`` endpoints, ``ctx.certificate_transport``);
 * ``RequestAuthenticator``: the one the endpoint calls; applies the ``ProofDemand`` (setting ``client_proof``)
   and says which Body the RST must be read from.
 """
@@ -19,6 +21,7 @@ from cryptography import x509
 from lxml import etree
 
 from . import ns
+from .crypto.keys import check_certificate
 from .errors import FailedAuthentication, InvalidRequest, MessageExpired
 from .interfaces import ReplayCache, UserDirectory
 from .model import Principal, RequestContext
@@ -127,6 +130,31 @@ class X509Authenticator:
             raise MessageExpired("replayed signed request")
         return ClientAuthentication(found[-1], signed)
 
+    def authenticate_transport(self, header: SecurityHeader, ctx: RequestContext) -> ClientRecord:
+        """The registered, enabled, currently valid client whose certificate the TLS handshake proved.
+
+        The TLS layer verified possession of the key (and the chain against ``--ssl-client-ca``); being
+        registered is what makes the certificate's holder a client. A Timestamp, if sent, must be current.
+        """
+        now = ctx.received_at
+        check_timestamp(header.timestamp, now, self.skew)
+        if ctx.tls_client_cert_der is None:
+            raise FailedAuthentication("certificatetransport without a TLS client certificate")
+        try:
+            certificate = x509.load_der_x509_certificate(ctx.tls_client_cert_der)
+        except ValueError:
+            raise FailedAuthentication("unreadable TLS client certificate") from None
+        record = self.clients.by_certificate(certificate)
+        if record is None:
+            raise FailedAuthentication("the TLS client certificate is not registered")
+        if record.disabled:
+            raise FailedAuthentication(f"client {record.name} is disabled")
+        try:
+            check_certificate(record.certificate, now)
+        except ValueError as exc:
+            raise FailedAuthentication(f"client {record.name}: {exc}") from None
+        return record
+
     def _lookup(self, reference: KeyReference) -> ClientRecord | None:
         if isinstance(reference, CertificateReference):
             return self.clients.by_certificate(reference.certificate)
@@ -159,12 +187,18 @@ class ProofDemand(enum.Enum):
 
 @dataclass(frozen=True)
 class AuthResult:
-    """Who the requester is, what its signature covers (None when unsigned), and where the RST is."""
+    """Who the requester is, what its signature covers (None when unsigned), and where the RST is.
+
+    ``requester_certificate`` is the certificate whose key the requester proved it holds: the one that signed
+    the request, or the TLS client certificate on certificatetransport; None otherwise. The service takes it as
+    the proof of possession for PublicKey tokens and encrypts proof keys for it.
+    """
 
     principal: Principal
     signed: SignedMessage | None
     body: etree._Element  # the RST element: the child of the VERIFIED signed Body when signed
     client: ClientRecord | None = None
+    requester_certificate: x509.Certificate | None = None
 
 
 @dataclass(frozen=True)
@@ -185,6 +219,8 @@ class RequestAuthenticator:
         demand: ProofDemand | None = None,
     ) -> AuthResult:
         demand = demand or self.demand
+        if ctx.certificate_transport:
+            return self._by_transport(envelope, header, ctx)
         security = envelope.header(ns.WSSE, "Security")
         signed = demand is not ProofDemand.USERNAME_TOKEN and find_signature(security) is not None
         if demand is ProofDemand.SIGNATURE and not signed:
@@ -198,10 +234,26 @@ class RequestAuthenticator:
         assert security is not None  # a signature was found in it
         verified = self.x509.authenticate(root, security, header, ctx)
         body = _only_child(verified.signed.signed_body)
+        certificate = verified.signed.certificate
         if demand is ProofDemand.EITHER and header.username_token is not None:
-            return AuthResult(self.username.authenticate(header, ctx), verified.signed, body, verified.client)
+            return AuthResult(self.username.authenticate(header, ctx), verified.signed, body, verified.client,
+                              certificate)
         principal = Principal(name=verified.client.name, authn_method=AuthnMethod.X509, authn_instant=ctx.received_at)
-        return AuthResult(principal, verified.signed, body, verified.client)
+        return AuthResult(principal, verified.signed, body, verified.client, certificate)
+
+    def _by_transport(self, envelope: Envelope, header: SecurityHeader, ctx: RequestContext) -> AuthResult:
+        """certificatetransport: the TLS client certificate alone authenticates, whatever the ``ProofDemand``.
+
+        Message credentials (a UsernameToken, a signature) are not looked at: the channel authenticates the
+        whole message, so the RST is read from the Body as received.
+        """
+        if self.x509 is None:
+            raise FailedAuthentication("client certificates are not configured")
+        record = self.x509.authenticate_transport(header, ctx)
+        if envelope.body is None:
+            raise InvalidRequest("soap:Body is empty", detail="Body")
+        principal = Principal(name=record.name, authn_method=AuthnMethod.X509, authn_instant=ctx.received_at)
+        return AuthResult(principal, None, envelope.body, record, record.certificate)
 
 
 def _only_child(body: etree._Element) -> etree._Element:

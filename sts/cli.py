@@ -78,16 +78,22 @@ def init(ctx: _Context, no_demo: bool) -> None:
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), help="Serve TLS with this certificate.")
 @click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), help="Private key for --ssl-certfile.")
+@click.option("--ssl-client-ca", type=click.Path(exists=True, dir_okay=False),
+              help="Ask TLS clients for a certificate issued by (or equal to) one in this PEM bundle; registered "
+                   "clients then authenticate by it on /adfs/services/trust/{13,2005}/certificatetransport.")
 @pass_ctx
 def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str | None,
-          ssl_keyfile: str | None) -> None:
+          ssl_keyfile: str | None, ssl_client_ca: str | None) -> None:
     """Serve the STS over HTTP (or HTTPS with --ssl-certfile/--ssl-keyfile)."""
     import uvicorn
 
     from .home import demo_banner
+    from .tls import TlsH11Protocol, ssl_options
 
     if bool(ssl_certfile) != bool(ssl_keyfile):
         raise click.ClickException("--ssl-certfile and --ssl-keyfile go together")
+    if ssl_client_ca and not ssl_certfile:
+        raise click.ClickException("--ssl-client-ca needs --ssl-certfile and --ssl-keyfile")
     settings = ctx.settings().with_bind(host, port, tls=bool(ssl_certfile))
     if not settings.signing_key_path.exists():
         raise click.ClickException(f"{ctx.home} is not initialised: run `sts --home {ctx.home} init` first")
@@ -98,17 +104,21 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
     if banner:
         click.echo(banner.rstrip())
     loopback = _is_loopback(host)
+    client_certificates = bool(ssl_client_ca)
     os.environ.update(STS_HOME=str(ctx.home.resolve()), STS_PUBLIC_BASE_URL=settings.public_base_url,
-                      STS_LOOPBACK_BIND="1" if loopback else "0")
-    options = dict(host=host, port=port, log_level=settings.log_level, proxy_headers=False,
-                   ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile)
+                      STS_LOOPBACK_BIND="1" if loopback else "0",
+                      STS_TLS_CLIENT_CERTS="1" if client_certificates else "0")
+    # TlsH11Protocol: uvicorn's h11 protocol that hands the TLS client certificate to the app (sts.tls).
+    options = dict(host=host, port=port, log_level=settings.log_level, proxy_headers=False, http=TlsH11Protocol,
+                   **ssl_options(ssl_certfile, ssl_keyfile, ssl_client_ca))
     if workers > 1:
         uvicorn.run("sts.asgi:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
         return
     from .asgi import create_app
     from .wiring import build_runtime
 
-    uvicorn.run(create_app(build_runtime(settings), loopback_bind=loopback), **options)  # type: ignore[arg-type]
+    app = create_app(build_runtime(settings), loopback_bind=loopback, client_certificates=client_certificates)
+    uvicorn.run(app, **options)  # type: ignore[arg-type]
 
 
 def _is_loopback(host: str) -> bool:

@@ -55,7 +55,8 @@ class SoapResponse:
 
 @dataclass(frozen=True)
 class _Requester:
-    """Who asks, the certificate that verifiably signed the request (if any), and whether the channel is secure."""
+    """Who asks, the certificate it proved to hold (request signature or TLS handshake), and whether the
+    channel is secure enough for a proof key in clear."""
 
     principal: Principal
     certificate: x509.Certificate | None
@@ -116,8 +117,7 @@ class TrustEndpoint:
         header = parse_security_header(envelope)
         auth = self._authenticator.authenticate(envelope, root, header, ctx)
         # From here on the request is read from auth.body: the verified signed Body when the request is signed.
-        requester = _Requester(auth.principal, auth.signed.certificate if auth.signed else None,
-                               ctx.tls or ctx.loopback_bind)
+        requester = _Requester(auth.principal, auth.requester_certificate, ctx.tls or ctx.loopback_bind)
         if is_collection(auth.body):
             return self._batch(envelope.version, parse_rst_collection(auth.body), requester, addressing)
         rst = parse_rst(auth.body)

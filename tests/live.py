@@ -12,6 +12,7 @@ import uvicorn
 
 from sts.asgi import create_app
 from sts.config import load_settings
+from sts.tls import TlsH11Protocol, ssl_options
 from sts.wiring import build_runtime
 
 
@@ -32,13 +33,17 @@ class LiveServer:
         return f"{self.base_url}/services/sts"
 
 
-def start_server(home: Path, *, ssl: tuple[str, str] | None = None, loopback_bind: bool = True, **overrides: object) -> tuple[LiveServer, object, threading.Thread]:
+def start_server(home: Path, *, ssl: tuple[str, str] | None = None, loopback_bind: bool = True,
+                 client_ca: str | None = None, **overrides: object) -> tuple[LiveServer, object, threading.Thread]:
+    """Serve ``home`` as ``sts serve`` does (same protocol class and TLS options); ``client_ca`` asks TLS clients
+    for a certificate from that PEM bundle (``--ssl-client-ca``)."""
     port = free_port()
     settings = replace(load_settings(home), **overrides).with_bind("127.0.0.1", port, tls=ssl is not None)  # type: ignore[arg-type]
     runtime = build_runtime(settings)
-    app = create_app(runtime, loopback_bind=loopback_bind)
+    app = create_app(runtime, loopback_bind=loopback_bind, client_certificates=client_ca is not None)
+    tls = ssl_options(ssl[0] if ssl else None, ssl[1] if ssl else None, client_ca)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False,
-                            ssl_certfile=ssl[0] if ssl else None, ssl_keyfile=ssl[1] if ssl else None)
+                            http=TlsH11Protocol, **tls)  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -13,6 +13,12 @@ read it with fixed paths rather than a policy engine (``msal/mex.py``):
   here would crash it), its first operation's ``soapAction`` is the Issue action, and it references the policy;
 * every port has a ``wsa10:EndpointReference/wsa10:Address``, which msal keeps only when it is ``https://``.
 
+When the server asks TLS clients for a certificate (``certificate_transport=True``, https bases only), the
+``certificatetransport`` endpoints follow the usernamemixed ones: same portTypes, a policy that is a bare
+``sp:TransportBinding`` whose ``sp:HttpsToken`` requires a client certificate (SP 1.2 §5.4.10 nests
+``sp:RequireClientCertificate``; SP 2005/07 sets ``RequireClientCertificate="true"``, as AD FS publishes) and
+no supporting token, so msal's username lookup never picks them.
+
 ``GET`` on the MEX URL returns the bare ``wsdl:definitions`` (:func:`render_mex_wsdl`), as AD FS does and as msal
 expects; a WS-Transfer Get returns it wrapped in ``wsx:Metadata`` inside a SOAP envelope
 (:func:`render_mex_response`).
@@ -20,7 +26,7 @@ expects; a WS-Transfer Get returns it wrapped in ``wsx:Metadata`` inside a SOAP 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lxml import etree
 from lxml.builder import ElementMaker
@@ -30,6 +36,7 @@ from ..uris import RequestType, TrustVersion
 from . import base, xsd_url
 from .wsdl import (
     TRUST_XSD,
+    WSP,
     W,
     build_message,
     build_operation_io,
@@ -80,14 +87,21 @@ class _UsernameMixed:
     path: str  # under {base}/adfs/services/trust
     input_element: str
     output_element: str
+    binding_prefix: str = "UserNameWSTrustBinding"
 
     @property
     def binding(self) -> str:
-        return f"UserNameWSTrustBinding_{self.contract}"
+        return f"{self.binding_prefix}_{self.contract}"
 
     @property
     def policy_id(self) -> str:
         return f"{self.binding}_policy"
+
+    @property
+    def certificate_transport(self) -> _UsernameMixed:
+        """The ``certificatetransport`` endpoint of the same contract (the TLS client certificate authenticates)."""
+        return replace(self, path=self.path.replace("/usernamemixed", "/certificatetransport"),
+                       binding_prefix="CertificateTransportWSTrustBinding")
 
 
 _ENDPOINTS = (
@@ -117,6 +131,36 @@ def usernamemixed_url(base_url: str, version: TrustVersion) -> str:
     return base(base_url) + ADFS_TRUST_PATH + endpoint.path
 
 
+def certificatetransport_url(base_url: str, version: TrustVersion) -> str:
+    """``{base}/adfs/services/trust/13/certificatetransport`` or ``.../2005/certificatetransport``."""
+    endpoint = next(e for e in _ENDPOINTS if e.version is version)
+    return base(base_url) + ADFS_TRUST_PATH + endpoint.certificate_transport.path
+
+
+def build_certificate_transport_policy(policy_id: str, version: TrustVersion) -> etree._Element:
+    """``wsp:Policy``: HTTPS with a client certificate, nothing at the message level (AD FS's certificatetransport)."""
+    sp_ns = ns.SP12 if version is TrustVersion.WST13 else ns.SP2005
+
+    def nested(local: str, *children: etree._Element) -> etree._Element:
+        element = etree.Element(ns.qn(sp_ns, local))
+        element.append(WSP.Policy(*children))
+        return element
+
+    if sp_ns == ns.SP12:
+        https_token = nested("HttpsToken", etree.Element(ns.qn(sp_ns, "RequireClientCertificate")))
+    else:
+        https_token = etree.Element(ns.qn(sp_ns, "HttpsToken"), RequireClientCertificate="true")
+    binding = nested(
+        "TransportBinding",
+        nested("TransportToken", https_token),
+        nested("AlgorithmSuite", etree.Element(ns.qn(sp_ns, "Basic256Sha256"))),
+        nested("Layout", etree.Element(ns.qn(sp_ns, "Strict"))),
+    )
+    policy = WSP.Policy(WSP.ExactlyOne(WSP.All(binding, etree.Element(ns.qn(ns.WSAW, "UsingAddressing")))))
+    policy.set(ns.qn(ns.WSU, "Id"), policy_id)
+    return policy
+
+
 def _messages(e: _UsernameMixed) -> list[etree._Element]:
     return [
         build_message(f"{e.contract}_{e.operation}_InputMessage", "request", e.input_element),
@@ -142,15 +186,19 @@ def render_mex_wsdl(
     base_url: str,
     versions: tuple[TrustVersion, ...] = (TrustVersion.WST13, TrustVersion.WST2005),
     client_proof: str = "username",
+    *,
+    certificate_transport: bool = False,
 ) -> etree._Element:
     """The AD FS-shaped ``wsdl:definitions`` describing the ``usernamemixed`` endpoints (the HTTP GET body).
 
     ``versions`` selects which endpoints are described (both by default, 1.3 first). ``client_proof`` (setting
     of that name) adds the X.509 signature alternative ("either") or replaces the UsernameToken ("signature",
-    which msal then rightly finds no username endpoint in).
+    which msal then rightly finds no username endpoint in). ``certificate_transport`` adds the
+    ``certificatetransport`` endpoints after them (https bases only: the client certificate is TLS's).
     """
     endpoints = [e for e in _ENDPOINTS if e.version in versions]
     https = is_https(base_url)
+    transport = [e.certificate_transport for e in endpoints] if certificate_transport and https else []
     definitions = etree.Element(
         ns.qn(ns.WSDL, "definitions"), nsmap=_MEX_NSMAP, name="SecurityTokenService", targetNamespace=MEX_TNS
     )
@@ -159,18 +207,19 @@ def render_mex_wsdl(
         definitions.append(
             build_client_policy(e.policy_id, e.version, https=https, client_proof=client_proof, encrypted_tokens=True)
         )
+    definitions.extend(build_certificate_transport_policy(e.policy_id, e.version) for e in transport)
     definitions.append(build_types(base_url, tuple(e.version for e in endpoints)))
     for e in endpoints:
         definitions.extend(_messages(e))
     definitions.extend(_port_type(e) for e in endpoints)
-    for e in endpoints:
+    for e in endpoints + transport:
         operations = [(e.operation, RequestType.ISSUE.request_action(e.version))]
         definitions.append(
             build_soap_binding(e.binding, f"tns:{e.contract}", ns.WSDL_SOAP12, operations, e.policy_id)
         )
     service = etree.SubElement(definitions, ns.qn(ns.WSDL, "service"), name="SecurityTokenService")
-    for e in endpoints:
-        address = usernamemixed_url(base_url, e.version)
+    for e in endpoints + transport:
+        address = base(base_url) + ADFS_TRUST_PATH + e.path
         service.append(build_port(e.binding, f"tns:{e.binding}", ns.WSDL_SOAP12, address))
     return tidy_namespaces(definitions)
 
@@ -182,16 +231,17 @@ def _schema_section(base_url: str, version: TrustVersion) -> etree._Element:
     )
 
 
-def render_mex(base_url: str, client_proof: str = "username") -> etree._Element:
+def render_mex(base_url: str, client_proof: str = "username", *, certificate_transport: bool = False) -> etree._Element:
     """``wsx:Metadata``: the WSDL section plus one XML Schema section per WS-Trust version (by location)."""
-    wsdl = render_mex_wsdl(base_url, client_proof=client_proof)
+    wsdl = render_mex_wsdl(base_url, client_proof=client_proof, certificate_transport=certificate_transport)
     metadata = WSX.Metadata(WSX.MetadataSection(wsdl, Dialect=DIALECT_WSDL, Identifier=MEX_TNS))
     for version in (TrustVersion.WST13, TrustVersion.WST2005):
         metadata.append(_schema_section(base_url, version))
     return metadata
 
 
-def render_mex_response(base_url: str, soap_ns: str, relates_to: str | None, client_proof: str = "username") -> bytes:
+def render_mex_response(base_url: str, soap_ns: str, relates_to: str | None, client_proof: str = "username", *,
+                        certificate_transport: bool = False) -> bytes:
     """The WS-Transfer GetResponse envelope (SOAP 1.1 or 1.2 by ``soap_ns``) carrying :func:`render_mex`."""
     if soap_ns not in (ns.SOAP11, ns.SOAP12):
         raise ValueError(f"not a SOAP envelope namespace: {soap_ns!r}")
@@ -203,5 +253,6 @@ def render_mex_response(base_url: str, soap_ns: str, relates_to: str | None, cli
     header = s.Header(action)
     if relates_to is not None:
         header.append(a.RelatesTo(relates_to))
-    envelope = s.Envelope(header, s.Body(render_mex(base_url, client_proof)))
+    envelope = s.Envelope(header, s.Body(render_mex(base_url, client_proof,
+                                                    certificate_transport=certificate_transport)))
     return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))

@@ -1,0 +1,98 @@
+"""TLS client certificates for uvicorn: the ASGI TLS extension and the server's TLS options.
+
+Spec: the ASGI "TLS Extension" (asgiref docs, ``scope["extensions"]["tls"]``, HTTP spec 2.x). uvicorn 0.54 does
+not fill it in, so an app cannot see the certificate a client presented in the handshake; AD FS's
+``certificatetransport`` endpoints authenticate by exactly that certificate. :class:`TlsH11Protocol` is uvicorn's
+own h11 protocol with one addition: when a TLS connection is made, every request on it carries the extension.
+Select it with ``uvicorn.Config(http=TlsH11Protocol)`` (or ``uvicorn.run(..., http=TlsH11Protocol)``); it is a
+plain subclass, so nothing else about uvicorn changes. Over plain HTTP the scope is left as uvicorn builds it.
+
+Only the leaf certificate is reported: Python before 3.13 has no API for the peer's chain. The handshake
+already verified it against the CA bundle (``--ssl-client-ca``), so ``client_cert_error`` is always None;
+``cipher_suite`` is None because Python's ``ssl`` exposes the suite's name, not its 16-bit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import ssl
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+__all__ = ["TlsH11Protocol", "client_cert_der", "ssl_options", "tls_extension"]
+
+#: ``SSLObject.version()`` names -> the TLS protocol version numbers the extension carries.
+_TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+
+_Asgi = Any  # uvicorn's ASGI3Application (a private type): (scope, receive, send) -> awaitable
+
+
+class TlsH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol, adding ``scope["extensions"]["tls"]`` on TLS connections (one instance a connection)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if isinstance(ssl_object, ssl.SSLObject):
+            self.app = _with_extension(self.app, tls_extension(ssl_object, self.config.ssl_certfile))
+
+
+def tls_extension(ssl_object: ssl.SSLObject, server_certfile: object = None) -> dict[str, object]:
+    """The ASGI TLS extension's fields for one established connection."""
+    der = ssl_object.getpeercert(binary_form=True)
+    name = x509.load_der_x509_certificate(der).subject.rfc4514_string() if der else None
+    return {
+        "server_cert": _first_pem(str(server_certfile)) if server_certfile else None,
+        "client_cert_chain": [ssl.DER_cert_to_PEM_cert(der)] if der else [],
+        "client_cert_name": name,
+        "client_cert_error": None,  # an unverifiable certificate fails the handshake before any request
+        "tls_version": _TLS_VERSIONS.get(ssl_object.version() or ""),
+        "cipher_suite": None,
+    }
+
+
+def client_cert_der(scope: dict[str, Any] | Any) -> bytes | None:
+    """The DER of the client certificate in an ASGI scope's TLS extension, or None (plain HTTP, none sent)."""
+    tls = (scope.get("extensions") or {}).get("tls") or {}
+    chain = tls.get("client_cert_chain") or []
+    return ssl.PEM_cert_to_DER_cert(chain[0]) if chain else None
+
+
+def ssl_options(certfile: str | None, keyfile: str | None, client_ca: str | None) -> dict[str, object]:
+    """uvicorn's TLS keyword arguments; with ``client_ca`` the server asks for (but does not require) a client certificate.
+
+    Optional, not required: the same listener serves usernamemixed and metadata to clients without one; the
+    certificatetransport endpoints refuse requests that came without a certificate.
+    """
+    if client_ca and not certfile:
+        raise ValueError("client certificates need TLS: give a server certificate too")
+    options: dict[str, object] = {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
+    if client_ca:
+        options.update(ssl_cert_reqs=ssl.CERT_OPTIONAL, ssl_ca_certs=client_ca)
+    return options
+
+
+def _with_extension(app: _Asgi, tls: dict[str, object]) -> _Asgi:
+    async def app_with_tls(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope.get("type") in ("http", "websocket"):
+            scope = {**scope, "extensions": {**(scope.get("extensions") or {}), "tls": tls}}
+        await app(scope, receive, send)
+
+    return app_with_tls
+
+
+@functools.cache
+def _first_pem(path: str) -> str | None:
+    """The first certificate of the server's PEM file, read once per process."""
+    try:
+        text = Path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
+    begin, end = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
+    start = text.find(begin)
+    stop = text.find(end, start)
+    return text[start:stop + len(end)] + "\n" if start >= 0 and stop >= 0 else None
