@@ -254,3 +254,23 @@ def test_batch_with_an_unknown_applies_to_faults(live_sts, demo) -> None:
     reply = post(live_sts.sts_url, build_envelope(
         SoapVersion.SOAP12, collection, [build_security_header(demo["user"], demo["password"], digest=True)]))
     assert reply.fault_code == (ns.WST13, "InvalidScope")
+
+
+def test_token_admin_may_cancel_anyones_token(sts_home, demo) -> None:
+    from live import start_server
+
+    live, server, thread = start_server(sts_home, token_admins=("bob",))
+    try:
+        version = TrustVersion.WST13
+        token_id = _token_id(_issue(live, demo, version, TokenType.SAML20))
+        renew = _request(live, demo, version, "Renew", applies_to=None, targets={"RenewTarget": token_id},
+                         user="bob", password="builder")
+        assert renew.status == 200, renew.fault_reason
+        renewed_id = _token_id(renew)
+        cancel = _request(live, demo, version, "Cancel", applies_to=None, targets={"CancelTarget": renewed_id},
+                          user="bob", password="builder")
+        assert cancel.status == 200, cancel.fault_reason
+        assert _status(_validate(live, demo, version, renewed_id), version) == ("invalid", "The token was cancelled")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
