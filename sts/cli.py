@@ -17,7 +17,7 @@ import click
 from .config import Settings, load_settings, resolve_home
 from .crypto.keys import fingerprint_sha256
 from .store.database import Database
-from .model import ANY_CLAIM, RelyingParty
+from .model import ANY_CLAIM, Claim, RelyingParty
 from .uris import DataEncryption, KeyTransport, SignatureAlgorithm, TokenType
 
 _DATA_ENCRYPTION = {"aes256-gcm": DataEncryption.AES256_GCM, "aes128-gcm": DataEncryption.AES128_GCM,
@@ -189,9 +189,13 @@ def user_list(ctx: _Context) -> None:
     for record in ctx.stores().users.list():
         flags = "".join([" (admin)" if record.admin else "", " (disabled)" if record.disabled else ""])
         click.echo(f"{record.name}{flags}")
-        for claim in record.claims:
-            for value in claim.values:
-                click.echo(f"  {claim.uri} = {value}")
+        _echo_claims(record.claims)
+
+
+def _echo_claims(claims: tuple[Claim, ...]) -> None:
+    for claim in claims:
+        for value in claim.values:
+            click.echo(f"  {claim.uri} = {value}")
 
 
 @user.command("remove")
@@ -348,9 +352,7 @@ def client_list(ctx: _Context) -> None:
         click.echo(f"{record.name}{flags}")
         click.echo(f"  subject {cert.subject.rfc4514_string()}, expires {cert.not_valid_after_utc.date()}")
         click.echo(f"  SHA-256 {fingerprint_sha256(cert)}")
-        for claim in record.claims:
-            for value in claim.values:
-                click.echo(f"  {claim.uri} = {value}")
+        _echo_claims(record.claims)
 
 
 @client.command("remove")

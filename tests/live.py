@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -82,3 +84,20 @@ def make_tls_files(directory: Path) -> tuple[str, str]:
     key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return str(cert_path), str(key_path)
+
+
+def wait_healthy(base_url: str, process: subprocess.Popen[Any], client: Any = None,
+                 timeout: float = 30) -> None:
+    """Wait until a `sts serve` process answers /healthz (fail fast if it died)."""
+    import httpx
+
+    get = client.get if client is not None else httpx.get
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if get(base_url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline and process.poll() is None, "sts serve did not come up"
+        time.sleep(0.1)

@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
-from live import LiveServer, free_port, make_tls_files, start_server
+from live import LiveServer, free_port, make_tls_files, start_server, wait_healthy
 from signing import key_pem, make_client
 from sts import ns
 from sts.addressing import render_request_headers
@@ -357,16 +357,8 @@ def test_serve_with_client_ca_and_workers(tmp_path: Path, demo) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         base = f"https://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
         with _client(server_cert, identity) as client:
-            while True:
-                try:
-                    if client.get(base + "/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline and process.poll() is None, "sts serve did not come up"
-                time.sleep(0.1)
+            wait_healthy(base, process, client)
             for _ in range(3):
                 response = client.post(base + _path(), content=_request(demo["rp"]),
                                        headers={"content-type": SoapVersion.SOAP12.content_type})

@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from live import free_port
+from live import free_port, wait_healthy
 from sts.crypto.keys import generate_key_and_cert
 from trust_client import post, rst_envelope
 
@@ -125,15 +123,7 @@ def test_serve_issues_tokens(home: Path, workers: int) -> None:
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None, "sts serve did not come up"
-            time.sleep(0.1)
+        wait_healthy(base, process)
         for _ in range(4):
             body = rst_envelope(user="alice", password="wonderland", applies_to="https://service-a.example/",
                                 digest=True)

@@ -6,14 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 
-from live import free_port
+from live import free_port, wait_healthy
 from sts.home import init_home
 from sts.uris import TrustVersion
 from trust_client import post, rst_envelope
@@ -27,15 +25,7 @@ def sts_process(home: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen([sys.executable, "-m", "sts", "--home", str(home), "serve", "--port", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and process.poll() is None, "sts serve did not come up"
-            time.sleep(0.1)
+        wait_healthy(f"http://127.0.0.1:{port}", process)
         yield process
     finally:
         if process.poll() is None:
