@@ -365,5 +365,12 @@ def client_remove(ctx: _Context, name: str) -> None:
     click.echo(f"removed client {name}")
 
 
+# `sts token ...` lives in its own modules (client side and relying-party side).
+from . import cli_verify  # noqa: E402,F401 - registers `token verify` and `token show`
+from .cli_token import token  # noqa: E402
+
+main.add_command(token)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
