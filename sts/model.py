@@ -222,6 +222,8 @@ class IssuedToken:
     applies_to: str
     subject: str
     claims: tuple[Claim, ...] = ()
+    #: SHA-256 of the token's exclusive canonical form: how an encrypted token is recognised later.
+    token_hash: str = ""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from .crypto.signing import XmlSigner, algorithm_fits_key
 from .errors import BadRequest
 from .model import AssertionContent, IssuedToken, RelyingParty
 from .saml import saml11, saml20
+from .validators import token_hash
 from .uris import DigestAlgorithm, SignatureAlgorithm, TokenType
 
 #: Legacy relying parties that need RSA-SHA1 signatures need SHA-1 digests too; all others get SHA-256.
@@ -118,6 +119,7 @@ class SamlTokenProvider:
             applies_to=content.audience,
             subject=content.subject_name,
             claims=content.claims,
+            token_hash=token_hash(token),
         )
 
     @staticmethod

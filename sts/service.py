@@ -34,7 +34,7 @@ from .model import (
 from .uris import NAMEID_UNSPECIFIED, AuthnMethod, KeyType, RequestType, TokenType
 from .validators import TokenResolver, token_hash
 from .wstrust.render import token_type_uri_for
-from .xmlsafe import parse
+from .xmlsafe import parse_trusted
 from .xmltime import parse_datetime
 
 
@@ -277,7 +277,7 @@ def _record(token: IssuedToken, principal: Principal, plan: IssuancePlan, rst: R
         issued=token.created,
         expires=token.expires,
         renewal_count=renewal_count,
-        token_hash=token_hash(parse(token.xml, max_bytes=len(token.xml) + 1, max_depth=256)),
+        token_hash=token.token_hash or token_hash(parse_trusted(token.xml)),
         requester=principal.name,
         details={
             "claims": [_claim_detail(c) for c in token.claims],

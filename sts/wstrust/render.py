@@ -12,7 +12,7 @@ from lxml import etree
 from .. import ns
 from ..model import CancelResponse, IssuedToken, RequestSecurityTokenResponse, ValidateResponse
 from ..uris import TokenType, TrustVersion
-from ..xmlsafe import parse
+from ..xmlsafe import parse_trusted
 from .proof import render_proof
 from ..xmltime import format_datetime
 
@@ -75,7 +75,7 @@ def render_rstr(response: RequestSecurityTokenResponse) -> etree._Element:
     rstr.append(_lifetime(wst, token))
     rstr.append(_applies_to(response.applies_to_ns or ns.WSP12, token.applies_to))
     requested = etree.SubElement(rstr, ns.qn(wst, "RequestedSecurityToken"))
-    requested.append(parse(token.xml, max_bytes=len(token.xml) + 1, max_depth=256))
+    requested.append(parse_trusted(token.xml))
     etree.SubElement(rstr, ns.qn(wst, "RequestedAttachedReference")).append(_token_reference(token))
     etree.SubElement(rstr, ns.qn(wst, "RequestedUnattachedReference")).append(_token_reference(token))
     if response.proof is not None:
