@@ -2,13 +2,15 @@
 
 Run with `make bench`. Numbers go in closing notes, not in tests. The in-process figure is the pipeline alone
 (parse, authenticate with a digest UsernameToken, claims, SAML 2.0 build, sign, encrypt, record, RSTRC); the HTTP
-figure adds uvicorn and a keep-alive client on the same machine (the client's CPU competes for the cores).
+figure adds uvicorn (`sts serve`, one worker process) and a keep-alive client in the benchmark's process (the
+client's CPU competes for the machine's cores).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +23,7 @@ import httpx  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import padding  # noqa: E402
 
-from live import start_server  # noqa: E402
+from live import free_port, wait_healthy  # noqa: E402
 from sts.config import load_settings  # noqa: E402
 from sts.home import DEMO_PASSWORD, DEMO_RP_ENDPOINT, DEMO_USER, init_home  # noqa: E402
 from sts.model import RequestContext  # noqa: E402
@@ -57,20 +59,26 @@ def in_process_rate(runtime: object, n: int) -> float:
 
 
 def http_rate(home: Path, n: int) -> float:
-    live, server, thread = start_server(home)
+    """`sts serve` in its own process (one worker), a keep-alive client in this one."""
+    port = free_port()
+    env = {**os.environ, "STS_PASSWORD_HASH_N": "16"}
+    process = subprocess.Popen([sys.executable, "-m", "sts", "--home", str(home), "serve", "--port", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     requests = bodies(n)
     headers = {"content-type": "application/soap+xml; charset=utf-8"}
+    url = f"http://127.0.0.1:{port}/services/sts"
     try:
+        wait_healthy(f"http://127.0.0.1:{port}", process)
         with httpx.Client(headers=headers, timeout=30) as client:
             for body in requests[: n // 10]:
-                assert client.post(live.sts_url, content=body).status_code == 200
+                assert client.post(url, content=body).status_code == 200
             start = time.perf_counter()
             for body in requests[n // 10:]:
-                assert client.post(live.sts_url, content=body).status_code == 200
+                assert client.post(url, content=body).status_code == 200
             return (n - n // 10) / (time.perf_counter() - start)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        process.terminate()
+        process.wait(timeout=20)
 
 
 def main() -> None:
