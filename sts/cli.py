@@ -365,6 +365,43 @@ def client_remove(ctx: _Context, name: str) -> None:
     click.echo(f"removed client {name}")
 
 
+@main.command("demo-service")
+@click.option("--sts", "sts_url", metavar="URL", help="The STS the WSDL points to (default: this home's STS).")
+@click.option("--sts-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM certificate whose signatures are trusted (default: the home's keys/sts-signing.crt).")
+@click.option("--rp-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The service's private key, to decrypt tokens (default: the home's demo/rp.key).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8081, show_default=True, type=int)
+@click.option("--audience", default=None, metavar="URL",
+              help="The audience tokens must name (default: the demo relying party https://service-a.example/).")
+@pass_ctx
+def demo_service(ctx: _Context, sts_url: str | None, sts_cert: Path | None, rp_key: Path | None, host: str,
+                 port: int, audience: str | None) -> None:
+    """Serve Service A, a demo relying party: SOAP Hello at /service-a (WSDL at /service-a?wsdl)."""
+    import uvicorn
+
+    from .crypto.keys import load_certificate, load_private_key
+    from .demo_service import DEFAULT_AUDIENCE, PATH, create_service_app
+    from .verifier import TokenVerifier
+
+    cert_path = sts_cert or ctx.settings().signing_cert_path
+    key_path = rp_key or ctx.home / "demo" / "rp.key"
+    for what, path in (("STS certificate", cert_path), ("relying party key", key_path)):
+        if not path.exists():
+            raise click.ClickException(f"{what} {path} not found: give it, or run `sts --home {ctx.home} init`")
+    try:
+        certificate = load_certificate(cert_path.read_bytes())
+        private_key = load_private_key(key_path.read_bytes())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    sts = sts_url or ctx.settings().public_base_url.rstrip("/") + "/services/sts"
+    verifier = TokenVerifier([certificate], rp_private_key=private_key, audience=audience or DEFAULT_AUDIENCE)
+    base = f"http://{host}:{port}"
+    click.echo(f"Service A serving {base}{PATH} (WSDL {base}{PATH}?wsdl), tokens from {sts}")
+    uvicorn.run(create_service_app(verifier, base_url=base, sts_url=sts), host=host, port=port, log_level="warning")
+
+
 # `sts token ...` lives in its own modules (client side and relying-party side).
 from . import cli_verify  # noqa: E402,F401 - registers `token verify` and `token show`
 from .cli_token import token  # noqa: E402
