@@ -374,10 +374,14 @@ def client_remove(ctx: _Context, name: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8081, show_default=True, type=int)
 @click.option("--audience", default=None, metavar="URL",
-              help="The audience tokens must name (default: the demo relying party https://service-a.example/).")
+              help="The audience tokens must name (default: the demo relying party https://service-a.example/ "
+                   "or the service's own endpoint).")
+@click.option("--register/--no-register", default=True, show_default=True,
+              help="Register the service's endpoint at this home's STS (with the demo certificate) if missing, so "
+                   "that a client following the WSDL policy gets a token for it.")
 @pass_ctx
 def demo_service(ctx: _Context, sts_url: str | None, sts_cert: Path | None, rp_key: Path | None, host: str,
-                 port: int, audience: str | None) -> None:
+                 port: int, audience: str | None, register: bool) -> None:
     """Serve Service A, a demo relying party: SOAP Hello at /service-a (WSDL at /service-a?wsdl)."""
     import uvicorn
 
@@ -395,11 +399,27 @@ def demo_service(ctx: _Context, sts_url: str | None, sts_cert: Path | None, rp_k
         private_key = load_private_key(key_path.read_bytes())
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    sts = sts_url or ctx.settings().public_base_url.rstrip("/") + "/services/sts"
-    verifier = TokenVerifier([certificate], rp_private_key=private_key, audience=audience or DEFAULT_AUDIENCE)
+    sts = sts_url or ctx.settings().with_bind("127.0.0.1", 8080, tls=False).public_base_url + "/services/sts"
     base = f"http://{host}:{port}"
+    endpoint = f"{base}{PATH}"
+    if register and audience is None and rp_key is None:
+        _register_demo_endpoint(ctx, endpoint)
+    audiences = [audience] if audience else [DEFAULT_AUDIENCE, endpoint]
+    verifier = TokenVerifier([certificate], rp_private_key=private_key, audience=audiences)
     click.echo(f"Service A serving {base}{PATH} (WSDL {base}{PATH}?wsdl), tokens from {sts}")
     uvicorn.run(create_service_app(verifier, base_url=base, sts_url=sts), host=host, port=port, log_level="warning")
+
+
+def _register_demo_endpoint(ctx: _Context, endpoint: str) -> None:
+    """Service A's own URL as a relying party of this home's STS, encrypted for the demo certificate."""
+    cert = ctx.home / "demo" / "rp.crt"
+    stores = ctx.stores()
+    try:
+        if stores.relying_parties.lookup(endpoint) is None and cert.exists():
+            stores.relying_parties.add(RelyingParty(endpoint=endpoint, cert_pem=cert.read_bytes()))
+            click.echo(f"registered relying party {endpoint} at the STS in {ctx.home}")
+    finally:
+        stores.close()
 
 
 # `sts token ...` lives in its own modules (client side and relying-party side).
