@@ -9,19 +9,24 @@ Paths (a contract): ``POST /services/sts`` and AD FS's ``/adfs/services/trust/{1
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from functools import cached_property
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from .config import load_settings, resolve_home
+from .console import create_console
+from .crypto.signing import XmlSigner
 from .errors import InvalidRequest, StsError
 from .metadata import load_xsd_for_serving
 from .metadata.federation import render_federation_metadata
@@ -51,6 +56,10 @@ FEDERATION_METADATA_PATH = "/FederationMetadata/2007-06/FederationMetadata.xml"
 XML = "application/xml; charset=utf-8"
 
 
+def _b64(cert: x509.Certificate) -> str:
+    return base64.b64encode(cert.public_bytes(Encoding.DER)).decode("ascii")
+
+
 class _Documents:
     """Metadata documents, rendered (and signed) once per process."""
 
@@ -58,6 +67,7 @@ class _Documents:
         self._runtime = runtime
         self._client_certificates = client_certificates
         self.base = runtime.settings.public_base_url.rstrip("/")
+        self._federation: tuple[tuple[str, ...], bytes] | None = None
 
     @cached_property
     def wsdl(self) -> bytes:
@@ -70,14 +80,29 @@ class _Documents:
             self.base, client_proof=self._runtime.settings.client_proof,
             certificate_transport=self._client_certificates), encoding="utf-8", xml_declaration=True))
 
-    @cached_property
+    @property
     def federation_metadata(self) -> bytes:
-        key = self._runtime.signing_key
-        encryption = self._runtime.encryption_key
-        return render_federation_metadata(
-            self.base, self._runtime.settings.effective_issuer, key.cert_b64, self._runtime.signer.sign,
+        """Signed by the current key, listing every published signing certificate (active first); rendered again
+        only when the keyring's current or published set changes (a scheduled rollover time passed)."""
+        runtime = self._runtime
+        now = utcnow()
+        if runtime.keyring is None:
+            current, published = runtime.signing_key, [runtime.signing_key.certificate]
+        else:
+            current, published = runtime.keyring.current(now), runtime.keyring.published(now)
+        certs = [current.cert_b64] + [_b64(c) for c in published if c != current.certificate]
+        stamp = tuple(certs)
+        cached = self._federation
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        signer = runtime.signer if current is runtime.signer.key else XmlSigner(current)
+        encryption = runtime.encryption_key
+        document = render_federation_metadata(
+            self.base, runtime.settings.effective_issuer, certs, signer.sign,
             encryption_cert_b64=encryption.cert_b64 if encryption is not None else None,
         )
+        self._federation = (stamp, document)
+        return document
 
 
 def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bool = False) -> Starlette:
@@ -166,7 +191,8 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
         routes.append(Route(path, mex_post, methods=["POST"]))
     routes.append(Route(FEDERATION_METADATA_PATH, federation_metadata, methods=["GET"]))
     routes.append(Route("/healthz", healthz, methods=["GET"]))
-    app = Starlette(routes=routes)
+    console = create_console(runtime, secure_cookies=settings.public_base_url.startswith("https:"))
+    app = Starlette(routes=[*routes, Mount("/console", app=console)])
     app.state.runtime = runtime
     return app
 

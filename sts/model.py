@@ -141,6 +141,17 @@ class RelyingParty:
     signature_algorithm: SignatureAlgorithm = SignatureAlgorithm.RSA_SHA256
     data_encryption: DataEncryption = DataEncryption.AES256_GCM
     key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P
+    allowed_token_types: tuple[TokenType, ...] = ()  # empty: any
+    allowed_key_types: tuple[KeyType, ...] = ()  # empty: any
+    additional_audiences: tuple[str, ...] = ()  # more Audience values in the AudienceRestriction
+    next_cert_pem: bytes | None = None  # certificate rollover: tokens are encrypted for it ...
+    next_cert_from: datetime | None = None  # ... from this instant on
+
+    def encryption_cert_pem(self, now: datetime) -> bytes | None:
+        """The certificate tokens issued at ``now`` are encrypted for: the next one once its time has come."""
+        if self.next_cert_pem and self.next_cert_from is not None and now >= self.next_cert_from:
+            return self.next_cert_pem
+        return self.cert_pem
 
     def permits(self, claim_uri: str) -> bool:
         return ANY_CLAIM in self.permitted_claims or claim_uri in self.permitted_claims
@@ -207,6 +218,7 @@ class AssertionContent:
     claims: tuple[Claim, ...] = ()
     proof_key: ProofKey | None = None  # None: a bearer token
     delegates: tuple[Delegate, ...] = ()  # ActAs/OnBehalfOf: who acts for the subject, oldest first
+    additional_audiences: tuple[str, ...] = ()  # more Audience values beside ``audience``
 
 
 @dataclass(frozen=True)

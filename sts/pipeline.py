@@ -17,6 +17,7 @@ from lxml import etree
 
 from . import ns
 from .addressing import AddressingHeaders, parse_addressing, render_reply_headers
+from .audit import AuditTrail
 from .auth import RequestAuthenticator
 from .errors import InvalidRequest, RequestFailed, StsError
 from .model import Principal, RequestContext, RequestSecurityToken
@@ -70,6 +71,11 @@ class _Progress:
     soap: SoapVersion
     trust_ns: str | None = None
     addressing: AddressingHeaders | None = None
+    # For the audit trail: which binding, who (claimed, then proven), for what, and whether auth passed.
+    event: str | None = None
+    actor: str | None = None
+    subject: str | None = None
+    authenticating: bool = False
 
 
 class TrustEndpoint:
@@ -83,7 +89,9 @@ class TrustEndpoint:
         max_bytes: int,
         max_depth: int,
         metadata_exchange: Callable[[SoapVersion], etree._Element] | None = None,
+        audit: AuditTrail | None = None,
     ) -> None:
+        self._audit = audit
         self._service = service
         self._authenticator = authenticator
         self._max_bytes = max_bytes
@@ -93,14 +101,27 @@ class TrustEndpoint:
     def handle(self, body: bytes, ctx: RequestContext) -> SoapResponse:
         progress = _Progress(soap=ctx.soap_version)
         try:
-            return self._handle(body, ctx, progress)
+            response = self._handle(body, ctx, progress)
         except StsError as err:
             log.info("fault %s: %s", type(err).__name__, err)
+            self._record(progress, ctx, f"{_prefix(err)}:{err.code}")
             return self._fault(err, progress)
         except Exception:  # noqa: BLE001 - the client must never see a traceback
             correlation = secrets.token_hex(8)
             log.exception("unexpected error, correlation id %s", correlation)
+            self._record(progress, ctx, "wst:RequestFailed")
             return self._fault(RequestFailed(f"unexpected error {correlation}"), progress)
+        self._record(progress, ctx, "ok")
+        return response
+
+    def _record(self, progress: _Progress, ctx: RequestContext, outcome: str) -> None:
+        """One audit entry per request that reached authentication (metadata Gets and garbage are not logged)."""
+        if self._audit is None:
+            return
+        if progress.authenticating:
+            self._audit.record("auth-failed", actor=progress.actor, outcome=outcome, detail={"remote": ctx.remote})
+        elif progress.event is not None:
+            self._audit.record(progress.event, actor=progress.actor, outcome=outcome, subject=progress.subject)
 
     def _handle(self, body: bytes, ctx: RequestContext, progress: _Progress) -> SoapResponse:
         root = parse(body, max_bytes=self._max_bytes, max_depth=self._max_depth)
@@ -114,13 +135,24 @@ class TrustEndpoint:
             raise InvalidRequest("soap:Body is empty", detail="Body")
         rst_version = _version_hint(envelope.body)
         progress.trust_ns = rst_version.value if rst_version else None
+        progress.authenticating = True
         header = parse_security_header(envelope)
+        if header.username_token is not None:
+            progress.actor = header.username_token.username
         auth = self._authenticator.authenticate(envelope, root, header, ctx)
+        progress.authenticating = False
+        progress.actor = auth.principal.name
+        progress.event = "request"
         # From here on the request is read from auth.body: the verified signed Body when the request is signed.
         requester = _Requester(auth.principal, auth.requester_certificate, ctx.tls or ctx.loopback_bind)
         if is_collection(auth.body):
-            return self._batch(envelope.version, parse_rst_collection(auth.body), requester, addressing)
+            requests = parse_rst_collection(auth.body)
+            progress.event = requests[0].request_type.value.lower() if requests else "batch"
+            progress.subject = requests[0].applies_to if requests else None
+            return self._batch(envelope.version, requests, requester, addressing)
         rst = parse_rst(auth.body)
+        progress.event = rst.request_type.value.lower()
+        progress.subject = rst.applies_to
         if rst.batch:
             raise InvalidRequest("a Batch request type outside a RequestSecurityTokenCollection", detail="RequestType")
         _check_action(addressing, rst.request_type, rst.version)
@@ -174,6 +206,13 @@ class TrustEndpoint:
             progress.soap.content_type,
             build_envelope(progress.soap, fault, headers),
         )
+
+
+def _prefix(err: StsError) -> str:
+    """The customary prefix of a fault code: wst (WS-Trust), wsse (WS-Security) or soap."""
+    if err.code_ns is None:
+        return "wst"
+    return "wsse" if err.code_ns == ns.WSSE else "soap"
 
 
 def _version_hint(body: etree._Element) -> TrustVersion | None:

@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Final
+from datetime import datetime
+from typing import Final, Protocol
 
 from cryptography import x509
 from lxml import etree
 
 from . import ns
 from .crypto.encryption import encrypt_element
-from .crypto.keys import load_certificate
+from .crypto.keys import SigningKey, load_certificate
 from .crypto.proof import proof_key_info
 from .crypto.signing import XmlSigner, algorithm_fits_key
 from .errors import BadRequest
@@ -79,16 +80,16 @@ class SamlTokenProvider:
 
     token_types: Final = frozenset(_FORMS)
 
-    def __init__(self, signer: XmlSigner, issuer: str) -> None:
+    def __init__(self, signer: XmlSigner, issuer: str, keyring: _Keys | None = None) -> None:
         self.issuer = issuer
         self._default = signer
+        self._keyring = keyring
         # One signer per algorithm the key can make, built up front: nothing is built per request.
-        self._signers = {
-            algorithm: XmlSigner(signer.key, algorithm, _DIGEST_FOR[algorithm])
-            for algorithm in SignatureAlgorithm
-            if algorithm_fits_key(algorithm, signer.key)
+        self._signers = _signers_for(signer)
+        # Keyring keys: their signers, built once per key the first time it signs.
+        self._by_key: dict[bytes, tuple[XmlSigner, dict[SignatureAlgorithm, XmlSigner]]] = {
+            signer.key.cert_der: (signer, self._signers)
         }
-        self._signers[signer.algorithm] = signer
 
     def issue(self, content: AssertionContent, rp: RelyingParty, token_type: TokenType) -> IssuedToken:
         form = _FORMS.get(token_type)
@@ -97,14 +98,15 @@ class SamlTokenProvider:
         if not content.issuer:
             content = replace(content, issuer=self.issuer)
         assertion = form.build(content, self._key_info(content, rp))
-        self.signer_for(rp.signature_algorithm).sign(
+        self.signer_for(rp.signature_algorithm, content.issue_instant).sign(
             assertion, content.assertion_id, after=form.signature_after(assertion)
         )
         token, encrypted = assertion, False
-        if rp.encrypt and rp.cert_pem:
+        rp_cert = rp.encryption_cert_pem(content.issue_instant)
+        if rp.encrypt and rp_cert:
             encrypted_data = encrypt_element(
                 assertion,
-                _relying_party_certificate(rp.cert_pem),
+                _relying_party_certificate(rp_cert),
                 data=rp.data_encryption,
                 key_transport=rp.key_transport,
             )
@@ -130,11 +132,38 @@ class SamlTokenProvider:
             return None
         if proof.symmetric_key is None:
             return proof_key_info(proof)
-        if not rp.cert_pem:
+        rp_cert = rp.encryption_cert_pem(content.issue_instant)
+        if not rp_cert:
             raise BadRequest("a symmetric proof key needs the relying party's certificate", detail="KeyType")
-        return proof_key_info(proof, _relying_party_certificate(rp.cert_pem), rp.key_transport)
+        return proof_key_info(proof, _relying_party_certificate(rp_cert), rp.key_transport)
 
-    def signer_for(self, algorithm: SignatureAlgorithm) -> XmlSigner:
+    def signer_for(self, algorithm: SignatureAlgorithm, now: datetime | None = None) -> XmlSigner:
         """The signer of ``algorithm``; the configured one when the key cannot make it (e.g. RSA-SHA256 asked
-        of an EC key): the relying party's algorithm is a preference, the key's family is fixed."""
-        return self._signers.get(algorithm, self._default)
+        of an EC key): the relying party's algorithm is a preference, the key's family is fixed.
+
+        With a keyring and ``now``, the key is the keyring's current one at ``now``."""
+        if self._keyring is None or now is None:
+            return self._signers.get(algorithm, self._default)
+        key = self._keyring.current(now)
+        known = self._by_key.get(key.cert_der)
+        if known is None:
+            chosen = self._default.algorithm if algorithm_fits_key(self._default.algorithm, key) else next(
+                a for a in SignatureAlgorithm if algorithm_fits_key(a, key))
+            base = XmlSigner(key, chosen, _DIGEST_FOR[chosen])
+            known = (base, _signers_for(base))
+            self._by_key[key.cert_der] = known
+        return known[1].get(algorithm, known[0])
+
+
+class _Keys(Protocol):
+    def current(self, now: datetime) -> SigningKey: ...
+
+
+def _signers_for(signer: XmlSigner) -> dict[SignatureAlgorithm, XmlSigner]:
+    signers = {
+        algorithm: XmlSigner(signer.key, algorithm, _DIGEST_FOR[algorithm])
+        for algorithm in SignatureAlgorithm
+        if algorithm_fits_key(algorithm, signer.key)
+    }
+    signers[signer.algorithm] = signer
+    return signers

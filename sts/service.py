@@ -98,6 +98,10 @@ class SecurityTokenService:
             if resolver is not None else None
         )
 
+    def now(self) -> datetime:
+        """The service's clock (a dry run asks for the same instant the decisions use)."""
+        return self._clock()
+
     def issue(self, rst: RequestSecurityToken, principal: Principal, *,
               requester_cert: x509.Certificate | None = None,
               secure_channel: bool = False) -> RequestSecurityTokenResponse:
@@ -172,6 +176,8 @@ class SecurityTokenService:
         renewing = rst.request_type is RequestType.RENEW
         rp = self._relying_party(record.applies_to if renewing else rst.applies_to)
         token_type = (record.token_type if renewing else rst.token_type) or rp.token_type
+        if not renewing:
+            check_rp_policy(rp, token_type, None)
         now = self._clock()
         created, expires = self._lifetime(rst, rp, now)
         details = record.details
@@ -189,6 +195,7 @@ class SecurityTokenService:
             authn_instant=parse_datetime(str(details["authn_instant"])) if "authn_instant" in details else now,
             claims=claims,
             delegates=recorded_delegates(details),
+            additional_audiences=rp.additional_audiences,
         )
         plan = IssuancePlan(rp, token_type, token_type_uri_for(rst.token_type_uri, token_type), content,
                             identity=str(details.get("identity", record.subject)),
@@ -202,6 +209,7 @@ class SecurityTokenService:
         rp = self._relying_party(rst.applies_to)
         check_request_options(rst, rp, principal, self._policy.issuer)
         token_type = rst.token_type or rp.token_type
+        check_rp_policy(rp, token_type, rst.key_type)
         now = self._clock()
         created, expires = self._lifetime(rst, rp, now)
         user = self._users.get(principal.name)
@@ -220,6 +228,7 @@ class SecurityTokenService:
             authn_method=principal.authn_method,
             authn_instant=principal.authn_instant,
             claims=claims,
+            additional_audiences=rp.additional_audiences,
         )
         return IssuancePlan(rp, token_type, token_type_uri_for(rst.token_type_uri, token_type), content,
                             identity=principal.name)
@@ -256,6 +265,15 @@ class SecurityTokenService:
                 raise InvalidTimeRange("lifetime beyond the relying party's cap", detail="Expires")
             expires = created + rp.max_lifetime
         return created, expires
+
+
+def check_rp_policy(rp: RelyingParty, token_type: TokenType, key_type: KeyType | None) -> None:
+    """wst:BadRequest naming TokenType or KeyType when the relying party does not accept it."""
+    if rp.allowed_token_types and token_type not in rp.allowed_token_types:
+        raise BadRequest(f"token type {token_type.short} not allowed for {rp.endpoint}", detail="TokenType")
+    key = key_type or KeyType.BEARER
+    if rp.allowed_key_types and key not in rp.allowed_key_types:
+        raise BadRequest(f"key type {key.value} not allowed for {rp.endpoint}", detail="KeyType")
 
 
 def _name_id(user: UserRecord, rp: RelyingParty) -> str:

@@ -9,7 +9,7 @@ party), is recognised by the hash recorded when it was issued.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,9 +49,25 @@ def token_hash(element: etree._Element) -> str:
 class TokenResolver:
     """Built once per process with the STS certificates whose signatures it trusts."""
 
-    def __init__(self, records: _Records, certificates: Sequence[x509.Certificate]) -> None:
+    def __init__(self, records: _Records,
+                 certificates: Sequence[x509.Certificate] | Callable[[], Sequence[x509.Certificate]]) -> None:
+        """``certificates``: a fixed list, or a callable asked per verification (a keyring's published ones)."""
         self._records = records
-        self._certificates = tuple(c.public_bytes(Encoding.PEM).decode() for c in certificates)
+        self._source = certificates if callable(certificates) else None
+        self._pem: dict[x509.Certificate, str] = {}
+        self._fixed = () if callable(certificates) else tuple(self._as_pem(c) for c in certificates)
+
+    def _as_pem(self, cert: x509.Certificate) -> str:
+        pem = self._pem.get(cert)
+        if pem is None:
+            pem = self._pem[cert] = cert.public_bytes(Encoding.PEM).decode()
+        return pem
+
+    @property
+    def _certificates(self) -> tuple[str, ...]:
+        if self._source is None:
+            return self._fixed
+        return tuple(self._as_pem(c) for c in self._source())
 
     def resolve(self, target: TokenTarget, *, max_bytes: int = 256 * 1024) -> Resolution:
         if target.reference is not None:

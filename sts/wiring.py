@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from .audit import AuditTrail
 from .auth import ProofDemand, RequestAuthenticator, UsernameTokenAuthenticator, X509Authenticator
 from .directory import SubjectDirectory
 from .wsse.signature import AlgorithmPolicy
@@ -14,6 +15,7 @@ from .crypto.proof import ProofKeyFactory
 from .crypto.signing import XmlSigner
 from .home import encryption_cert_path, encryption_key_path
 from .interfaces import Clock
+from .keyring import Keyring
 from .lifecycle import LifecyclePolicy
 from .passwords import PasswordHasher, SecretBox
 from .pipeline import TrustEndpoint
@@ -32,7 +34,9 @@ class Runtime:
     signer: XmlSigner
     service: SecurityTokenService
     endpoint: TrustEndpoint
+    audit: AuditTrail
     encryption_key: SigningKey | None = None
+    keyring: Keyring | None = None  # set by build_runtime: signs with current(now), publishes published(now)
 
 
 def open_stores(settings: Settings) -> Database:
@@ -46,7 +50,9 @@ def open_stores(settings: Settings) -> Database:
 
 def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
     stores = open_stores(settings)
-    signing_key = SigningKey.load(settings.signing_key_path, settings.signing_cert_path)
+    audit = AuditTrail(stores.engine, clock)
+    keyring = Keyring.for_home(settings.signing_key_path)
+    signing_key = keyring.current(clock())
     signer = XmlSigner(signing_key)
     encryption_key = _load_encryption_key(settings)
     service = SecurityTokenService(
@@ -58,10 +64,10 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
         ),
         registry=stores.relying_parties,
         users=SubjectDirectory(stores.users, stores.clients),
-        provider=SamlTokenProvider(signer, settings.effective_issuer),
+        provider=SamlTokenProvider(signer, settings.effective_issuer, keyring),
         tokens=stores.tokens,
         clock=clock,
-        resolver=TokenResolver(stores.tokens, [signing_key.certificate]),
+        resolver=TokenResolver(stores.tokens, lambda: keyring.published(clock())),
         lifecycle=LifecyclePolicy(
             clock_skew=settings.clock_skew,
             renew_after_expiry=timedelta(seconds=settings.renew_after_expiry_seconds),
@@ -95,8 +101,9 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
         max_bytes=settings.max_request_bytes,
         max_depth=settings.max_xml_depth,
         metadata_exchange=lambda _version: render_mex(settings.public_base_url, settings.client_proof),
+        audit=audit,
     )
-    return Runtime(settings, stores, signing_key, signer, service, endpoint, encryption_key)
+    return Runtime(settings, stores, signing_key, signer, service, endpoint, audit, encryption_key, keyring)
 
 
 def _load_encryption_key(settings: Settings) -> SigningKey | None:

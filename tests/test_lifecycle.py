@@ -27,8 +27,8 @@ def rps(sts_home: Path) -> None:
     for endpoint in (PLAIN_RP, OTHER_RP):
         if stores.relying_parties.lookup(endpoint) is None:
             stores.relying_parties.add(RelyingParty(endpoint=endpoint, encrypt=False))
-    if stores.users.get("bob") is None:
-        stores.users.add("bob", "builder", [("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname", "Bob")])
+    if stores.users.get("lifecycle-bob") is None:
+        stores.users.add("lifecycle-bob", "builder", [("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname", "Bob")])
 
 
 def _request(live, demo, version, request_type, *, user=None, password=None, **options) -> Reply:
@@ -149,10 +149,10 @@ def test_someone_elses_token_cannot_be_cancelled_or_renewed(live_sts, demo) -> N
     version = TrustVersion.WST13
     token_id = _token_id(_issue(live_sts, demo, version, TokenType.SAML20))
     cancel = _request(live_sts, demo, version, "Cancel", applies_to=None, targets={"CancelTarget": token_id},
-                      user="bob", password="builder")
+                      user="lifecycle-bob", password="builder")
     assert cancel.fault_code == (ns.WST13, "RequestFailed")
     renew = _request(live_sts, demo, version, "Renew", applies_to=None, targets={"RenewTarget": token_id},
-                     user="bob", password="builder")
+                     user="lifecycle-bob", password="builder")
     assert renew.fault_code == (ns.WST13, "UnableToRenew")
     assert _status(_validate(live_sts, demo, version, token_id), version)[0] == "valid"
 
@@ -259,16 +259,16 @@ def test_batch_with_an_unknown_applies_to_faults(live_sts, demo) -> None:
 def test_token_admin_may_cancel_anyones_token(sts_home, demo) -> None:
     from live import start_server
 
-    live, server, thread = start_server(sts_home, token_admins=("bob",))
+    live, server, thread = start_server(sts_home, token_admins=("lifecycle-bob",))
     try:
         version = TrustVersion.WST13
         token_id = _token_id(_issue(live, demo, version, TokenType.SAML20))
         renew = _request(live, demo, version, "Renew", applies_to=None, targets={"RenewTarget": token_id},
-                         user="bob", password="builder")
+                         user="lifecycle-bob", password="builder")
         assert renew.status == 200, renew.fault_reason
         renewed_id = _token_id(renew)
         cancel = _request(live, demo, version, "Cancel", applies_to=None, targets={"CancelTarget": renewed_id},
-                          user="bob", password="builder")
+                          user="lifecycle-bob", password="builder")
         assert cancel.status == 200, cancel.fault_reason
         assert _status(_validate(live, demo, version, renewed_id), version) == ("invalid", "The token was cancelled")
     finally:

@@ -55,21 +55,28 @@ def _sts_endpoint(base_url: str) -> etree._Element:
     return FED.SecurityTokenServiceEndpoint(WSA.EndpointReference(WSA.Address(sts_url(base_url))))
 
 
+def _certs(value: str | Sequence[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(dict.fromkeys(value))
+
+
 def build_role_descriptor(
     base_url: str,
-    signing_cert_b64: str,
+    signing_cert_b64: str | Sequence[str],
     token_types: Sequence[TokenType],
     claim_types: Sequence[str],
     encryption_cert_b64: str | None = None,
 ) -> etree._Element:
     """The ``md:RoleDescriptor xsi:type="fed:SecurityTokenServiceType"`` of this STS.
 
+    ``signing_cert_b64`` may be several certificates (signing key rollover: the active one first, then the next
+    and still-trusted old ones), each in a KeyDescriptor use="signing".
     With ``encryption_cert_b64``, a second KeyDescriptor (use="encryption") names the certificate requesters
     encrypt their entropy for (WS-Trust 1.3 §3.3).
     """
     role = MD.RoleDescriptor(protocolSupportEnumeration=ns.FED)
     role.set(ns.qn(ns.XSI, "type"), "fed:SecurityTokenServiceType")
-    role.append(_key_descriptor(signing_cert_b64))
+    for cert_b64 in _certs(signing_cert_b64):
+        role.append(_key_descriptor(cert_b64))
     if encryption_cert_b64:
         role.append(_key_descriptor(encryption_cert_b64, "encryption"))
     role.append(_token_types(token_types))
@@ -82,7 +89,7 @@ def build_role_descriptor(
 def build_entity_descriptor(
     base_url: str,
     entity_id: str,
-    signing_cert_b64: str,
+    signing_cert_b64: str | Sequence[str],
     *,
     descriptor_id: str,
     token_types: Sequence[TokenType] = DEFAULT_TOKEN_TYPES,
@@ -98,7 +105,7 @@ def build_entity_descriptor(
 def render_federation_metadata(
     base_url: str,
     entity_id: str,
-    signing_cert_b64: str,
+    signing_cert_b64: str | Sequence[str],
     sign: Signer,
     *,
     claim_types: Sequence[str] = (),

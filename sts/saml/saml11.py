@@ -55,9 +55,14 @@ def split_claim_uri(uri: str) -> tuple[str, str]:
     return namespace, name
 
 
+def audiences(content: AssertionContent) -> list[str]:
+    """The token's audience and the relying party's additional ones, each once, in order."""
+    return list(dict.fromkeys((content.audience, *content.additional_audiences)))
+
+
 def _conditions(content: AssertionContent) -> etree._Element:
     return _E.Conditions(
-        _E.AudienceRestrictionCondition(_E.Audience(content.audience)),
+        _E.AudienceRestrictionCondition(*(_E.Audience(a) for a in audiences(content))),
         NotBefore=format_datetime(content.not_before),
         NotOnOrAfter=format_datetime(content.not_on_or_after),
     )

@@ -83,7 +83,8 @@ def _conditions(content: AssertionContent) -> etree._Element:
     )
     if content.delegates:
         conditions.append(_delegation_restriction(content))
-    conditions.append(_E.AudienceRestriction(_E.Audience(content.audience)))
+    audiences = dict.fromkeys((content.audience, *content.additional_audiences))
+    conditions.append(_E.AudienceRestriction(*(_E.Audience(a) for a in audiences)))
     return conditions
 
 

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, up
 from sqlalchemy.exc import IntegrityError
 
 from ..model import RelyingParty
-from ..uris import DataEncryption, KeyTransport, SignatureAlgorithm, TokenType
+from ..uris import DataEncryption, KeyTransport, KeyType, SignatureAlgorithm, TokenType
 from .prepared import Prepared, fetch
 from .schema import CONFIG_VERSION, bump_config_version, counters, read_config_version, relying_parties, utcnow
 from .transactions import reading, writing
@@ -183,6 +183,11 @@ def _to_row(rp: RelyingParty) -> dict[str, Any]:
         "signature_algorithm": rp.signature_algorithm.value,
         "data_encryption": rp.data_encryption.value,
         "key_transport": rp.key_transport.value,
+        "allowed_token_types": [t.value for t in rp.allowed_token_types],
+        "allowed_key_types": [k.value for k in rp.allowed_key_types],
+        "additional_audiences": list(rp.additional_audiences),
+        "next_cert_pem": None if rp.next_cert_pem is None else rp.next_cert_pem.decode("ascii"),
+        "next_cert_from": rp.next_cert_from,
     }
 
 
@@ -202,4 +207,9 @@ def _from_row(row: Any) -> RelyingParty:
         signature_algorithm=SignatureAlgorithm(row["signature_algorithm"]),
         data_encryption=DataEncryption(row["data_encryption"]),
         key_transport=KeyTransport(row["key_transport"]),
+        allowed_token_types=tuple(TokenType(t) for t in row["allowed_token_types"] or ()),
+        allowed_key_types=tuple(KeyType(k) for k in row["allowed_key_types"] or ()),
+        additional_audiences=tuple(row["additional_audiences"] or ()),
+        next_cert_pem=None if row["next_cert_pem"] is None else row["next_cert_pem"].encode("ascii"),
+        next_cert_from=row["next_cert_from"],
     )

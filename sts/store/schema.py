@@ -119,6 +119,12 @@ relying_parties = Table(
     Column("key_transport", String(255), nullable=False),
     Column("created", UtcDateTime, nullable=False),
     Column("updated", UtcDateTime, nullable=False),
+    # Policy added in schema version 3 (NULL in rows from before: no restriction, no extra audience).
+    Column("allowed_token_types", JSON, nullable=True),
+    Column("allowed_key_types", JSON, nullable=True),
+    Column("additional_audiences", JSON, nullable=True),
+    Column("next_cert_pem", Text, nullable=True),
+    Column("next_cert_from", UtcDateTime, nullable=True),
 )
 
 # Clients that authenticate by signing their requests with a registered X.509 certificate (issue 3, item 6).
@@ -182,6 +188,9 @@ audit_log = Table(
     Column("event", String(64), nullable=False),
     Column("subject", String(255), nullable=True),
     Column("detail", JSON, nullable=False),
+    # Version 3: who acted and how it ended ("ok" or a fault code); NULL in entries from before.
+    Column("actor", String(255), nullable=True, index=True),
+    Column("outcome", String(64), nullable=True),
 )
 
 schema_version = Table(
@@ -221,10 +230,36 @@ def _add_clients(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_columns(conn: Connection, table: Table, names: Sequence[str]) -> None:
+    """ALTER TABLE ... ADD COLUMN for each of ``names`` the table lacks (a fresh baseline already has them)."""
+    present = {column["name"] for column in inspect(conn).get_columns(table.name)}
+    preparer = conn.dialect.identifier_preparer
+    for name in names:
+        if name in present:
+            continue
+        column = table.c[name]
+        sql_type = column.type.compile(dialect=conn.dialect)
+        conn.exec_driver_sql(
+            f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN {preparer.format_column(column)} {sql_type}"
+        )
+
+
+def _console_backend(conn: Connection) -> None:
+    _add_columns(conn, relying_parties, ("allowed_token_types", "allowed_key_types", "additional_audiences",
+                                         "next_cert_pem", "next_cert_from"))
+    _add_columns(conn, audit_log, ("actor", "outcome"))
+    indexes = {ix["name"] for ix in inspect(conn).get_indexes(audit_log.name)}
+    for index in audit_log.indexes:
+        if index.name not in indexes:
+            index.create(conn)
+
+
 # Append new steps here (ALTER TABLE via Core DDL, data fixes) and change the Tables above to match.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: every table", _baseline),
     Migration(2, "clients and client_claims: X.509 client authentication", _add_clients),
+    Migration(3, "relying-party policy (token/key types, audiences, next certificate); audit actor and outcome",
+              _console_backend),
 )
 
 
