@@ -10,7 +10,7 @@ PORT ?= 8080
 # Debian packages: xmlsec1 is the independent verifier in tests; libxmlsec1-dev builds python-xmlsec if no wheel fits.
 DEB_PACKAGES := xmlsec1 libxmlsec1-dev libxmlsec1-openssl pkg-config libxml2-dev libxslt1-dev
 
-.PHONY: run test deps test-deps venv clean bench
+.PHONY: run test deps test-deps venv clean bench notebooks
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,17 @@ run: $(VENV)/.installed
 
 test: test-deps
 	$(PY) -m pytest -n 2 -q
+	@# The notebooks, each run top to bottom in one kernel (--dist loadfile keeps a notebook on one worker);
+	@# --nbval-lax: the cells' asserts decide, varying outputs (ports, ids, times) are not compared.
+	$(PY) -m pytest -q -n 2 --dist loadfile --nbval-lax --nbval-current-env notebooks
+
+$(VENV)/.notebooks-installed: $(VENV)/.test-installed pyproject.toml
+	$(PIP) install -q -e '.[test,notebooks]'
+	touch $@
+
+# JupyterLab on 127.0.0.1 with the project's environment (its kernel is the venv's Python).
+notebooks: test-deps $(VENV)/.notebooks-installed
+	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
