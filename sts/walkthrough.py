@@ -608,7 +608,7 @@ class Sandbox:
         recorder = Recorder()
         port = free_port()
         _check_port(port)
-        ssl = _tls_files(home) if tls else None
+        ssl = self_signed_tls_files(home) if tls else None
         settings = load_settings(home).with_bind("127.0.0.1", port, tls=tls)
         runtime = build_runtime(settings)
         app = create_app(runtime, loopback_bind=True)
@@ -794,8 +794,8 @@ class _StsThread(ServerThread):
             time.sleep(0.02)
 
 
-def _tls_files(home: Path) -> tuple[str, str]:
-    """A self-signed TLS certificate for 127.0.0.1 in the home (cert path, key path)."""
+def self_signed_tls_files(home: Path) -> tuple[str, str]:
+    """A throw-away self-signed TLS certificate for 127.0.0.1 in ``home`` (cert path, key path)."""
     import datetime as dt
     import ipaddress
 
