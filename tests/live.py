@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -38,17 +40,33 @@ def start_server(home: Path, *, ssl: tuple[str, str] | None = None, loopback_bin
     runtime = build_runtime(settings)
     app = create_app(runtime, loopback_bind=loopback_bind, client_certificates=client_ca is not None)
     tls = ssl_options(ssl[0] if ssl else None, ssl[1] if ssl else None, client_ca)
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", proxy_headers=False,
-                            http=TlsH11Protocol, **tls)  # type: ignore[arg-type]
-    server = uvicorn.Server(config)
+    server, thread = start_uvicorn(app, port, proxy_headers=False, http=TlsH11Protocol, **tls)
+    return LiveServer(settings.public_base_url, home, runtime), server, thread
+
+
+def start_uvicorn(app: Any, port: int, **config: Any) -> tuple[uvicorn.Server, threading.Thread]:
+    """Run an ASGI app with uvicorn in a daemon thread on 127.0.0.1:``port``; return once it is listening."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
+            raise RuntimeError(f"uvicorn did not start on port {port}")
         time.sleep(0.02)
-    return LiveServer(settings.public_base_url, home, runtime), server, thread
+    return server, thread
+
+
+@contextmanager
+def serving(app: Any, port: int | None = None, **config: Any) -> Iterator[str]:
+    """An ASGI app served on loopback for the duration of the block; yields its http base URL."""
+    port = port or free_port()
+    server, thread = start_uvicorn(app, port, **config)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def make_tls_files(directory: Path) -> tuple[str, str]:

@@ -7,7 +7,6 @@ import os
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
-from live import LiveServer, free_port, make_tls_files, start_server, wait_healthy
+from live import LiveServer, free_port, make_tls_files, serving, start_server, wait_healthy
 from signing import key_pem, make_client
 from sts import ns
 from sts.addressing import render_request_headers
@@ -285,9 +284,7 @@ def test_certificatetransport_never_advertised_over_plain_http() -> None:
 def test_the_protocol_fills_the_asgi_tls_extension(tmp_path: Path) -> None:
     """TlsH11Protocol under a bare ASGI app: the extension's fields as the spec names them."""
     import json
-    import threading
 
-    import uvicorn
 
     from sts.tls import TlsH11Protocol
 
@@ -301,23 +298,12 @@ def test_the_protocol_fills_the_asgi_tls_extension(tmp_path: Path) -> None:
     identity = _identity(tmp_path, "echo")
     server_cert, server_key = make_tls_files(tmp_path)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(echo, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           http=TlsH11Protocol, **ssl_options(server_cert, server_key,
-                                                                              identity.cert_file)))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive()
-            time.sleep(0.02)
+    tls_options = ssl_options(server_cert, server_key, identity.cert_file)
+    with serving(echo, port, lifespan="off", http=TlsH11Protocol, **tls_options):
         with _client(server_cert, identity) as client:
             tls = client.get(f"https://127.0.0.1:{port}/").json()
         with _client(server_cert, None) as client:
             anonymous = client.get(f"https://127.0.0.1:{port}/").json()
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
     assert client_cert_der({"extensions": {"tls": tls}}) == identity.certificate.public_bytes(Encoding.DER)
     assert tls["client_cert_name"] == identity.certificate.subject.rfc4514_string()
     assert tls["client_cert_error"] is None

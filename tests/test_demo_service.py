@@ -4,18 +4,15 @@ ASGI middleware on its JSON endpoint."""
 from __future__ import annotations
 
 import base64
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 
 import anyio
 import httpx
 import pytest
-import uvicorn
 from lxml import etree
 
-from live import free_port
+from live import free_port, serving
 from sts import ns
 from sts.config import load_settings
 from sts.crypto.keys import load_certificate, load_private_key
@@ -58,16 +55,8 @@ def service_a(live_sts) -> Iterator[str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = create_service_app(_verifier(live_sts), base_url=base, sts_url=live_sts.sts_url)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "Service A did not start"
-        time.sleep(0.02)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, port) as url:
+        yield url
 
 
 def get_token(live, user: str, password: str, applies_to: str = "https://service-a.example/") -> etree._Element:

@@ -3,17 +3,14 @@ calls Service A with it through zeep, and is granted or denied - every actor a r
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from datetime import date
 
 import pytest
-import uvicorn
 import zeep
 import zeep.exceptions
 
-from live import free_port
+from live import free_port, serving
 from sts.client import TrustClient, TrustFault, UsernameCredentials
 from sts.config import load_settings
 from sts.crypto.keys import load_certificate, load_private_key
@@ -44,17 +41,8 @@ def service_a(live_sts) -> Iterator[str]:
         rp_private_key=load_private_key((home / "demo" / "rp.key").read_bytes()),  # type: ignore[arg-type]
         audience=endpoint,
     )
-    server = uvicorn.Server(uvicorn.Config(create_service_app(verifier, base_url=base, sts_url=live_sts.sts_url),
-                                           host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "Service A did not start"
-        time.sleep(0.02)
-    yield base
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(create_service_app(verifier, base_url=base, sts_url=live_sts.sts_url), port) as url:
+        yield url
 
 
 def _client(live_sts, user: str, password: str) -> TrustClient:
