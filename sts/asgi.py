@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 
 from .config import load_settings, resolve_home
 from .console import create_console
-from .crypto.signing import XmlSigner
+from .crypto.signing import XmlSigner, default_algorithm
 from .errors import InvalidRequest, StsError
 from .metadata import load_xsd_for_serving
 from .metadata.federation import render_federation_metadata
@@ -95,7 +95,7 @@ class _Documents:
         cached = self._federation
         if cached is not None and cached[0] == stamp:
             return cached[1]
-        signer = runtime.signer if current is runtime.signer.key else XmlSigner(current)
+        signer = runtime.signer if current is runtime.signer.key else XmlSigner(current, default_algorithm(current))
         encryption = runtime.encryption_key
         document = render_federation_metadata(
             self.base, runtime.settings.effective_issuer, certs, signer.sign,

@@ -248,6 +248,8 @@ class RequestSecurityTokenResponse:
     applies_to_ns: str | None = None
     context: str | None = None
     proof: ProofResponse | None = None
+    request_type_uri: str | None = None   # echoed as AD FS does (RequestType, KeyType last in the RSTR)
+    key_type_uri: str | None = None
 
 
 @dataclass(frozen=True)

@@ -165,6 +165,8 @@ class SecurityTokenService:
             applies_to_ns=rst.applies_to_ns,
             context=rst.context,
             proof=proof,
+            request_type_uri=rst.version.uri(("Batch" if rst.batch else "") + rst.request_type.value),
+            key_type_uri=rst.key_type_uri.strip() if rst.key_type_uri else None,
         )
 
     def _reissue(self, rst: RequestSecurityToken, record: TokenRecord, principal: Principal,

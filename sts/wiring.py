@@ -12,7 +12,7 @@ from .wsse.signature import AlgorithmPolicy
 from .config import Settings
 from .crypto.keys import SigningKey
 from .crypto.proof import ProofKeyFactory
-from .crypto.signing import XmlSigner
+from .crypto.signing import XmlSigner, default_algorithm
 from .home import encryption_cert_path, encryption_key_path
 from .interfaces import Clock
 from .keyring import Keyring
@@ -53,7 +53,7 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
     audit = AuditTrail(stores.engine, clock)
     keyring = Keyring.for_home(settings.signing_key_path)
     signing_key = keyring.current(clock())
-    signer = XmlSigner(signing_key)
+    signer = XmlSigner(signing_key, default_algorithm(signing_key))  # an EC key opts in to ECDSA
     encryption_key = _load_encryption_key(settings)
     service = SecurityTokenService(
         policy=IssuePolicy(

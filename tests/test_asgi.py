@@ -110,6 +110,20 @@ def test_no_token_type_gets_the_rps_default(live_sts, demo, plain_rp) -> None:
     assert etree.QName(reply.token()).namespace == ns.SAML1
 
 
+@pytest.mark.parametrize("key_type", [None, "http://schemas.xmlsoap.org/ws/2005/05/identity/NoProofKey"])
+def test_rstr_echoes_request_type_and_the_requested_key_type_last_as_adfs_does(live_sts, demo, plain_rp,
+                                                                               key_type) -> None:
+    body = rst_envelope(user=demo["user"], password=demo["password"], applies_to=plain_rp,
+                        version=TrustVersion.WST2005, key_type_uri=key_type)
+    reply = post(live_sts.sts_url, body)
+    rstr = reply.find(".//t:RequestSecurityTokenResponse")
+    assert rstr is not None
+    children = [etree.QName(c).localname for c in rstr]
+    assert children[0] == "TokenType" and children[-1] == ("KeyType" if key_type else "RequestType")
+    assert reply.findtext(".//t:RequestType") == "http://schemas.xmlsoap.org/ws/2005/02/trust/Issue"
+    assert reply.findtext(".//t:KeyType") == key_type
+
+
 @pytest.mark.parametrize("path", ["/adfs/services/trust/13/usernamemixed", "/adfs/services/trust/2005/usernamemixed"])
 def test_adfs_paths(live_sts, demo, path) -> None:
     version = TrustVersion.WST13 if "/13/" in path else TrustVersion.WST2005

@@ -132,3 +132,20 @@ def test_scheduled_rollover_on_the_wire(home: Path, live: LiveServer) -> None:
     assert "retired-published" in listing.output and "active" in listing.output
     cert_out = CliRunner().invoke(main, ["--home", str(home), "cert"])
     assert load_certificate(cert_out.output.encode()) == new
+
+
+def test_a_home_whose_active_key_is_ec_starts_and_signs_with_ecdsa(home: Path, tmp_path: Path) -> None:
+    """The ECDSA opt-in: an EC key that is already active when the server starts (it used to fail to start)."""
+    key_pem, cert_pem = generate_key_and_cert("ec signing", ec=True)
+    _ring(home).schedule(key_pem, cert_pem, active_from=utcnow() - timedelta(seconds=1), overlap=timedelta(0))
+    server_live, server, thread = start_server(home)
+    try:
+        token = _issue(server_live)
+        method = token.find(f".//{{{ns.DS}}}SignatureMethod")
+        assert method is not None and method.get("Algorithm") == "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+        assert TokenVerifier([load_certificate(cert_pem)], audience=PLAIN).verify(token).subject == "alice"
+        metadata = httpx.get(server_live.base_url + METADATA, timeout=10)
+        assert metadata.status_code == 200 and b"ecdsa-sha256" in metadata.content
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(timeout=10)

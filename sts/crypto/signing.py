@@ -52,6 +52,11 @@ def algorithm_fits_key(algorithm: SignatureAlgorithm, key: SigningKey) -> bool:
     return algorithm in (_EC_ALGORITHMS if key.is_ec else _RSA_ALGORITHMS)
 
 
+def default_algorithm(key: SigningKey) -> SignatureAlgorithm:
+    """RSA-SHA256 for an RSA key, ECDSA-SHA256 for an EC key (both with SHA-256 digests)."""
+    return SignatureAlgorithm.ECDSA_SHA256 if key.is_ec else SignatureAlgorithm.RSA_SHA256
+
+
 class XmlSigner:
     """Signs with one key and one algorithm; all that does not depend on the element is prebuilt."""
 

@@ -201,6 +201,8 @@ def _read_use_key(child: etree._Element) -> dict[str, object]:
     key_info = inner if inner.tag == ns.qn(ns.DS, "KeyInfo") else None
     holder = key_info if key_info is not None else child
     cert = holder.find(f"{{{ns.DS}}}X509Data/{{{ns.DS}}}X509Certificate")
+    if cert is None:  # PicketLink puts a bare ds:X509Certificate into UseKey
+        cert = holder.find(f"{{{ns.DS}}}X509Certificate")
     if cert is not None:
         return {"use_key": UseKey(certificate_der=_base64(cert, "X509Certificate"))}
     rsa = holder.find(f"{{{ns.DS}}}KeyValue/{{{ns.DS}}}RSAKeyValue")

@@ -80,6 +80,10 @@ def render_rstr(response: RequestSecurityTokenResponse) -> etree._Element:
     etree.SubElement(rstr, ns.qn(wst, "RequestedUnattachedReference")).append(_token_reference(token))
     if response.proof is not None:
         rstr.extend(render_proof(version, response.proof))
+    if response.request_type_uri:
+        etree.SubElement(rstr, ns.qn(wst, "RequestType")).text = response.request_type_uri
+    if response.key_type_uri:
+        etree.SubElement(rstr, ns.qn(wst, "KeyType")).text = response.key_type_uri
     return rstr
 
 

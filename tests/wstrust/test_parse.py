@@ -203,6 +203,13 @@ def test_use_key_certificate_and_key_value() -> None:
     assert (use_key.rsa_modulus, use_key.rsa_exponent) == (65537, 65537)
 
 
+def test_use_key_as_a_bare_certificate_picketlink_style() -> None:
+    from pathlib import Path
+    fixture = Path(__file__).resolve().parents[2] / "fixtures/recorded/picketlink/wst-issue-public-certificate.xml"
+    rst = parse_rst(parse(fixture.read_bytes()))
+    assert rst.use_key is not None and rst.use_key.certificate_der[:1] == b"\x30"
+
+
 def test_use_key_without_a_key() -> None:
     with pytest.raises(BadRequest):
         parse_rst(_rst(f"<wst:UseKey><ds:KeyInfo xmlns:ds='{ns.DS}'><ds:KeyName>k</ds:KeyName></ds:KeyInfo></wst:UseKey>"))
