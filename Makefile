@@ -10,7 +10,7 @@ PORT ?= 8080
 # Debian packages: xmlsec1 is the independent verifier in tests; libxmlsec1-dev builds python-xmlsec if no wheel fits.
 DEB_PACKAGES := xmlsec1 libxmlsec1-dev libxmlsec1-openssl pkg-config libxml2-dev libxslt1-dev
 
-.PHONY: run test deps test-deps venv clean bench notebooks
+.PHONY: run test deps test-deps venv clean bench notebooks interop interop-deps record
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; fi; \
 	fi
+	@# The interop suite's Node.js peers (xml-crypto, xml-encryption) install with npm.
+	@if ! command -v npm >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; fi; \
+	fi
 
 test-deps: deps $(VENV)/.test-installed
 
@@ -41,11 +46,32 @@ run: $(VENV)/.installed
 	$(VENV)/bin/sts --home $(STS_HOME) init
 	$(VENV)/bin/sts --home $(STS_HOME) serve --host $(HOST) --port $(PORT)
 
-test: test-deps
+test: test-deps interop-deps
 	$(PY) -m pytest -n 2 -q
 	@# The notebooks, each run top to bottom in one kernel (--dist loadfile keeps a notebook on one worker);
 	@# --nbval-lax: the cells' asserts decide, varying outputs (ports, ids, times) are not compared.
 	$(PY) -m pytest -q -n 2 --dist loadfile --nbval-lax --nbval-current-env notebooks
+	@# The conformance suite against our own STS; --strict: a peer that could not be installed fails CI.
+	$(PY) -m interop --quiet --strict
+
+# The independent peers: pinned PyPI packages (python3-saml, pysaml2) into the venv, pinned npm packages
+# (xml-crypto, xml-encryption, ...) under interop/node; Debian's xmlsec1 comes with `deps`.
+$(VENV)/.interop-installed: $(VENV)/.test-installed interop/requirements.txt interop/node/package-lock.json
+	$(PIP) install -q -r interop/requirements.txt
+	@if [ -x interop/node/install.sh ]; then interop/node/install.sh; else npm ci --prefix interop/node --no-audit --no-fund; fi
+	touch $@
+
+interop-deps: test-deps $(VENV)/.interop-installed
+
+# Conformance + interoperability: replays fixtures/recorded and runs the peers, report in build/interop/.
+# Another STS: make interop STS_URL=https://sts.example STS_CERT=sts.pem STS_USER=... STS_PASSWORD=...
+#              STS_APPLIES_TO=https://rp.example/ [STS_PROFILE=saml11|saml20|saml20-plain...] [STS_RP_KEY=rp.key]
+interop: interop-deps
+	$(PY) -m interop $(INTEROP_ARGS)
+
+# Record fresh RST/RSTR pairs from every client peer against our STS (or STS_URL) into fixtures/recorded/live.
+record: interop-deps
+	$(PY) -m interop.record $(RECORD_ARGS)
 
 $(VENV)/.notebooks-installed: $(VENV)/.test-installed pyproject.toml
 	$(PIP) install -q -e '.[test,notebooks]'
@@ -56,7 +82,7 @@ notebooks: test-deps $(VENV)/.notebooks-installed
 	$(VENV)/bin/jupyter lab --ip 127.0.0.1 --notebook-dir notebooks
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache build interop/node/node_modules
 
 .PHONY: bench
 bench: test-deps

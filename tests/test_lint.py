@@ -14,10 +14,10 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff() -> None:
-    result = _run("ruff", "check", "sts", "tests")
+    result = _run("ruff", "check", "sts", "interop", "tests")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_strict() -> None:
-    result = _run("mypy", "sts")
+    result = _run("mypy", "sts", "interop")
     assert result.returncode == 0, result.stdout + result.stderr

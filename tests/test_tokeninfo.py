@@ -14,8 +14,8 @@ RECORDED = FIXTURES / "recorded"
 
 
 @pytest.mark.parametrize("path", sorted(
-    [*RECORDED.glob("adal-python/*rstrc*"), *RECORDED.glob("adal-node/*rstr*"),
-     RECORDED / "apache-cxf" / "sts-issued-saml11-assertion-token.xml", *RECORDED.glob("apache-cxf/tfim-*"),
+    [*RECORDED.glob("adal-python/*rstrc*.xml"), *RECORDED.glob("adal-node/*rstr*.xml"),
+     RECORDED / "apache-cxf" / "sts-issued-saml11-assertion-token.xml", *RECORDED.glob("apache-cxf/tfim-*.xml"),
      *RECORDED.glob("picketlink/wst-response-*.xml")]), ids=lambda p: p.name)
 def test_recorded_responses_decode(path) -> None:
     info = describe(path.read_bytes())

@@ -1,0 +1,5 @@
+"""``python -m interop``: see interop.cli."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""The peer matrix: every token case checked by every verifier peer, every client case run by every client peer.
+
+Token cases are issued by our own client (``sts.client``) for each relying-party profile of the target, in
+WS-Trust 1.3 and 2005/02: SAML 1.1 and 2.0, encrypted (AES-GCM, and AES-CBC for legacy relying parties) and
+not, RSA-SHA256, plus ECDSA-SHA256 from a second target whose signing key is an EC key (the opt-in). Client
+cases are Issue requests the client peers build themselves; the token each extracts is then checked by our
+verifier against the same expectations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+from lxml import etree
+
+from sts.client import TrustClient, UsernameCredentials
+from sts.uris import SoapVersion, TokenType, TrustVersion
+from sts.verified_token import TokenRejected
+from sts.wstrust.response import TrustClientError
+
+from .expect import verifier_for
+from .model import ClientCase, ClientOutcome, Expected, TokenCase, Verdict
+from .peers.base import ClientPeer, VerifierPeer
+from .target import Target
+from .xsd import xsd_problems
+
+__all__ = ["ClientRow", "TokenRow", "client_cases", "issue_token_cases", "run_client_cases", "run_token_cases"]
+
+_VERSIONS: Final = {"1.3": TrustVersion.WST13, "2005": TrustVersion.WST2005}
+_SOAP: Final = {"1.1": SoapVersion.SOAP11, "1.2": SoapVersion.SOAP12}
+#: (profile, WS-Trust versions) issued for the verifier peers.
+TOKEN_PROFILES: Final = (
+    ("saml11-plain", ("1.3", "2005")), ("saml11", ("1.3", "2005")), ("saml20-plain", ("1.3", "2005")),
+    ("saml20", ("1.3", "2005")), ("saml11-cbc", ("1.3",)), ("saml20-cbc", ("1.3",)),
+)
+ECDSA_PROFILES: Final = (("saml11-plain", ("1.3",)), ("saml20-plain", ("1.3",)), ("saml20", ("1.3",)))
+
+
+@dataclass
+class TokenRow:
+    case: str
+    description: str
+    cells: dict[str, Verdict] = field(default_factory=dict)   # peer name -> verdict
+    issue: Verdict | None = None                              # set when the token could not be issued
+
+
+@dataclass
+class ClientRow:
+    case: str
+    description: str
+    cells: dict[str, Verdict] = field(default_factory=dict)
+
+
+Progress = Callable[[str], None]
+
+
+def expected_for(target: Target, address: str) -> Expected:
+    return Expected(subject=target.username, audience=address, claims=dict(target.user_claims))
+
+
+def issue_token_cases(target: Target, profiles: Iterable[tuple[str, Sequence[str]]]) -> list[TokenCase | TokenRow]:
+    """One token per (profile, version) from the target; a row with the reason when one cannot be issued."""
+    cases: list[TokenCase | TokenRow] = []
+    for profile_name, versions in profiles:
+        for wst in versions:
+            name = f"{profile_name}-{'ecdsa-' if target.signature.startswith('ecdsa') else ''}wst{wst}"
+            rp = target.rp(profile_name)
+            if rp is None:
+                cases.append(TokenRow(name, name, issue=Verdict.not_applicable(f"no {profile_name} relying party")))
+                continue
+            try:
+                cases.append(_issue(target, name, rp.address, rp.profile.saml, wst, rp.key_pem,
+                                    rp.profile.encrypted, rp.profile.data_encryption, rp.profile.key_transport))
+            except (TrustClientError, ValueError) as err:
+                cases.append(TokenRow(name, name, issue=Verdict.failed(f"our client could not get the token: {err}")))
+    return cases
+
+
+def _issue(target: Target, name: str, address: str, saml: str, wst: str, key_pem: bytes | None,
+           encrypted: bool, data_encryption: str | None, key_transport: str | None) -> TokenCase:
+    client = TrustClient.for_endpoint(target.url("/services/sts"), version=_VERSIONS[wst],
+                                      credentials=UsernameCredentials(target.username, target.password),
+                                      verify=target.verify_tls)
+    token_type = TokenType.SAML11 if saml == "1.1" else TokenType.SAML20
+    result = client.issue(address, token_type=token_type)
+    schema = xsd_problems(result.raw)
+    if schema:
+        raise ValueError(f"the answer is not schema-valid: {'; '.join(schema)}")
+    return TokenCase(name=name, saml=saml, encrypted=encrypted, signature=target.signature,
+                     data_encryption=data_encryption if encrypted else None,
+                     key_transport=key_transport if encrypted else None, token=result.token, rstr=result.raw,
+                     sts_cert_pem=target.sts_cert_pem, rp_key_pem=key_pem, expected=expected_for(target, address))
+
+
+def describe(case: TokenCase) -> str:
+    wst = case.name.rsplit("wst", 1)[-1]
+    protection = f"encrypted {case.data_encryption} + {case.key_transport}" if case.encrypted else "not encrypted"
+    return f"SAML {case.saml}, {protection}, {case.signature}, WS-Trust {'2005/02' if wst == '2005' else wst}"
+
+
+def run_token_cases(cases: list[TokenCase | TokenRow], peers: Sequence[VerifierPeer],
+                    progress: Progress) -> list[TokenRow]:
+    rows = []
+    unavailable = {p.name: p.unavailable() for p in peers}
+    for case in cases:
+        if isinstance(case, TokenRow):
+            rows.append(case)
+            progress(f"token {case.case}: {case.issue.status.value if case.issue else '?'}")
+            continue
+        row = TokenRow(case.name, describe(case))
+        for peer in peers:
+            reason = unavailable[peer.name]
+            row.cells[peer.name] = Verdict.skipped(reason) if reason else _safe_check(peer, case)
+            progress(f"token {case.name} × {peer.name}: {row.cells[peer.name].status.value}")
+        rows.append(row)
+    return rows
+
+
+def _safe_check(peer: VerifierPeer, case: TokenCase) -> Verdict:
+    try:
+        return peer.check(case)
+    except Exception as err:  # noqa: BLE001 - a driver's crash is that cell's failure, not the run's
+        return Verdict.failed(f"the {peer.name} driver crashed: {type(err).__name__}: {err}")
+
+
+def client_cases(target: Target) -> list[ClientCase]:
+    cases = []
+    for profile in ("saml11-plain", "saml20"):
+        for wst in ("1.3", "2005"):
+            for soap in ("1.2", "1.1"):
+                cases.append(ClientCase(f"{profile}-wst{wst}-soap{soap}", profile, wst, soap))
+            cases.append(ClientCase(f"{profile}-wst{wst}-soap1.2-digest", profile, wst, "1.2", "username-digest"))
+    return cases
+
+
+def run_client_cases(target: Target, cases: Sequence[ClientCase], peers: Sequence[ClientPeer],
+                     progress: Progress) -> list[ClientRow]:
+    rows = []
+    unavailable = {p.name: p.unavailable() for p in peers}
+    for case in cases:
+        auth = "digest" if case.auth == "username-digest" else "text"
+        row = ClientRow(case.name, f"{case.profile}, WS-Trust {case.wstrust}, SOAP {case.soap}, password {auth}")
+        for peer in peers:
+            reason = unavailable[peer.name]
+            row.cells[peer.name] = Verdict.skipped(reason) if reason else _client_cell(peer, target, case)
+            progress(f"client {case.name} × {peer.name}: {row.cells[peer.name].status.value}")
+        rows.append(row)
+    return rows
+
+
+def _client_cell(peer: ClientPeer, target: Target, case: ClientCase) -> Verdict:
+    rp = target.rp(case.profile)
+    if rp is None:
+        return Verdict.not_applicable(f"the target has no {case.profile} relying party")
+    try:
+        outcome = peer.issue(target, case)
+    except Exception as err:  # noqa: BLE001 - see _safe_check
+        return Verdict.failed(f"the {peer.name} driver crashed: {type(err).__name__}: {err}")
+    if outcome.verdict.status.value != "pass":
+        return outcome.verdict
+    for exchange in outcome.exchanges:
+        schema = xsd_problems(exchange.response) if target.ours else []
+        if schema:
+            return Verdict.failed(f"our answer to {peer.name} is not schema-valid: {'; '.join(schema)}")
+    return _token_verdict(outcome, target, rp)
+
+
+def _token_verdict(outcome: ClientOutcome, target: Target, rp: object) -> Verdict:
+    from .target import RelyingParty  # noqa: PLC0415
+
+    assert isinstance(rp, RelyingParty)
+    if outcome.token is None:
+        return Verdict.failed("the peer reported success but extracted no token")
+    if rp.profile.encrypted and rp.key_pem is None:
+        return replace(outcome.verdict, detail=outcome.verdict.detail + " (token not checked: no RP key)")
+    try:
+        verified = verifier_for(target, rp).verify(etree.fromstring(outcome.token))
+    except (TokenRejected, etree.XMLSyntaxError) as err:
+        return Verdict.failed(f"the token the peer extracted does not verify: {err}")
+    missing = [uri for uri in target.user_claims if uri not in verified.claims]
+    if missing:
+        return Verdict.failed(f"the token lacks {', '.join(missing)}")
+    return Verdict.passed(f"{outcome.verdict.detail}; token verified ({verified.version}, {outcome.token_type})")

@@ -1,0 +1,1 @@
+"""Drivers for the independent peers: each module owns one peer and exposes ``PEER``."""

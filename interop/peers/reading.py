@@ -1,0 +1,64 @@
+"""Read subject, audiences and claims out of an assertion a peer verified, and compare them with a case.
+
+Used by the peers whose library verifies but does not read SAML (xmlsec1, signxml): the values are read from
+the bytes the peer verified, never from the token as received.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+
+from sts import ns
+
+from ..model import Expected
+
+__all__ = ["Read", "mismatches", "read_assertion"]
+
+
+@dataclass(frozen=True)
+class Read:
+    subject: str | None
+    audiences: tuple[str, ...]
+    claims: dict[str, tuple[str, ...]]
+
+
+def read_assertion(assertion: etree._Element) -> Read:
+    if etree.QName(assertion).namespace == ns.SAML2:
+        return _saml20(assertion)
+    return _saml11(assertion)
+
+
+def _saml20(a: etree._Element) -> Read:
+    s = ns.SAML2
+    claims: dict[str, tuple[str, ...]] = {}
+    for attribute in a.iter(ns.qn(s, "Attribute")):
+        values = tuple((v.text or "") for v in attribute.findall(ns.qn(s, "AttributeValue")))
+        claims[str(attribute.get("Name"))] = claims.get(str(attribute.get("Name")), ()) + values
+    return Read(a.findtext(f"{{{s}}}Subject/{{{s}}}NameID"),
+                tuple((e.text or "").strip() for e in a.iter(ns.qn(s, "Audience"))), claims)
+
+
+def _saml11(a: etree._Element) -> Read:
+    s = ns.SAML1
+    claims: dict[str, tuple[str, ...]] = {}
+    for attribute in a.iter(ns.qn(s, "Attribute")):
+        uri = f"{attribute.get('AttributeNamespace')}/{attribute.get('AttributeName')}"
+        claims[uri] = claims.get(uri, ()) + tuple((v.text or "") for v in attribute.findall(ns.qn(s, "AttributeValue")))
+    return Read(a.findtext(f".//{{{s}}}Subject/{{{s}}}NameIdentifier"),
+                tuple((e.text or "").strip() for e in a.iter(ns.qn(s, "Audience"))), claims)
+
+
+def mismatches(read: Read, expected: Expected) -> list[str]:
+    """What the peer read that differs from the case (empty: all as expected)."""
+    found = []
+    if read.subject != expected.subject:
+        found.append(f"subject {read.subject!r}, expected {expected.subject!r}")
+    if expected.audience not in read.audiences:
+        found.append(f"audiences {list(read.audiences)} lack {expected.audience}")
+    for uri, values in expected.claims.items():
+        missing = [v for v in values if v not in read.claims.get(uri, ())]
+        if missing:
+            found.append(f"claim {uri} lacks {missing}")
+    return found

@@ -1,0 +1,162 @@
+"""Replay the recorded fixtures against a target and judge each one (what "pass" means per kind).
+
+- a recorded **request** is freshened, validated against the XSDs, sent over HTTP, and its answer must meet
+  the sidecar's ``[expect]`` (and validate against the XSDs);
+- a recorded **response** is parsed by our client (``sts.wstrust.response``) and by ``sts token show``, and the
+  target's answer to the ``[compare] equivalent`` request must have the same shape (see ``interop.shape``);
+- a recorded **MEX / WSDL / token** is read by what its ``[read] by`` names.
+
+Each check is one ``Verdict`` in a ``FixtureResult``; a fixture the sidecar marks unsupported is not sent and
+shows its reason instead.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from lxml import etree
+
+from sts.wstrust.response import TrustClientError, TrustFault, parse_response
+
+from .answer import Answer, AnswerError, describe, read_answer
+from .documents import read_document
+from .expect import problems
+from .freshen import FreshRequest, TokenSource, freshen
+from .model import Verdict
+from .shape import shape_problems
+from .sidecar import Fixture
+from .target import Target
+from .xsd import xsd_problems
+
+__all__ = ["FixtureResult", "Replayer"]
+
+
+@dataclass
+class FixtureResult:
+    fixture: Fixture
+    checks: dict[str, Verdict] = field(default_factory=dict)
+    exchange: tuple[bytes, bytes] | None = None      # (request sent, answer) of a replayed request
+
+    @property
+    def failed(self) -> bool:
+        return any(v.status.value == "fail" for v in self.checks.values())
+
+
+class Replayer:
+    """Replays fixtures against one target; answers to requests are kept for the responses' shape checks."""
+
+    def __init__(self, target: Target, tokens: TokenSource, fixtures: dict[str, Fixture],
+                 http: httpx.Client | None = None) -> None:
+        self.target = target
+        self.tokens = tokens
+        self.fixtures = fixtures
+        self.http = http or httpx.Client(timeout=30, verify=target.verify_tls)
+        self._answers: dict[tuple[str, str], FixtureResult] = {}
+
+    def run(self, fixture: Fixture) -> FixtureResult:
+        if fixture.unsupported is not None:
+            return FixtureResult(fixture, {"replay": Verdict.not_applicable(fixture.unsupported)})
+        role = fixture.message.role
+        if role == "request":
+            return self.request(fixture)
+        if role == "response":
+            return self._response(fixture)
+        return FixtureResult(fixture, {reader: read_document(reader, fixture, self.target)
+                                       for reader in fixture.read.by})
+
+    # --- requests -------------------------------------------------------------------------------------------
+
+    def request(self, fixture: Fixture, variant: str = "as-recorded") -> FixtureResult:
+        if (fixture.name, variant) in self._answers:
+            return self._answers[fixture.name, variant]
+        result = FixtureResult(fixture)
+        self._answers[fixture.name, variant] = result
+        if fixture.expect.ours_only and not self.target.ours:
+            result.checks["replay"] = Verdict.not_applicable("a feature of this project's STS only")
+            return result
+        rp = self.target.rp(fixture.replay.relying_party)
+        if rp is None:
+            result.checks["replay"] = Verdict.not_applicable(
+                f"the target has no relying party of profile {fixture.replay.relying_party}")
+            return result
+        try:
+            fresh = freshen(fixture, self.target, self.tokens, variant)
+        except (ValueError, etree.XMLSyntaxError) as err:
+            result.checks["replay"] = Verdict.failed(f"{fixture.name}: cannot rewrite the request: {err}")
+            return result
+        result.checks["xsd (request)"] = _verdict(xsd_problems(fresh.body))
+        answer, raw = self._send(fresh, result)
+        if answer is None:
+            return result
+        result.exchange = (fresh.body, raw)
+        if variant == "as-recorded":
+            result.checks["replay"] = _verdict(problems(answer, fixture.expect, self.target, rp), describe(answer))
+        result.checks["xsd (answer)"] = _verdict(xsd_problems(raw))
+        return result
+
+    def _send(self, fresh: FreshRequest, result: FixtureResult) -> tuple[Answer | None, bytes]:
+        try:
+            response = self.http.post(fresh.url, content=fresh.body, headers=fresh.headers)
+        except httpx.HTTPError as err:
+            result.checks["replay"] = Verdict.failed(f"no answer from {fresh.url}: {err}")
+            return None, b""
+        try:
+            return read_answer(response.content), response.content
+        except AnswerError as err:
+            result.checks["replay"] = Verdict.failed(f"HTTP {response.status_code}, {err}")
+            return None, response.content
+
+    # --- responses ------------------------------------------------------------------------------------------
+
+    def _response(self, fixture: Fixture) -> FixtureResult:
+        result = FixtureResult(fixture)
+        result.checks["our client"] = _client_reads(fixture)
+        result.checks["sts token show"] = _token_show(fixture.path)
+        for reader in fixture.read.by:
+            if reader not in result.checks:
+                result.checks[reader] = read_document(reader, fixture, self.target)
+        equivalent = fixture.compare.equivalent
+        if equivalent is not None:
+            result.checks["shape"] = self._shape(fixture, self.fixtures[equivalent], fixture.compare.variant)
+        return result
+
+    def _shape(self, fixture: Fixture, request: Fixture, variant: str) -> Verdict:
+        ours = self.request(request, variant)
+        if ours.exchange is None:
+            replay = ours.checks.get("replay", Verdict.failed("not replayed"))
+            return Verdict(replay.status, f"the equivalent request {request.name} got no answer: {replay.detail}")
+        found = shape_problems(fixture.data(), ours.exchange[1], fixture.compare.ignore)
+        told = "" if variant == "as-recorded" else f" ({variant})"
+        return _verdict(found, f"same shape as our answer to {request.name}{told}")
+
+
+def _client_reads(fixture: Fixture) -> Verdict:
+    """Our own client's RSTR reader must take the recording (a fault must come back as the fault it is)."""
+    wants_token = fixture.message.operation in {"issue", "renew"} and b"RequestedSecurityToken" in fixture.data()
+    try:
+        result = parse_response(fixture.data(), require_token=wants_token)
+    except TrustFault as fault:
+        return Verdict.passed(f"read as fault {fault.fault_code[1]}: {fault.fault_reason}")
+    except TrustClientError as err:
+        return Verdict.failed(f"our client cannot read it: {err}")
+    return Verdict.passed(f"token type {result.token_type}, lifetime {result.lifetime}")
+
+
+def _token_show(path: Path) -> Verdict:
+    command = [sys.executable, "-m", "sts.cli", "token", "show", str(path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        return Verdict.failed(f"`sts token show` exited {done.returncode}: {done.stderr.strip()[-300:]}")
+    if "Traceback" in done.stderr:
+        return Verdict.failed("`sts token show` printed a traceback")
+    first = next((line for line in done.stdout.splitlines() if line.strip()), "")
+    return Verdict.passed(first.strip()[:120])
+
+
+def _verdict(found: list[str], ok: str = "") -> Verdict:
+    return Verdict.failed("; ".join(found)) if found else Verdict.passed(ok)
+
