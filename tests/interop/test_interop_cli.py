@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -67,3 +68,25 @@ def test_another_sts_needs_its_certificate_user_and_relying_party(tmp_path: Path
     done = _interop("--sts-url", "https://sts.invalid", "--fixtures", str(RECORDED))
     assert done.returncode == 2
     assert "--sts-url needs --sts-cert, --user, --applies-to" in done.stderr
+
+
+def test_against_another_sts_given_by_url(live_sts, sts_home: Path, demo, tmp_path: Path) -> None:
+    """Our session STS stands in for "another STS": one relying party, the cases it cannot serve are n/a."""
+    from sts.config import load_settings
+
+    _copy(tmp_path / "fx", *PAIR)
+    env = {"STS_PASSWORD": demo["password"]}
+    done = subprocess.run(
+        [sys.executable, "-m", "interop", "--sts-url", live_sts.base_url,
+         "--sts-cert", str(load_settings(sts_home).signing_cert_path), "--user", demo["user"],
+         "--applies-to", demo["rp"], "--profile", "saml20", "--rp-key", str(sts_home / "demo" / "rp.key"),
+         "--fixtures", str(tmp_path / "fx"), "--out", str(tmp_path / "out")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **env})
+    assert done.returncode == 0, done.stdout + done.stderr
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert "(another STS)" in markdown
+    # the relying party given is SAML 2.0 encrypted: its token cases run, the SAML 1.1 ones cannot
+    assert "| `saml20-wst1.3` | SAML 2.0, encrypted aes256-gcm + rsa-oaep-mgf1p" in markdown
+    assert "no saml11-plain relying party" in markdown
+    assert "the target has no relying party of profile saml11-plain" in markdown
+    assert ", 0 FAIL," in done.stdout and "ecdsa" not in markdown  # the ECDSA opt-in needs our own second STS
