@@ -9,7 +9,8 @@ that are stale or belong to another deployment are rewritten:
 - the UsernameToken's user and password become the target's (a digest is recomputed with a fresh nonce);
 - ``AppliesTo`` names the target's relying party of the sidecar's profile;
 - Validate/Renew/Cancel targets get a token the target issued a moment ago (the recording's was another STS's);
-- a bare body (PicketLink's hand-written ones) is put into a SOAP 1.2 envelope with our UsernameToken header.
+- a bare body (PicketLink's hand-written ones) is put into a SOAP 1.2 envelope with our UsernameToken header;
+- a signed request (``auth = "x509"``) is signed again, over the same parts, with the target's client key.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from sts import ns
 from sts.soap import build_envelope
 from sts.addressing import render_request_headers
 from sts.uris import PASSWORD_DIGEST, RequestType, SoapVersion, TrustVersion
-from sts.wsse.build import build_security_header
+from sts.crypto.keys import load_certificate, load_private_key
+from sts.wsse.build import build_security_header, sign_envelope
 from sts.wsse.username import password_digest
 from sts.xmltime import format_datetime, utcnow
 
@@ -78,6 +80,8 @@ def freshen(fixture: Fixture, target: Target, tokens: TokenSource, variant: str 
     _rewrite_applies_to(root, target.rp(fixture.replay.relying_party), trust)
     if fixture.replay.target_token != "none" and variant != "keep-target":
         _replace_targets(root, trust, tokens(fixture.replay.target_token))
+    if fixture.message.auth == "x509":
+        _resign(root, target)  # last: the signature covers the Body and Timestamp as rewritten
     body = etree.tostring(root, xml_declaration=True, encoding="utf-8")
     return FreshRequest(url, _http_headers(root, soap_ns), body)
 
@@ -166,6 +170,19 @@ def _replace_targets(root: etree._Element, trust: str, token: etree._Element) ->
             found = True
     if not found:
         raise ValueError("[replay] target_token is set but the request has no Validate/Renew/CancelTarget")
+
+
+def _resign(root: etree._Element, target: Target) -> None:
+    """Replace the recording's signature by one with the target's registered client key over the same parts
+    (Body and Timestamp, the certificate in a BinarySecurityToken): the old one no longer matches."""
+    if target.client_key_pem is None or target.client_cert_pem is None:
+        raise ValueError("the request was signed, and the target has no registered X.509 client key to re-sign")
+    security = root.find(f".//{{{ns.WSSE}}}Security")
+    if security is None:
+        raise ValueError("[message] auth = 'x509' but the request has no wsse:Security header")
+    for old in [*security.findall(ns.qn(ns.DS, "Signature")), *security.findall(ns.qn(ns.WSSE, "BinarySecurityToken"))]:
+        security.remove(old)
+    sign_envelope(root, load_private_key(target.client_key_pem), load_certificate(target.client_cert_pem))
 
 
 def _http_headers(root: etree._Element, soap_ns: str | None) -> dict[str, str]:

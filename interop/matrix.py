@@ -9,6 +9,7 @@ verifier against the same expectations.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
@@ -23,11 +24,13 @@ from sts.wstrust.response import TrustClientError
 from .expect import verifier_for
 from .model import ClientCase, ClientOutcome, Expected, TokenCase, Verdict
 from .peers.base import ClientPeer, VerifierPeer
-from .target import Target
+from .target import PROFILES, Target
 from .xsd import xsd_problems
 
-__all__ = ["ClientRow", "TokenRow", "client_cases", "issue_token_cases", "run_client_cases", "run_token_cases"]
+__all__ = ["ClientRow", "TokenRow", "case_name", "client_cases", "parse_case", "issue_token_cases", "run_client_cases", "run_token_cases"]
 
+_AUTH_SUFFIX: Final = {"username-text": "", "username-digest": "-digest", "x509": "-x509"}
+_CASE: Final = re.compile(r"^(?P<profile>[a-z0-9-]+?)-wst(?P<wst>1\.3|2005)-soap(?P<soap>1\.[12])(?P<auth>-digest|-x509)?$")
 _VERSIONS: Final = {"1.3": TrustVersion.WST13, "2005": TrustVersion.WST2005}
 _SOAP: Final = {"1.1": SoapVersion.SOAP11, "1.2": SoapVersion.SOAP12}
 #: (profile, WS-Trust versions) issued for the verifier peers.
@@ -125,13 +128,28 @@ def _safe_check(peer: VerifierPeer, case: TokenCase) -> Verdict:
         return Verdict.failed(f"the {peer.name} driver crashed: {type(err).__name__}: {err}")
 
 
+def case_name(profile: str, wstrust: str, soap: str, auth: str = "username-text") -> str:
+    """``saml20-wst1.3-soap1.2``, with ``-digest`` for a PasswordDigest and ``-x509`` for a signed request."""
+    return f"{profile}-wst{wstrust}-soap{soap}{_AUTH_SUFFIX[auth]}"
+
+
+def parse_case(name: str) -> ClientCase:
+    match = _CASE.match(name)
+    if match is None or match["profile"] not in PROFILES:
+        raise ValueError(f"{name!r}: expected <profile>-wst<1.3|2005>-soap<1.1|1.2>[-digest|-x509], "
+                         f"profile one of {', '.join(sorted(PROFILES))}")
+    auth = next(a for a, suffix in _AUTH_SUFFIX.items() if suffix == (match["auth"] or ""))
+    return ClientCase(name, match["profile"], match["wst"], match["soap"], auth)
+
+
 def client_cases(target: Target) -> list[ClientCase]:
+    """Both SAML versions × both WS-Trust versions × SOAP 1.2/1.1 with password text, digest and X.509."""
     cases = []
     for profile in ("saml11-plain", "saml20"):
         for wst in ("1.3", "2005"):
-            for soap in ("1.2", "1.1"):
-                cases.append(ClientCase(f"{profile}-wst{wst}-soap{soap}", profile, wst, soap))
-            cases.append(ClientCase(f"{profile}-wst{wst}-soap1.2-digest", profile, wst, "1.2", "username-digest"))
+            names = [case_name(profile, wst, soap) for soap in ("1.2", "1.1")]
+            names += [case_name(profile, wst, "1.2", auth) for auth in ("username-digest", "x509")]
+            cases += [parse_case(name) for name in names]
     return cases
 
 
@@ -140,8 +158,9 @@ def run_client_cases(target: Target, cases: Sequence[ClientCase], peers: Sequenc
     rows = []
     unavailable = {p.name: p.unavailable() for p in peers}
     for case in cases:
-        auth = "digest" if case.auth == "username-digest" else "text"
-        row = ClientRow(case.name, f"{case.profile}, WS-Trust {case.wstrust}, SOAP {case.soap}, password {auth}")
+        auth = {"username-text": "password text", "username-digest": "password digest",
+                "x509": "X.509 signature"}[case.auth]
+        row = ClientRow(case.name, f"{case.profile}, WS-Trust {case.wstrust}, SOAP {case.soap}, {auth}")
         for peer in peers:
             reason = unavailable[peer.name]
             row.cells[peer.name] = Verdict.skipped(reason) if reason else _client_cell(peer, target, case)
@@ -164,10 +183,11 @@ def _client_cell(peer: ClientPeer, target: Target, case: ClientCase) -> Verdict:
         schema = xsd_problems(exchange.response) if target.ours else []
         if schema:
             return Verdict.failed(f"our answer to {peer.name} is not schema-valid: {'; '.join(schema)}")
-    return _token_verdict(outcome, target, rp)
+    subject = target.client_name if case.auth == "x509" else target.username
+    return _token_verdict(outcome, target, rp, subject)
 
 
-def _token_verdict(outcome: ClientOutcome, target: Target, rp: object) -> Verdict:
+def _token_verdict(outcome: ClientOutcome, target: Target, rp: object, subject: str | None) -> Verdict:
     from .target import RelyingParty  # noqa: PLC0415
 
     assert isinstance(rp, RelyingParty)
@@ -182,4 +202,6 @@ def _token_verdict(outcome: ClientOutcome, target: Target, rp: object) -> Verdic
     missing = [uri for uri in target.user_claims if uri not in verified.claims]
     if missing:
         return Verdict.failed(f"the token lacks {', '.join(missing)}")
+    if subject is not None and verified.subject != subject:
+        return Verdict.failed(f"the token is about {verified.subject!r}, not {subject!r}")
     return Verdict.passed(f"{outcome.verdict.detail}; token verified ({verified.version}, {outcome.token_type})")

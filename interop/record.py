@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
+from .matrix import case_name, parse_case
 from .model import ClientCase, ClientOutcome, Exchange, Status, Verdict
 from .peers.base import ClientPeer
 from .sidecar import load
@@ -43,24 +44,6 @@ LICENCE: Final = "Apache-2.0 (recorded here)"
 DS: Final = "http://www.w3.org/2000/09/xmldsig#"
 XENC: Final = "http://www.w3.org/2001/04/xmlenc#"
 RSTRC: Final = "RequestSecurityTokenResponseCollection"
-_CASE: Final = re.compile(r"^(?P<profile>[a-z0-9-]+?)-wst(?P<wst>1\.3|2005)-soap(?P<soap>1\.[12])(?P<digest>-digest)?$")
-
-
-# --- cases ------------------------------------------------------------------------------------------------------
-
-
-def case_name(profile: str, wstrust: str, soap: str, auth: str = "username-text") -> str:
-    """The matrix's spelling: ``saml20-wst1.3-soap1.2`` (``-digest`` for a PasswordDigest)."""
-    return f"{profile}-wst{wstrust}-soap{soap}" + ("-digest" if auth == "username-digest" else "")
-
-
-def parse_case(name: str) -> ClientCase:
-    match = _CASE.match(name)
-    if match is None or match["profile"] not in PROFILES:
-        raise ValueError(f"{name!r}: expected <profile>-wst<1.3|2005>-soap<1.1|1.2>[-digest], "
-                         f"profile one of {', '.join(sorted(PROFILES))}")
-    auth = "username-digest" if match["digest"] else "username-text"
-    return ClientCase(name, match["profile"], match["wst"], match["soap"], auth)
 
 
 #: Both SAML versions in both WS-Trust versions over SOAP 1.2 (what every client peer sends), plus SOAP 1.1 and
@@ -70,6 +53,8 @@ DEFAULT_CASES: Final = tuple(parse_case(name) for name in (
     case_name("saml20", "1.3", "1.1"),
     case_name("saml11-plain", "2005", "1.1"),
     case_name("saml11-plain", "2005", "1.2", "username-digest"),
+    case_name("saml20", "1.3", "1.2", "x509"),
+    case_name("saml11-plain", "2005", "1.2", "x509"),
 ))
 
 
@@ -86,7 +71,9 @@ class OurClient:
         return None
 
     def issue(self, target: Target, case: ClientCase) -> ClientOutcome:
-        from sts.client import TrustClient, TrustClientError, UsernameCredentials  # noqa: PLC0415 - ours, lazily
+        from sts.client import (  # noqa: PLC0415 - ours, lazily
+            Credentials, TrustClient, TrustClientError, UsernameCredentials, X509Credentials)
+        from sts.crypto.keys import load_certificate, load_private_key  # noqa: PLC0415
         from sts.uris import KeyType, SoapVersion, TokenType, TrustVersion  # noqa: PLC0415
 
         from .peers.zeep_client import _recording_transport  # noqa: PLC0415 - the same recording transport
@@ -95,7 +82,13 @@ class OurClient:
         if rp is None:
             return ClientOutcome(Verdict.not_applicable(f"the target has no relying party of profile {case.profile}"))
         transport, session = _recording_transport(target.verify_tls)
-        credentials = UsernameCredentials(target.username, target.password, digest=case.auth == "username-digest")
+        credentials: Credentials = UsernameCredentials(target.username, target.password,
+                                                       digest=case.auth == "username-digest")
+        if case.auth == "x509":
+            if target.client_key_pem is None or target.client_cert_pem is None:
+                return ClientOutcome(Verdict.not_applicable("no registered X.509 client key for this target"))
+            credentials = X509Credentials(load_private_key(target.client_key_pem),
+                                          load_certificate(target.client_cert_pem))
         version = TrustVersion.WST13 if case.wstrust == "1.3" else TrustVersion.WST2005
         soap = SoapVersion.SOAP11 if case.soap == "1.1" else SoapVersion.SOAP12
         try:

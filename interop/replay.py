@@ -78,6 +78,9 @@ class Replayer:
         if fixture.expect.ours_only and not self.target.ours:
             result.checks["replay"] = Verdict.not_applicable("a feature of this project's STS only")
             return result
+        if fixture.message.auth == "x509" and self.target.client_key_pem is None:
+            result.checks["replay"] = Verdict.not_applicable("a signed request, and no X.509 client key was given")
+            return result
         rp = self.target.rp(fixture.replay.relying_party)
         if rp is None:
             result.checks["replay"] = Verdict.not_applicable(

@@ -30,6 +30,7 @@ __all__ = ["PROFILES", "Profile", "Target", "USER_CLAIMS", "add_target_options",
 CLAIMS: Final = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims"
 ROLE: Final = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
 USER: Final = "interop-user"
+CLIENT: Final = "interop-client"      # a registered X.509 client: it authenticates by signing its requests
 PASSWORD: Final = "interop-Pa55word!"
 #: The claims of the local target's user (claim URI -> values): what every issued token must carry.
 USER_CLAIMS: Final[dict[str, tuple[str, ...]]] = {
@@ -84,6 +85,9 @@ class Target:
     user_claims: dict[str, tuple[str, ...]] = field(default_factory=dict)
     verify_tls: bool | str = True
     home: Path | None = None         # ours only: the home directory (for our CLI)
+    client_name: str | None = None   # a registered X.509 client and its key (to sign requests), if any
+    client_key_pem: bytes | None = field(default=None, repr=False)
+    client_cert_pem: bytes | None = None
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -129,6 +133,9 @@ def _prepare(home: Path, *, ecdsa: bool) -> Target:
         _use_ec_signing_key(home)
     claims = [arg for uri, values in USER_CLAIMS.items() for value in values for arg in ("--claim", f"{uri}={value}")]
     _sts(home, "user", "add", USER, "--password-stdin", *claims, stdin=PASSWORD + "\n")
+    client_key, client_cert = generate_key_and_cert(CLIENT)
+    (home / "interop-client.crt").write_bytes(client_cert)
+    _sts(home, "client", "add", CLIENT, "--cert", str(home / "interop-client.crt"), *claims)
     key_pem, cert_pem = generate_key_and_cert("interop relying party")
     (home / "interop-rp.key").write_bytes(key_pem)
     (home / "interop-rp.crt").write_bytes(cert_pem)
@@ -147,6 +154,7 @@ def _prepare(home: Path, *, ecdsa: bool) -> Target:
         parties[profile.name] = RelyingParty(address, profile, key_pem if profile.encrypted else None)
     return Target(base_url="", sts_cert_pem=_sts(home, "cert").encode(), username=USER, password=PASSWORD,
                   relying_parties=parties, ours=True, user_claims=dict(USER_CLAIMS), home=home,
+                  client_name=CLIENT, client_key_pem=client_key, client_cert_pem=client_cert,
                   signature="ecdsa-sha256" if ecdsa else "rsa-sha256")
 
 

@@ -14,7 +14,7 @@ from interop.model import ClientCase, ClientOutcome, Status
 from interop.peers.msal_client import ACCEPTED_TOKEN_TYPES
 from interop.peers.msal_client import PEER as MSAL
 from interop.peers.zeep_client import PEER as ZEEP
-from interop.record import case_name
+from interop.matrix import case_name
 from interop.target import USER_CLAIMS, Target, local_sts
 from sts.verifier import TokenVerifier
 
@@ -34,7 +34,7 @@ def case(profile: str, wstrust: str, soap: str = "1.2", auth: str = "username-te
     return ClientCase(case_name(profile, wstrust, soap, auth), profile, wstrust, soap, auth)
 
 
-def assert_genuine(outcome: ClientOutcome, target: Target, profile: str) -> None:
+def assert_genuine(outcome: ClientOutcome, target: Target, profile: str, subject: str | None = None) -> None:
     """PASS, one 200 exchange recorded, and a token our verifier accepts with the user's claims."""
     assert outcome.verdict.status is Status.PASS, outcome.verdict.detail
     assert [e.status for e in outcome.exchanges] == [200]
@@ -48,7 +48,7 @@ def assert_genuine(outcome: ClientOutcome, target: Target, profile: str) -> None
                              rp_private_key=key, audience=rp.address)  # type: ignore[arg-type]
     verified = verifier.verify(outcome.token)
     assert verified.version == rp.profile.saml
-    assert verified.subject == target.username
+    assert verified.subject == (subject or target.username)
     for uri, values in USER_CLAIMS.items():
         assert set(verified.claims.get(uri, ())) == set(values), uri
 
@@ -100,3 +100,17 @@ def test_a_profile_the_target_lacks_is_not_applicable(target: Target) -> None:
     bare = dataclasses.replace(target, relying_parties={})
     for peer in (MSAL, ZEEP):
         assert peer.issue(bare, case("saml20", "1.3")).verdict.status is Status.NA
+
+
+@pytest.mark.parametrize("soap", ["1.2", "1.1"])
+@pytest.mark.parametrize(("profile", "wstrust"), [("saml20", "1.3"), ("saml11-plain", "2005")])
+def test_zeep_signs_with_x509_and_the_token_is_about_the_registered_client(target: Target, profile: str,
+                                                                           wstrust: str, soap: str) -> None:
+    outcome = ZEEP.issue(target, case(profile, wstrust, soap, "x509"))
+    request = outcome.exchanges[0].request
+    assert b"BinarySecurityToken" in request and b"UsernameToken" not in request
+    assert_genuine(outcome, target, profile, subject=target.client_name)
+
+
+def test_msal_has_no_x509(target: Target) -> None:
+    assert MSAL.issue(target, case("saml20", "1.3", auth="x509")).verdict.status is Status.NA

@@ -104,3 +104,25 @@ def test_a_target_token_without_a_target_element_is_refused() -> None:
     odd = replace(fixture, path=FIXTURES["picketlink/wst-issue-public-key.xml"].path)
     with pytest.raises(ValueError, match="no Validate/Renew/CancelTarget"):
         freshen(odd, TARGET, lambda profile: TOKEN)
+
+
+def test_a_signed_recording_is_signed_again_with_the_targets_client_key() -> None:
+    from dataclasses import replace
+
+    from sts.crypto.keys import generate_key_and_cert, load_certificate
+    from sts.wsse.signature import AlgorithmPolicy, TrustedKey, verify_message
+    from sts.xmltime import utcnow
+
+    key_pem, cert_pem = generate_key_and_cert("a client of the target")
+    target = replace(TARGET, client_name="c", client_key_pem=key_pem, client_cert_pem=cert_pem)
+    fixture = FIXTURES["live/zeep/saml20-wst1.3-soap1.2-x509.rst.xml"]
+    assert fixture.message.auth == "x509"
+    root = etree.fromstring(freshen(fixture, target, lambda profile: TOKEN).body)
+    security = root.find(f".//{{{ns.WSSE}}}Security")
+    assert security is not None and len(security.findall(f"{{{ns.DS}}}Signature")) == 1
+    signed = verify_message(root, security, resolve=lambda reference: TrustedKey(load_certificate(cert_pem)),
+                            allowed=AlgorithmPolicy.strict(), now=utcnow())
+    assert signed.body_signed and signed.timestamp_signed
+    assert signed.signed_body.findtext(f".//{{{ns.WSP12}}}AppliesTo//{{{ns.WSA}}}Address") == "https://saml20.rp.test/"
+    with pytest.raises(ValueError, match="no registered X.509 client key"):
+        freshen(fixture, TARGET, lambda profile: TOKEN)

@@ -9,7 +9,8 @@ import pytest
 from lxml import etree
 
 from interop.model import ClientCase, ClientOutcome, Exchange, Status, Verdict
-from interop.record import DEFAULT_CASES, OurClient, parse_case, pretty, record, record_all, slug
+from interop.matrix import parse_case
+from interop.record import DEFAULT_CASES, OurClient, pretty, record, record_all, slug
 from interop.sidecar import discover, load
 from interop.target import Target, local_sts
 
