@@ -48,7 +48,8 @@ _OPERATION: Final = {"issue": RequestType.ISSUE, "batch-issue": RequestType.ISSU
                      "validate": RequestType.VALIDATE, "batch-validate": RequestType.VALIDATE,
                      "cancel": RequestType.CANCEL}
 _BATCH_ACTION: Final = {"batch-issue": "BatchIssue", "batch-validate": "BatchValidate"}
-_TARGETS: Final = ("ValidateTarget", "RenewTarget", "CancelTarget")
+#: Elements whose content is a token the target must have issued (ActAs is WS-Trust 1.4's, in its namespace).
+_TARGETS: Final = ("ValidateTarget", "RenewTarget", "CancelTarget", "OnBehalfOf")
 _PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                                  remove_blank_text=False)
 
@@ -162,14 +163,15 @@ def _rewrite_applies_to(root: etree._Element, rp: object, trust: str) -> None:
 
 def _replace_targets(root: etree._Element, trust: str, token: etree._Element) -> None:
     found = False
-    for local in _TARGETS:
-        for holder in root.iter(ns.qn(trust, local)):
+    for tag in [ns.qn(trust, local) for local in _TARGETS] + [ns.qn(ns.WST14, "ActAs")]:
+        for holder in root.iter(tag):
             for child in list(holder):
                 holder.remove(child)
             holder.append(etree.fromstring(etree.tostring(token)))
             found = True
     if not found:
-        raise ValueError("[replay] target_token is set but the request has no Validate/Renew/CancelTarget")
+        raise ValueError("[replay] target_token is set but the request has no Validate/Renew/CancelTarget, "
+                         "OnBehalfOf or ActAs")
 
 
 def _resign(root: etree._Element, target: Target) -> None:

@@ -30,7 +30,8 @@ from .xsd import xsd_problems
 __all__ = ["ClientRow", "TokenRow", "case_name", "client_cases", "parse_case", "issue_token_cases", "run_client_cases", "run_token_cases"]
 
 _AUTH_SUFFIX: Final = {"username-text": "", "username-digest": "-digest", "x509": "-x509"}
-_CASE: Final = re.compile(r"^(?P<profile>[a-z0-9-]+?)-wst(?P<wst>1\.3|2005)-soap(?P<soap>1\.[12])(?P<auth>-digest|-x509)?$")
+_CASE: Final = re.compile(r"^(?P<profile>[a-z0-9-]+?)-wst(?P<wst>1\.3|2005)-soap(?P<soap>1\.[12])(?P<auth>-digest|-x509)?"
+                    r"(?P<actas>-actas)?$")
 _VERSIONS: Final = {"1.3": TrustVersion.WST13, "2005": TrustVersion.WST2005}
 _SOAP: Final = {"1.1": SoapVersion.SOAP11, "1.2": SoapVersion.SOAP12}
 #: (profile, WS-Trust versions) issued for the verifier peers.
@@ -128,18 +129,19 @@ def _safe_check(peer: VerifierPeer, case: TokenCase) -> Verdict:
         return Verdict.failed(f"the {peer.name} driver crashed: {type(err).__name__}: {err}")
 
 
-def case_name(profile: str, wstrust: str, soap: str, auth: str = "username-text") -> str:
-    """``saml20-wst1.3-soap1.2``, with ``-digest`` for a PasswordDigest and ``-x509`` for a signed request."""
-    return f"{profile}-wst{wstrust}-soap{soap}{_AUTH_SUFFIX[auth]}"
+def case_name(profile: str, wstrust: str, soap: str, auth: str = "username-text", act_as: bool = False) -> str:
+    """``saml20-wst1.3-soap1.2``, with ``-digest`` for a PasswordDigest, ``-x509`` for a signed request and
+    ``-actas`` for a WS-Trust 1.4 ActAs request."""
+    return f"{profile}-wst{wstrust}-soap{soap}{_AUTH_SUFFIX[auth]}{'-actas' if act_as else ''}"
 
 
 def parse_case(name: str) -> ClientCase:
     match = _CASE.match(name)
     if match is None or match["profile"] not in PROFILES:
-        raise ValueError(f"{name!r}: expected <profile>-wst<1.3|2005>-soap<1.1|1.2>[-digest|-x509], "
+        raise ValueError(f"{name!r}: expected <profile>-wst<1.3|2005>-soap<1.1|1.2>[-digest|-x509][-actas], "
                          f"profile one of {', '.join(sorted(PROFILES))}")
     auth = next(a for a, suffix in _AUTH_SUFFIX.items() if suffix == (match["auth"] or ""))
-    return ClientCase(name, match["profile"], match["wst"], match["soap"], auth)
+    return ClientCase(name, match["profile"], match["wst"], match["soap"], auth, bool(match["actas"]))
 
 
 def client_cases(target: Target) -> list[ClientCase]:

@@ -76,7 +76,8 @@ class ClientCase:
     profile: str              # a key of interop.target.PROFILES
     wstrust: str              # "1.3" | "2005"
     soap: str                 # "1.1" | "1.2"
-    auth: str = "username-text"   # | "username-digest"
+    auth: str = "username-text"   # | "username-digest" | "x509"
+    act_as: bool = False          # WS-Trust 1.4 ActAs: the requester (a delegate) asks on a user's behalf
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ DEFAULT_CASES: Final = tuple(parse_case(name) for name in (
     case_name("saml11-plain", "2005", "1.2", "username-digest"),
     case_name("saml20", "1.3", "1.2", "x509"),
     case_name("saml11-plain", "2005", "1.2", "x509"),
+    case_name("saml20-plain", "1.3", "1.2", "x509", act_as=True),
 ))
 
 
@@ -94,8 +95,14 @@ class OurClient:
         try:
             client = TrustClient(target.url("/services/sts?wsdl"), version=version, soap=soap,
                                  credentials=credentials, transport=transport)
+            act_as = None
+            if case.act_as:  # the user's own token first; the signed request then asks ActAs the user
+                user = TrustClient(target.url("/services/sts?wsdl"), version=version, soap=soap,
+                                   credentials=UsernameCredentials(target.username, target.password),
+                                   transport=transport)
+                act_as = user.issue(rp.address, token_type=TokenType.from_short(rp.profile.token_type))
             result = client.issue(rp.address, token_type=TokenType.from_short(rp.profile.token_type),
-                                  key_type=KeyType.BEARER)
+                                  key_type=KeyType.BEARER, act_as=act_as)
         except (TrustClientError, ValueError) as err:
             return ClientOutcome(Verdict.failed(f"sts.client: {err}"), exchanges=tuple(session.exchanges))
         finally:
@@ -193,7 +200,8 @@ def _write_pair(folder: Path, root: Path, origin: str, case: ClientCase, exchang
     _write_toml(request.with_name(f"{case.name}.rst.toml"), {
         "source": {**source, "about": f"the Issue RST {origin} sent ({case.name}) to {against}, {when}"},
         "message": {"role": "request", **message},
-        "replay": {"path": urlsplit(exchange.url).path or "/services/sts", "relying_party": case.profile},
+        "replay": {"path": urlsplit(exchange.url).path or "/services/sts", "relying_party": case.profile,
+                   **({"target_token": case.profile} if case.act_as else {})},
         "expect": _expect(case, exchange.response),
     })
     _write_toml(response.with_name(f"{case.name}.rstr.toml"), {
@@ -207,7 +215,7 @@ def _write_pair(folder: Path, root: Path, origin: str, case: ClientCase, exchang
 
 
 def _message(case: ClientCase, exchange: Exchange) -> dict[str, Any]:
-    return {"wstrust": case.wstrust, "soap": case.soap, "operation": "issue", "saml": PROFILES[case.profile].saml,
+    return {"wstrust": "1.4" if case.act_as else case.wstrust, "soap": case.soap, "operation": "issue", "saml": PROFILES[case.profile].saml,
             "key_type": "bearer", "auth": case.auth,
             "binding": "usernamemixed" if "usernamemixed" in urlsplit(exchange.url).path else "sts"}
 

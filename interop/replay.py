@@ -146,7 +146,9 @@ def _client_reads(fixture: Fixture) -> Verdict:
         return Verdict.passed(f"read as fault {fault.fault_code[1]}: {fault.fault_reason}")
     except TrustClientError as err:
         return Verdict.failed(f"our client cannot read it: {err}")
-    return Verdict.passed(f"token type {result.token_type}, lifetime {result.lifetime}")
+    created, expires = result.lifetime.created, result.lifetime.expires
+    lifetime = f"{(expires - created).total_seconds():.0f} s" if created and expires else "not given"
+    return Verdict.passed(f"token type {result.token_type or 'not given'}, lifetime {lifetime}")
 
 
 def _token_show(path: Path) -> Verdict:

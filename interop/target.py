@@ -129,6 +129,9 @@ def _env() -> dict[str, str]:
 
 def _prepare(home: Path, *, ecdsa: bool) -> Target:
     _sts(home, "init", "--no-demo")
+    # The X.509 client is a portal-like delegate: it may ask ActAs / OnBehalfOf the user (WS-Trust 1.4).
+    config = home / "sts.toml"
+    config.write_text(config.read_text().replace("delegates = []", f'delegates = ["{CLIENT}"]', 1))
     if ecdsa:
         _use_ec_signing_key(home)
     claims = [arg for uri, values in USER_CLAIMS.items() for value in values for arg in ("--claim", f"{uri}={value}")]

@@ -77,6 +77,8 @@ class MsalClient:
 def _not_applicable(target: Target, case: ClientCase) -> str | None:
     if case.soap != "1.2":
         return "msal sends SOAP 1.2 only"
+    if case.act_as:
+        return "msal sends no ActAs"
     if case.auth != "username-text":
         return "msal sends a PasswordText UsernameToken only (no digest)"
     if case.wstrust not in ENDPOINTS:
