@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Final
 
+from .reading import Read, mismatches
 from ..model import TokenCase, Verdict
 
 __all__ = ["PEER", "NodePeer"]
@@ -114,21 +115,10 @@ class NodePeer:
             return Verdict.failed(f"decrypted={result.get('decrypted')!r} but the case is "
                                   f"{'encrypted' if case.encrypted else 'not encrypted'}")
         expected = case.expected
-        problems: list[str] = []
-        if result.get("subject") != expected.subject:
-            problems.append(f"subject {result.get('subject')!r}, expected {expected.subject!r}")
-        audiences = result.get("audience") or []
-        if expected.audience not in audiences:
-            problems.append(f"audience {audiences!r} lacks {expected.audience!r}")
         attributes = result.get("attributes") or {}
-        for uri, values in expected.claims.items():
-            read = attributes.get(uri)
-            if read is None:
-                problems.append(f"claim {uri} missing")
-                continue
-            missing = [value for value in values if value not in read]
-            if missing:
-                problems.append(f"claim {uri} lacks {missing!r} (read {read!r})")
+        read = Read(result.get("subject"), tuple(result.get("audience") or ()),
+                    {str(uri): tuple(values) for uri, values in attributes.items()})
+        problems = mismatches(read, expected)
         if problems:
             return Verdict.failed("; ".join(problems))
         detail = f"SAML {case.saml}, {len(expected.claims)} claim(s)"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from typing import Any
@@ -20,7 +19,8 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from ..model import Expected, TokenCase, Verdict
+from ..model import TokenCase, Verdict
+from .reading import Read, judge
 
 SAML1 = "urn:oasis:names:tc:SAML:1.0:assertion"
 SAML2 = "urn:oasis:names:tc:SAML:2.0:assertion"
@@ -30,28 +30,6 @@ _NS = {"saml": SAML1, "ds": DS}
 _POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
 _REDIRECT = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
 _SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
-
-
-@dataclass(frozen=True)
-class Read:
-    """What a peer read from a verified token."""
-
-    subject: str | None
-    audiences: tuple[str, ...]
-    claims: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-def compare(expected: Expected, read: Read, how: str) -> Verdict:
-    """PASS when subject, audience and every expected claim value match what the peer read."""
-    if read.subject != expected.subject:
-        return Verdict.failed(f"subject {read.subject!r}, expected {expected.subject!r}")
-    if expected.audience not in read.audiences:
-        return Verdict.failed(f"audiences {list(read.audiences)}, expected {expected.audience!r}")
-    for uri, values in expected.claims.items():
-        missing = [v for v in values if v not in read.claims.get(uri, ())]
-        if missing:
-            return Verdict.failed(f"claim {uri}: missing {missing}, read {list(read.claims.get(uri, ()))}")
-    return Verdict.passed(f"{how}; subject, audience and {len(expected.claims)} claim(s) match")
 
 
 def _version() -> str | None:
@@ -182,7 +160,7 @@ class OneLoginPeer:
             return Verdict.failed(f"{type(err).__name__}: {err}")
         how = ("OneLogin_Saml2_Response.is_valid (strict)" if case.saml == "2.0"
                else "validate_node_sign with AssertionID")
-        return compare(case.expected, read, f"signature verified with the STS certificate by {how}")
+        return judge(read, case.expected, f"signature verified with the STS certificate by {how}")
 
 
 PEER = OneLoginPeer()

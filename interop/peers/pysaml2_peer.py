@@ -19,7 +19,7 @@ from typing import Any
 from lxml import etree
 
 from ..model import TokenCase, Verdict
-from .onelogin import Read, compare
+from .reading import Read, judge
 
 SAML2 = "urn:oasis:names:tc:SAML:2.0:assertion"
 _POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
@@ -150,7 +150,7 @@ class Pysaml2Peer:
             read = _verify(case)
         except Exception as err:  # the library's own refusal is the verdict
             return Verdict.failed(f"{type(err).__name__}: {err}")
-        return compare(case.expected, read, "signature verified with the STS certificate from IdP metadata by "
+        return judge(read, case.expected, "signature verified with the STS certificate from IdP metadata by "
                        "SecurityContext.correctly_signed_message (XSD + signature profile)")
 
 

@@ -1,7 +1,9 @@
 """Read subject, audiences and claims out of an assertion a peer verified, and compare them with a case.
 
-Used by the peers whose library verifies but does not read SAML (xmlsec1, signxml): the values are read from
-the bytes the peer verified, never from the token as received.
+``read_assertion`` serves the peers whose library verifies but does not read SAML (xmlsec1, signxml): the values
+are read from the bytes the peer verified, never from the token as received. Peers that read SAML themselves
+(python3-saml, pysaml2, passport-wsfed-saml2) build a ``Read`` from their library's answer; all are judged by
+``mismatches`` / ``judge``.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from lxml import etree
 
 from sts import ns
 
-from ..model import Expected
+from ..model import Expected, Verdict
 
-__all__ = ["Read", "mismatches", "read_assertion"]
+__all__ = ["Read", "judge", "mismatches", "read_assertion"]
 
 
 @dataclass(frozen=True)
@@ -62,3 +64,11 @@ def mismatches(read: Read, expected: Expected) -> list[str]:
         if missing:
             found.append(f"claim {uri} lacks {missing}")
     return found
+
+
+def judge(read: Read, expected: Expected, how: str) -> Verdict:
+    """PASS (saying ``how`` the peer verified) when what it read matches the case; else FAIL naming each mismatch."""
+    found = mismatches(read, expected)
+    if found:
+        return Verdict.failed("; ".join(found))
+    return Verdict.passed(f"{how}; subject, audience and {len(expected.claims)} claim(s) match")
