@@ -21,8 +21,9 @@ from sts.client import TrustClient, UsernameCredentials
 from sts.uris import TokenType
 
 from .freshen import TokenSource
-from .matrix import (ECDSA_PROFILES, TOKEN_PROFILES, ClientRow, TokenRow, client_cases, issue_token_cases,
-                     run_client_cases, run_token_cases)
+from .matrix import (ECDSA_PROFILES, TOKEN_PROFILES, ClientRow, TokenRow, client_cases, ecdsa_case_names,
+                     issue_token_cases, run_client_cases, run_token_cases)
+from .model import Verdict
 from .peers.registry import client_peers, verifier_peers
 from .replay import Replayer
 from .report import Report, now, write_reports
@@ -43,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with ExitStack() as stack:
             target = stack.enter_context(target_from_options(args))
-            ecdsa = stack.enter_context(local_sts(ecdsa=True)) if target.ours and not args.no_ecdsa else None
+            ecdsa = (stack.enter_context(local_sts(ecdsa=True))
+                     if target.ours and not (args.no_ecdsa or args.skip_peers) else None)
             report = _run(args, target, ecdsa, fixtures, started, clock)
     except (RuntimeError, OSError) as err:
         print(f"interop: cannot run: {err}", file=sys.stderr)
@@ -75,6 +77,10 @@ def _run(args: argparse.Namespace, target: Target, ecdsa: Target | None, fixture
         cases = issue_token_cases(target, TOKEN_PROFILES)
         if ecdsa is not None:
             cases += issue_token_cases(ecdsa, ECDSA_PROFILES)
+        elif not args.no_ecdsa:
+            cases += [TokenRow(name, name, issue=Verdict.not_applicable(
+                "ours only: the ECDSA cases come from a second STS of this project with an EC signing key"))
+                for name in ecdsa_case_names()]
         token_rows = run_token_cases(cases, verifiers, progress)
         client_rows = run_client_cases(target, client_cases(target), clients, progress)
     peers = [(p.name, p.about, p.unavailable()) for p in verifiers] + [

@@ -64,12 +64,20 @@ def expected_for(target: Target, address: str) -> Expected:
     return Expected(subject=target.username, audience=address, claims=dict(target.user_claims))
 
 
+def token_case_name(profile: str, wstrust: str, ecdsa: bool = False) -> str:
+    return f"{profile}-{'ecdsa-' if ecdsa else ''}wst{wstrust}"
+
+
+def ecdsa_case_names() -> list[str]:
+    return [token_case_name(profile, wst, ecdsa=True) for profile, versions in ECDSA_PROFILES for wst in versions]
+
+
 def issue_token_cases(target: Target, profiles: Iterable[tuple[str, Sequence[str]]]) -> list[TokenCase | TokenRow]:
     """One token per (profile, version) from the target; a row with the reason when one cannot be issued."""
     cases: list[TokenCase | TokenRow] = []
     for profile_name, versions in profiles:
         for wst in versions:
-            name = f"{profile_name}-{'ecdsa-' if target.signature.startswith('ecdsa') else ''}wst{wst}"
+            name = token_case_name(profile_name, wst, ecdsa=target.signature.startswith("ecdsa"))
             rp = target.rp(profile_name)
             if rp is None:
                 cases.append(TokenRow(name, name, issue=Verdict.not_applicable(f"no {profile_name} relying party")))
@@ -101,7 +109,8 @@ def _issue(target: Target, name: str, address: str, saml: str, wst: str, key_pem
 def describe(case: TokenCase) -> str:
     wst = case.name.rsplit("wst", 1)[-1]
     protection = f"encrypted {case.data_encryption} + {case.key_transport}" if case.encrypted else "not encrypted"
-    return f"SAML {case.saml}, {protection}, {case.signature}, WS-Trust {'2005/02' if wst == '2005' else wst}"
+    signature = f"{case.signature} (opt-in, ours only)" if case.signature.startswith("ecdsa") else case.signature
+    return f"SAML {case.saml}, {protection}, {signature}, WS-Trust {'2005/02' if wst == '2005' else wst}"
 
 
 def run_token_cases(cases: list[TokenCase | TokenRow], peers: Sequence[VerifierPeer],

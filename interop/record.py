@@ -202,7 +202,8 @@ def _write_pair(folder: Path, root: Path, origin: str, case: ClientCase, exchang
         "message": {"role": "request", **message},
         "replay": {"path": urlsplit(exchange.url).path or "/services/sts", "relying_party": case.profile,
                    **({"target_token": case.profile} if case.act_as else {})},
-        "expect": _expect(case, exchange.response),
+        # ActAs needs the requester configured as a delegate: a set-up of this project's STS only
+        "expect": {**_expect(case, exchange.response), **({"ours_only": True} if case.act_as else {})},
     })
     _write_toml(response.with_name(f"{case.name}.rstr.toml"), {
         "source": {**source, "about": f"the RSTR {against} answered to {origin}'s {case.name} RST, {when}"},

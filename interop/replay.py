@@ -15,10 +15,13 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from typing import Final
 from pathlib import Path
 
 import httpx
 from lxml import etree
+
+from sts import ns
 
 from sts.wstrust.response import TrustClientError, TrustFault, parse_response
 
@@ -97,7 +100,8 @@ class Replayer:
             return result
         result.exchange = (fresh.body, raw)
         if variant == "as-recorded":
-            result.checks["replay"] = _verdict(problems(answer, fixture.expect, self.target, rp), describe(answer))
+            found = _version_problems(fixture, answer) + problems(answer, fixture.expect, self.target, rp)
+            result.checks["replay"] = _verdict(found, describe(answer))
         result.checks["xsd (answer)"] = _verdict(xsd_problems(raw))
         return result
 
@@ -135,6 +139,21 @@ class Replayer:
         found = shape_problems(fixture.data(), ours.exchange[1], fixture.compare.ignore)
         told = "" if variant == "as-recorded" else f" ({variant})"
         return _verdict(found, f"same shape as our answer to {request.name}{told}")
+
+
+_SOAP_NS: Final = {"1.1": ns.SOAP11, "1.2": ns.SOAP12, "none": ns.SOAP12}  # a bare body goes out in SOAP 1.2
+_TRUST_NS: Final = {"2005": ns.WST2005, "1.3": ns.WST13, "1.4": ns.WST13}  # 1.4 messages are 1.3 + 200802 parts
+
+
+def _version_problems(fixture: Fixture, answer: Answer) -> list[str]:
+    """The answer speaks the request's SOAP and WS-Trust versions."""
+    found = []
+    if answer.soap_ns != _SOAP_NS[fixture.message.soap]:
+        found.append(f"answered in SOAP namespace {answer.soap_ns}, asked in SOAP {fixture.message.soap}")
+    trust = {r.trust_ns for r in answer.rstrs}
+    if fixture.message.wstrust in _TRUST_NS and trust - {_TRUST_NS[fixture.message.wstrust]}:
+        found.append(f"RSTR in namespace {', '.join(sorted(trust))}, asked in WS-Trust {fixture.message.wstrust}")
+    return found
 
 
 def _client_reads(fixture: Fixture) -> Verdict:

@@ -105,7 +105,7 @@ def render_markdown(report: Report) -> str:
     lines += _md_matrix(report.client_rows)
     lines += ["", "## Recorded fixtures", "", "Each check of each fixture, with its result and detail.", ""]
     lines += _md_table(["fixture", "what it is", "result", "checks"], [
-        [f"`{r.fixture.name}`", f"{r.fixture.source.about} ({r.fixture.source.origin}, {r.fixture.source.kind})",
+        [f"`{r.fixture.name}`", _what(r),
          _MARK[_overall(r)], "<br>".join(f"{check}: {_MARK[v.status]}" + (f" ({v.detail})" if v.detail else "")
                                         for check, v in r.checks.items())]
         for r in report.fixtures])
@@ -186,8 +186,7 @@ def render_html(report: Report) -> str:
              "<h2>Client peers × client cases</h2>", _html_matrix(report.client_rows),
              "<h2>Recorded fixtures</h2>",
              _html_table(["fixture", "what it is", "checks"], [
-                 [(r.fixture.name, "code"), (f"{r.fixture.source.about} ({r.fixture.source.origin}, "
-                                             f"{r.fixture.source.kind})", ""),
+                 [(r.fixture.name, "code"), (_what(r), ""),
                   (f"{_MARK[_overall(r)]}|" + " · ".join(f"{check}: {_MARK[v.status]}"
                                                           + (f" ({v.detail})" if v.detail else "")
                                                           for check, v in r.checks.items()), _css(_overall(r)))]
@@ -222,6 +221,12 @@ def _html_table(header: list[str], rows: list[list[tuple[str, str]]]) -> str:
             cells.append(f"<td class='{css}'>{body}</td>" if css else f"<td>{body}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     return "\n".join(out) + "</tbody></table>"
+
+
+def _what(result: FixtureResult) -> str:
+    source = result.fixture.source
+    ours = " **Ours only**: what this project's STS is set up to answer." if result.fixture.expect.ours_only else ""
+    return f"{source.about} ({source.origin}, {source.kind}).{ours}"
 
 
 def _overall(result: FixtureResult) -> Status:

@@ -82,3 +82,17 @@ def test_expectations_on_an_rstr_are_checked_one_by_one() -> None:
 def test_what_is_not_soap_is_an_answer_error(data: bytes) -> None:
     with pytest.raises(AnswerError):
         read_answer(data)
+
+
+def test_the_answer_must_speak_the_requests_versions() -> None:
+    from interop.replay import _version_problems
+    from interop.sidecar import Fixture, Message, Source
+
+    source = Source("unit", "hand-written", "Apache-2.0", "PROVENANCE.md", "x")
+    asked_2005 = Fixture(Path("x.xml"), "x.xml", source, Message("request", "2005", "1.2", "issue"))
+    assert _version_problems(asked_2005, read_answer(ADFS2005)) == []
+    assert _version_problems(asked_2005, read_answer(ADFS13)) == [
+        "RSTR in namespace http://docs.oasis-open.org/ws-sx/ws-trust/200512, asked in WS-Trust 2005"]
+    asked_soap11 = Fixture(Path("x.xml"), "x.xml", source, Message("request", "1.3", "1.1", "issue"))
+    assert _version_problems(asked_soap11, read_answer(ADFS13)) == [
+        "answered in SOAP namespace http://www.w3.org/2003/05/soap-envelope, asked in SOAP 1.1"]

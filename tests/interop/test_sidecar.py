@@ -108,3 +108,11 @@ def test_no_fixtures_at_all_is_an_error(tmp_path: Path) -> None:
         list(discover(tmp_path))
     with pytest.raises(FixtureError, match="no such fixtures folder"):
         list(discover(tmp_path / "absent"))
+
+
+def test_a_fixture_that_is_not_xml_fails_with_its_name(tmp_path: Path) -> None:
+    path = _fixture(tmp_path, GOOD)
+    path.write_text("<wst:RequestSecurityToken>unclosed")
+    with pytest.raises(FixtureError, match=r"x.xml: not well-formed XML"):
+        load(path, tmp_path)
+
