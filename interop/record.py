@@ -50,6 +50,7 @@ RSTRC: Final = "RequestSecurityTokenResponseCollection"
 #: a PasswordDigest (what only zeep and our client send).
 DEFAULT_CASES: Final = tuple(parse_case(name) for name in (
     *(case_name(p, w, "1.2") for p in ("saml11-plain", "saml20") for w in ("1.3", "2005")),
+    case_name("saml20-plain", "1.3", "1.2"),
     case_name("saml20", "1.3", "1.1"),
     case_name("saml11-plain", "2005", "1.1"),
     case_name("saml11-plain", "2005", "1.2", "username-digest"),
