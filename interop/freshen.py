@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Final
 from xml.sax.saxutils import escape
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from sts import ns
@@ -81,6 +82,8 @@ def freshen(fixture: Fixture, target: Target, tokens: TokenSource, variant: str 
     _rewrite_applies_to(root, target.rp(fixture.replay.relying_party), trust)
     if fixture.replay.target_token != "none" and variant != "keep-target":
         _replace_targets(root, trust, tokens(fixture.replay.target_token))
+    if fixture.replay.use_key == "fresh-certificate":
+        _use_target_certificate(root, target)
     if fixture.message.auth == "x509":
         _resign(root, target)  # last: the signature covers the Body and Timestamp as rewritten
     body = etree.tostring(root, xml_declaration=True, encoding="utf-8")
@@ -172,6 +175,19 @@ def _replace_targets(root: etree._Element, trust: str, token: etree._Element) ->
     if not found:
         raise ValueError("[replay] target_token is set but the request has no Validate/Renew/CancelTarget, "
                          "OnBehalfOf or ActAs")
+
+
+def _use_target_certificate(root: etree._Element, target: Target) -> None:
+    """UseKey names the key that will sign the request (proof of possession): the target's client certificate."""
+    if target.client_cert_pem is None:
+        raise ValueError("[replay] use_key = 'fresh-certificate' but the target has no X.509 client certificate")
+    der = base64.b64encode(load_certificate(target.client_cert_pem).public_bytes(Encoding.DER)).decode()
+    found = [e for wst in (ns.WST13, ns.WST2005) for use_key in root.iter(ns.qn(wst, "UseKey"))
+             for e in use_key.iter(ns.qn(ns.DS, "X509Certificate"), ns.qn(ns.WSSE, "BinarySecurityToken"))]
+    if not found:
+        raise ValueError("[replay] use_key = 'fresh-certificate' but UseKey carries no certificate")
+    for element in found:
+        element.text = der
 
 
 def _resign(root: etree._Element, target: Target) -> None:

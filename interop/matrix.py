@@ -31,7 +31,8 @@ __all__ = ["ClientRow", "TokenRow", "case_name", "client_cases", "parse_case", "
 
 _AUTH_SUFFIX: Final = {"username-text": "", "username-digest": "-digest", "x509": "-x509"}
 _CASE: Final = re.compile(r"^(?P<profile>[a-z0-9-]+?)-wst(?P<wst>1\.3|2005)-soap(?P<soap>1\.[12])(?P<auth>-digest|-x509)?"
-                    r"(?P<actas>-actas)?$")
+                    r"(?P<actas>-actas)?(?P<key>-symmetric|-publickey)?$")
+_KEY_SUFFIX: Final = {"bearer": "", "symmetric": "-symmetric", "public": "-publickey"}
 _VERSIONS: Final = {"1.3": TrustVersion.WST13, "2005": TrustVersion.WST2005}
 _SOAP: Final = {"1.1": SoapVersion.SOAP11, "1.2": SoapVersion.SOAP12}
 #: (profile, WS-Trust versions) issued for the verifier peers.
@@ -138,19 +139,23 @@ def _safe_check(peer: VerifierPeer, case: TokenCase) -> Verdict:
         return Verdict.failed(f"the {peer.name} driver crashed: {type(err).__name__}: {err}")
 
 
-def case_name(profile: str, wstrust: str, soap: str, auth: str = "username-text", act_as: bool = False) -> str:
-    """``saml20-wst1.3-soap1.2``, with ``-digest`` for a PasswordDigest, ``-x509`` for a signed request and
-    ``-actas`` for a WS-Trust 1.4 ActAs request."""
-    return f"{profile}-wst{wstrust}-soap{soap}{_AUTH_SUFFIX[auth]}{'-actas' if act_as else ''}"
+def case_name(profile: str, wstrust: str, soap: str, auth: str = "username-text", act_as: bool = False,
+              key_type: str = "bearer") -> str:
+    """``saml20-wst1.3-soap1.2``, with ``-digest`` for a PasswordDigest, ``-x509`` for a signed request,
+    ``-actas`` for a WS-Trust 1.4 ActAs request and ``-symmetric`` / ``-publickey`` for holder-of-key."""
+    return (f"{profile}-wst{wstrust}-soap{soap}{_AUTH_SUFFIX[auth]}{'-actas' if act_as else ''}"
+            f"{_KEY_SUFFIX[key_type]}")
 
 
 def parse_case(name: str) -> ClientCase:
     match = _CASE.match(name)
     if match is None or match["profile"] not in PROFILES:
-        raise ValueError(f"{name!r}: expected <profile>-wst<1.3|2005>-soap<1.1|1.2>[-digest|-x509][-actas], "
+        raise ValueError(f"{name!r}: expected <profile>-wst<1.3|2005>-soap<1.1|1.2>[-digest|-x509][-actas]"
+                         "[-symmetric|-publickey], "
                          f"profile one of {', '.join(sorted(PROFILES))}")
     auth = next(a for a, suffix in _AUTH_SUFFIX.items() if suffix == (match["auth"] or ""))
-    return ClientCase(name, match["profile"], match["wst"], match["soap"], auth, bool(match["actas"]))
+    key_type = next(k for k, suffix in _KEY_SUFFIX.items() if suffix == (match["key"] or ""))
+    return ClientCase(name, match["profile"], match["wst"], match["soap"], auth, bool(match["actas"]), key_type)
 
 
 def client_cases(target: Target) -> list[ClientCase]:

@@ -78,6 +78,7 @@ class ClientCase:
     soap: str                 # "1.1" | "1.2"
     auth: str = "username-text"   # | "username-digest" | "x509"
     act_as: bool = False          # WS-Trust 1.4 ActAs: the requester (a delegate) asks on a user's behalf
+    key_type: str = "bearer"      # | "symmetric" (a proof key from both entropies) | "public" (UseKey, proven)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,8 @@ DEFAULT_CASES: Final = tuple(parse_case(name) for name in (
     case_name("saml20", "1.3", "1.2", "x509"),
     case_name("saml11-plain", "2005", "1.2", "x509"),
     case_name("saml20-plain", "1.3", "1.2", "x509", act_as=True),
+    case_name("saml20-plain", "1.3", "1.2", key_type="symmetric"),
+    case_name("saml20-plain", "1.3", "1.2", "x509", key_type="public"),
 ))
 
 
@@ -102,8 +104,10 @@ class OurClient:
                                    credentials=UsernameCredentials(target.username, target.password),
                                    transport=transport)
                 act_as = user.issue(rp.address, token_type=TokenType.from_short(rp.profile.token_type))
+            key_type = {"bearer": KeyType.BEARER, "symmetric": KeyType.SYMMETRIC,
+                        "public": KeyType.PUBLIC_KEY}[case.key_type]
             result = client.issue(rp.address, token_type=TokenType.from_short(rp.profile.token_type),
-                                  key_type=KeyType.BEARER, act_as=act_as)
+                                  key_type=key_type, act_as=act_as)
         except (TrustClientError, ValueError) as err:
             return ClientOutcome(Verdict.failed(f"sts.client: {err}"), exchanges=tuple(session.exchanges))
         finally:
@@ -202,7 +206,9 @@ def _write_pair(folder: Path, root: Path, origin: str, case: ClientCase, exchang
         "source": {**source, "about": f"the Issue RST {origin} sent ({case.name}) to {against}, {when}"},
         "message": {"role": "request", **message},
         "replay": {"path": urlsplit(exchange.url).path or "/services/sts", "relying_party": case.profile,
-                   **({"target_token": case.profile} if case.act_as else {})},
+                   **({"target_token": case.profile} if case.act_as else {}),
+                   # UseKey names the recorder's client certificate: the replay puts the target's in its place
+                   **({"use_key": "fresh-certificate"} if case.key_type == "public" else {})},
         # ActAs needs the requester configured as a delegate: a set-up of this project's STS only
         "expect": {**_expect(case, exchange.response), **({"ours_only": True} if case.act_as else {})},
     })
@@ -217,8 +223,8 @@ def _write_pair(folder: Path, root: Path, origin: str, case: ClientCase, exchang
 
 
 def _message(case: ClientCase, exchange: Exchange) -> dict[str, Any]:
-    return {"wstrust": "1.4" if case.act_as else case.wstrust, "soap": case.soap, "operation": "issue", "saml": PROFILES[case.profile].saml,
-            "key_type": "bearer", "auth": case.auth,
+    return {"wstrust": "1.4" if case.act_as else case.wstrust, "soap": case.soap, "operation": "issue",
+            "saml": PROFILES[case.profile].saml, "key_type": case.key_type, "auth": case.auth,
             "binding": "usernamemixed" if "usernamemixed" in urlsplit(exchange.url).path else "sts"}
 
 
@@ -228,8 +234,12 @@ def _expect(case: ClientCase, response: bytes) -> dict[str, Any]:
     names = {etree.QName(e).localname for e in root.iter(etree.Element)}
     references = [kind for kind, local in (("attached", "RequestedAttachedReference"),
                                            ("unattached", "RequestedUnattachedReference")) if local in names]
-    return {"outcome": "success", "token_type": PROFILES[case.profile].token_type, "key_type": "bearer",
-            "collection": RSTRC in names, "references": references}
+    proofs = [etree.QName(c).localname for p in root.iter("{*}RequestedProofToken") for c in p
+               if isinstance(c.tag, str)]
+    proof = {"ComputedKey": "computed-key", "BinarySecret": "binary-secret",
+             "EncryptedKey": "encrypted-key"}.get(proofs[0], proofs[0]) if proofs else "none"
+    return {"outcome": "success", "token_type": PROFILES[case.profile].token_type, "key_type": case.key_type,
+            "collection": RSTRC in names, "references": references, "proof": proof}
 
 
 def pretty(data: bytes) -> bytes:

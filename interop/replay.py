@@ -12,6 +12,7 @@ shows its reason instead.
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -121,14 +122,14 @@ class Replayer:
 
     def _response(self, fixture: Fixture) -> FixtureResult:
         result = FixtureResult(fixture)
-        result.checks["our client"] = _client_reads(fixture)
+        equivalent = self.fixtures.get(fixture.compare.equivalent or "")
+        result.checks["our client"] = _client_reads(fixture, _entropy(equivalent) if equivalent else None)
         result.checks["sts token show"] = _token_show(fixture.path)
         for reader in fixture.read.by:
             if reader not in result.checks:
                 result.checks[reader] = read_document(reader, fixture, self.target)
-        equivalent = fixture.compare.equivalent
         if equivalent is not None:
-            result.checks["shape"] = self._shape(fixture, self.fixtures[equivalent], fixture.compare.variant)
+            result.checks["shape"] = self._shape(fixture, equivalent, fixture.compare.variant)
         return result
 
     def _shape(self, fixture: Fixture, request: Fixture, variant: str) -> Verdict:
@@ -156,11 +157,19 @@ def _version_problems(fixture: Fixture, answer: Answer) -> list[str]:
     return found
 
 
-def _client_reads(fixture: Fixture) -> Verdict:
-    """Our own client's RSTR reader must take the recording (a fault must come back as the fault it is)."""
+def _entropy(request: Fixture) -> bytes | None:
+    """The requester's entropy in a recorded request: our client needs it to compute a ComputedKey proof."""
+    root = etree.fromstring(request.data(), etree.XMLParser(resolve_entities=False, no_network=True))
+    secret = root.find(".//{*}Entropy/{*}BinarySecret")
+    return base64.b64decode(secret.text or "") if secret is not None else None
+
+
+def _client_reads(fixture: Fixture, client_entropy: bytes | None = None) -> Verdict:
+    """Our own client's RSTR reader must take the recording (a fault must come back as the fault it is); the
+    requester's entropy comes from the equivalent request, when there is one."""
     wants_token = fixture.message.operation in {"issue", "renew"} and b"RequestedSecurityToken" in fixture.data()
     try:
-        result = parse_response(fixture.data(), require_token=wants_token)
+        result = parse_response(fixture.data(), require_token=wants_token, client_entropy=client_entropy)
     except TrustFault as fault:
         return Verdict.passed(f"read as fault {fault.fault_code[1]}: {fault.fault_reason}")
     except TrustClientError as err:

@@ -148,13 +148,14 @@ def _prepare(home: Path, *, ecdsa: bool) -> Target:
         address = _rp_address(profile.name, tag)
         args = ["rp", "add", "--endpoint", address, "--token-type", profile.token_type,
                 *[arg for uri in USER_CLAIMS for arg in ("--require-claim", uri)]]
+        # Plain profiles have the certificate too: a holder-of-key proof key is encrypted for it in the token.
+        args += ["--cert", str(home / "interop-rp.crt")]
         if profile.encrypted:
-            args += ["--cert", str(home / "interop-rp.crt"), "--data-encryption", str(profile.data_encryption),
-                     "--key-transport", str(profile.key_transport)]
+            args += ["--data-encryption", str(profile.data_encryption), "--key-transport", str(profile.key_transport)]
         else:
             args.append("--no-encrypt")
         _sts(home, *args)
-        parties[profile.name] = RelyingParty(address, profile, key_pem if profile.encrypted else None)
+        parties[profile.name] = RelyingParty(address, profile, key_pem)
     return Target(base_url="", sts_cert_pem=_sts(home, "cert").encode(), username=USER, password=PASSWORD,
                   relying_parties=parties, ours=True, user_claims=dict(USER_CLAIMS), home=home,
                   client_name=CLIENT, client_key_pem=client_key, client_cert_pem=client_cert,

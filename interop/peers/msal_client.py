@@ -79,6 +79,10 @@ def _not_applicable(target: Target, case: ClientCase) -> str | None:
         return "msal sends SOAP 1.2 only"
     if case.act_as:
         return "msal sends no ActAs"
+    if case.key_type != "bearer":
+        return "msal asks for bearer tokens only"
+    if case.auth == "x509":
+        return "msal authenticates with a UsernameToken only (no X.509-signed requests)"
     if case.auth != "username-text":
         return "msal sends a PasswordText UsernameToken only (no digest)"
     if case.wstrust not in ENDPOINTS:

@@ -80,8 +80,8 @@ class ZeepClient:
             return ClientOutcome(Verdict.not_applicable(f"the target has no relying party of profile {case.profile}"))
         if case.wstrust not in TRUST or case.soap not in ("1.1", "1.2"):
             return ClientOutcome(Verdict.not_applicable(f"no WS-Trust {case.wstrust} / SOAP {case.soap} here"))
-        if case.act_as:
-            return ClientOutcome(Verdict.not_applicable("this driver builds no ActAs requests"))
+        if case.act_as or case.key_type != "bearer":
+            return ClientOutcome(Verdict.not_applicable("this driver builds bearer requests without ActAs only"))
         if case.auth == "x509" and (target.client_key_pem is None or target.client_cert_pem is None):
             return ClientOutcome(Verdict.not_applicable("no registered X.509 client key for this target"))
         transport, session = _recording_transport(target.verify_tls)

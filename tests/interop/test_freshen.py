@@ -126,3 +126,19 @@ def test_a_signed_recording_is_signed_again_with_the_targets_client_key() -> Non
     assert signed.signed_body.findtext(f".//{{{ns.WSP12}}}AppliesTo//{{{ns.WSA}}}Address") == "https://saml20.rp.test/"
     with pytest.raises(ValueError, match="no registered X.509 client key"):
         freshen(fixture, TARGET, lambda profile: TOKEN)
+
+
+def test_use_key_names_the_targets_client_certificate() -> None:
+    from dataclasses import replace
+
+    from sts.crypto.keys import generate_key_and_cert
+
+    key_pem, cert_pem = generate_key_and_cert("a client of the target")
+    target = replace(TARGET, client_name="c", client_key_pem=key_pem, client_cert_pem=cert_pem)
+    fixture = FIXTURES["live/sts-client/saml20-plain-wst1.3-soap1.2-x509-publickey.rst.xml"]
+    assert fixture.replay.use_key == "fresh-certificate"
+    root = etree.fromstring(freshen(fixture, target, lambda profile: TOKEN).body)
+    in_use_key = root.findtext(f".//{{{ns.WST13}}}UseKey//{{{ns.DS}}}X509Certificate")
+    in_signature = root.findtext(f".//{{{ns.WSSE}}}BinarySecurityToken")
+    assert in_use_key and in_use_key == in_signature  # the key named is the key that signed
+    assert base64.b64decode(in_use_key)[:1] == b"\x30"
