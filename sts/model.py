@@ -113,6 +113,11 @@ class RequestSecurityToken:
     issuer: str | None = None
     batch: bool = False  # a Batch* RequestType, inside a RequestSecurityTokenCollection
 
+    @property
+    def request_type_uri(self) -> str:
+        """The RequestType as the requester sent it (``.../Issue``, ``.../BatchIssue``)."""
+        return self.version.uri(("Batch" if self.batch else "") + self.request_type.value)
+
 
 @dataclass(frozen=True)
 class Principal:
@@ -233,9 +238,9 @@ class IssuedToken:
     expires: datetime
     applies_to: str
     subject: str
-    claims: tuple[Claim, ...] = ()
     #: SHA-256 of the token's exclusive canonical form: how an encrypted token is recognised later.
-    token_hash: str = ""
+    token_hash: str
+    claims: tuple[Claim, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,8 @@ from .model import (
     ValidateResponse,
 )
 from .uris import NAMEID_UNSPECIFIED, AuthnMethod, KeyType, RequestType, TokenType
-from .validators import TokenResolver, token_hash
+from .validators import TokenResolver
 from .wstrust.render import token_type_uri_for
-from .xmlsafe import parse_trusted
 from .xmltime import parse_datetime
 
 
@@ -165,7 +164,7 @@ class SecurityTokenService:
             applies_to_ns=rst.applies_to_ns,
             context=rst.context,
             proof=proof,
-            request_type_uri=rst.version.uri(("Batch" if rst.batch else "") + rst.request_type.value),
+            request_type_uri=rst.request_type_uri,
             key_type_uri=rst.key_type_uri.strip() if rst.key_type_uri else None,
         )
 
@@ -297,7 +296,7 @@ def _record(token: IssuedToken, principal: Principal, plan: IssuancePlan, rst: R
         issued=token.created,
         expires=token.expires,
         renewal_count=renewal_count,
-        token_hash=token.token_hash or token_hash(parse_trusted(token.xml)),
+        token_hash=token.token_hash,
         requester=principal.name,
         details={
             "claims": [_claim_detail(c) for c in token.claims],

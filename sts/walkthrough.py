@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 import requests
 from lxml import etree
 
-from . import ns
+from . import metadata, ns
 
 __all__ = [
     "Exchange", "Recorder", "Sandbox", "SandboxError", "ServerThread", "Svg", "TimelineBar", "TimelineEvent",
@@ -652,11 +652,11 @@ class Sandbox:
 
     @property
     def sts_endpoint(self) -> str:
-        return f"{self.sts.base_url}/services/sts"
+        return metadata.sts_url(self.sts.base_url)
 
     @property
     def wsdl_url(self) -> str:
-        return f"{self.sts_endpoint}?wsdl"
+        return metadata.wsdl_url(self.sts.base_url)
 
     @property
     def service_url(self) -> str:
