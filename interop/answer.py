@@ -13,10 +13,12 @@ from typing import Final
 from lxml import etree
 
 from sts import ns
+from sts.xmltime import parse_datetime
+
+from .xmlread import XmlError, read_xml
 
 __all__ = ["Answer", "AnswerError", "Rstr", "describe", "read_answer"]
 
-_PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 _TRUST: Final = (ns.WST13, ns.WST2005, ns.WST14)
 _SOAP: Final = (ns.SOAP12, ns.SOAP11)
 
@@ -57,7 +59,7 @@ class Rstr:
         created, expires = lifetime.findtext(ns.qn(ns.WSU, "Created")), lifetime.findtext(ns.qn(ns.WSU, "Expires"))
         if not created or not expires:
             return None
-        return _instant(created), _instant(expires)
+        return parse_datetime(created), parse_datetime(expires)
 
     def status_code(self) -> str | None:
         status = self.child("Status")
@@ -105,9 +107,9 @@ def describe(answer: Answer) -> str:
 
 def read_answer(data: bytes) -> Answer:
     try:
-        root = etree.fromstring(data, _PARSER)
-    except etree.XMLSyntaxError as err:
-        raise AnswerError(f"not XML: {err}") from None
+        root = read_xml(data)
+    except XmlError as err:
+        raise AnswerError(f"not acceptable XML: {err}") from None
     soap_ns = etree.QName(root).namespace or ""
     body = root.find(ns.qn(soap_ns, "Body")) if soap_ns in _SOAP else None
     if body is None:
@@ -139,6 +141,3 @@ def _fault(fault: etree._Element, soap_ns: str) -> tuple[str | None, str | None,
     prefix, _, local = qname.text.strip().rpartition(":")
     return qname.nsmap.get(prefix or None), local, reason
 
-
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.strip().replace("Z", "+00:00"))

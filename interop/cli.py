@@ -17,12 +17,10 @@ from pathlib import Path
 
 from lxml import etree
 
-from sts.client import TrustClient, UsernameCredentials
-from sts.uris import TokenType
 
 from .freshen import TokenSource
 from .matrix import (ECDSA_PROFILES, TOKEN_PROFILES, ClientRow, TokenRow, client_cases, ecdsa_case_names,
-                     issue_token_cases, run_client_cases, run_token_cases)
+                     issue_token, issue_token_cases, run_client_cases, run_token_cases)
 from .model import Verdict
 from .peers.registry import client_peers, verifier_peers
 from .replay import Replayer
@@ -102,10 +100,7 @@ def _token_source(target: Target) -> TokenSource:
         rp = target.rp(profile)
         if rp is None:
             raise ValueError(f"the target has no {profile} relying party to issue a target token for")
-        client = TrustClient.for_endpoint(target.url("/services/sts"), verify=target.verify_tls,
-                                          credentials=UsernameCredentials(target.username, target.password))
-        token_type = TokenType.SAML11 if rp.profile.saml == "1.1" else TokenType.SAML20
-        return client.issue(rp.address, token_type=token_type).token_element()
+        return issue_token(target, rp).token_element()
     return issue
 
 

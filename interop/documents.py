@@ -15,17 +15,16 @@ import sys
 from collections.abc import Callable
 from typing import Any, Final
 
-from lxml import etree
 
 from sts.client import TrustClient
 from sts.client_mex import MexError, read_mex
 from sts.client_policy import PolicyError, find_issued_token_policies
 from sts.uris import TrustVersion
+from sts.xmlsafe import parse
 from sts.wstrust.response import TrustClientError
 
 from .model import Verdict
 from .sidecar import Fixture
-from .target import Target
 from .xsd import xsd_problems
 
 __all__ = ["read_document"]
@@ -33,7 +32,7 @@ __all__ = ["read_document"]
 _VERSIONS: Final = {"2005": TrustVersion.WST2005, "1.3": TrustVersion.WST13, "1.4": TrustVersion.WST13}
 
 
-def read_document(reader: str, fixture: Fixture, target: Target) -> Verdict:
+def read_document(reader: str, fixture: Fixture) -> Verdict:
     try:
         return _READERS[reader](fixture)
     except Exception as err:  # noqa: BLE001 - a reader's crash is that reader's failure, shown in the report
@@ -76,7 +75,7 @@ def _client_wsdl(fixture: Fixture) -> Verdict:
 
 def _client_policy(fixture: Fixture) -> Verdict:
     try:
-        policies = find_issued_token_policies(etree.fromstring(fixture.data()))
+        policies = find_issued_token_policies(parse(fixture.data()))
     except PolicyError as err:
         return Verdict.failed(f"our policy reader: {err}")
     if not policies:

@@ -16,6 +16,7 @@ that are stale or belong to another deployment are rewritten:
 from __future__ import annotations
 
 import base64
+import copy
 import os
 import uuid
 from collections.abc import Callable
@@ -30,13 +31,14 @@ from lxml import etree
 from sts import ns
 from sts.soap import build_envelope
 from sts.addressing import render_request_headers
-from sts.uris import PASSWORD_DIGEST, RequestType, SoapVersion, TrustVersion
+from sts.uris import PASSWORD_DIGEST, SoapVersion, TrustVersion
 from sts.crypto.keys import load_certificate, load_private_key
 from sts.wsse.build import build_security_header, sign_envelope
 from sts.wsse.username import password_digest
 from sts.xmltime import format_datetime, utcnow
 
 from .sidecar import Fixture
+from .xmlread import read_xml
 from .target import Target
 
 __all__ = ["FreshRequest", "TokenSource", "freshen"]
@@ -45,14 +47,8 @@ __all__ = ["FreshRequest", "TokenSource", "freshen"]
 TokenSource = Callable[[str], etree._Element]
 
 _TRUST: Final = {"2005": ns.WST2005, "1.3": ns.WST13, "1.4": ns.WST13}
-_OPERATION: Final = {"issue": RequestType.ISSUE, "batch-issue": RequestType.ISSUE, "renew": RequestType.RENEW,
-                     "validate": RequestType.VALIDATE, "batch-validate": RequestType.VALIDATE,
-                     "cancel": RequestType.CANCEL}
-_BATCH_ACTION: Final = {"batch-issue": "BatchIssue", "batch-validate": "BatchValidate"}
 #: Elements whose content is a token the target must have issued (ActAs is WS-Trust 1.4's, in its namespace).
 _TARGETS: Final = ("ValidateTarget", "RenewTarget", "CancelTarget", "OnBehalfOf")
-_PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
-                                 remove_blank_text=False)
 
 
 @dataclass(frozen=True)
@@ -71,7 +67,7 @@ def freshen(fixture: Fixture, target: Target, tokens: TokenSource, variant: str 
     if variant == "wrong-password":
         target = replace(target, password=target.password + "-but-wrong")
     data = _fill_placeholders(fixture.data(), fixture, target)
-    root = etree.fromstring(data, _PARSER)
+    root = read_xml(data)
     url = target.url(fixture.replay.path)
     trust = _TRUST[fixture.message.wstrust]
     if fixture.message.soap == "none":
@@ -106,12 +102,11 @@ def _fill_placeholders(data: bytes, fixture: Fixture, target: Target) -> bytes:
 
 def _envelope(body: etree._Element, fixture: Fixture, url: str, target: Target) -> etree._Element:
     version = TrustVersion(_TRUST[fixture.message.wstrust])
-    operation = fixture.message.operation
-    action = (version.uri(_BATCH_ACTION[operation]) if operation in _BATCH_ACTION
-              else _OPERATION[operation].request_action(version))
+    # "batch-issue" -> RST/BatchIssue (WS-Trust 1.3 section 8.1), "issue" -> RST/Issue
+    action = version.uri("RST/" + fixture.message.operation.title().replace("-", ""))
     headers = render_request_headers(action, url)
     headers.append(build_security_header(target.username, target.password))
-    return etree.fromstring(build_envelope(SoapVersion.SOAP12, body, headers), _PARSER)
+    return read_xml(build_envelope(SoapVersion.SOAP12, body, headers))
 
 
 def _refresh_addressing(root: etree._Element, url: str) -> None:
@@ -170,7 +165,7 @@ def _replace_targets(root: etree._Element, trust: str, token: etree._Element) ->
         for holder in root.iter(tag):
             for child in list(holder):
                 holder.remove(child)
-            holder.append(etree.fromstring(etree.tostring(token)))
+            holder.append(copy.deepcopy(token))
             found = True
     if not found:
         raise ValueError("[replay] target_token is set but the request has no Validate/Renew/CancelTarget, "

@@ -35,6 +35,8 @@ from .matrix import case_name, parse_case
 from .model import ClientCase, ClientOutcome, Exchange, Status, Verdict
 from .peers.base import ClientPeer
 from .sidecar import load
+from .answer import read_answer
+from .expect import REFERENCES
 from .target import PROFILES, Target, add_target_options, target_from_options
 
 __all__ = ["DEFAULT_CASES", "OurClient", "case_name", "main", "parse_case", "record"]
@@ -43,7 +45,6 @@ ROOT: Final = Path(__file__).resolve().parents[1]
 LICENCE: Final = "Apache-2.0 (recorded here)"
 DS: Final = "http://www.w3.org/2000/09/xmldsig#"
 XENC: Final = "http://www.w3.org/2001/04/xmlenc#"
-RSTRC: Final = "RequestSecurityTokenResponseCollection"
 
 
 #: Both SAML versions in both WS-Trust versions over SOAP 1.2 (what every client peer sends), plus SOAP 1.1 and
@@ -96,11 +97,11 @@ class OurClient:
         version = TrustVersion.WST13 if case.wstrust == "1.3" else TrustVersion.WST2005
         soap = SoapVersion.SOAP11 if case.soap == "1.1" else SoapVersion.SOAP12
         try:
-            client = TrustClient(target.url("/services/sts?wsdl"), version=version, soap=soap,
+            client = TrustClient(target.wsdl_url, version=version, soap=soap,
                                  credentials=credentials, transport=transport)
             act_as = None
             if case.act_as:  # the user's own token first; the signed request then asks ActAs the user
-                user = TrustClient(target.url("/services/sts?wsdl"), version=version, soap=soap,
+                user = TrustClient(target.wsdl_url, version=version, soap=soap,
                                    credentials=UsernameCredentials(target.username, target.password),
                                    transport=transport)
                 act_as = user.issue(rp.address, token_type=TokenType.from_short(rp.profile.token_type))
@@ -229,17 +230,13 @@ def _message(case: ClientCase, exchange: Exchange) -> dict[str, Any]:
 
 
 def _expect(case: ClientCase, response: bytes) -> dict[str, Any]:
-    """The profile's token type, bearer, and the shape the answer had (collection, references)."""
-    root = etree.fromstring(response, etree.XMLParser(resolve_entities=False, no_network=True))
-    names = {etree.QName(e).localname for e in root.iter(etree.Element)}
-    references = [kind for kind, local in (("attached", "RequestedAttachedReference"),
-                                           ("unattached", "RequestedUnattachedReference")) if local in names]
-    proofs = [etree.QName(c).localname for p in root.iter("{*}RequestedProofToken") for c in p
-               if isinstance(c.tag, str)]
-    proof = {"ComputedKey": "computed-key", "BinarySecret": "binary-secret",
-             "EncryptedKey": "encrypted-key"}.get(proofs[0], proofs[0]) if proofs else "none"
+    """The profile's token type and the case's key type, and what the answer showed (collection, references,
+    proof), read the way the replay will judge it (``interop.answer``)."""
+    answer = read_answer(response)
+    rstr = answer.rstrs[0]
+    references = [kind for kind, local in REFERENCES.items() if rstr.child(local) is not None]
     return {"outcome": "success", "token_type": PROFILES[case.profile].token_type, "key_type": case.key_type,
-            "collection": RSTRC in names, "references": references, "proof": proof}
+            "collection": answer.collection, "references": references, "proof": rstr.proof()}
 
 
 def pretty(data: bytes) -> bytes:

@@ -15,11 +15,11 @@ from lxml import etree
 
 from sts import ns
 
-from .expect import TOKEN_TYPES
+from .expect import token_type_name
+from .xmlread import read_xml
 
 __all__ = ["shape", "shape_problems"]
 
-_PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 _TOKENS: Final = frozenset({"Assertion", "EncryptedAssertion", "EncryptedData"})
 _SOAP_VERSIONS: Final = {ns.SOAP11: "1.1", ns.SOAP12: "1.2"}
 _VALUE_ATTRIBUTES: Final = frozenset({"ValueType", "TokenType"})
@@ -27,7 +27,7 @@ _VALUE_ATTRIBUTES: Final = frozenset({"ValueType", "TokenType"})
 
 def shape(data: bytes) -> set[str]:
     """The answer's paths from the Body's child down (a bare RSTRC, as PicketLink's are, reads the same)."""
-    root = etree.fromstring(data, _PARSER)
+    root = read_xml(data)
     paths: set[str] = set()
     if etree.QName(root).localname == "Envelope":
         paths.add(f"soap={_SOAP_VERSIONS.get(etree.QName(root).namespace or '', '?')}")
@@ -72,7 +72,7 @@ def _walk(element: etree._Element, prefix: str, paths: set[str], depth: int) -> 
 def _value(element: etree._Element, local: str) -> str | None:
     text = (element.text or "").strip()
     if local == "TokenType":
-        return next((name for name, uris in TOKEN_TYPES.items() if text in uris), text)
+        return token_type_name(text) or text
     if local in {"KeyType", "RequestType", "Code"}:
         return text.rsplit("/", 1)[-1]
     if local == "Value" and ":" in text:  # SOAP 1.2 fault (sub)code: compare the local name

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from lxml import etree
+from .xmlread import XmlError, read_xml
 
 __all__ = ["Fixture", "FixtureError", "discover", "load"]
 
@@ -33,7 +33,6 @@ class FixtureError(ValueError):
 
 
 _MESSAGES: Final = (".xml", ".wsdl")
-_PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 _ROLES: Final = frozenset({"request", "response", "mex", "wsdl", "token", "schema"})
 _KINDS: Final = frozenset({"captured", "template", "hand-written", "document", "recorded"})
 _WSTRUST: Final = frozenset({"2005", "1.3", "1.4", "none"})
@@ -172,9 +171,9 @@ def load(path: Path, root: Path) -> Fixture:
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise FixtureError(f"{sidecar}: {err}") from None
     try:
-        etree.fromstring(path.read_bytes(), _PARSER)
-    except (OSError, etree.XMLSyntaxError) as err:
-        raise FixtureError(f"{path}: not well-formed XML: {err}") from None
+        read_xml(path.read_bytes())
+    except (OSError, XmlError) as err:
+        raise FixtureError(f"{path}: not usable XML: {err}") from None
     try:
         return _fixture(path, name, raw, root)
     except (KeyError, TypeError, ValueError) as err:

@@ -18,14 +18,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import httpx
 
+from sts import metadata
 from sts.crypto.keys import generate_key_and_cert
 from sts.walkthrough import free_port
 
-__all__ = ["PROFILES", "Profile", "Target", "USER_CLAIMS", "add_target_options", "local_sts", "target_from_options"]
+__all__ = ["PROFILES", "Profile", "Target", "USER_CLAIMS", "add_target_options", "local_sts", "target_from_options",
+           "wait_healthy"]
 
 CLAIMS: Final = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims"
 ROLE: Final = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
@@ -91,6 +93,15 @@ class Target:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    @property
+    def sts_url(self) -> str:
+        """The WS-Trust endpoint (``sts.metadata.sts_url``); AD FS-style paths go through ``url``."""
+        return metadata.sts_url(self.base_url)
+
+    @property
+    def wsdl_url(self) -> str:
+        return metadata.wsdl_url(self.base_url)
 
     def rp(self, profile: str) -> RelyingParty | None:
         return self.relying_parties.get(profile)
@@ -182,7 +193,7 @@ def _serving(home: Path) -> Iterator[str]:
         stdout=log, stderr=subprocess.STDOUT, env=_env())
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base_url, process, home / "serve.log")
+        wait_healthy(base_url, process, log=home / "serve.log")
         yield base_url
     finally:
         process.terminate()
@@ -193,13 +204,20 @@ def _serving(home: Path) -> Iterator[str]:
         log.close()
 
 
-def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+def wait_healthy(base_url: str, process: subprocess.Popen[Any], *, client: Any = None, log: Path | None = None,
+                 timeout: float = 30) -> None:
+    """Wait until a `sts serve` process answers /healthz; RuntimeError (with its log's tail) if it dies or hangs.
+
+    ``client``: an httpx client to ask with (a TLS server wants one that trusts its certificate).
+    """
+    get = client.get if client is not None else httpx.get
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"`sts serve` exited with {process.returncode}: {log.read_text()[-2000:]}")
+            tail = log.read_text()[-2000:] if log is not None else ""
+            raise RuntimeError(f"`sts serve` exited with {process.returncode}: {tail}")
         try:
-            if httpx.get(base_url + "/healthz", timeout=1).status_code == 200:
+            if get(base_url + "/healthz", timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             pass

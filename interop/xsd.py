@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Final
 
-from lxml import etree
 
 from sts.metadata import validator
 
+from .xmlread import XmlError, read_xml
+
 __all__ = ["xsd_problems"]
 
-_PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 _MAX_REPORTED: Final = 3
 
 
 def xsd_problems(data: bytes) -> list[str]:
     """The first few schema errors of a message (empty: valid); lax where a schema has xs:any."""
     try:
-        root = etree.fromstring(data, _PARSER)
-    except etree.XMLSyntaxError as err:
-        return [f"not XML: {err}"]
+        root = read_xml(data)
+    except XmlError as err:
+        return [f"not acceptable XML: {err}"]
     errors = []
     for error in validator().iter_errors(root):
         errors.append(f"{error.path}: {error.reason}")

@@ -13,11 +13,14 @@ from typing import Any
 
 import uvicorn
 
+from interop.target import wait_healthy as _wait_healthy
 from sts.asgi import create_app
 from sts.config import load_settings
+from sts.home import init_home
+from sts.model import RelyingParty
 from sts.tls import TlsH11Protocol, ssl_options
 from sts.walkthrough import free_port, self_signed_tls_files
-from sts.wiring import build_runtime
+from sts.wiring import build_runtime, open_stores
 
 
 @dataclass
@@ -42,6 +45,29 @@ def start_server(home: Path, *, ssl: tuple[str, str] | None = None, loopback_bin
     tls = ssl_options(ssl[0] if ssl else None, ssl[1] if ssl else None, client_ca)
     server, thread = start_uvicorn(app, port, proxy_headers=False, http=TlsH11Protocol, **tls)
     return LiveServer(settings.public_base_url, home, runtime), server, thread
+
+
+@contextmanager
+def running(home: Path, **options: Any) -> Iterator[LiveServer]:
+    """``start_server(home, **options)`` for the duration of the block; stopped however the block ends."""
+    live, server, thread = start_server(home, **options)
+    try:
+        yield live
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(timeout=10)
+
+
+def init_home_with(path: Path, *relying_parties: RelyingParty) -> Path:
+    """An initialised home in ``path`` (the demo user and relying party) with ``relying_parties`` registered too."""
+    init_home(path)
+    stores = open_stores(load_settings(path))
+    try:
+        for relying_party in relying_parties:
+            stores.relying_parties.add(relying_party)
+    finally:
+        stores.close()
+    return path
 
 
 def start_uvicorn(app: Any, port: int, **config: Any) -> tuple[uvicorn.Server, threading.Thread]:
@@ -76,16 +102,5 @@ def make_tls_files(directory: Path) -> tuple[str, str]:
 
 def wait_healthy(base_url: str, process: subprocess.Popen[Any], client: Any = None,
                  timeout: float = 30) -> None:
-    """Wait until a `sts serve` process answers /healthz (fail fast if it died)."""
-    import httpx
-
-    get = client.get if client is not None else httpx.get
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if get(base_url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert time.monotonic() < deadline and process.poll() is None, "sts serve did not come up"
-        time.sleep(0.1)
+    """Wait until a `sts serve` process answers /healthz (fail fast if it died): interop.target's wait."""
+    _wait_healthy(base_url, process, client=client, timeout=timeout)

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
+from sts.xmlsafe import parse
+
 from ..model import TokenCase, Verdict
 from .reading import Read, judge
 
@@ -47,7 +49,7 @@ def _wrap(token: bytes) -> bytes:
                              Version="2.0", IssueInstant=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
     status = etree.SubElement(response, f"{{{SAMLP}}}Status")
     etree.SubElement(status, f"{{{SAMLP}}}StatusCode", Value=_SUCCESS)
-    response.append(etree.fromstring(token))
+    response.append(parse(token))
     return bytes(etree.tostring(response))
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from lxml import etree
 
+from sts.xmlsafe import parse
+
 from ..model import TokenCase, Verdict
 from .reading import Read, judge
 
@@ -78,7 +80,7 @@ def _decrypt(case: TokenCase, key_file: Path) -> str:
         raise ValueError("encrypted token but no relying-party key")
     context = _context(case.expected.audience, key_file, None)
     decrypted = context.decrypt_keys(case.token.decode(), keys=[case.rp_key_pem.decode()])
-    root = etree.fromstring(decrypted.encode())
+    root = parse(decrypted.encode())
     assertions = root.findall(f"{{{SAML2}}}Assertion")
     if root.tag != f"{{{SAML2}}}EncryptedAssertion" or len(assertions) != 1:
         raise ValueError(f"decryption gave no single Assertion: {root.tag}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from sts import ns
+from sts.tokeninfo import describe_token
 
 from ..model import Expected, Verdict
 
@@ -27,29 +27,11 @@ class Read:
 
 
 def read_assertion(assertion: etree._Element) -> Read:
-    if etree.QName(assertion).namespace == ns.SAML2:
-        return _saml20(assertion)
-    return _saml11(assertion)
-
-
-def _saml20(a: etree._Element) -> Read:
-    s = ns.SAML2
-    claims: dict[str, tuple[str, ...]] = {}
-    for attribute in a.iter(ns.qn(s, "Attribute")):
-        values = tuple((v.text or "") for v in attribute.findall(ns.qn(s, "AttributeValue")))
-        claims[str(attribute.get("Name"))] = claims.get(str(attribute.get("Name")), ()) + values
-    return Read(a.findtext(f"{{{s}}}Subject/{{{s}}}NameID"),
-                tuple((e.text or "").strip() for e in a.iter(ns.qn(s, "Audience"))), claims)
-
-
-def _saml11(a: etree._Element) -> Read:
-    s = ns.SAML1
-    claims: dict[str, tuple[str, ...]] = {}
-    for attribute in a.iter(ns.qn(s, "Attribute")):
-        uri = f"{attribute.get('AttributeNamespace')}/{attribute.get('AttributeName')}"
-        claims[uri] = claims.get(uri, ()) + tuple((v.text or "") for v in attribute.findall(ns.qn(s, "AttributeValue")))
-    return Read(a.findtext(f".//{{{s}}}Subject/{{{s}}}NameIdentifier"),
-                tuple((e.text or "").strip() for e in a.iter(ns.qn(s, "Audience"))), claims)
+    """Subject, audiences and claims as ``sts token show`` reads them (``sts.tokeninfo``), SAML 1.1 or 2.0."""
+    info = describe_token(assertion)
+    claims = info.get("claims") or {}
+    return Read(info.get("subject"), tuple(a for a in info.get("audiences") or () if a),
+                {str(uri): tuple(values) for uri, values in claims.items()})
 
 
 def mismatches(read: Read, expected: Expected) -> list[str]:

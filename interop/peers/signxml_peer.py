@@ -10,13 +10,13 @@ from lxml import etree
 
 from sts import ns
 
+from ..xmlread import read_xml
 from ..model import TokenCase, Verdict
 from .reading import mismatches, read_assertion
 
 __all__ = ["PEER"]
 
 _ID_ATTR: Final = {ns.SAML2: "ID", ns.SAML1: "AssertionID"}
-_PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
 class Signxml:
@@ -33,7 +33,7 @@ class Signxml:
         from signxml.exceptions import InvalidInput, InvalidSignature  # noqa: PLC0415
 
         try:
-            assertion = _decrypt(case) if case.encrypted else etree.fromstring(case.token, _PARSER)
+            assertion = _decrypt(case) if case.encrypted else read_xml(case.token)
         except Exception as err:  # noqa: BLE001 - python-xmlsec raises its own Error types
             return Verdict.failed(f"python-xmlsec could not decrypt: {err}")
         namespace = etree.QName(assertion).namespace or ""
@@ -55,12 +55,12 @@ def _decrypt(case: TokenCase) -> etree._Element:
 
     if case.rp_key_pem is None:
         raise ValueError("no relying-party key to decrypt with")
-    doc = etree.fromstring(case.token, _PARSER)
+    doc = read_xml(case.token)
     data = doc if etree.QName(doc).localname == "EncryptedData" else doc.find(ns.qn(ns.XENC, "EncryptedData"))
     manager = xmlsec.KeysManager()
     manager.add_key(xmlsec.Key.from_memory(case.rp_key_pem, xmlsec.constants.KeyDataFormatPem))
     result = xmlsec.EncryptionContext(manager).decrypt(data)
-    return result if isinstance(result, etree._Element) else etree.fromstring(result, _PARSER)
+    return result if isinstance(result, etree._Element) else read_xml(result)
 
 
 PEER = Signxml()

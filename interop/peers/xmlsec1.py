@@ -13,6 +13,7 @@ from lxml import etree
 
 from sts import ns
 
+from ..xmlread import read_xml
 from ..model import TokenCase, Verdict
 from .reading import mismatches, read_assertion
 
@@ -20,7 +21,6 @@ __all__ = ["PEER"]
 
 _ID_ATTR: Final = {ns.SAML2: ("ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"),
                    ns.SAML1: ("AssertionID", "urn:oasis:names:tc:SAML:1.0:assertion:Assertion")}
-_PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
 class Xmlsec1:
@@ -46,7 +46,7 @@ class Xmlsec1:
                 self._verify(assertion, case, Path(tmp))
             except subprocess.CalledProcessError as err:
                 return Verdict.failed(f"{' '.join(err.cmd[:2])}: {(err.stderr or b'').decode()[-400:].strip()}")
-        found = mismatches(read_assertion(etree.fromstring(assertion, _PARSER)), case.expected)
+        found = mismatches(read_assertion(read_xml(assertion)), case.expected)
         return Verdict.failed("; ".join(found)) if found else Verdict.passed("decrypted and verified"
                                                                              if case.encrypted else "verified")
 
@@ -58,14 +58,14 @@ class Xmlsec1:
         (tmp / "rp.key").write_bytes(case.rp_key_pem)
         out = subprocess.run(["xmlsec1", "--decrypt", "--privkey-pem", str(tmp / "rp.key"), str(tmp / "enc.xml")],
                              capture_output=True, timeout=30, check=True).stdout
-        root = etree.fromstring(out, _PARSER)
+        root = read_xml(out)
         if etree.QName(root).localname == "EncryptedAssertion":
             root = next(c for c in root if isinstance(c.tag, str))
         return bytes(etree.tostring(root))
 
     @staticmethod
     def _verify(assertion: bytes, case: TokenCase, tmp: Path) -> None:
-        namespace = etree.QName(etree.fromstring(assertion, _PARSER)).namespace or ""
+        namespace = etree.QName(read_xml(assertion)).namespace or ""
         attr, node = _ID_ATTR[namespace]
         (tmp / "token.xml").write_bytes(assertion)
         (tmp / "sts.crt").write_bytes(case.sts_cert_pem)

@@ -54,7 +54,8 @@ def test_a_bare_body_gets_an_envelope_with_our_username_token() -> None:
 
 def test_batch_action_names_the_batch() -> None:
     root, _, _ = _fresh("picketlink/wst-batch-validate.xml")
-    assert root.findtext(f".//{{{ns.WSA}}}Action") == f"{ns.WST13}/BatchValidate"
+    # the action the STS maps to a batch (sts.pipeline), not the RequestType URI
+    assert root.findtext(f".//{{{ns.WSA}}}Action") == f"{ns.WST13}/RST/BatchValidate"
 
 
 def test_validate_target_becomes_a_fresh_token_unless_kept() -> None:

@@ -96,3 +96,10 @@ def test_the_answer_must_speak_the_requests_versions() -> None:
     asked_soap11 = Fixture(Path("x.xml"), "x.xml", source, Message("request", "1.3", "1.1", "issue"))
     assert _version_problems(asked_soap11, read_answer(ADFS13)) == [
         "answered in SOAP namespace http://www.w3.org/2003/05/soap-envelope, asked in SOAP 1.1"]
+
+
+def test_a_malformed_lifetime_is_a_named_problem_not_a_crash() -> None:
+    broken = ADFS2005.replace(b"2015-07-31T05:45:47.269Z</wsu:Created>", b"yesterday</wsu:Created>", 1)
+    assert broken != ADFS2005
+    found = problems(read_answer(broken), Expect(lifetime_max=3600), TARGET, None)
+    assert found == ["Lifetime: not an xs:dateTime: 'yesterday'"]

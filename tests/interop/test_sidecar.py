@@ -113,6 +113,13 @@ def test_no_fixtures_at_all_is_an_error(tmp_path: Path) -> None:
 def test_a_fixture_that_is_not_xml_fails_with_its_name(tmp_path: Path) -> None:
     path = _fixture(tmp_path, GOOD)
     path.write_text("<wst:RequestSecurityToken>unclosed")
-    with pytest.raises(FixtureError, match=r"x.xml: not well-formed XML"):
+    with pytest.raises(FixtureError, match=r"x.xml: not usable XML: malformed XML"):
         load(path, tmp_path)
 
+
+
+def test_a_fixture_with_a_dtd_is_refused(tmp_path: Path) -> None:
+    path = _fixture(tmp_path, GOOD)
+    path.write_text('<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>')
+    with pytest.raises(FixtureError, match=r"x.xml: not usable XML: document type declarations are refused"):
+        load(path, tmp_path)
