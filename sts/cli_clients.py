@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from .cli_context import _Context, _echo_claims, _parse_claims, pass_ctx
 from .crypto.keys import fingerprint_sha256
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.group()

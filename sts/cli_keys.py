@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from .cli_context import _Context, _iso_time, _keyring, pass_ctx
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.command()

@@ -5,17 +5,13 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from .cli_context import _Context, _iso_time, pass_ctx
-from .crypto.keys import fingerprint_sha256
+from .crypto.keys import check_certificate, fingerprint_sha256, load_certificate
 from .model import ANY_CLAIM, RelyingParty
 from .uris import DataEncryption, KeyTransport, KeyType, SignatureAlgorithm, TokenType
-
-if TYPE_CHECKING:
-    pass
 
 
 _DATA_ENCRYPTION = {"aes256-gcm": DataEncryption.AES256_GCM, "aes128-gcm": DataEncryption.AES128_GCM,
@@ -111,7 +107,6 @@ def _checked_pem(data: bytes, source: str) -> bytes:
     """A certificate (PEM or DER) checked for validity now, as PEM; ClickException naming ``source``."""
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from .crypto.keys import check_certificate, load_certificate
     from .xmltime import utcnow
 
     try:
@@ -206,13 +201,10 @@ def rp_update(ctx: _Context, url: str, cert_file: Path | None, allow_token_type:
     click.echo(f"updated relying party {party.endpoint}")
 
 
-
 @rp.command("list")
 @pass_ctx
 def rp_list(ctx: _Context) -> None:
     """List trusted relying parties."""
-    from .crypto.keys import load_certificate
-
     for party in ctx.stores().relying_parties.list():
         cert_text = "no certificate"
         if party.cert_pem:

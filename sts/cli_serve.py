@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import ssl
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import click
 
-from .cli_context import _Context, _keyring, pass_ctx
+from .cli_context import _build_runtime, _Context, _database_errors, _keyring, _os_problem, pass_ctx
 from .model import RelyingParty
-
-if TYPE_CHECKING:
-    from .wiring import Runtime
 
 
 @click.command()
@@ -22,9 +18,16 @@ if TYPE_CHECKING:
 @pass_ctx
 def init(ctx: _Context, no_demo: bool) -> None:
     """Create the home directory, keys, database and demo data (never overwrites keys)."""
+    from .config import load_settings
     from .home import init_home
 
-    report = init_home(ctx.home, demo=not no_demo)
+    try:
+        with _database_errors(load_settings(ctx.home)):
+            report = init_home(ctx.home, demo=not no_demo)
+    except ValueError as exc:  # sts.toml: unreadable TOML, an unknown setting, a bad value
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot initialise {ctx.home}: {_os_problem(exc)}") from None
     if report.created:
         for what in report.created:
             click.echo(f"created {what}")
@@ -56,7 +59,9 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
         raise click.ClickException("--ssl-client-ca needs --ssl-certfile and --ssl-keyfile")
     settings = ctx.settings().with_bind(host, port, tls=bool(ssl_certfile))
     if not settings.signing_key_path.exists():
-        raise click.ClickException(f"{ctx.home} is not initialised: run `sts --home {ctx.home} init` first")
+        raise ctx.not_initialised()
+    if ssl_certfile and ssl_keyfile:
+        _check_tls_files(ssl_certfile, ssl_keyfile, ssl_client_ca)
     base = settings.public_base_url.rstrip("/")
     click.echo(f"sts serving {base}/services/sts (WSDL {base}/services/sts?wsdl, MEX {base}/adfs/services/trust/mex,"
                f" metadata {base}/FederationMetadata/2007-06/FederationMetadata.xml)")
@@ -75,10 +80,51 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
         uvicorn.run("sts.asgi:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
         return
     from .asgi import create_app
-    from .wiring import build_runtime
 
-    app = create_app(build_runtime(settings), loopback_bind=loopback, client_certificates=client_certificates)
+    app = create_app(_build_runtime(settings), loopback_bind=loopback, client_certificates=client_certificates)
     uvicorn.run(app, **options)  # type: ignore[arg-type]
+
+
+def _check_tls_files(certfile: str, keyfile: str, client_ca: str | None) -> None:
+    """Load the TLS files as uvicorn will, so that a bad one is one line before any server (or worker) starts.
+
+    An encrypted key is left to uvicorn, which asks for its password as before.
+    """
+    asked: list[bool] = []
+
+    def no_password() -> bytes:
+        asked.append(True)
+        return b""
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(certfile, keyfile, password=no_password)
+    except ssl.SSLError as exc:
+        if not asked:
+            raise click.ClickException(_tls_problem(certfile, keyfile, exc)) from None
+    if client_ca:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except ssl.SSLError as exc:
+            raise click.ClickException(f"--ssl-client-ca {client_ca}: not a PEM certificate bundle "
+                                       f"({exc.reason or exc})") from None
+
+
+def _tls_problem(certfile: str, keyfile: str, exc: ssl.SSLError) -> str:
+    """Which TLS file is wrong, in words (OpenSSL often says only "PEM lib")."""
+    from .crypto.keys import load_certificate, load_private_key, public_keys_match
+
+    try:
+        certificate = load_certificate(Path(certfile).read_bytes())
+    except ValueError as problem:
+        return f"--ssl-certfile {certfile}: {problem}"
+    try:
+        key = load_private_key(Path(keyfile).read_bytes())
+    except ValueError as problem:
+        return f"--ssl-keyfile {keyfile}: {problem}"
+    if not public_keys_match(key, certificate):
+        return f"--ssl-keyfile {keyfile} is not the private key of --ssl-certfile {certfile}"
+    return f"--ssl-certfile {certfile} and --ssl-keyfile {keyfile} (both PEM): {exc.reason or exc}"
 
 
 def _is_loopback(host: str) -> bool:
@@ -168,7 +214,7 @@ def explain(ctx: _Context, user_name: str, rp_url: str, claims: tuple[str, ...],
 
     from .explain import explain_issuance
 
-    runtime = _runtime(ctx)
+    runtime = ctx.runtime()
     requested = [(c[:-1], True) if c.endswith("?") else (c, False) for c in claims]
     answer = explain_issuance(runtime, user=user_name, rp=rp_url, claims=requested, token_type=token_type,
                               lifetime_seconds=lifetime)
@@ -197,12 +243,3 @@ def explain(ctx: _Context, user_name: str, rp_url: str, claims: tuple[str, ...],
             click.echo("encrypted: no")
     if not answer.ok:
         sys.exit(1)
-
-
-def _runtime(ctx: _Context) -> Runtime:
-    settings = ctx.settings()
-    if not settings.secrets_key_path.exists():
-        raise click.ClickException(f"{ctx.home} is not initialised: run `sts --home {ctx.home} init` first")
-    from .wiring import build_runtime
-
-    return build_runtime(settings)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -28,8 +29,56 @@ def token() -> None:
     """Get, validate, renew, cancel, verify and show security tokens (from any WS-Trust STS)."""
 
 
-def _client_options(func: F) -> F:
-    """--sts, credentials (--user/--password [--digest] or --cert/--key), --wst, --soap, --insecure."""
+@dataclass(frozen=True)
+class _ClientOptions:
+    """The options every client command shares (see :func:`_client_options`)."""
+
+    sts_url: str
+    user: str | None
+    password: str | None
+    digest: bool
+    cert: str | None
+    key: str | None
+    wst: str
+    soap: str | None
+    insecure: bool
+
+    def client(self) -> Any:
+        """The TrustClient these options describe (prompts for a missing --password)."""
+        from .client import TransportError, TrustClient, UsernameCredentials, X509Credentials
+
+        credentials: UsernameCredentials | X509Credentials | None = None
+        if self.cert or self.key:
+            if not (self.cert and self.key):
+                raise click.UsageError("--cert and --key go together")
+            credentials = X509Credentials.from_files(self.key, self.cert)
+        elif self.user:
+            password = self.password
+            if password is None:
+                password = click.prompt("password", hide_input=True)
+            credentials = UsernameCredentials(self.user, password or "", digest=self.digest)
+        else:
+            raise click.UsageError("give --user/--password or --cert/--key")
+        version = TrustVersion.WST13 if self.wst == "13" else TrustVersion.WST2005
+        soap_version = {"11": SoapVersion.SOAP11, "12": SoapVersion.SOAP12}.get(self.soap or "")
+        options: dict[str, Any] = {"version": version, "soap": soap_version, "credentials": credentials,
+                                   "verify": not self.insecure}
+        parts = urlsplit(self.sts_url)
+        if parts.query.lower() == "wsdl":
+            return TrustClient(self.sts_url, **options)
+        endpoint = self.sts_url.rstrip("/") + "/services/sts" if parts.path in ("", "/") else self.sts_url
+        try:
+            return TrustClient(endpoint + "?wsdl", endpoint=endpoint, **options)
+        except TransportError:
+            # No WSDL there (AD FS's usernamemixed): use the URL as the SOAP endpoint.
+            return TrustClient.for_endpoint(endpoint, **options)
+
+
+def _client_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--sts, credentials (--user/--password [--digest] or --cert/--key), --wst, --soap, --insecure.
+
+    The command receives them as one :class:`_ClientOptions`, its first argument.
+    """
     options = [
         click.option("--sts", "sts_url", required=True, help="the STS's WSDL, SOAP endpoint or base URL"),
         click.option("--user", help="user name (UsernameToken)"),
@@ -42,9 +91,18 @@ def _client_options(func: F) -> F:
         click.option("--soap", type=click.Choice(["11", "12"]), default=None, help="SOAP version (default 1.2)"),
         click.option("--insecure", is_flag=True, help="do not verify the STS's TLS certificate"),
     ]
+
+    @wraps(func)
+    def command(**kwargs: Any) -> Any:
+        shared = _ClientOptions(**{name: kwargs.pop(name) for name in _CLIENT_OPTION_NAMES})
+        return func(shared, **kwargs)
+
     for option in reversed(options):
-        func = option(func)
-    return func
+        command = option(command)
+    return command
+
+
+_CLIENT_OPTION_NAMES = tuple(f.name for f in fields(_ClientOptions))
 
 
 def _reporting(func: F) -> F:
@@ -68,36 +126,6 @@ def _reporting(func: F) -> F:
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
-
-
-def _make_client(sts_url: str, user: str | None, password: str | None, digest: bool, cert: str | None,
-                 key: str | None, wst: str, soap: str | None, insecure: bool) -> Any:
-    from .client import TransportError, TrustClient, UsernameCredentials, X509Credentials
-
-    credentials: UsernameCredentials | X509Credentials | None = None
-    if cert or key:
-        if not (cert and key):
-            raise click.UsageError("--cert and --key go together")
-        credentials = X509Credentials.from_files(key, cert)
-    elif user:
-        if password is None:
-            password = click.prompt("password", hide_input=True)
-        credentials = UsernameCredentials(user, password or "", digest=digest)
-    else:
-        raise click.UsageError("give --user/--password or --cert/--key")
-    version = TrustVersion.WST13 if wst == "13" else TrustVersion.WST2005
-    soap_version = {"11": SoapVersion.SOAP11, "12": SoapVersion.SOAP12}.get(soap or "")
-    options: dict[str, Any] = {"version": version, "soap": soap_version, "credentials": credentials,
-                               "verify": not insecure}
-    parts = urlsplit(sts_url)
-    if parts.query.lower() == "wsdl":
-        return TrustClient(sts_url, **options)
-    endpoint = sts_url.rstrip("/") + "/services/sts" if parts.path in ("", "/") else sts_url
-    try:
-        return TrustClient(endpoint + "?wsdl", endpoint=endpoint, **options)
-    except TransportError:
-        # No WSDL there (AD FS's usernamemixed): use the URL as the SOAP endpoint.
-        return TrustClient.for_endpoint(endpoint, **options)
 
 
 def _read_token(path: str) -> bytes:
@@ -130,11 +158,10 @@ _KEY_TYPES = ("bearer", "symmetric", "public")
 @click.option("--out", type=click.Path(dir_okay=False), help="write the token here (else print it)")
 @click.option("--proof-out", type=click.Path(dir_okay=False), help="write a symmetric proof key (base64) here")
 @_reporting
-def get(sts_url: str, user: str | None, password: str | None, digest: bool, cert: str | None, key: str | None,
-        wst: str, soap: str | None, insecure: bool, applies_to: str, claims: tuple[str, ...],
-        token_type: str | None, key_type: str | None, out: str | None, proof_out: str | None) -> None:
+def get(shared: _ClientOptions, applies_to: str, claims: tuple[str, ...], token_type: str | None,
+        key_type: str | None, out: str | None, proof_out: str | None) -> None:
     """Issue: ask the STS for a token for --applies-to."""
-    client = _make_client(sts_url, user, password, digest, cert, key, wst, soap, insecure)
+    client = shared.client()
     result = client.issue(applies_to, token_type=token_type, claims=claims, key_type=key_type)
     _write_result(result, out, proof_out)
 
@@ -143,10 +170,9 @@ def get(sts_url: str, user: str | None, password: str | None, digest: bool, cert
 @_client_options
 @click.argument("token_file")
 @_reporting
-def validate(sts_url: str, user: str | None, password: str | None, digest: bool, cert: str | None,
-             key: str | None, wst: str, soap: str | None, insecure: bool, token_file: str) -> None:
+def validate(shared: _ClientOptions, token_file: str) -> None:
     """Validate the token in TOKEN_FILE (exit 0 valid, 2 invalid)."""
-    client = _make_client(sts_url, user, password, digest, cert, key, wst, soap, insecure)
+    client = shared.client()
     result = client.validate(_read_token(token_file))
     click.echo(f"{'valid' if result.valid else 'invalid'}: {result.reason or result.code}")
     if not result.valid:
@@ -158,10 +184,9 @@ def validate(sts_url: str, user: str | None, password: str | None, digest: bool,
 @click.argument("token_file")
 @click.option("--out", type=click.Path(dir_okay=False), help="write the new token here (else print it)")
 @_reporting
-def renew(sts_url: str, user: str | None, password: str | None, digest: bool, cert: str | None, key: str | None,
-          wst: str, soap: str | None, insecure: bool, token_file: str, out: str | None) -> None:
+def renew(shared: _ClientOptions, token_file: str, out: str | None) -> None:
     """Renew the token in TOKEN_FILE: a fresh token with a new lifetime."""
-    client = _make_client(sts_url, user, password, digest, cert, key, wst, soap, insecure)
+    client = shared.client()
     _write_result(client.renew(_read_token(token_file)), out, None)
 
 
@@ -169,9 +194,8 @@ def renew(sts_url: str, user: str | None, password: str | None, digest: bool, ce
 @_client_options
 @click.argument("token_file")
 @_reporting
-def cancel(sts_url: str, user: str | None, password: str | None, digest: bool, cert: str | None,
-           key: str | None, wst: str, soap: str | None, insecure: bool, token_file: str) -> None:
+def cancel(shared: _ClientOptions, token_file: str) -> None:
     """Cancel the token in TOKEN_FILE."""
-    client = _make_client(sts_url, user, password, digest, cert, key, wst, soap, insecure)
+    client = shared.client()
     client.cancel(_read_token(token_file))
     click.echo("cancelled")

@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
 from .cli_context import _Context, _echo_claims, _parse_claims, pass_ctx
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.group()
@@ -28,7 +24,13 @@ def user() -> None:
 def user_add(ctx: _Context, name: str, password: str | None, password_stdin: bool, claims: tuple[str, ...],
              admin: bool) -> None:
     """Add a user."""
-    parsed = _parse_claims(claims)
+    _add_user(ctx, name, password, password_stdin, _parse_claims(claims), admin=admin)
+    click.echo(f"added user {name}")
+
+
+def _add_user(ctx: _Context, name: str, password: str | None, password_stdin: bool, claims: list[tuple[str, str]],
+              *, admin: bool) -> None:
+    """The password from --password, --password-stdin or a prompt; then the user, or a ClickException."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     elif password is None:
@@ -36,10 +38,9 @@ def user_add(ctx: _Context, name: str, password: str | None, password_stdin: boo
     if not password:
         raise click.ClickException("the password must not be empty")
     try:
-        ctx.stores().users.add(name, password, parsed, admin=admin)
+        ctx.stores().users.add(name, password, claims, admin=admin)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"added user {name}")
 
 
 @user.command("list")
@@ -74,14 +75,5 @@ def admin() -> None:
 @pass_ctx
 def admin_add(ctx: _Context, name: str, password: str | None, password_stdin: bool) -> None:
     """Add a console administrator (the same as `sts user add NAME --admin`)."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif password is None:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if not password:
-        raise click.ClickException("the password must not be empty")
-    try:
-        ctx.stores().users.add(name, password, admin=True)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    _add_user(ctx, name, password, password_stdin, [], admin=True)
     click.echo(f"added administrator {name}")

@@ -9,13 +9,20 @@ from pathlib import Path
 
 import click
 
+from .cli_context import _os_problem
 from .cli_token import token
 
 __all__ = ["token"]
 
 
 def _read(path: Path) -> bytes:
-    return sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    """The token file's bytes (``-``: standard input); a missing or unreadable file is a ClickException."""
+    if str(path) == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"cannot read the token: {_os_problem(exc)}") from None
 
 
 @token.command("verify")

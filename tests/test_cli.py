@@ -8,8 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from live import free_port, wait_healthy
+from sts.cli import main
 from sts.crypto.keys import generate_key_and_cert
 from trust_client import post, rst_envelope
 
@@ -135,3 +137,55 @@ def test_serve_issues_tokens(home: Path, workers: int) -> None:
         process.terminate()
         output = process.communicate(timeout=20)[0]
     assert "demo user: alice" in output and f"{base}/services/sts" in output
+
+
+def test_init_where_the_home_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    result = sts(tmp_path / "afile" / "home", "init", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    home = tmp_path / "afile" / "home"
+    assert result.stderr == f"Error: cannot initialise {home}: {home}: Not a directory\n"
+
+
+def test_init_with_a_broken_config_names_the_file(tmp_path: Path) -> None:
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "sts.toml").write_text("bogus = [\n")
+    result = sts(tmp_path / "home", "init", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"Error: {tmp_path / 'home' / 'sts.toml'}: ")
+
+
+@pytest.mark.parametrize("url,message", [
+    ("nonsense", "setting database_url: Could not parse"),
+    ("nosuchdialect://u:secret@127.0.0.1:1/db", "setting database_url: Can't load plugin"),
+    ("sqlite:////nonexistent-dir/sts.db", "cannot open the database sqlite:////nonexistent-dir/sts.db: "),
+])
+def test_bad_database_url_is_one_line(home: Path, url: str, message: str) -> None:
+    for args in (("user", "list"), ("explain", "--user", "alice", "--rp", "https://service-a.example/")):
+        result = CliRunner().invoke(main, ["--home", str(home), *args], env={"STS_DATABASE_URL": url})
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+        assert result.output.startswith(f"Error: {message}") and len(result.output.splitlines()) == 1
+        assert "secret" not in result.output
+
+
+def test_serve_refuses_bad_tls_files_before_starting(home: Path, tmp_path: Path) -> None:
+    key, cert = generate_key_and_cert("tls.example")
+    other_key, _ = generate_key_and_cert("other.example")
+    for name, data in (("key.pem", key), ("cert.pem", cert), ("other.pem", other_key), ("junk", b"junk")):
+        (tmp_path / name).write_bytes(data)
+    cases = [
+        ("junk", "key.pem", None, f"--ssl-certfile {tmp_path / 'junk'}: not a PEM or DER X.509 certificate"),
+        ("cert.pem", "junk", None, f"--ssl-keyfile {tmp_path / 'junk'}: not a PEM or DER private key"),
+        ("cert.pem", "other.pem", None, f"--ssl-keyfile {tmp_path / 'other.pem'} is not the private key of "
+                                        f"--ssl-certfile {tmp_path / 'cert.pem'}"),
+        ("cert.pem", "key.pem", "junk", f"--ssl-client-ca {tmp_path / 'junk'}: not a PEM certificate bundle"),
+    ]
+    for certfile, keyfile, client_ca, message in cases:
+        args = ["serve", "--port", str(free_port()), "--workers", "2", "--ssl-certfile", str(tmp_path / certfile),
+                "--ssl-keyfile", str(tmp_path / keyfile)]
+        if client_ca:
+            args += ["--ssl-client-ca", str(tmp_path / client_ca)]
+        result = sts(home, *args, check=False)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert result.stderr.startswith(f"Error: {message}") and len(result.stderr.splitlines()) == 1
+        assert "sts serving" not in result.stdout

@@ -11,6 +11,7 @@ from lxml import etree
 
 from sts.cli import main
 from sts.config import load_settings
+from sts.crypto.keys import generate_key_and_cert
 from trust_client import post, rst_envelope
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -65,3 +66,13 @@ def test_show_text_and_json(live_sts, demo, tmp_path) -> None:
     assert data["verified"] is False and data["responses"][0]["token"]["format"] == "SAML 1.1 assertion"
     result = CliRunner().invoke(main, ["token", "show", str(FIXTURES / "hostile" / "billion-laughs.xml")])
     assert result.exit_code != 0 and "cannot decode" in result.output
+
+
+def test_show_and_verify_a_missing_file_is_one_line(tmp_path) -> None:
+    missing = tmp_path / "missing.xml"
+    (tmp_path / "sts.crt").write_bytes(generate_key_and_cert("sts")[1])
+    for args in (["show", str(missing)], ["verify", str(missing), "--sts-cert", str(tmp_path / "sts.crt"),
+                                          "--audience", "https://rp.example/"]):
+        result = CliRunner().invoke(main, ["token", *args])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+        assert result.output == f"Error: cannot read the token: {missing}: No such file or directory\n"

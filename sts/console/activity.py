@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 from urllib.parse import quote
@@ -11,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from . import forms
 from .core import CLAIM_URIS, ConsoleCore, _form_values, _safe_details, optional_module
 
 
@@ -100,8 +100,7 @@ class ActivityPages(ConsoleCore):
         since = None
         if params.get("since"):
             try:
-                since = datetime.fromisoformat(params["since"])
-                since = since.replace(tzinfo=UTC) if since.tzinfo is None else since
+                since = forms.user_time(params["since"])
             except ValueError:
                 since = None
         trail = getattr(self.runtime, "audit", None)

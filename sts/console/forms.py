@@ -67,6 +67,12 @@ def describe(cert: x509.Certificate, now: datetime | None = None) -> CertInfo:
                     cert.not_valid_after_utc, (cert.not_valid_after_utc - now).days)
 
 
+def user_time(text: str) -> datetime:
+    """An ISO 8601 date or date and time as a person types it; no zone means UTC. ValueError when it is not one."""
+    when = datetime.fromisoformat(text)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when
+
+
 def read_certificate(data: bytes, now: datetime) -> bytes:
     """PEM of the certificate in ``data`` (PEM or DER); ValueError with a message for the user."""
     cert = load_certificate(data)
@@ -190,8 +196,7 @@ def build_rp(form: RpForm, *, base: RelyingParty | None, cert_pem: bytes | None,
         when = None
         if when_raw:
             try:
-                when = datetime.fromisoformat(when_raw)
-                when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+                when = user_time(when_raw).astimezone(UTC)
             except ValueError:
                 form.errors["next_cert_from"] = "not a date and time (YYYY-MM-DDTHH:MM, UTC)"
         if next_cert_pem is None and base is not None and not form.values.get("clear_next_cert"):

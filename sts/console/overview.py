@@ -146,8 +146,7 @@ class OverviewPages(ConsoleCore):
     async def _schedule_key(self, keyring: Any, raw: FormData, values: dict[str, Any],
                             errors: dict[str, str]) -> Any:
         try:
-            active_from = datetime.fromisoformat(str(values.get("active_from", "")).strip())
-            active_from = active_from.replace(tzinfo=UTC) if active_from.tzinfo is None else active_from
+            active_from = forms.user_time(str(values.get("active_from", "")).strip())
         except ValueError:
             errors["active_from"] = "not a date and time (YYYY-MM-DDTHH:MM, UTC)"
             return None

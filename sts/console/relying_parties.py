@@ -103,10 +103,9 @@ class RelyingPartyPages(ConsoleCore):
             return None
 
     def _add_rp(self, form: forms.RpForm, cert_pem: bytes | None, now: datetime) -> RelyingParty | None:
-        settings = self.runtime.settings
         store = self.runtime.stores.relying_parties
         rp = forms.build_rp(form, base=None, cert_pem=cert_pem, next_cert_pem=None,
-                            defaults=(settings.default_lifetime_seconds, settings.max_lifetime_seconds), now=now)
+                            defaults=self._lifetime_defaults(), now=now)
         if rp is None:
             return None
         if store.get(rp.endpoint) is not None:
@@ -119,13 +118,24 @@ class RelyingPartyPages(ConsoleCore):
             return None
         return rp
 
-    async def rp_edit(self, request: Request) -> Response:
+    async def _existing_rp(self, request: Request) -> RelyingParty | Response:
+        """The relying party named by ``?endpoint=``, or the 404 page to answer with."""
         endpoint = request.query_params.get("endpoint", "")
-        store = self.runtime.stores.relying_parties
-        existing = await run_in_threadpool(store.get, endpoint)
+        existing = await run_in_threadpool(self.runtime.stores.relying_parties.get, endpoint)
         if existing is None:
             return self.render(request, "message.html", 404, title="Not found",
                                message=f"No relying party with endpoint {endpoint}.")
+        return existing
+
+    def _lifetime_defaults(self) -> tuple[int, int]:
+        """The default and maximum token lifetimes (seconds) from the settings, for a form left blank."""
+        settings = self.runtime.settings
+        return settings.default_lifetime_seconds, settings.max_lifetime_seconds
+
+    async def rp_edit(self, request: Request) -> Response:
+        existing = await self._existing_rp(request)
+        if isinstance(existing, Response):
+            return existing
         now = _now()
         info: dict[str, Any] = {"cert": forms.cert_info(existing.cert_pem, now),
                 "next_cert": forms.cert_info(getattr(existing, "next_cert_pem", None), now)}
@@ -138,28 +148,24 @@ class RelyingPartyPages(ConsoleCore):
         form.values["endpoint"] = existing.endpoint
         cert_pem = await self._certificate_field(raw, form.errors, "cert", now)
         next_pem = await self._certificate_field(raw, form.errors, "next_cert", now)
-        settings = self.runtime.settings
         rp = forms.build_rp(form, base=existing, cert_pem=cert_pem, next_cert_pem=next_pem,
-                            defaults=(settings.default_lifetime_seconds, settings.max_lifetime_seconds), now=now)
+                            defaults=self._lifetime_defaults(), now=now)
         if rp is None:
             return self._rp_page(request, "rp_form.html", form, 400, mode="edit", rp=existing, **info)
-        await run_in_threadpool(store.update, rp)
+        await run_in_threadpool(self.runtime.stores.relying_parties.update, rp)
         self.audit("console.rp.update", self.actor(request), subject=rp.endpoint)
         return RedirectResponse(f"{request.scope.get('root_path', '')}/rps?updated={quote(rp.endpoint)}", 303)
 
     async def rp_remove(self, request: Request) -> Response:
-        endpoint = request.query_params.get("endpoint", "")
-        store = self.runtime.stores.relying_parties
-        existing = await run_in_threadpool(store.get, endpoint)
-        if existing is None:
-            return self.render(request, "message.html", 404, title="Not found",
-                               message=f"No relying party with endpoint {endpoint}.")
+        existing = await self._existing_rp(request)
+        if isinstance(existing, Response):
+            return existing
         if request.method == "GET":
             return self.render(request, "confirm.html", title="Remove relying party",
                                question=f"Remove the relying party {existing.endpoint}? "
                                         "The next token request for it is refused.",
                                action=f"rps/remove?endpoint={quote(existing.endpoint, safe='')}",
                                back="rps")
-        await run_in_threadpool(store.remove, existing.endpoint)
+        await run_in_threadpool(self.runtime.stores.relying_parties.remove, existing.endpoint)
         self.audit("console.rp.remove", self.actor(request), subject=existing.endpoint)
         return RedirectResponse(f"{request.scope.get('root_path', '')}/rps?removed={quote(existing.endpoint)}", 303)
