@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -71,7 +72,7 @@ def test_console_events_prefix_filter_and_secret_details_dropped(tmp_path: Path)
     stores.close()
 
 
-def test_record_never_raises(tmp_path: Path) -> None:
+def test_record_never_raises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     init_home(tmp_path, demo=False)
     from sts.config import load_settings
     from sts.wiring import open_stores
@@ -80,5 +81,8 @@ def test_record_never_raises(tmp_path: Path) -> None:
     trail = AuditTrail(stores.engine)
     with stores.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE audit_log")
-    trail.record("issue", actor="x", outcome="ok")  # logged, not raised
+    with caplog.at_level(logging.ERROR, logger="sts.audit"):
+        trail.record("issue", actor="x", outcome="ok")  # logged, not raised
     stores.close()
+    (logged,) = [r for r in caplog.records if r.name == "sts.audit"]
+    assert logged.getMessage() == "could not record audit event issue" and logged.exc_info is not None

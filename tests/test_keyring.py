@@ -14,16 +14,15 @@ from click.testing import CliRunner
 from cryptography import x509
 from lxml import etree
 
-from live import LiveServer, start_server
+from live import LiveServer, init_home_with, running
 from sts import ns
 from sts.cli import main
 from sts.config import load_settings
 from sts.crypto.keys import fingerprint_sha256, generate_key_and_cert, load_certificate
-from sts.home import DEMO_PASSWORD, init_home
+from sts.home import DEMO_PASSWORD
 from sts.keyring import LEGACY_ID, Keyring
 from sts.model import RelyingParty
-from sts.verifier import TokenVerifier
-from sts.wiring import open_stores
+from sts.verifier import TokenRejected, TokenVerifier
 from sts.xmltime import utcnow
 from trust_client import post, rst_envelope
 
@@ -33,11 +32,7 @@ METADATA = "/FederationMetadata/2007-06/FederationMetadata.xml"
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    init_home(tmp_path)
-    stores = open_stores(load_settings(tmp_path))
-    stores.relying_parties.add(RelyingParty(endpoint=PLAIN, encrypt=False))
-    stores.close()
-    return tmp_path
+    return init_home_with(tmp_path, RelyingParty(endpoint=PLAIN, encrypt=False))
 
 
 def _ring(home: Path) -> Keyring:
@@ -73,7 +68,7 @@ def test_schedule_states_and_overlap(home: Path) -> None:
     other_key, _ = generate_key_and_cert("no cert")
     third = _ring(home).schedule(other_key, None, active_from=now + timedelta(days=10), overlap=timedelta(0))
     assert third in {e.id for e in ring.entries(now)}
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not belong"):
         ring.schedule(other_key, cert_pem, active_from=now, overlap=timedelta(0))  # not the key's certificate
     with pytest.raises(ValueError, match="time zone"):
         ring.schedule(other_key, None, active_from=now.replace(tzinfo=None), overlap=timedelta(0))
@@ -81,10 +76,8 @@ def test_schedule_states_and_overlap(home: Path) -> None:
 
 @pytest.fixture
 def live(home: Path) -> Iterator[LiveServer]:
-    server_live, server, thread = start_server(home)
-    yield server_live
-    server.should_exit = True  # type: ignore[attr-defined]
-    thread.join(timeout=10)
+    with running(home) as server_live:
+        yield server_live
 
 
 def _metadata_certs(live: LiveServer) -> list[x509.Certificate]:
@@ -118,8 +111,9 @@ def test_scheduled_rollover_on_the_wire(home: Path, live: LiveServer) -> None:
     new = next(c for c in _metadata_certs(live) if c != legacy)
     assert fingerprint_sha256(new) == new_cert.fingerprint
     assert TokenVerifier([new], audience=PLAIN).verify(after).subject == "alice"
-    with pytest.raises(Exception):  # noqa: B017 - signed by the new key only
+    with pytest.raises(TokenRejected) as refused:  # signed by the new key only
         TokenVerifier([legacy], audience=PLAIN).verify(after)
+    assert refused.value.code == "signature"
     assert _metadata_certs(live) == [new, legacy]  # active first, the old one still trusted
     # The resolver trusts both: Validate of a token signed by the old key and of one by the new key.
     for token in (before, after):
@@ -129,8 +123,10 @@ def test_scheduled_rollover_on_the_wire(home: Path, live: LiveServer) -> None:
         assert reply.status == 200
         assert (reply.findtext(".//trust:Status/trust:Code") or "").endswith("/valid")
     listing = CliRunner().invoke(main, ["--home", str(home), "keys", "list"])
+    assert listing.exit_code == 0, listing.output
     assert "retired-published" in listing.output and "active" in listing.output
     cert_out = CliRunner().invoke(main, ["--home", str(home), "cert"])
+    assert cert_out.exit_code == 0, cert_out.output
     assert load_certificate(cert_out.output.encode()) == new
 
 
@@ -138,14 +134,10 @@ def test_a_home_whose_active_key_is_ec_starts_and_signs_with_ecdsa(home: Path, t
     """The ECDSA opt-in: an EC key that is already active when the server starts (it used to fail to start)."""
     key_pem, cert_pem = generate_key_and_cert("ec signing", ec=True)
     _ring(home).schedule(key_pem, cert_pem, active_from=utcnow() - timedelta(seconds=1), overlap=timedelta(0))
-    server_live, server, thread = start_server(home)
-    try:
+    with running(home) as server_live:
         token = _issue(server_live)
         method = token.find(f".//{{{ns.DS}}}SignatureMethod")
         assert method is not None and method.get("Algorithm") == "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
         assert TokenVerifier([load_certificate(cert_pem)], audience=PLAIN).verify(token).subject == "alice"
         metadata = httpx.get(server_live.base_url + METADATA, timeout=10)
         assert metadata.status_code == 200 and b"ecdsa-sha256" in metadata.content
-    finally:
-        server.should_exit = True  # type: ignore[attr-defined]
-        thread.join(timeout=10)

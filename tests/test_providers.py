@@ -6,7 +6,7 @@ import base64
 import dataclasses
 import os
 import subprocess
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -17,17 +17,16 @@ from signxml import SignatureConfiguration, XMLVerifier
 from signxml.algorithms import DigestAlgorithm as SxDigest
 from signxml.algorithms import SignatureMethod as SxMethod
 
+from assertion_content import NAME, make_content
 from sts import ns
 from sts.crypto.encryption import decrypt_element, decrypt_key, encrypt_key_for
 from sts.crypto.keys import SigningKey, generate_key_and_cert, load_certificate, load_private_key
 from sts.crypto.proof import ProofKeyFactory, p_sha1
 from sts.crypto.signing import XmlSigner
 from sts.errors import BadRequest
-from sts.model import AssertionContent, Claim, Entropy, ProofKey, RelyingParty, RequestSecurityToken
+from sts.model import AssertionContent, Entropy, ProofKey, RelyingParty, RequestSecurityToken
 from sts.providers import SamlTokenProvider
 from sts.uris import (
-    NAMEID_UNSPECIFIED,
-    AuthnMethod,
     DataEncryption,
     KeyType,
     RequestType,
@@ -62,19 +61,12 @@ def provider(sts_pems) -> SamlTokenProvider:
 
 @pytest.fixture
 def content() -> AssertionContent:
-    now = datetime(2026, 11, 28, tzinfo=timezone.utc)
-    return AssertionContent(
+    return make_content(
         assertion_id="_" + "ab" * 16,
         issuer="https://sts.test/trust",
-        subject_name="alice",
-        name_id_format=NAMEID_UNSPECIFIED,
         audience="https://rp.test/",
-        issue_instant=now,
-        not_before=now,
-        not_on_or_after=now + timedelta(minutes=30),
-        authn_method=AuthnMethod.PASSWORD,
-        authn_instant=now,
-        claims=(Claim("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", ("alice",)),),
+        lifetime=timedelta(minutes=30),
+        claims=(NAME,),
     )
 
 
@@ -120,20 +112,28 @@ def test_encrypted_token(token_type, data, provider, content, sts_pems, rp_pems)
 def test_xmlsec1_decrypts_and_verifies(token_type, provider, content, sts_pems, rp_pems, tmp_path) -> None:
     rp = RelyingParty(endpoint="https://rp.test/", cert_pem=rp_pems[1])
     token = provider.issue(content, rp, token_type)
-    (tmp_path / "rp.key").write_bytes(rp_pems[0])
-    (tmp_path / "sts.crt").write_bytes(sts_pems[1])
-    (tmp_path / "token.xml").write_bytes(token.xml)
+    plain = _xmlsec1_decrypt_and_verify(token.xml, token_type, rp_pems[0], sts_pems[1], tmp_path)
+    assert next(plain.iter("{*}Assertion")).get(ID_ATTRIBUTE[token_type]) == content.assertion_id
+
+
+def _xmlsec1_decrypt_and_verify(data: bytes, token_type: TokenType, rp_key_pem: bytes, sts_cert_pem: bytes,
+                                tmp_path: Path) -> etree._Element:
+    """Decrypt with the RP's key, then verify the STS signature, both with the xmlsec1 command; the assertion."""
+    (tmp_path / "rp.key").write_bytes(rp_key_pem)
+    (tmp_path / "sts.crt").write_bytes(sts_cert_pem)
+    (tmp_path / "token.xml").write_bytes(data)
     decrypted = _xmlsec1(
         "--decrypt", "--privkey-pem", "rp.key", "--output", "plain.xml", "token.xml", cwd=tmp_path
     )
     assert decrypted.returncode == 0, decrypted.stderr.decode()
-    id_attr, node = {
-        TokenType.SAML20: ("ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"),
-        TokenType.SAML11: ("AssertionID", "urn:oasis:names:tc:SAML:1.0:assertion:Assertion"),
+    node = {
+        TokenType.SAML20: "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+        TokenType.SAML11: "urn:oasis:names:tc:SAML:1.0:assertion:Assertion",
     }[token_type]
-    verified = _xmlsec1("--verify", "--pubkey-cert-pem", "sts.crt", f"--id-attr:{id_attr}", node, "plain.xml",
-                        cwd=tmp_path)
+    verified = _xmlsec1("--verify", "--pubkey-cert-pem", "sts.crt", f"--id-attr:{ID_ATTRIBUTE[token_type]}", node,
+                        "plain.xml", cwd=tmp_path)
     assert verified.returncode == 0, verified.stderr.decode()
+    return etree.parse(str(tmp_path / "plain.xml")).getroot()
 
 
 def _xmlsec1(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
@@ -253,19 +253,7 @@ def test_hok_token_still_decrypts_and_verifies_with_xmlsec1(token_type, provider
                                                            tmp_path) -> None:
     rp = RelyingParty(endpoint="https://rp.test/", cert_pem=rp_pems[1])
     token = provider.issue(dataclasses.replace(content, proof_key=ProofKey(symmetric_key=b"k" * 32)), rp, token_type)
-    (tmp_path / "rp.key").write_bytes(rp_pems[0])
-    (tmp_path / "sts.crt").write_bytes(sts_pems[1])
-    (tmp_path / "token.xml").write_bytes(token.xml)
-    decrypted = _xmlsec1("--decrypt", "--privkey-pem", "rp.key", "--output", "plain.xml", "token.xml", cwd=tmp_path)
-    assert decrypted.returncode == 0, decrypted.stderr.decode()
-    id_attr, node = {
-        TokenType.SAML20: ("ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"),
-        TokenType.SAML11: ("AssertionID", "urn:oasis:names:tc:SAML:1.0:assertion:Assertion"),
-    }[token_type]
-    verified = _xmlsec1("--verify", "--pubkey-cert-pem", "sts.crt", f"--id-attr:{id_attr}", node, "plain.xml",
-                        cwd=tmp_path)
-    assert verified.returncode == 0, verified.stderr.decode()
-    plain = etree.parse(str(tmp_path / "plain.xml")).getroot()
+    plain = _xmlsec1_decrypt_and_verify(token.xml, token_type, rp_pems[0], sts_pems[1], tmp_path)
     # python-xmlsec, a second decryptor, opens the proof key's EncryptedKey too.
     manager = xmlsec.KeysManager()
     manager.add_key(xmlsec.Key.from_memory(rp_pems[0], xmlsec.constants.KeyDataFormatPem))

@@ -11,17 +11,17 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import inspect
 
-from live import LiveServer, start_server
+from live import LiveServer, init_home_with, running
 from sts import ns
 from sts.cli import main
 from sts.config import load_settings
 from sts.crypto.keys import generate_key_and_cert, load_certificate, load_private_key
-from sts.home import DEMO_PASSWORD, DEMO_RP_ENDPOINT, init_home
+from sts.home import DEMO_PASSWORD, DEMO_RP_ENDPOINT
 from sts.model import RelyingParty
 from sts.store.schema import current_version, migrate, schema_version
 from sts.store.transactions import writing
 from sts.uris import KeyType, TokenType
-from sts.verifier import TokenVerifier
+from sts.verifier import TokenRejected, TokenVerifier
 from sts.wiring import open_stores
 from sts.xmltime import utcnow
 from trust_client import post, rst_envelope
@@ -31,19 +31,13 @@ PLAIN = "https://plain.example/app"
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
-    init_home(tmp_path)
-    stores = open_stores(load_settings(tmp_path))
-    stores.relying_parties.add(RelyingParty(endpoint=PLAIN, encrypt=False))
-    stores.close()
-    return tmp_path
+    return init_home_with(tmp_path, RelyingParty(endpoint=PLAIN, encrypt=False))
 
 
 @pytest.fixture
 def live(home: Path) -> Iterator[LiveServer]:
-    server_live, server, thread = start_server(home)
-    yield server_live
-    server.should_exit = True  # type: ignore[attr-defined]
-    thread.join(timeout=10)
+    with running(home) as server_live:
+        yield server_live
 
 
 def _cli(home: Path, *args: str) -> str:
@@ -96,8 +90,9 @@ def test_certificate_rollover_encrypts_for_the_next_certificate(home: Path, live
     after = _issue(live, DEMO_RP_ENDPOINT).token()  # type: ignore[attr-defined]
     new_key = load_private_key(new_key_pem)
     assert TokenVerifier([sts_cert], rp_private_key=new_key, audience=DEMO_RP_ENDPOINT).verify(after).subject == "alice"
-    with pytest.raises(Exception):  # noqa: B017 - the old key can no longer read it
+    with pytest.raises(TokenRejected) as refused:  # the old key can no longer read it
         TokenVerifier([sts_cert], rp_private_key=old_key, audience=DEMO_RP_ENDPOINT).verify(after)
+    assert refused.value.code == "decryption"
     assert "next certificate from" in _cli(home, "rp", "list")
 
 
@@ -134,4 +129,4 @@ def test_rp_update_rejects_bad_input(home: Path) -> None:
     half = runner.invoke(main, ["--home", str(home), "rp", "update", PLAIN, "--next-cert-from", "2030-01-01T00:00"])
     assert half.exit_code != 0 and "go together" in half.output
     bad = runner.invoke(main, ["--home", str(home), "rp", "update", PLAIN, "--audience", "not a uri"])
-    assert bad.exit_code != 0
+    assert bad.exit_code != 0 and "Invalid value for --audience" in bad.output

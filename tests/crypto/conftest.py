@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,9 @@ from signxml import SignatureConfiguration, XMLVerifier
 from signxml.algorithms import DigestAlgorithm as SxDigest
 from signxml.algorithms import SignatureMethod as SxMethod
 
+from assertion_content import make_content
 from sts.crypto.keys import SigningKey, generate_key_and_cert
-from sts.model import AssertionContent, Claim
-from sts.uris import NAMEID_UNSPECIFIED, AuthnMethod
+from sts.model import AssertionContent
 
 ENCRYPTED_DATA = "{http://www.w3.org/2001/04/xmlenc#}EncryptedData"
 
@@ -54,26 +53,6 @@ def ec_material() -> KeyMaterial:
 def rp_material() -> KeyMaterial:
     """The relying party's encryption key pair."""
     return _material("rp.test")
-
-
-def make_content(assertion_id: str = "_" + "0123456789abcdef" * 2) -> AssertionContent:
-    now = datetime(2026, 11, 28, tzinfo=timezone.utc)
-    return AssertionContent(
-        assertion_id=assertion_id,
-        issuer="https://sts.test/adfs/services/trust",
-        subject_name="alice",
-        name_id_format=NAMEID_UNSPECIFIED,
-        audience="https://rp.test/app/",
-        issue_instant=now,
-        not_before=now,
-        not_on_or_after=now + timedelta(hours=1),
-        authn_method=AuthnMethod.PASSWORD,
-        authn_instant=now,
-        claims=(
-            Claim("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", ("alice",)),
-            Claim("http://schemas.microsoft.com/ws/2008/06/identity/claims/role", ("admins", "users")),
-        ),
-    )
 
 
 @pytest.fixture

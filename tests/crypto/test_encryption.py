@@ -56,7 +56,8 @@ def test_decrypted_signed_assertion_verifies(version, rsa_material, rp_material,
     decrypted = peers.xmlsec1_decrypt(etree.tostring(wrapper), rp_material.key_pem)
     id_attribute = "ID" if version == "saml20" else "AssertionID"
     # xmlsec1 leaves the assertion inside the wrapper; the signature must survive that context too.
-    peers.signxml(etree.tostring(decrypted), rsa_material.cert_pem, id_attribute=id_attribute)
+    signed = peers.signxml(etree.tostring(decrypted), rsa_material.cert_pem, id_attribute=id_attribute)
+    assert signed.get(id_attribute) == content.assertion_id  # the signature covers the assertion itself
 
 
 def test_structure(rp_material, content) -> None:

@@ -88,7 +88,8 @@ def test_encrypted_key_needs_a_password(rsa_material) -> None:
     )
     with pytest.raises(ValueError, match="password"):
         load_private_key(pem)
-    assert SigningKey.from_pem(pem, rsa_material.cert_pem, b"secret").certificate is not None
+    unlocked = SigningKey.from_pem(pem, rsa_material.cert_pem, b"secret")
+    assert unlocked.private_key.private_numbers() == key.private_numbers()
 
 
 def test_check_certificate_window(rsa_material) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import http.server
 import threading
 import urllib.parse
@@ -11,12 +10,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
+from sts.crypto.keys import generate_key_and_cert, load_certificate
 from sts.metadata import STS_PATH, load_xsd_for_serving
 from sts.metadata.mex import render_mex_wsdl
 from sts.metadata.wsdl import render_wsdl
@@ -76,21 +73,6 @@ class SigningMaterial:
 
 @pytest.fixture(scope="session")
 def signing_material() -> SigningMaterial:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sts metadata test")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    cert_der = cert.public_bytes(serialization.Encoding.DER)
-    return SigningMaterial(key_pem, cert.public_bytes(serialization.Encoding.PEM), base64.b64encode(cert_der).decode())
+    key_pem, cert_pem = generate_key_and_cert("sts metadata test")
+    cert_der = load_certificate(cert_pem).public_bytes(serialization.Encoding.DER)
+    return SigningMaterial(key_pem, cert_pem, base64.b64encode(cert_der).decode())

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import xmlschema
 
+from assertion_content import NAME, ROLES, make_content
 from sts import ns
 from sts.crypto.keys import SigningKey, generate_key_and_cert
 from sts.model import AssertionContent, Claim
-from sts.uris import NAMEID_UNSPECIFIED, AuthnMethod
 
 _ROOT = Path(__file__).resolve().parents[2]
 _SCHEMA_DIRS = (_ROOT / "sts" / "schemas", _ROOT.parent / "shared" / "schemas")
@@ -58,20 +58,10 @@ NOW = datetime(2026, 11, 28, 0, 0, 0, 123456, tzinfo=timezone.utc)
 
 @pytest.fixture
 def content() -> AssertionContent:
-    return AssertionContent(
-        assertion_id="_" + "0123456789abcdef" * 2,
-        issuer="https://sts.test/adfs/services/trust",
+    # Microseconds (the XML times keep milliseconds), a mail claim and an authentication a second before issue.
+    return make_content(
+        now=NOW,
         subject_name="alice@test",
-        name_id_format=NAMEID_UNSPECIFIED,
-        audience="https://rp.test/app/",
-        issue_instant=NOW,
-        not_before=NOW,
-        not_on_or_after=NOW + timedelta(hours=1),
-        authn_method=AuthnMethod.PASSWORD,
-        authn_instant=NOW - timedelta(seconds=1),
-        claims=(
-            Claim("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", ("alice",)),
-            Claim("http://schemas.microsoft.com/ws/2008/06/identity/claims/role", ("admins", "users")),
-            Claim("urn:oid:0.9.2342.19200300.100.1.3", ("alice@test",)),
-        ),
+        authn_age=timedelta(seconds=1),
+        claims=(NAME, ROLES, Claim("urn:oid:0.9.2342.19200300.100.1.3", ("alice@test",))),
     )

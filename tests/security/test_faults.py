@@ -64,6 +64,7 @@ def test_fault_code_in_the_requests_trust_namespace(live_sts, demo) -> None:
 @pytest.mark.parametrize("soap", list(SoapVersion))
 def test_faults_are_schema_valid(live_sts, demo, soap) -> None:
     reply = _issue(live_sts, demo, password="bad", soap=soap)
+    assert reply.fault_code == (WST13, "FailedAuthentication")  # a fault is what gets validated
     validator().validate(reply.root)
 
 

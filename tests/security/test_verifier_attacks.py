@@ -12,12 +12,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from lxml import etree
 
+from assertion_content import make_content
 from sts import ns
 from sts.crypto.keys import SigningKey, generate_key_and_cert, random_id
 from sts.crypto.signing import XmlSigner
 from sts.model import AssertionContent, Claim
 from sts.saml import saml11, saml20
-from sts.uris import NAMEID_UNSPECIFIED, AuthnMethod
 from sts.verifier import InMemoryReplayCache, TokenRejected, TokenVerifier
 
 NOW = datetime(2030, 1, 2, 12, 0, tzinfo=timezone.utc)
@@ -39,13 +39,11 @@ def attacker_key() -> SigningKey:
 
 
 def content(subject: str = "alice", **changes: object) -> AssertionContent:
-    values: dict[str, object] = dict(
-        assertion_id=random_id(), issuer=ISSUER, subject_name=subject, name_id_format=NAMEID_UNSPECIFIED,
-        audience=AUDIENCE, issue_instant=NOW, not_before=NOW, not_on_or_after=NOW + timedelta(hours=1),
-        authn_method=AuthnMethod.PASSWORD, authn_instant=NOW, claims=(Claim(GIVENNAME, ("Alice",)),),
+    fields: dict[str, object] = dict(
+        assertion_id=random_id(), issuer=ISSUER, subject_name=subject, audience=AUDIENCE,
+        claims=(Claim(GIVENNAME, ("Alice",)),),
     )
-    values.update(changes)
-    return AssertionContent(**values)  # type: ignore[arg-type]
+    return make_content(now=NOW, **{**fields, **changes})
 
 
 def signed20(key: SigningKey, subject: str = "alice", **changes: object) -> etree._Element:

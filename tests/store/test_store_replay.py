@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, func, select
+from sqlalchemy.exc import StatementError
 
 from sts.interfaces import ReplayCache
 from sts.store import replay
@@ -109,9 +110,9 @@ def test_racing_processes_exactly_one_wins(db: Database, db_url: str) -> None:
     assert count_nonces(db) == KEYS
 
 
-def test_sqlite_uses_one_upsert_statement_without_begin(db: Database, db_url: str, nonce_path: str) -> None:
-    if nonce_path != "upsert":
-        pytest.skip("the one-statement path only")
+def test_sqlite_statements_of_each_nonce_path(db: Database, db_url: str, nonce_path: str) -> None:
+    """The one-statement path: one ON CONFLICT upsert a call, without BEGIN. The portable path: UPDATE + INSERT
+    in one immediate transaction a call, the replay's rolled back (its INSERT hits the key)."""
     worker = open_database(db_url, run_migrations=False)
     statements: list[str] = []
     event.listen(worker.engine, "connect", lambda dbapi_conn, _rec: dbapi_conn.set_trace_callback(statements.append))
@@ -122,8 +123,15 @@ def test_sqlite_uses_one_upsert_statement_without_begin(db: Database, db_url: st
     finally:
         worker.close()
     queries = [s for s in statements if not s.startswith("PRAGMA")]
-    assert len(queries) == 2, queries
-    assert all(s.startswith("INSERT INTO nonces") and "ON CONFLICT" in s for s in queries)
+    if nonce_path == "upsert":
+        assert len(queries) == 2, queries
+        assert all(s.startswith("INSERT INTO nonces") and "ON CONFLICT" in s for s in queries)
+    else:
+        one_call = ["BEGIN IMMEDIATE", "UPDATE nonces ", "INSERT INTO nonces "]
+        expected = [*one_call, "COMMIT", *one_call, "ROLLBACK"]
+        assert len(queries) == len(expected), queries
+        assert all(s.startswith(start) for s, start in zip(queries, expected, strict=True)), queries
+        assert not any("ON CONFLICT" in s for s in queries)
 
 
 def test_replay_is_refused_while_live_and_expired_key_is_reused_by_another_engine(
@@ -166,8 +174,12 @@ def test_two_engines_racing_threads_exactly_one_wins(db: Database, second_db: Da
 
 
 def test_a_failing_statement_leaves_the_pool_usable(db: Database) -> None:
-    with pytest.raises(Exception, match="naive"):
+    # The store's ValueError: raw from the prepared upsert (it binds on the DB-API connection), wrapped in
+    # StatementError by SQLAlchemy's Connection.execute on the portable path.
+    with pytest.raises((ValueError, StatementError), match="naive") as refused:
         db.nonces.first_seen(b"k", datetime(2030, 1, 1))
+    cause = refused.value.orig if isinstance(refused.value, StatementError) else refused.value
+    assert isinstance(cause, ValueError)
     assert db.nonces.first_seen(b"k", datetime.now(UTC) + timedelta(minutes=1))
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 

@@ -73,7 +73,7 @@ def test_timestamps_come_back_aware_utc(db: Database) -> None:
 
 
 def test_naive_datetimes_are_refused(db: Database) -> None:
-    with pytest.raises(Exception, match="naive"):
+    with pytest.raises(ValueError, match="naive"):
         db.nonces.first_seen(b"k", datetime(2030, 1, 1))
 
 

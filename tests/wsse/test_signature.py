@@ -185,29 +185,28 @@ def _attacker_body(root: etree._Element) -> etree._Element:
     return original
 
 
-def test_signed_body_moved_into_a_new_header(client) -> None:
-    root = signed(client)
-    original = _attacker_body(root)
-    wrapper = etree.SubElement(root.find(f"{{{S12}}}Header"), "{urn:evil}Wrapper")  # type: ignore[arg-type]
-    wrapper.append(original)
-    with pytest.raises(FailedCheck):
-        verify(reparse(root), client[1])
+def _new_header_wrapper(root: etree._Element) -> etree._Element:
+    header = root.find(f"{{{S12}}}Header")
+    assert header is not None
+    return etree.SubElement(header, "{urn:evil}Wrapper")
 
 
-def test_signed_body_moved_into_the_security_header(client) -> None:
-    root = signed(client)
-    original = _attacker_body(root)
-    etree.SubElement(security_of(root), "{urn:evil}Wrapper").append(original)
-    with pytest.raises(FailedCheck):
-        verify(reparse(root), client[1])
+def _security_header_wrapper(root: etree._Element) -> etree._Element:
+    return etree.SubElement(security_of(root), "{urn:evil}Wrapper")
 
 
-def test_signed_body_moved_into_a_signature_object(client) -> None:
-    root = signed(client)
-    original = _attacker_body(root)
+def _signature_object(root: etree._Element) -> etree._Element:
     signature = security_of(root).find(f"{{{ns.DS}}}Signature")
     assert signature is not None
-    etree.SubElement(signature, f"{{{ns.DS}}}Object").append(original)
+    return etree.SubElement(signature, f"{{{ns.DS}}}Object")
+
+
+@pytest.mark.parametrize("hiding_place", [_new_header_wrapper, _security_header_wrapper, _signature_object],
+                         ids=["new-header", "security-header", "signature-object"])
+def test_signed_body_moved_elsewhere(client, hiding_place: Callable[[etree._Element], etree._Element]) -> None:
+    root = signed(client)
+    original = _attacker_body(root)
+    hiding_place(root).append(original)
     with pytest.raises(FailedCheck):
         verify(reparse(root), client[1])
 
@@ -217,7 +216,7 @@ def test_attacker_body_with_the_same_id_is_a_duplicate(client) -> None:
     original = _attacker_body(root)
     body_id = original.get(f"{{{ns.WSU}}}Id")
     body_of(root).set(f"{{{ns.WSU}}}Id", str(body_id))
-    etree.SubElement(root.find(f"{{{S12}}}Header"), "{urn:evil}Wrapper").append(original)  # type: ignore[arg-type]
+    _new_header_wrapper(root).append(original)
     with pytest.raises(FailedCheck):
         verify(reparse(root), client[1])
 
@@ -227,7 +226,7 @@ def test_id_repointed_to_an_attacker_body(client) -> None:
     original = _attacker_body(root)
     body_id = original.attrib.pop(f"{{{ns.WSU}}}Id")
     body_of(root).set(f"{{{ns.WSU}}}Id", body_id)
-    etree.SubElement(root.find(f"{{{S12}}}Header"), "{urn:evil}Wrapper").append(original)  # type: ignore[arg-type]
+    _new_header_wrapper(root).append(original)
     with pytest.raises(FailedCheck):
         verify(reparse(root), client[1])
 
@@ -239,7 +238,7 @@ def test_id_in_a_foreign_namespace_cannot_redirect_signxml(client) -> None:
     body_id = original.attrib.pop(f"{{{ns.WSU}}}Id")
     original.set("{urn:evil}Id", body_id)  # signxml would find this one ...
     body_of(root).set("ID", body_id)  # ... xmlsafe.id_map this one
-    etree.SubElement(root.find(f"{{{S12}}}Header"), "{urn:evil}Wrapper").append(original)  # type: ignore[arg-type]
+    _new_header_wrapper(root).append(original)
     with pytest.raises(FailedCheck):
         verify(reparse(root), client[1])
 
@@ -252,7 +251,7 @@ def test_signed_timestamp_moved_out_of_the_security_header(client) -> None:
     fresh = copy.deepcopy(timestamp)
     del fresh.attrib[f"{{{ns.WSU}}}Id"]
     timestamp.addnext(fresh)
-    etree.SubElement(root.find(f"{{{S12}}}Header"), "{urn:evil}Wrapper").append(timestamp)  # type: ignore[arg-type]
+    _new_header_wrapper(root).append(timestamp)
     with pytest.raises(FailedCheck):
         verify(reparse(root), client[1])
 
