@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("STS_PASSWORD_HASH_N", "16")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the project (interop) first, then the test helpers
 
 import httpx  # noqa: E402
 from cryptography.hazmat.primitives import hashes  # noqa: E402
