@@ -28,7 +28,7 @@ from live import free_port, wait_healthy  # noqa: E402
 from sts.config import load_settings  # noqa: E402
 from sts.home import DEMO_PASSWORD, DEMO_RP_ENDPOINT, DEMO_USER, init_home  # noqa: E402
 from sts.model import RequestContext  # noqa: E402
-from sts.wiring import build_runtime  # noqa: E402
+from sts.runtime import build_runtime  # noqa: E402
 from sts.xmltime import utcnow  # noqa: E402
 from trust_client import rst_envelope  # noqa: E402
 

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from sts.model import RelyingParty, TokenRecord  # noqa: E402
-from sts.passwords import PasswordHasher, SecretBox  # noqa: E402
+from sts.store.passwords import PasswordHasher, SecretBox  # noqa: E402
 from sts.store.database import Database, open_database  # noqa: E402
 from sts.store.schema import utcnow  # noqa: E402
 from sts.uris import TokenType  # noqa: E402
@@ -88,7 +88,7 @@ def pipeline(n: int, rounds: int) -> tuple[float, float, dict[str, float]]:
     from sts.config import load_settings
     from sts.home import init_home
     from sts.model import RequestContext
-    from sts.wiring import build_runtime
+    from sts.runtime import build_runtime
     from sts.xmltime import utcnow as xml_utcnow
     from trust_client import rst_envelope
 

@@ -1,6 +1,6 @@
 """Read a WS-Trust answer structurally: fault or RSTR(C), and what each RSTR says.
 
-Independent of ``sts.wstrust.response`` on purpose: the suite must be able to judge our STS (and another one)
+Independent of ``sts.protocol.wstrust.response`` on purpose: the suite must be able to judge our STS (and another one)
 without trusting our own client's reading of it. Only lxml, with a parser that loads nothing external.
 """
 

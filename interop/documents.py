@@ -1,10 +1,10 @@
 """Readers of recorded documents (MEX, WSDL, tokens, responses): one verdict per reader a sidecar names.
 
-- ``client-mex``: our ``sts.client_mex.read_mex`` lists the endpoints; ``[read] endpoints`` is how many;
+- ``client-mex``: our ``sts.client.mex.read_mex`` lists the endpoints; ``[read] endpoints`` is how many;
 - ``msal-mex``: msal's own MEX parser must find its username/password endpoint (an independent reading);
 - ``client-wsdl``: our zeep-based ``TrustClient`` loads the WSDL (relative imports from the fixture's folder,
   never the network) and picks a port of the sidecar's WS-Trust version;
-- ``client-policy``: ``sts.client_policy`` finds the ``sp:IssuedToken`` policies of a service WSDL;
+- ``client-policy``: ``sts.client.policy`` finds the ``sp:IssuedToken`` policies of a service WSDL;
 - ``token-show``: ``sts token show`` describes it; ``xsd``: it validates against the official schemas.
 """
 
@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import Any, Final
 
 
-from sts.client import TrustClient
-from sts.client_mex import MexError, read_mex
-from sts.client_policy import PolicyError, find_issued_token_policies
+from sts.client.trust import TrustClient
+from sts.client.mex import MexError, read_mex
+from sts.client.policy import PolicyError, find_issued_token_policies
 from sts.uris import TrustVersion
-from sts.xmlsafe import parse
-from sts.wstrust.response import TrustClientError
+from sts.protocol.xmlsafe import parse
+from sts.protocol.wstrust.response import TrustClientError
 
 from .model import Verdict
 from .sidecar import Fixture
@@ -84,7 +84,7 @@ def _client_policy(fixture: Fixture) -> Verdict:
 
 
 def _token_show(fixture: Fixture) -> Verdict:
-    command = [sys.executable, "-m", "sts.cli", "token", "show", str(fixture.path)]
+    command = [sys.executable, "-m", "sts.cli.main", "token", "show", str(fixture.path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
     if done.returncode != 0 or "Traceback" in done.stderr:
         return Verdict.failed(f"`sts token show` exited {done.returncode}: {done.stderr.strip()[-300:]}")
@@ -99,7 +99,7 @@ def _xsd(fixture: Fixture) -> Verdict:
 
 def _offline_transport() -> Any:
     """A zeep transport that reads local files only: a WSDL's remote import must not reach the network."""
-    from zeep.transports import Transport  # noqa: PLC0415 - zeep is imported on use, as in sts.client
+    from zeep.transports import Transport  # noqa: PLC0415 - zeep is imported on use, as in sts.client.trust
 
     class Offline(Transport):
         def load(self, url: str) -> bytes:

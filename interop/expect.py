@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from sts import ns
 from sts.uris import TokenType
-from sts.verifier import TokenVerifier
-from sts.verified_token import TokenRejected
+from sts.rp.verifier import TokenVerifier
+from sts.rp.verified_token import TokenRejected
 
 from .answer import Answer, Rstr
 from .sidecar import Expect

@@ -29,12 +29,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
 from sts import ns
-from sts.soap import build_envelope
-from sts.addressing import render_request_headers
+from sts.protocol.soap import build_envelope
+from sts.protocol.addressing import render_request_headers
 from sts.uris import PASSWORD_DIGEST, SoapVersion, TrustVersion
-from sts.crypto.keys import load_certificate, load_private_key
-from sts.wsse.build import build_security_header, sign_envelope
-from sts.wsse.username import password_digest
+from sts.tokens.crypto.keys import load_certificate, load_private_key
+from sts.protocol.wsse.build import build_security_header, sign_envelope
+from sts.protocol.wsse.username import password_digest
 from sts.xmltime import format_datetime, utcnow
 
 from .sidecar import Fixture

@@ -1,6 +1,6 @@
 """The peer matrix: every token case checked by every verifier peer, every client case run by every client peer.
 
-Token cases are issued by our own client (``sts.client``) for each relying-party profile of the target, in
+Token cases are issued by our own client (``sts.client.trust``) for each relying-party profile of the target, in
 WS-Trust 1.3 and 2005/02: SAML 1.1 and 2.0, encrypted (AES-GCM, and AES-CBC for legacy relying parties) and
 not, RSA-SHA256, plus ECDSA-SHA256 from a second target whose signing key is an EC key (the opt-in). Client
 cases are Issue requests the client peers build themselves; the token each extracts is then checked by our
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import Final
 
 
-from sts.client import TrustClient, UsernameCredentials
+from sts.client.trust import TrustClient, UsernameCredentials
 from sts.uris import SoapVersion, TokenType, TrustVersion
-from sts.verified_token import TokenRejected
-from sts.wstrust.response import IssuedTokenResult, TrustClientError
+from sts.rp.verified_token import TokenRejected
+from sts.protocol.wstrust.response import IssuedTokenResult, TrustClientError
 
 from .expect import verifier_for
 from .model import ClientCase, ClientOutcome, Expected, TokenCase, Verdict
@@ -210,7 +210,7 @@ def _token_verdict(outcome: ClientOutcome, target: Target, rp: RelyingParty, sub
     if rp.profile.encrypted and rp.key_pem is None:
         return replace(outcome.verdict, detail=outcome.verdict.detail + " (token not checked: no RP key)")
     try:
-        verified = verifier_for(target, rp).verify(outcome.token)  # it parses with sts.xmlsafe
+        verified = verifier_for(target, rp).verify(outcome.token)  # it parses with sts.protocol.xmlsafe
     except TokenRejected as err:  # the verifier's one exception, malformed XML included
         return Verdict.failed(f"the token the peer extracted does not verify: {err}")
     missing = [uri for uri in target.user_claims if uri not in verified.claims]

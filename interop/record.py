@@ -67,18 +67,18 @@ DEFAULT_CASES: Final = tuple(parse_case(name) for name in (
 
 
 class OurClient:
-    """``sts.client.TrustClient`` (this project's client, over zeep) as a ``ClientPeer``: a recording source only."""
+    """``sts.client.trust.TrustClient`` (this project's client, over zeep) as a ``ClientPeer``: a recording source only."""
 
     name = "sts.client"
-    about = "this project's WS-Trust client (sts.client.TrustClient over zeep): not an independent peer"
+    about = "this project's WS-Trust client (sts.client.trust.TrustClient over zeep): not an independent peer"
 
     def unavailable(self) -> str | None:
         return None
 
     def issue(self, target: Target, case: ClientCase) -> ClientOutcome:
-        from sts.client import (  # noqa: PLC0415 - ours, lazily
+        from sts.client.trust import (  # noqa: PLC0415 - ours, lazily
             Credentials, TrustClient, TrustClientError, UsernameCredentials, X509Credentials)
-        from sts.crypto.keys import load_certificate, load_private_key  # noqa: PLC0415
+        from sts.tokens.crypto.keys import load_certificate, load_private_key  # noqa: PLC0415
         from sts.uris import KeyType, SoapVersion, TokenType, TrustVersion  # noqa: PLC0415
 
         from .peers.zeep_client import _recording_transport  # noqa: PLC0415 - the same recording transport
@@ -110,7 +110,7 @@ class OurClient:
             result = client.issue(rp.address, token_type=TokenType.from_short(rp.profile.token_type),
                                   key_type=key_type, act_as=act_as)
         except (TrustClientError, ValueError) as err:
-            return ClientOutcome(Verdict.failed(f"sts.client: {err}"), exchanges=tuple(session.exchanges))
+            return ClientOutcome(Verdict.failed(f"sts.client.trust: {err}"), exchanges=tuple(session.exchanges))
         finally:
             session.close()
         return ClientOutcome(Verdict.passed(), token=result.token, token_type=result.token_type,
@@ -181,7 +181,7 @@ def _record_peer(target: Target, folder: Path, root: Path, peer: ClientPeer, cas
 
 
 def slug(name: str) -> str:
-    """A peer's folder: its name without the version (``msal 1.39.0`` -> ``msal``, ``sts.client`` -> ``sts-client``)."""
+    """A peer's folder: its name without the version (``msal 1.39.0`` -> ``msal``, ``sts.client.trust`` -> ``sts-client``)."""
     first = name.split()[0] if name.split() else "peer"
     return re.sub(r"[^a-z0-9]+", "-", first.lower()).strip("-") or "peer"
 

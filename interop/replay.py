@@ -2,7 +2,7 @@
 
 - a recorded **request** is freshened, validated against the XSDs, sent over HTTP, and its answer must meet
   the sidecar's ``[expect]`` (and validate against the XSDs);
-- a recorded **response** is parsed by our client (``sts.wstrust.response``) and by ``sts token show``, and the
+- a recorded **response** is parsed by our client (``sts.protocol.wstrust.response``) and by ``sts token show``, and the
   target's answer to the ``[compare] equivalent`` request must have the same shape (see ``interop.shape``);
 - a recorded **MEX / WSDL / token** is read by what its ``[read] by`` names.
 
@@ -20,7 +20,7 @@ import httpx
 
 from sts import ns
 
-from sts.wstrust.response import TrustClientError, TrustFault, parse_response
+from sts.protocol.wstrust.response import TrustClientError, TrustFault, parse_response
 
 from .answer import Answer, AnswerError, describe, read_answer
 from .documents import read_document

@@ -22,9 +22,9 @@ from typing import Any, Final
 
 import httpx
 
-from sts import metadata
-from sts.crypto.keys import generate_key_and_cert
-from sts.walkthrough import free_port
+from sts.web import metadata
+from sts.tokens.crypto.keys import generate_key_and_cert
+from sts.web.loopback import free_port
 
 __all__ = ["PROFILES", "Profile", "Target", "USER_CLAIMS", "add_target_options", "local_sts", "target_from_options",
            "wait_healthy"]
@@ -96,7 +96,7 @@ class Target:
 
     @property
     def sts_url(self) -> str:
-        """The WS-Trust endpoint (``sts.metadata.sts_url``); AD FS-style paths go through ``url``."""
+        """The WS-Trust endpoint (``sts.web.metadata.sts_url``); AD FS-style paths go through ``url``."""
         return metadata.sts_url(self.base_url)
 
     @property
@@ -125,7 +125,7 @@ def local_sts(*, ecdsa: bool = False, keep: Path | None = None) -> Iterator[Targ
 
 
 def _sts(home: Path, *args: str, stdin: str | None = None) -> str:
-    command = [sys.executable, "-m", "sts.cli", "--home", str(home), *args]
+    command = [sys.executable, "-m", "sts.cli.main", "--home", str(home), *args]
     result = subprocess.run(command, input=stdin, capture_output=True, text=True, timeout=120, check=False,
                             env=_env())
     if result.returncode != 0:
@@ -189,7 +189,7 @@ def _serving(home: Path) -> Iterator[str]:
     port = free_port()
     log = (home / "serve.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "sts.cli", "--home", str(home), "serve", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "sts.cli.main", "--home", str(home), "serve", "--host", "127.0.0.1", "--port", str(port)],
         stdout=log, stderr=subprocess.STDOUT, env=_env())
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -1,4 +1,4 @@
-"""The one way the suite parses XML: ``sts.xmlsafe.parse`` (no DTD, no entities, no network, bounded), with
+"""The one way the suite parses XML: ``sts.protocol.xmlsafe.parse`` (no DTD, no entities, no network, bounded), with
 room for recorded documents (an AD FS MEX answer is 160 KB)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Final
 from lxml import etree
 
 from sts.errors import InvalidRequest
-from sts.xmlsafe import parse
+from sts.protocol.xmlsafe import parse
 
 __all__ = ["XmlError", "read_xml"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 
-from sts.metadata import validator
+from sts.web.metadata import validator
 
 from .xmlread import XmlError, read_xml
 

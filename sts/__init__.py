@@ -1,7 +1,7 @@
 """sts: a WS-Trust Security Token Service (WS-Trust 2005/02, 1.3 and 1.4; SAML 1.1 and 2.0 tokens)."""
 
-from .errors import StsError
-from .model import (
+from sts.errors import StsError
+from sts.model import (
     Claim,
     ClaimRequest,
     IssuedToken,
@@ -11,8 +11,8 @@ from .model import (
     RequestSecurityToken,
     RequestSecurityTokenResponse,
 )
-from .service import IssuePolicy, SecurityTokenService
-from .uris import KeyType, RequestType, SoapVersion, TokenType, TrustVersion
+from sts.service.token_service import IssuePolicy, SecurityTokenService
+from sts.uris import KeyType, RequestType, SoapVersion, TokenType, TrustVersion
 
 __version__ = "0.1.0"
 

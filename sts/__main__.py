@@ -1,3 +1,3 @@
-from .cli import main
+from sts.cli.main import main
 
 main()

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from . import ns
+from sts import ns
 
 
 class StsError(Exception):

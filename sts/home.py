@@ -20,10 +20,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import CONFIG_FILE, Settings, load_settings, render_default_config
-from .crypto.keys import generate_key_and_cert
-from .model import RelyingParty
-from .uris import TokenType
+from sts.config import CONFIG_FILE, Settings, load_settings, render_default_config
+from sts.tokens.crypto.keys import generate_key_and_cert
+from sts.model import RelyingParty
+from sts.uris import TokenType
 
 DEMO_USER = "alice"
 DEMO_PASSWORD = "wonderland"
@@ -70,7 +70,7 @@ def init_home(home: Path, *, demo: bool = True) -> InitReport:
     if not settings.secrets_key_path.exists():
         _write_private(settings.secrets_key_path, os.urandom(32))
         report.note(str(settings.secrets_key_path))
-    from .wiring import open_stores  # late: the stores import SQLAlchemy, not needed to write files
+    from sts.runtime import open_stores  # late: the stores import SQLAlchemy, not needed to write files
 
     stores = open_stores(settings)
     if demo and not stores.users.list() and not stores.relying_parties.list():

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from .model import Claim, ClaimRequest, Principal, RelyingParty, TokenRecord, UserRecord
+from sts.model import Claim, ClaimRequest, Principal, RelyingParty, TokenRecord, UserRecord
 
 Clock = Callable[[], datetime]
 

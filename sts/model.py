@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from .uris import (
+from sts.uris import (
     AuthnMethod,
     DataEncryption,
     KeyTransport,

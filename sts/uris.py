@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import enum
 
-from . import ns
-from .errors import BadRequest
+from sts import ns
+from sts.errors import BadRequest
 
 
 class TrustVersion(enum.Enum):

@@ -14,13 +14,13 @@ from typing import Any
 import uvicorn
 
 from interop.target import wait_healthy as _wait_healthy
-from sts.asgi import create_app
+from sts.web.asgi import create_app
 from sts.config import load_settings
 from sts.home import init_home
 from sts.model import RelyingParty
-from sts.tls import TlsH11Protocol, ssl_options
-from sts.walkthrough import free_port, self_signed_tls_files
-from sts.wiring import build_runtime, open_stores
+from sts.web.tls import TlsH11Protocol, ssl_options
+from sts.web.loopback import free_port, self_signed_tls_files
+from sts.runtime import build_runtime, open_stores
 
 
 @dataclass

@@ -14,13 +14,13 @@ from lxml import etree
 
 from peers import pyxmlsec_decrypt, signxml_verify, xmlsec1_decrypt, xmlsec1_verify
 from sts import ns
-from sts.crypto.encryption import decrypt_element
-from sts.crypto.keys import load_private_key
+from sts.tokens.crypto.encryption import decrypt_element
+from sts.tokens.crypto.keys import load_private_key
 from sts.model import RelyingParty
 from sts.uris import SAML11_PROFILE, SAML20_PROFILE, SoapVersion, TokenType, TrustVersion
-from sts.wiring import open_stores
+from sts.runtime import open_stores
 from sts.config import load_settings
-from sts.metadata import validator
+from sts.web.metadata import validator
 from trust_client import post, rst_envelope
 
 PLAIN_RP = "https://plain.example/app"

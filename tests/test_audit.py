@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from live import LiveServer, start_server
-from sts.audit import AuditTrail
+from sts.store.audit import AuditTrail
 from sts.home import DEMO_PASSWORD, DEMO_RP_ENDPOINT, init_home
-from sts.wiring import Runtime
+from sts.runtime import Runtime
 from sts.xmltime import utcnow
 from trust_client import post, rst_envelope
 
@@ -57,7 +57,7 @@ def test_issue_fault_and_auth_failure_are_recorded(live: LiveServer) -> None:
 def test_console_events_prefix_filter_and_secret_details_dropped(tmp_path: Path) -> None:
     init_home(tmp_path, demo=False)
     from sts.config import load_settings
-    from sts.wiring import open_stores
+    from sts.runtime import open_stores
 
     stores = open_stores(load_settings(tmp_path))
     trail = AuditTrail(stores.engine)
@@ -75,14 +75,14 @@ def test_console_events_prefix_filter_and_secret_details_dropped(tmp_path: Path)
 def test_record_never_raises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     init_home(tmp_path, demo=False)
     from sts.config import load_settings
-    from sts.wiring import open_stores
+    from sts.runtime import open_stores
 
     stores = open_stores(load_settings(tmp_path))
     trail = AuditTrail(stores.engine)
     with stores.engine.begin() as conn:
         conn.exec_driver_sql("DROP TABLE audit_log")
-    with caplog.at_level(logging.ERROR, logger="sts.audit"):
+    with caplog.at_level(logging.ERROR, logger="sts.store.audit"):
         trail.record("issue", actor="x", outcome="ok")  # logged, not raised
     stores.close()
-    (logged,) = [r for r in caplog.records if r.name == "sts.audit"]
+    (logged,) = [r for r in caplog.records if r.name == "sts.store.audit"]
     assert logged.getMessage() == "could not record audit event issue" and logged.exc_info is not None

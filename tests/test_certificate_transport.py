@@ -21,20 +21,20 @@ from lxml import etree
 from live import LiveServer, free_port, make_tls_files, serving, start_server, wait_healthy
 from signing import key_pem, make_client
 from sts import ns
-from sts.addressing import render_request_headers
+from sts.protocol.addressing import render_request_headers
 from sts.config import load_settings
-from sts.crypto.encryption import decrypt_element
-from sts.crypto.keys import load_private_key
+from sts.tokens.crypto.encryption import decrypt_element
+from sts.tokens.crypto.keys import load_private_key
 from sts.home import init_home
-from sts.metadata import validator
-from sts.metadata.mex import certificatetransport_url, render_mex_wsdl, usernamemixed_url
-from sts.soap import build_envelope
-from sts.tls import client_cert_der, ssl_options
+from sts.web.metadata import validator
+from sts.web.metadata.mex import certificatetransport_url, render_mex_wsdl, usernamemixed_url
+from sts.protocol.soap import build_envelope
+from sts.web.tls import client_cert_der, ssl_options
 from sts.uris import RequestType, SoapVersion, TrustVersion
-from sts.wiring import open_stores
-from sts.wsse.build import build_security_header
-from sts.wstrust.render import render_rst
-from sts.xmlsafe import parse
+from sts.runtime import open_stores
+from sts.protocol.wsse.build import build_security_header
+from sts.protocol.wstrust.render import render_rst
+from sts.protocol.xmlsafe import parse
 from trust_client import Reply, rst_envelope
 
 CLIENT = "tls-payments"
@@ -286,7 +286,7 @@ def test_the_protocol_fills_the_asgi_tls_extension(tmp_path: Path) -> None:
     import json
 
 
-    from sts.tls import TlsH11Protocol
+    from sts.web.tls import TlsH11Protocol
 
     async def echo(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
         if scope["type"] != "http":
@@ -329,7 +329,7 @@ def test_client_cert_der_reads_the_asgi_tls_extension() -> None:
 
 
 def test_serve_with_client_ca_and_workers(tmp_path: Path, demo) -> None:
-    """`sts serve --ssl-client-ca` in multi-worker mode (sts.asgi:app_from_env in spawned processes)."""
+    """`sts serve --ssl-client-ca` in multi-worker mode (sts.web.asgi:app_from_env in spawned processes)."""
     home = tmp_path / "home"
     init_home(home)
     identity = _identity(tmp_path, CLIENT)

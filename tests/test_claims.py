@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sts.claims import StoreClaimsSource, collect_claims
+from sts.service.claims import StoreClaimsSource, collect_claims
 from sts.errors import RequestFailed
 from sts.interfaces import ClaimsSource
 from sts.model import Claim, ClaimRequest, Principal, RelyingParty, UserRecord

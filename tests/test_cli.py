@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from live import free_port, wait_healthy
-from sts.cli import main
-from sts.crypto.keys import generate_key_and_cert
+from sts.cli.main import main
+from sts.tokens.crypto.keys import generate_key_and_cert
 from trust_client import post, rst_envelope
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from sts.cli import main
-from sts.crypto.keys import generate_key_and_cert
+from sts.cli.main import main
+from sts.tokens.crypto.keys import generate_key_and_cert
 from sts.home import DEMO_RP_ENDPOINT, init_home
 
 

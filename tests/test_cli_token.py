@@ -11,9 +11,9 @@ from lxml import etree
 
 from live import free_port
 from signing import key_pem, make_client
-from sts.cli import main
+from sts.cli.main import main
 from sts.config import load_settings
-from sts.wiring import open_stores
+from sts.runtime import open_stores
 
 
 def _run(*args: str) -> tuple[int, str, str]:

@@ -9,9 +9,9 @@ import json
 from click.testing import CliRunner
 from lxml import etree
 
-from sts.cli import main
+from sts.cli.main import main
 from sts.config import load_settings
-from sts.crypto.keys import generate_key_and_cert
+from sts.tokens.crypto.keys import generate_key_and_cert
 from trust_client import post, rst_envelope
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"

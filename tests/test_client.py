@@ -1,4 +1,4 @@
-"""The WS-Trust client (sts.client) against the live STS over real HTTP on loopback, and on recorded RSTRs."""
+"""The WS-Trust client (sts.client.trust) against the live STS over real HTTP on loopback, and on recorded RSTRs."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from client_servers import Recorder, serve
 from live import free_port
 from signing import make_client
 from sts import ns
-from sts.client import (
+from sts.client.trust import (
     IssuedTokenResult,
     ResponseError,
     TransportError,
@@ -24,11 +24,11 @@ from sts.client import (
     parse_response,
 )
 from sts.config import load_settings
-from sts.crypto.encryption import decrypt_element, decrypt_key
-from sts.crypto.keys import load_private_key
+from sts.tokens.crypto.encryption import decrypt_element, decrypt_key
+from sts.tokens.crypto.keys import load_private_key
 from sts.errors import FailedAuthentication, InvalidScope, RequestFailed, StsError
 from sts.uris import KeyType, SoapVersion, TokenType, TrustVersion
-from sts.wiring import open_stores
+from sts.runtime import open_stores
 
 RECORDED = Path(__file__).resolve().parent.parent / "fixtures" / "recorded"
 GIVENNAME = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"

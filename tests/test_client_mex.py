@@ -8,7 +8,7 @@ import httpx
 import msal.mex
 import pytest
 
-from sts.client_mex import MexError, read_mex
+from sts.client.mex import MexError, read_mex
 from sts.uris import SoapVersion, TrustVersion
 
 RECORDED = Path(__file__).resolve().parent.parent / "fixtures" / "recorded"

@@ -1,4 +1,4 @@
-"""Reading a service's WSDL policy (sts.client_policy) and issuing what it demands from the live STS."""
+"""Reading a service's WSDL policy (sts.client.policy) and issuing what it demands from the live STS."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from lxml import etree
 
 from client_servers import Recorder, serve
 from sts import ns
-from sts.client import TrustClient, UsernameCredentials
-from sts.client_policy import PolicyError, read_service_policy
+from sts.client.trust import TrustClient, UsernameCredentials
+from sts.client.policy import PolicyError, read_service_policy
 from sts.uris import KeyType, TokenType, TrustVersion
 
 WSDLS = Path(__file__).resolve().parent.parent / "fixtures" / "service-wsdl"

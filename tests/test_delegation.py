@@ -12,10 +12,10 @@ from live import LiveServer, start_server
 from peers import signxml_verify
 from sts import ns
 from sts.config import load_settings
-from sts.metadata import validator
+from sts.web.metadata import validator
 from sts.model import RelyingParty
 from sts.uris import TokenType, TrustVersion
-from sts.wiring import open_stores
+from sts.runtime import open_stores
 from trust_client import Reply, post, rst_envelope
 
 RP = "https://delegation.example/"

@@ -15,13 +15,13 @@ from lxml import etree
 from live import free_port, serving
 from sts import ns
 from sts.config import load_settings
-from sts.crypto.keys import load_certificate, load_private_key
-from sts.demo_service import DATEOFBIRTH, GIVENNAME, SERVICE_NS, SURNAME, create_service_app
+from sts.tokens.crypto.keys import load_certificate, load_private_key
+from sts.rp.demo_service import DATEOFBIRTH, GIVENNAME, SERVICE_NS, SURNAME, create_service_app
 from sts.model import RelyingParty
-from sts.verifier import TokenVerifier
-from sts.verifier_asgi import encode_header_value
-from sts.wiring import open_stores
-from sts.xmlsafe import parse
+from sts.rp.verifier import TokenVerifier
+from sts.rp.asgi import encode_header_value
+from sts.runtime import open_stores
+from sts.protocol.xmlsafe import parse
 from trust_client import post, rst_envelope
 
 OTHER_RP = "https://verifier-tests.example/other-service/"
@@ -188,7 +188,7 @@ def test_middleware_reads_the_soap_security_header(live_sts, demo) -> None:
     from starlette.responses import PlainTextResponse
     from starlette.routing import Route
 
-    from sts.verifier_asgi import TokenVerifierMiddleware
+    from sts.rp.asgi import TokenVerifierMiddleware
 
     async def echo(request: Request) -> PlainTextResponse:
         body = await request.body()

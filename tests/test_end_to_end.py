@@ -11,14 +11,14 @@ import zeep
 import zeep.exceptions
 
 from live import free_port, serving
-from sts.client import TrustClient, TrustFault, UsernameCredentials
+from sts.client.trust import TrustClient, TrustFault, UsernameCredentials
 from sts.config import load_settings
-from sts.crypto.keys import load_certificate, load_private_key
-from sts.demo_service import DATEOFBIRTH, GIVENNAME, SURNAME, create_service_app
+from sts.tokens.crypto.keys import load_certificate, load_private_key
+from sts.rp.demo_service import DATEOFBIRTH, GIVENNAME, SURNAME, create_service_app
 from sts.model import RelyingParty
-from sts.presenting import IssuedTokenPlugin
-from sts.verifier import TokenVerifier
-from sts.wiring import open_stores
+from sts.client.presenting import IssuedTokenPlugin
+from sts.rp.verifier import TokenVerifier
+from sts.runtime import open_stores
 
 
 @pytest.fixture(scope="module")

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from sts.cli import main
+from sts.cli.main import main
 from sts.config import load_settings
-from sts.explain import REQUESTED, REQUIRED, explain_issuance
+from sts.service.explain import REQUESTED, REQUIRED, explain_issuance
 from sts.home import CLAIMS, DEMO_RP_ENDPOINT, init_home
 from sts.uris import TokenType
-from sts.wiring import Runtime, build_runtime
+from sts.runtime import Runtime, build_runtime
 
 GIVEN = f"{CLAIMS}/givenname"
 SURNAME = f"{CLAIMS}/surname"

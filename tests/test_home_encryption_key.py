@@ -6,7 +6,7 @@ import stat
 from pathlib import Path
 
 from sts.config import load_settings
-from sts.crypto.keys import SigningKey
+from sts.tokens.crypto.keys import SigningKey
 from sts.home import encryption_cert_path, encryption_key_path, init_home
 
 

@@ -16,13 +16,13 @@ from lxml import etree
 
 from live import LiveServer, init_home_with, running
 from sts import ns
-from sts.cli import main
+from sts.cli.main import main
 from sts.config import load_settings
-from sts.crypto.keys import fingerprint_sha256, generate_key_and_cert, load_certificate
+from sts.tokens.crypto.keys import fingerprint_sha256, generate_key_and_cert, load_certificate
 from sts.home import DEMO_PASSWORD
-from sts.keyring import LEGACY_ID, Keyring
+from sts.tokens.keyring import LEGACY_ID, Keyring
 from sts.model import RelyingParty
-from sts.verifier import TokenRejected, TokenVerifier
+from sts.rp.verifier import TokenRejected, TokenVerifier
 from sts.xmltime import utcnow
 from trust_client import post, rst_envelope
 

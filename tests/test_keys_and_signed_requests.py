@@ -13,17 +13,17 @@ from lxml import etree
 from peers import signxml_verify
 from signing import make_client, zeep_sign
 from sts import ns
-from sts.addressing import render_request_headers
+from sts.protocol.addressing import render_request_headers
 from sts.config import load_settings
-from sts.crypto.encryption import decrypt_element, decrypt_key
-from sts.crypto.keys import load_private_key
-from sts.crypto.proof import p_sha1
-from sts.soap import build_envelope
+from sts.tokens.crypto.encryption import decrypt_element, decrypt_key
+from sts.tokens.crypto.keys import load_private_key
+from sts.tokens.crypto.proof import p_sha1
+from sts.protocol.soap import build_envelope
 from sts.uris import RequestType, SoapVersion, TokenType, TrustVersion
-from sts.wiring import open_stores
-from sts.wsse.build import build_security_header, sign_envelope
-from sts.wstrust.render import render_rst
-from sts.xmlsafe import parse
+from sts.runtime import open_stores
+from sts.protocol.wsse.build import build_security_header, sign_envelope
+from sts.protocol.wstrust.render import render_rst
+from sts.protocol.xmlsafe import parse
 from trust_client import Reply, post, rst_envelope
 
 WST = ns.WST13
@@ -252,8 +252,8 @@ def test_client_entropy_encrypted_for_the_sts_encryption_certificate(live_sts, d
     """The requester encrypts its entropy for the STS certificate published in the federation metadata."""
     import httpx
 
-    from sts.crypto.encryption import encrypt_key_for
-    from sts.crypto.keys import load_certificate
+    from sts.tokens.crypto.encryption import encrypt_key_for
+    from sts.tokens.crypto.keys import load_certificate
 
     document = etree.fromstring(httpx.get(live_sts.base_url + "/FederationMetadata/2007-06/FederationMetadata.xml").content)
     descriptor = document.find(f".//{{{ns.MD}}}KeyDescriptor[@use='encryption']")
@@ -271,7 +271,7 @@ def test_client_entropy_encrypted_for_the_sts_encryption_certificate(live_sts, d
 
 
 def test_entropy_encrypted_for_another_certificate_is_refused(live_sts, demo) -> None:
-    from sts.crypto.encryption import encrypt_key_for
+    from sts.tokens.crypto.encryption import encrypt_key_for
 
     _, stranger, _ = make_client("not-the-sts")
     entropy = _el("Entropy")

@@ -13,7 +13,7 @@ from sts import ns
 from sts.config import load_settings
 from sts.model import RelyingParty
 from sts.uris import SoapVersion, TokenType, TrustVersion
-from sts.wiring import open_stores
+from sts.runtime import open_stores
 from sts.xmltime import format_datetime, utcnow
 from trust_client import Reply, post, rst_envelope
 
@@ -214,10 +214,10 @@ def test_renew_with_a_new_lifetime_and_postdating(live_sts, demo) -> None:
 
 
 def test_batch_issue_and_validate(live_sts, demo) -> None:
-    from sts.addressing import render_request_headers
-    from sts.soap import build_envelope
-    from sts.wsse.build import build_security_header
-    from sts.wstrust.render import render_rst
+    from sts.protocol.addressing import render_request_headers
+    from sts.protocol.soap import build_envelope
+    from sts.protocol.wsse.build import build_security_header
+    from sts.protocol.wstrust.render import render_rst
 
     version = TrustVersion.WST13
     collection = etree.Element(f"{{{ns.WST13}}}RequestSecurityTokenCollection")
@@ -244,9 +244,9 @@ def test_batch_issue_and_validate(live_sts, demo) -> None:
 
 
 def test_batch_with_an_unknown_applies_to_faults(live_sts, demo) -> None:
-    from sts.soap import build_envelope
-    from sts.wsse.build import build_security_header
-    from sts.wstrust.render import render_rst
+    from sts.protocol.soap import build_envelope
+    from sts.protocol.wsse.build import build_security_header
+    from sts.protocol.wstrust.render import render_rst
 
     collection = etree.Element(f"{{{ns.WST13}}}RequestSecurityTokenCollection")
     for applies_to in (PLAIN_RP, "https://unknown.example/"):

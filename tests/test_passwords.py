@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sts.passwords import PasswordHasher, SecretBox, load_or_create_key
+from sts.store.passwords import PasswordHasher, SecretBox, load_or_create_key
 
 CHEAP = PasswordHasher(n=2**4)
 
@@ -47,7 +47,7 @@ def test_default_parameters_work() -> None:
 
 
 def test_dummy_verify_runs_a_real_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sts import passwords
+    from sts.store import passwords
 
     calls: list[int] = []
     real = passwords._scrypt

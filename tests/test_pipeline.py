@@ -10,7 +10,7 @@ from lxml import etree
 from sts import ns
 from sts.config import load_settings
 from sts.model import RequestContext
-from sts.wiring import build_runtime
+from sts.runtime import build_runtime
 from sts.xmltime import utcnow
 from trust_client import Reply, rst_envelope
 
@@ -25,7 +25,7 @@ def test_unexpected_error_is_request_failed_with_correlation_id(sts_home: Path, 
     runtime.service._provider = ExplodingProvider()  # type: ignore[attr-defined]
     ctx = RequestContext(remote="127.0.0.1", tls=False, loopback_bind=True, received_at=utcnow())
     body = rst_envelope(user=demo["user"], password=demo["password"], applies_to=demo["rp"], digest=True)
-    with caplog.at_level(logging.ERROR, logger="sts.pipeline"):
+    with caplog.at_level(logging.ERROR, logger="sts.web.pipeline"):
         response = runtime.endpoint.handle(body, ctx)
     reply = Reply(response.status, response.content_type, etree.fromstring(response.body))
     assert reply.fault_code == (ns.WST13, "RequestFailed")

@@ -1,4 +1,4 @@
-"""Presenting a token (sts.presenting): in wsse:Security of a zeep call, signed with the proof key; HTTP header."""
+"""Presenting a token (sts.client.presenting): in wsse:Security of a zeep call, signed with the proof key; HTTP header."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from lxml import etree
 from client_servers import Recorder, serve
 from signing import make_client
 from sts import ns
-from sts.client import TrustClient, UsernameCredentials, X509Credentials
+from sts.client.trust import TrustClient, UsernameCredentials, X509Credentials
 from sts.config import load_settings
-from sts.presenting import HMAC_SHA1, HMAC_SHA256, IssuedTokenPlugin, authorization_header
-from sts.wiring import open_stores
+from sts.client.presenting import HMAC_SHA1, HMAC_SHA256, IssuedTokenPlugin, authorization_header
+from sts.runtime import open_stores
 
 ECHO_WSDL = b"""<?xml version="1.0"?>
 <definitions xmlns="http://schemas.xmlsoap.org/wsdl/" xmlns:soap12="http://schemas.xmlsoap.org/wsdl/soap12/"

@@ -19,13 +19,13 @@ from signxml.algorithms import SignatureMethod as SxMethod
 
 from assertion_content import NAME, make_content
 from sts import ns
-from sts.crypto.encryption import decrypt_element, decrypt_key, encrypt_key_for
-from sts.crypto.keys import SigningKey, generate_key_and_cert, load_certificate, load_private_key
-from sts.crypto.proof import ProofKeyFactory, p_sha1
-from sts.crypto.signing import XmlSigner
+from sts.tokens.crypto.encryption import decrypt_element, decrypt_key, encrypt_key_for
+from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert, load_certificate, load_private_key
+from sts.tokens.crypto.proof import ProofKeyFactory, p_sha1
+from sts.tokens.crypto.signing import XmlSigner
 from sts.errors import BadRequest
 from sts.model import AssertionContent, Entropy, ProofKey, RelyingParty, RequestSecurityToken
-from sts.providers import SamlTokenProvider
+from sts.service.providers import SamlTokenProvider
 from sts.uris import (
     DataEncryption,
     KeyType,
@@ -34,7 +34,7 @@ from sts.uris import (
     TokenType,
     TrustVersion,
 )
-from sts.wstrust.proof import render_proof
+from sts.protocol.wstrust.proof import render_proof
 
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
 XENC = "{http://www.w3.org/2001/04/xmlenc#}"

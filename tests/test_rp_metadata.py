@@ -12,12 +12,12 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from sts.cli import main
+from sts.cli.main import main
 from sts.config import load_settings
-from sts.crypto.keys import generate_key_and_cert, load_certificate
+from sts.tokens.crypto.keys import generate_key_and_cert, load_certificate
 from sts.home import init_home
-from sts.rp_metadata import fetch_rp_metadata, parse_rp_metadata
-from sts.wiring import open_stores
+from sts.admin.rp_metadata import fetch_rp_metadata, parse_rp_metadata
+from sts.runtime import open_stores
 
 
 def _b64(cert_pem: bytes) -> str:

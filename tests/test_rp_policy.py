@@ -13,16 +13,16 @@ from sqlalchemy import inspect
 
 from live import LiveServer, init_home_with, running
 from sts import ns
-from sts.cli import main
+from sts.cli.main import main
 from sts.config import load_settings
-from sts.crypto.keys import generate_key_and_cert, load_certificate, load_private_key
+from sts.tokens.crypto.keys import generate_key_and_cert, load_certificate, load_private_key
 from sts.home import DEMO_PASSWORD, DEMO_RP_ENDPOINT
 from sts.model import RelyingParty
 from sts.store.schema import current_version, migrate, schema_version
 from sts.store.transactions import writing
 from sts.uris import KeyType, TokenType
-from sts.verifier import TokenRejected, TokenVerifier
-from sts.wiring import open_stores
+from sts.rp.verifier import TokenRejected, TokenVerifier
+from sts.runtime import open_stores
 from sts.xmltime import utcnow
 from trust_client import post, rst_envelope
 

@@ -3,9 +3,9 @@ from lxml import etree
 
 from sts import ns
 from sts.errors import FailedAuthentication, InvalidRequest, MessageExpired, MustUnderstand, VersionMismatch
-from sts.soap import build_envelope, fault_http_status, parse_envelope, render_fault
+from sts.protocol.soap import build_envelope, fault_http_status, parse_envelope, render_fault
 from sts.uris import SoapVersion
-from sts.xmlsafe import parse
+from sts.protocol.xmlsafe import parse
 
 
 def _env(version: str, header: str = "", body: str = "<x:a xmlns:x='urn:x'/>") -> bytes:

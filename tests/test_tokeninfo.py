@@ -1,4 +1,4 @@
-"""``sts.tokeninfo``: tokens and responses of any STS decoded without verifying, every line marked UNVERIFIED."""
+"""``sts.tokens.tokeninfo``: tokens and responses of any STS decoded without verifying, every line marked UNVERIFIED."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sts.tokeninfo import MARK, describe, render_text
+from sts.tokens.tokeninfo import MARK, describe, render_text
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

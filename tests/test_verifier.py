@@ -13,13 +13,13 @@ from lxml import etree
 
 from sts import ns
 from sts.config import load_settings
-from sts.crypto.keys import load_certificate, load_private_key
-from sts.crypto.proof import p_sha1
+from sts.tokens.crypto.keys import load_certificate, load_private_key
+from sts.tokens.crypto.proof import p_sha1
 from sts.home import CLAIMS
 from sts.model import RelyingParty
 from sts.uris import TokenType, TrustVersion
-from sts.verifier import InMemoryReplayCache, TokenRejected, TokenVerifier, claim_uri_11
-from sts.wiring import open_stores
+from sts.rp.verifier import InMemoryReplayCache, TokenRejected, TokenVerifier, claim_uri_11
+from sts.runtime import open_stores
 from sts.xmltime import utcnow
 from trust_client import Reply, post, rst_envelope
 
@@ -202,7 +202,7 @@ def test_from_federation_metadata_pinned(live_sts, demo) -> None:
 
 
 def _other_cert() -> tuple[object, bytes]:
-    from sts.crypto.keys import generate_key_and_cert
+    from sts.tokens.crypto.keys import generate_key_and_cert
 
     key_pem, cert_pem = generate_key_and_cert("someone else")
     return load_certificate(cert_pem), key_pem

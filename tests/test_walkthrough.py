@@ -1,4 +1,4 @@
-"""sts.walkthrough, the notebooks' support code: the recorder, the pictures, the sandbox of live servers."""
+"""walkthrough (notebooks/walkthrough.py), the notebooks' support code: the recorder, the pictures, the sandbox of live servers."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from sts import walkthrough as wt
-from sts.demo_service import DATEOFBIRTH, GIVENNAME, SURNAME
+import walkthrough as wt
+from sts.rp.demo_service import DATEOFBIRTH, GIVENNAME, SURNAME
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def test_recorder_captures_request_and_reply_pairs(sandbox) -> None:
 
 def test_faults_are_labelled_with_their_code(sandbox) -> None:
     sandbox.add_user("walk-noage", "pw", [(GIVENNAME, "No"), (SURNAME, "Age")])
-    from sts.client import TrustFault
+    from sts.client.trust import TrustFault
 
     with sandbox.recorder.section() as calls, pytest.raises(TrustFault):
         sandbox.client("walk-noage", "pw").issue(sandbox.service_url, claims=(GIVENNAME, SURNAME, DATEOFBIRTH))

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from sts.errors import InvalidRequest
-from sts.xmlsafe import id_map, parse
+from sts.protocol.xmlsafe import id_map, parse
 
 HOSTILE = Path(__file__).resolve().parent.parent / "fixtures" / "hostile"
 

@@ -8,12 +8,12 @@ import httpx
 from lxml import etree
 
 from sts import ns
-from sts.addressing import render_request_headers
-from sts.soap import build_envelope
+from sts.protocol.addressing import render_request_headers
+from sts.protocol.soap import build_envelope
 from sts.uris import RequestType, SoapVersion, TrustVersion
-from sts.wsse.build import build_security_header
-from sts.wstrust.render import render_rst
-from sts.xmlsafe import parse
+from sts.protocol.wsse.build import build_security_header
+from sts.protocol.wstrust.render import render_rst
+from sts.protocol.xmlsafe import parse
 
 
 @dataclass

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from sts.xmlsafe import parse
+from sts.protocol.xmlsafe import parse
 
 from ..model import TokenCase, Verdict
 from .reading import Read, judge

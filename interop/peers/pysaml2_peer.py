@@ -18,7 +18,7 @@ from typing import Any
 
 from lxml import etree
 
-from sts.xmlsafe import parse
+from sts.protocol.xmlsafe import parse
 
 from ..model import TokenCase, Verdict
 from .reading import Read, judge

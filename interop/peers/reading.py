@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from sts.tokeninfo import describe_token
+from sts.tokens.tokeninfo import describe_token
 
 from ..model import Expected, Verdict
 
@@ -27,7 +27,7 @@ class Read:
 
 
 def read_assertion(assertion: etree._Element) -> Read:
-    """Subject, audiences and claims as ``sts token show`` reads them (``sts.tokeninfo``), SAML 1.1 or 2.0."""
+    """Subject, audiences and claims as ``sts token show`` reads them (``sts.tokens.tokeninfo``), SAML 1.1 or 2.0."""
     info = describe_token(assertion)
     claims = info.get("claims") or {}
     return Read(info.get("subject"), tuple(a for a in info.get("audiences") or () if a),

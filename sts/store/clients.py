@@ -18,15 +18,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from sqlalchemy import Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..crypto.keys import check_certificate, load_certificate
-from ..interfaces import Clock
-from ..model import Claim, UserRecord
-from ..wsse.build import subject_key_identifier
-from ..wsse.signature import parse_issuer_name
-from .prepared import Prepared, fetch
-from .schema import client_claims, clients, users, utcnow
-from .transactions import reading, writing
-from .users import _aggregate, check_user_name
+from sts.tokens.crypto.keys import check_certificate, load_certificate
+from sts.interfaces import Clock
+from sts.model import Claim, UserRecord
+from sts.protocol.wsse.build import subject_key_identifier
+from sts.protocol.wsse.signature import parse_issuer_name
+from sts.store.prepared import Prepared, fetch
+from sts.store.schema import client_claims, clients, users, utcnow
+from sts.store.transactions import reading, writing
+from sts.store.users import _aggregate, check_user_name
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class ClientRecord:
         return fingerprint_hex(self.certificate)
 
     def as_user(self) -> UserRecord:
-        """The client as the claims code sees a principal (``sts.claims.collect_claims`` takes a UserRecord)."""
+        """The client as the claims code sees a principal (``sts.service.claims.collect_claims`` takes a UserRecord)."""
         return UserRecord(self.name, self.claims, self.disabled)
 
 

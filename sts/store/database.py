@@ -14,15 +14,15 @@ from sqlalchemy import Engine, create_engine, insert, make_url, select
 from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 
-from ..interfaces import Clock
-from ..passwords import PasswordHasher, SecretBox
-from .clients import SqlClientStore
-from .relying_parties import SqlRelyingPartyStore
-from .replay import SqlReplayCache
-from .schema import audit_log, migrate, utcnow
-from .tokens import SqlTokenStore
-from .transactions import install_sqlite_hooks, reading, writing
-from .users import SqlUserStore
+from sts.interfaces import Clock
+from sts.store.passwords import PasswordHasher, SecretBox
+from sts.store.clients import SqlClientStore
+from sts.store.relying_parties import SqlRelyingPartyStore
+from sts.store.replay import SqlReplayCache
+from sts.store.schema import audit_log, migrate, utcnow
+from sts.store.tokens import SqlTokenStore
+from sts.store.transactions import install_sqlite_hooks, reading, writing
+from sts.store.users import SqlUserStore
 
 # WAL lets readers proceed while one process writes; NORMAL is durable against process crashes (a power
 # loss may drop the last commits); busy_timeout makes a second writer wait instead of failing at once.

@@ -19,11 +19,11 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..model import RelyingParty
-from ..uris import DataEncryption, KeyTransport, KeyType, SignatureAlgorithm, TokenType
-from .prepared import Prepared, fetch
-from .schema import CONFIG_VERSION, bump_config_version, counters, read_config_version, relying_parties, utcnow
-from .transactions import reading, writing
+from sts.model import RelyingParty
+from sts.uris import DataEncryption, KeyTransport, KeyType, SignatureAlgorithm, TokenType
+from sts.store.prepared import Prepared, fetch
+from sts.store.schema import CONFIG_VERSION, bump_config_version, counters, read_config_version, relying_parties, utcnow
+from sts.store.transactions import reading, writing
 
 # The one statement of a lookup when nothing changed: a primary-key read of the counter.
 _CONFIG_VERSION = Prepared(select(counters.c.value).where(counters.c.name == bindparam("name")))

@@ -19,10 +19,10 @@ from sqlalchemy import Engine, bindparam, delete, insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
-from ..interfaces import Clock
-from .prepared import Prepared, write
-from .schema import nonces, utcnow
-from .transactions import writing
+from sts.interfaces import Clock
+from sts.store.prepared import Prepared, write
+from sts.store.schema import nonces, utcnow
+from sts.store.transactions import writing
 
 # Not named after columns: SQLAlchemy reserves those names in the VALUES and SET of INSERT/UPDATE.
 _KEY = bindparam("nonce", type_=nonces.c.key.type)

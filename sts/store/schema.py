@@ -35,7 +35,7 @@ from sqlalchemy import (
     update,
 )
 
-from .transactions import writing
+from sts.store.transactions import writing
 
 CONFIG_VERSION = "config_version"
 _MIGRATION_LOCK_ID = 0x5354_5301  # any constant unique to this application

@@ -13,11 +13,11 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..model import TokenRecord
-from ..uris import TokenType
-from .prepared import Prepared, write
-from .schema import tokens
-from .transactions import reading, writing
+from sts.model import TokenRecord
+from sts.uris import TokenType
+from sts.store.prepared import Prepared, write
+from sts.store.schema import tokens
+from sts.store.transactions import reading, writing
 
 _FIELDS = {f.name for f in dataclasses.fields(TokenRecord)}
 _UPDATABLE = _FIELDS - {"token_id"}

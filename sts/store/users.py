@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from ..model import Claim, UserRecord
-from ..passwords import PasswordHasher, SecretBox
-from .prepared import Prepared, fetch
-from .schema import user_claims, users, utcnow
-from .transactions import reading, writing
+from sts.model import Claim, UserRecord
+from sts.store.passwords import PasswordHasher, SecretBox
+from sts.store.prepared import Prepared, fetch
+from sts.store.schema import user_claims, users, utcnow
+from sts.store.transactions import reading, writing
 
 MAX_NAME_LENGTH = 255
 

@@ -9,10 +9,10 @@ import pytest
 from console_support import ADMIN, ADMIN_PASSWORD, sign_in  # type: ignore[import-not-found]
 from starlette.testclient import TestClient
 
-from sts.asgi import create_app
+from sts.web.asgi import create_app
 from sts.config import load_settings
 from sts.home import init_home
-from sts.wiring import Runtime, build_runtime
+from sts.runtime import Runtime, build_runtime
 
 
 @pytest.fixture

@@ -21,10 +21,10 @@ from trust_client import post, rst_envelope
 
 from sts import ns
 from sts.config import load_settings
-from sts.crypto.encryption import decrypt_element
-from sts.crypto.keys import load_private_key
+from sts.tokens.crypto.encryption import decrypt_element
+from sts.tokens.crypto.keys import load_private_key
 from sts.home import DEMO_PASSWORD, DEMO_USER, init_home
-from sts.wiring import build_runtime
+from sts.runtime import build_runtime
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"

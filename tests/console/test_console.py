@@ -12,9 +12,9 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from starlette.testclient import TestClient
 
-from sts.cli import main
-from sts.console.auth import Lockout, SessionCodec, parse_basic
-from sts.wiring import Runtime
+from sts.cli.main import main
+from sts.web.console.auth import Lockout, SessionCodec, parse_basic
+from sts.runtime import Runtime
 
 PAGES = ["/console/", "/console/rps", "/console/rps/new", "/console/users", "/console/explain", "/console/tokens",
          "/console/keys", "/console/audit"]
@@ -48,7 +48,7 @@ def test_sign_in_sets_a_strict_httponly_cookie_and_every_page_renders(client: Te
 
 
 def test_secure_cookie_when_served_over_https(runtime: Runtime) -> None:
-    from sts.asgi import create_app
+    from sts.web.asgi import create_app
 
     tls_client = TestClient(create_app(runtime, loopback_bind=True), base_url="https://testserver",
                             follow_redirects=False)
@@ -334,7 +334,7 @@ def test_accessibility_smoke_over_every_page(client: TestClient, admin: str, run
 
 
 def _needs_rp_field(name: str) -> pytest.MarkDecorator:
-    from sts.console.forms import rp_supports
+    from sts.web.console.forms import rp_supports
 
     return pytest.mark.skipif(not rp_supports(name), reason=f"RelyingParty.{name} is not in this build yet")
 
@@ -372,7 +372,7 @@ def _module(name: str) -> object:
         return None
 
 
-@pytest.mark.skipif(_module("sts.explain") is None, reason="sts.explain is not in this build yet")
+@pytest.mark.skipif(_module("sts.service.explain") is None, reason="sts.service.explain is not in this build yet")
 def test_explain_page_and_api(client: TestClient, admin: str) -> None:
     email = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
     response = client.post("/console/explain", data={"csrf": admin, "user": "alice",
@@ -387,7 +387,7 @@ def test_explain_page_and_api(client: TestClient, admin: str) -> None:
     assert api.status_code == 200 and api.json()["ok"] is True
 
 
-@pytest.mark.skipif(_module("sts.rp_metadata") is None, reason="sts.rp_metadata is not in this build yet")
+@pytest.mark.skipif(_module("sts.admin.rp_metadata") is None, reason="sts.admin.rp_metadata is not in this build yet")
 def test_add_rp_from_metadata_file(client: TestClient, admin: str, runtime: Runtime) -> None:
     _, cert = make_cert("meta.example")
     body = b"".join(cert.split(b"\n")[1:-2])
@@ -407,7 +407,7 @@ def test_add_rp_from_metadata_file(client: TestClient, admin: str, runtime: Runt
     assert broken.status_code == 400 and 'id="metadata-error"' in broken.text
 
 
-@pytest.mark.skipif(_module("sts.keyring") is None, reason="sts.keyring is not in this build yet")
+@pytest.mark.skipif(_module("sts.tokens.keyring") is None, reason="sts.tokens.keyring is not in this build yet")
 def test_keys_page_schedules_a_generated_key(client: TestClient, admin: str, runtime: Runtime) -> None:
     if getattr(runtime, "keyring", None) is None:
         pytest.skip("the runtime has no keyring yet")

@@ -15,7 +15,7 @@ from signxml.algorithms import DigestAlgorithm as SxDigest
 from signxml.algorithms import SignatureMethod as SxMethod
 
 from assertion_content import make_content
-from sts.crypto.keys import SigningKey, generate_key_and_cert
+from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert
 from sts.model import AssertionContent
 
 ENCRYPTED_DATA = "{http://www.w3.org/2001/04/xmlenc#}EncryptedData"

@@ -8,11 +8,11 @@ import pytest
 from lxml import etree
 
 from sts import ns
-from sts.crypto.encryption import ELEMENT_TYPE, decrypt_element, encrypt_element
-from sts.crypto.keys import load_private_key
-from sts.crypto.signing import XmlSigner
+from sts.tokens.crypto.encryption import ELEMENT_TYPE, decrypt_element, encrypt_element
+from sts.tokens.crypto.keys import load_private_key
+from sts.tokens.crypto.signing import XmlSigner
 from sts.errors import InvalidRequest
-from sts.saml import saml11, saml20
+from sts.tokens.saml import saml11, saml20
 from sts.uris import DataEncryption, DigestAlgorithm, KeyTransport
 
 XENC = "{http://www.w3.org/2001/04/xmlenc#}"

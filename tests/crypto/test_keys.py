@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from sts.crypto.keys import (
+from sts.tokens.crypto.keys import (
     SigningKey,
     check_certificate,
     fingerprint_sha256,

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 
 from sts import ns
-from sts.crypto.encryption import decrypt_key, encrypt_key_for
-from sts.crypto.keys import SigningKey, generate_key_and_cert, load_certificate, load_private_key
-from sts.crypto.proof import ProofKeyFactory, p_sha1, proof_key_info, use_key_matches
+from sts.tokens.crypto.encryption import decrypt_key, encrypt_key_for
+from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert, load_certificate, load_private_key
+from sts.tokens.crypto.proof import ProofKeyFactory, p_sha1, proof_key_info, use_key_matches
 from sts.errors import BadRequest, InsecureProofDelivery, RequestFailed
 from sts.model import Entropy, ProofKey, RelyingParty, RequestSecurityToken, UseKey
 from sts.uris import KeyTransport, KeyType, RequestType, TrustVersion

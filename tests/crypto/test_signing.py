@@ -14,8 +14,8 @@ from lxml import etree
 from signxml.exceptions import InvalidDigest
 
 from sts import ns
-from sts.crypto.signing import XmlSigner, c14n
-from sts.saml import saml11, saml20
+from sts.tokens.crypto.signing import XmlSigner, c14n
+from sts.tokens.saml import saml11, saml20
 from sts.uris import ENVELOPED, EXC_C14N, DigestAlgorithm, SignatureAlgorithm
 
 SAML2_ID = ("ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion")

@@ -16,7 +16,7 @@ from interop.peers.msal_client import PEER as MSAL
 from interop.peers.zeep_client import PEER as ZEEP
 from interop.matrix import case_name
 from interop.target import USER_CLAIMS, Target, local_sts
-from sts.verifier import TokenVerifier
+from sts.rp.verifier import TokenVerifier
 
 SAML11_URIS = {"urn:oasis:names:tc:SAML:1.0:assertion",
                "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV1.1"}

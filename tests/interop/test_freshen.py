@@ -13,7 +13,7 @@ from interop.sidecar import discover
 from interop.target import PROFILES, RelyingParty, Target
 from sts import ns
 from sts.uris import PASSWORD_DIGEST
-from sts.wsse.username import password_digest
+from sts.protocol.wsse.username import password_digest
 
 RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "recorded"
 FIXTURES = {f.name: f for f in discover(RECORDED)}
@@ -54,7 +54,7 @@ def test_a_bare_body_gets_an_envelope_with_our_username_token() -> None:
 
 def test_batch_action_names_the_batch() -> None:
     root, _, _ = _fresh("picketlink/wst-batch-validate.xml")
-    # the action the STS maps to a batch (sts.pipeline), not the RequestType URI
+    # the action the STS maps to a batch (sts.web.pipeline), not the RequestType URI
     assert root.findtext(f".//{{{ns.WSA}}}Action") == f"{ns.WST13}/RST/BatchValidate"
 
 
@@ -110,8 +110,8 @@ def test_a_target_token_without_a_target_element_is_refused() -> None:
 def test_a_signed_recording_is_signed_again_with_the_targets_client_key() -> None:
     from dataclasses import replace
 
-    from sts.crypto.keys import generate_key_and_cert, load_certificate
-    from sts.wsse.signature import AlgorithmPolicy, TrustedKey, verify_message
+    from sts.tokens.crypto.keys import generate_key_and_cert, load_certificate
+    from sts.protocol.wsse.signature import AlgorithmPolicy, TrustedKey, verify_message
     from sts.xmltime import utcnow
 
     key_pem, cert_pem = generate_key_and_cert("a client of the target")
@@ -132,7 +132,7 @@ def test_a_signed_recording_is_signed_again_with_the_targets_client_key() -> Non
 def test_use_key_names_the_targets_client_certificate() -> None:
     from dataclasses import replace
 
-    from sts.crypto.keys import generate_key_and_cert
+    from sts.tokens.crypto.keys import generate_key_and_cert
 
     key_pem, cert_pem = generate_key_and_cert("a client of the target")
     target = replace(TARGET, client_name="c", client_key_pem=key_pem, client_cert_pem=cert_pem)

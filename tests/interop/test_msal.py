@@ -17,7 +17,7 @@ from sts import ns
 from sts.config import load_settings
 from sts.model import RelyingParty
 from sts.uris import TokenType
-from sts.wiring import open_stores
+from sts.runtime import open_stores
 from sts.xmltime import format_datetime, utcnow
 from trust_client import post
 

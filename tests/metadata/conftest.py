@@ -13,10 +13,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from lxml import etree
 
-from sts.crypto.keys import generate_key_and_cert, load_certificate
-from sts.metadata import STS_PATH, load_xsd_for_serving
-from sts.metadata.mex import render_mex_wsdl
-from sts.metadata.wsdl import render_wsdl
+from sts.tokens.crypto.keys import generate_key_and_cert, load_certificate
+from sts.web.metadata import STS_PATH, load_xsd_for_serving
+from sts.web.metadata.mex import render_mex_wsdl
+from sts.web.metadata.wsdl import render_wsdl
 
 
 class _MetadataHandler(http.server.BaseHTTPRequestHandler):

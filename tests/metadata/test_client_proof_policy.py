@@ -7,9 +7,9 @@ from lxml import etree
 from msal.mex import Mex
 
 from sts import ns
-from sts.metadata import validator
-from sts.metadata.mex import render_mex_wsdl
-from sts.metadata.wsdl import build_wsdl, render_wsdl
+from sts.web.metadata import validator
+from sts.web.metadata.mex import render_mex_wsdl
+from sts.web.metadata.wsdl import build_wsdl, render_wsdl
 
 BASE = "https://sts.example.org"
 

@@ -14,9 +14,10 @@ from signxml import DigestAlgorithm, SignatureConstructionMethod, SignatureMetho
 from signxml.algorithms import CanonicalizationMethod
 from signxml.exceptions import InvalidDigest
 
-from sts import ns, xmlsafe
-from sts.metadata import validator
-from sts.metadata.federation import render_federation_metadata
+from sts import ns
+from sts.protocol import xmlsafe
+from sts.web.metadata import validator
+from sts.web.metadata.federation import render_federation_metadata
 
 
 

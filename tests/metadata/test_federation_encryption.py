@@ -7,10 +7,10 @@ import base64
 from lxml import etree
 
 from sts import ns
-from sts.crypto.keys import SigningKey, generate_key_and_cert
-from sts.crypto.signing import XmlSigner
-from sts.metadata import validator
-from sts.metadata.federation import render_federation_metadata
+from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert
+from sts.tokens.crypto.signing import XmlSigner
+from sts.web.metadata import validator
+from sts.web.metadata.federation import render_federation_metadata
 
 MD = f"{{{ns.MD}}}"
 DS = f"{{{ns.DS}}}"

@@ -7,9 +7,10 @@ import pytest
 import requests
 from lxml import etree
 
-from sts import ns, xmlsafe
-from sts.metadata import validator
-from sts.metadata.mex import (
+from sts import ns
+from sts.protocol import xmlsafe
+from sts.web.metadata import validator
+from sts.web.metadata.mex import (
     TRANSFER_GET_RESPONSE,
     render_mex,
     render_mex_response,

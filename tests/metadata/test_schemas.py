@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 
 from sts import ns
-from sts.metadata import SCHEMA_DIR, load_xsd_for_serving, schema_names, schema_path, validator, xsd_url
+from sts.web.metadata import SCHEMA_DIR, load_xsd_for_serving, schema_names, schema_path, validator, xsd_url
 
 FIXTURES = Path("/work/shared/fixtures")
 

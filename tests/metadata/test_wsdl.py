@@ -10,8 +10,9 @@ import zeep
 from lxml import etree
 from zeep.transports import Transport
 
-from sts import ns, xmlsafe
-from sts.metadata.wsdl import TNS, build_wsdl, render_wsdl
+from sts import ns
+from sts.protocol import xmlsafe
+from sts.web.metadata.wsdl import TNS, build_wsdl, render_wsdl
 
 WST = f"{{{ns.WST13}}}"
 

@@ -10,7 +10,7 @@ import xmlschema
 
 from assertion_content import NAME, ROLES, make_content
 from sts import ns
-from sts.crypto.keys import SigningKey, generate_key_and_cert
+from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert
 from sts.model import AssertionContent, Claim
 
 _ROOT = Path(__file__).resolve().parents[2]

@@ -11,13 +11,13 @@ from lxml import etree
 from signxml import XMLVerifier
 
 from sts import ns
-from sts.crypto.encryption import decrypt_key
-from sts.crypto.keys import SigningKey, generate_key_and_cert
-from sts.crypto.proof import proof_key_info
-from sts.crypto.signing import XmlSigner
-from sts.metadata import validator
+from sts.tokens.crypto.encryption import decrypt_key
+from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert
+from sts.tokens.crypto.proof import proof_key_info
+from sts.tokens.crypto.signing import XmlSigner
+from sts.web.metadata import validator
 from sts.model import AssertionContent, ProofKey
-from sts.saml import saml11, saml20
+from sts.tokens.saml import saml11, saml20
 from sts.uris import CM_HOLDER_OF_KEY_11, CM_HOLDER_OF_KEY_20
 
 S2 = f"{{{ns.SAML2}}}"

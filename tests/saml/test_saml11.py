@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 from lxml import etree
 
-from sts.crypto.signing import XmlSigner
+from sts.tokens.crypto.signing import XmlSigner
 from sts.model import Claim
-from sts.saml.saml11 import build_assertion, split_claim_uri
+from sts.tokens.saml.saml11 import build_assertion, split_claim_uri
 from sts.uris import CM_BEARER_11, AuthnMethod, SignatureAlgorithm
 
 S = "{urn:oasis:names:tc:SAML:1.0:assertion}"

@@ -9,8 +9,8 @@ import pytest
 from lxml import etree
 
 from sts import ns
-from sts.crypto.signing import XmlSigner
-from sts.saml.saml20 import build_assertion, issuer_of
+from sts.tokens.crypto.signing import XmlSigner
+from sts.tokens.saml.saml20 import build_assertion, issuer_of
 from sts.uris import CM_BEARER_20, AuthnMethod, SignatureAlgorithm
 
 S = "{urn:oasis:names:tc:SAML:2.0:assertion}"

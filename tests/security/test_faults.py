@@ -9,15 +9,15 @@ import pytest
 from lxml import etree
 
 from sts import ns
-from sts.addressing import render_request_headers
+from sts.protocol.addressing import render_request_headers
 from sts.config import load_settings
-from sts.metadata import validator
+from sts.web.metadata import validator
 from sts.model import RelyingParty
-from sts.soap import build_envelope
+from sts.protocol.soap import build_envelope
 from sts.uris import RequestType, SoapVersion, TrustVersion
-from sts.wiring import open_stores
-from sts.wsse.build import build_security_header
-from sts.wstrust.render import render_rst
+from sts.runtime import open_stores
+from sts.protocol.wsse.build import build_security_header
+from sts.protocol.wstrust.render import render_rst
 from sts.xmltime import format_datetime, utcnow
 from trust_client import post, rst_envelope
 

@@ -17,16 +17,16 @@ from lxml import etree
 
 from signing import make_client, reparse, rst_root, zeep_sign
 from sts import ns
-from sts.auth import AuthResult, ProofDemand, RequestAuthenticator, UsernameTokenAuthenticator, X509Authenticator
+from sts.service.auth import AuthResult, ProofDemand, RequestAuthenticator, UsernameTokenAuthenticator, X509Authenticator
 from sts.errors import AuthenticationBadElements, FailedAuthentication, FailedCheck, MessageExpired, UnsupportedAlgorithm
 from sts.model import RequestContext
-from sts.passwords import PasswordHasher, SecretBox
-from sts.soap import parse_envelope
+from sts.store.passwords import PasswordHasher, SecretBox
+from sts.protocol.soap import parse_envelope
 from sts.store.database import Database, open_database
 from sts.uris import AuthnMethod, SignatureAlgorithm
-from sts.wsse.build import sign_envelope
-from sts.wsse.header import parse_security_header
-from sts.wsse.signature import AlgorithmPolicy
+from sts.protocol.wsse.build import sign_envelope
+from sts.protocol.wsse.header import parse_security_header
+from sts.protocol.wsse.signature import AlgorithmPolicy
 
 WST = ns.WST13
 Client = tuple[rsa.RSAPrivateKey, x509.Certificate]

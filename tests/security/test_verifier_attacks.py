@@ -14,11 +14,11 @@ from lxml import etree
 
 from assertion_content import make_content
 from sts import ns
-from sts.crypto.keys import SigningKey, generate_key_and_cert, random_id
-from sts.crypto.signing import XmlSigner
+from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert, random_id
+from sts.tokens.crypto.signing import XmlSigner
 from sts.model import AssertionContent, Claim
-from sts.saml import saml11, saml20
-from sts.verifier import InMemoryReplayCache, TokenRejected, TokenVerifier
+from sts.tokens.saml import saml11, saml20
+from sts.rp.verifier import InMemoryReplayCache, TokenRejected, TokenVerifier
 
 NOW = datetime(2030, 1, 2, 12, 0, tzinfo=timezone.utc)
 AUDIENCE = "https://rp.example/"
@@ -283,7 +283,7 @@ def test_garbage_inside_a_signed_shape_never_crashes(sts_key) -> None:
 
 
 def test_encrypted_garbage_is_a_decryption_failure(sts_key) -> None:
-    from sts.crypto.encryption import encrypt_element
+    from sts.tokens.crypto.encryption import encrypt_element
 
     rp_pem, rp_cert_pem = generate_key_and_cert("rp")
     rp = SigningKey.from_pem(rp_pem, rp_cert_pem)

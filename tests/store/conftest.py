@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sts.passwords import PasswordHasher, SecretBox
+from sts.store.passwords import PasswordHasher, SecretBox
 from sts.store.database import Database, open_database
 
 

@@ -12,7 +12,7 @@ from signing import key_pem, make_client
 from sts.model import Claim
 from sts.store.database import Database, create_database_engine, open_database
 from sts.store.schema import MIGRATIONS, migrate
-from sts.wsse.build import subject_key_identifier
+from sts.protocol.wsse.build import subject_key_identifier
 
 ROLE = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
 

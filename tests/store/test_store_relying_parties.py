@@ -9,7 +9,7 @@ from sqlalchemy import event
 
 from sts.interfaces import RelyingPartyRegistry
 from sts.model import RelyingParty
-from sts.passwords import PasswordHasher, SecretBox
+from sts.store.passwords import PasswordHasher, SecretBox
 from sts.store.database import Database, open_database
 from sts.store.relying_parties import normalize_endpoint
 from sts.uris import DataEncryption, KeyTransport, SignatureAlgorithm, TokenType

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 
 from sts.interfaces import UserDirectory
 from sts.model import Claim, UserRecord
-from sts.passwords import PasswordHasher, SecretBox
+from sts.store.passwords import PasswordHasher, SecretBox
 from sts.store.database import Database, open_database
 from sts.store.schema import user_claims, users
 from sts.store.transactions import reading, writing

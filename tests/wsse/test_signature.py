@@ -23,8 +23,8 @@ from sts.errors import (
     UnsupportedSecurityToken,
 )
 from sts.uris import SignatureAlgorithm, SoapVersion
-from sts.wsse.build import sign_envelope
-from sts.wsse.signature import (
+from sts.protocol.wsse.build import sign_envelope
+from sts.protocol.wsse.signature import (
     AlgorithmPolicy,
     CertificateReference,
     IssuerSerialReference,

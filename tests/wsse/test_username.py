@@ -3,14 +3,14 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sts import ns
-from sts.auth import UsernameTokenAuthenticator
+from sts.service.auth import UsernameTokenAuthenticator
 from sts.errors import FailedAuthentication, InsecureTransport, MessageExpired, SecurityHeaderError, UnsupportedSecurityToken
 from sts.model import RequestContext, UserRecord
-from sts.soap import build_envelope, parse_envelope
+from sts.protocol.soap import build_envelope, parse_envelope
 from sts.uris import AuthnMethod, SoapVersion
-from sts.wsse.build import build_security_header
-from sts.wsse.header import parse_security_header
-from sts.xmlsafe import parse
+from sts.protocol.wsse.build import build_security_header
+from sts.protocol.wsse.header import parse_security_header
+from sts.protocol.xmlsafe import parse
 from lxml import etree
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=timezone.utc)

@@ -6,9 +6,9 @@ from lxml import etree
 from sts import ns
 from sts.errors import BadRequest, InvalidRequest
 from sts.uris import KeyType, RequestType, TokenType, TrustVersion
-from sts.wstrust.parse import parse_rst
-from sts.wstrust.render import render_rst
-from sts.xmlsafe import parse
+from sts.protocol.wstrust.parse import parse_rst
+from sts.protocol.wstrust.render import render_rst
+from sts.protocol.xmlsafe import parse
 
 WST13, WST05 = ns.WST13, ns.WST2005
 
@@ -227,7 +227,7 @@ def test_algorithm_hints_are_collected() -> None:
 
 
 def test_batch_collection() -> None:
-    from sts.wstrust.parse import parse_rst_collection
+    from sts.protocol.wstrust.parse import parse_rst_collection
     one = (f"<wst:RequestSecurityToken><wst:RequestType>{WST13}/BatchIssue</wst:RequestType>"
            "</wst:RequestSecurityToken>")
     rsts = parse_rst_collection(parse(
@@ -236,7 +236,7 @@ def test_batch_collection() -> None:
 
 
 def test_batch_collection_refuses_plain_requests() -> None:
-    from sts.wstrust.parse import parse_rst_collection
+    from sts.protocol.wstrust.parse import parse_rst_collection
     one = f"<wst:RequestSecurityToken><wst:RequestType>{WST13}/Issue</wst:RequestType></wst:RequestSecurityToken>"
     with pytest.raises(InvalidRequest):
         parse_rst_collection(parse(

@@ -8,12 +8,12 @@ import pytest
 from lxml import etree
 
 from sts import ns
-from sts.crypto.encryption import decrypt_key
-from sts.crypto.keys import SigningKey, generate_key_and_cert
-from sts.metadata import validator
+from sts.tokens.crypto.encryption import decrypt_key
+from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert
+from sts.web.metadata import validator
 from sts.model import ProofResponse
 from sts.uris import TrustVersion
-from sts.wstrust.proof import render_proof
+from sts.protocol.wstrust.proof import render_proof
 
 XENC = f"{{{ns.XENC}}}"
 KEY = bytes(range(32))

@@ -11,11 +11,11 @@ import pytest
 from interop.model import Expected, Status, TokenCase
 from interop.peers.node import NODE_DIR, PEER, NodePeer
 from live import LiveServer
-from sts.client import TrustClient, UsernameCredentials
+from sts.client.trust import TrustClient, UsernameCredentials
 from sts.config import load_settings
 from sts.model import RelyingParty
 from sts.uris import DataEncryption, KeyTransport, TokenType
-from sts.wiring import open_stores
+from sts.runtime import open_stores
 
 _reason = PEER.unavailable()
 if _reason is not None:

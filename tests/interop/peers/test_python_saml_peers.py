@@ -16,14 +16,14 @@ from interop.model import Expected, Status, TokenCase
 from interop.peers.base import VerifierPeer
 from interop.peers.onelogin import PEER as ONELOGIN
 from interop.peers.pysaml2_peer import PEER as PYSAML2
-from sts.client import TrustClient, UsernameCredentials
+from sts.client.trust import TrustClient, UsernameCredentials
 from sts.config import load_settings
-from sts.crypto.keys import SigningKey, generate_key_and_cert
-from sts.crypto.signing import XmlSigner
+from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert
+from sts.tokens.crypto.signing import XmlSigner
 from sts.model import AssertionContent, Claim, RelyingParty
-from sts.saml.saml20 import build_assertion, issuer_of
+from sts.tokens.saml.saml20 import build_assertion, issuer_of
 from sts.uris import NAMEID_UNSPECIFIED, AuthnMethod, DataEncryption, SignatureAlgorithm, TokenType
-from sts.wiring import open_stores
+from sts.runtime import open_stores
 
 EMAIL = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
 GIVENNAME = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"

@@ -1,0 +1,245 @@
+"""``sts init``, ``sts serve``, ``sts demo-service`` and ``sts explain``: setting up and running the STS."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import ssl
+import sys
+from pathlib import Path
+import click
+
+from sts.cli.context import _build_runtime, _Context, _database_errors, _keyring, _os_problem, pass_ctx
+from sts.model import RelyingParty
+
+
+@click.command()
+@click.option("--no-demo", is_flag=True, help="Do not add the demo user and relying party.")
+@pass_ctx
+def init(ctx: _Context, no_demo: bool) -> None:
+    """Create the home directory, keys, database and demo data (never overwrites keys)."""
+    from sts.config import load_settings
+    from sts.home import init_home
+
+    try:
+        with _database_errors(load_settings(ctx.home)):
+            report = init_home(ctx.home, demo=not no_demo)
+    except ValueError as exc:  # sts.toml: unreadable TOML, an unknown setting, a bad value
+        raise click.ClickException(str(exc)) from None
+    except OSError as exc:
+        raise click.ClickException(f"cannot initialise {ctx.home}: {_os_problem(exc)}") from None
+    if report.created:
+        for what in report.created:
+            click.echo(f"created {what}")
+    else:
+        click.echo(f"{ctx.home} is already initialised")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--ssl-certfile", type=click.Path(exists=True, dir_okay=False), help="Serve TLS with this certificate.")
+@click.option("--ssl-keyfile", type=click.Path(exists=True, dir_okay=False), help="Private key for --ssl-certfile.")
+@click.option("--ssl-client-ca", type=click.Path(exists=True, dir_okay=False),
+              help="Ask TLS clients for a certificate issued by (or equal to) one in this PEM bundle; registered "
+                   "clients then authenticate by it on /adfs/services/trust/{13,2005}/certificatetransport.")
+@pass_ctx
+def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str | None,
+          ssl_keyfile: str | None, ssl_client_ca: str | None) -> None:
+    """Serve the STS over HTTP (or HTTPS with --ssl-certfile/--ssl-keyfile)."""
+    import uvicorn
+
+    from sts.home import demo_banner
+    from sts.web.tls import TlsH11Protocol, ssl_options
+
+    if bool(ssl_certfile) != bool(ssl_keyfile):
+        raise click.ClickException("--ssl-certfile and --ssl-keyfile go together")
+    if ssl_client_ca and not ssl_certfile:
+        raise click.ClickException("--ssl-client-ca needs --ssl-certfile and --ssl-keyfile")
+    settings = ctx.settings().with_bind(host, port, tls=bool(ssl_certfile))
+    if not settings.signing_key_path.exists():
+        raise ctx.not_initialised()
+    if ssl_certfile and ssl_keyfile:
+        _check_tls_files(ssl_certfile, ssl_keyfile, ssl_client_ca)
+    base = settings.public_base_url.rstrip("/")
+    click.echo(f"sts serving {base}/services/sts (WSDL {base}/services/sts?wsdl, MEX {base}/adfs/services/trust/mex,"
+               f" metadata {base}/FederationMetadata/2007-06/FederationMetadata.xml)")
+    banner = demo_banner(ctx.home)
+    if banner:
+        click.echo(banner.rstrip())
+    loopback = _is_loopback(host)
+    client_certificates = bool(ssl_client_ca)
+    os.environ.update(STS_HOME=str(ctx.home.resolve()), STS_PUBLIC_BASE_URL=settings.public_base_url,
+                      STS_LOOPBACK_BIND="1" if loopback else "0",
+                      STS_TLS_CLIENT_CERTS="1" if client_certificates else "0")
+    # TlsH11Protocol: uvicorn's h11 protocol that hands the TLS client certificate to the app (sts.web.tls).
+    options = dict(host=host, port=port, log_level=settings.log_level, proxy_headers=False, http=TlsH11Protocol,
+                   **ssl_options(ssl_certfile, ssl_keyfile, ssl_client_ca))
+    if workers > 1:
+        uvicorn.run("sts.web.asgi:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+        return
+    from sts.web.asgi import create_app
+
+    app = create_app(_build_runtime(settings), loopback_bind=loopback, client_certificates=client_certificates)
+    uvicorn.run(app, **options)  # type: ignore[arg-type]
+
+
+def _check_tls_files(certfile: str, keyfile: str, client_ca: str | None) -> None:
+    """Load the TLS files as uvicorn will, so that a bad one is one line before any server (or worker) starts.
+
+    An encrypted key is left to uvicorn, which asks for its password as before.
+    """
+    asked: list[bool] = []
+
+    def no_password() -> bytes:
+        asked.append(True)
+        return b""
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(certfile, keyfile, password=no_password)
+    except ssl.SSLError as exc:
+        if not asked:
+            raise click.ClickException(_tls_problem(certfile, keyfile, exc)) from None
+    if client_ca:
+        try:
+            context.load_verify_locations(cafile=client_ca)
+        except ssl.SSLError as exc:
+            raise click.ClickException(f"--ssl-client-ca {client_ca}: not a PEM certificate bundle "
+                                       f"({exc.reason or exc})") from None
+
+
+def _tls_problem(certfile: str, keyfile: str, exc: ssl.SSLError) -> str:
+    """Which TLS file is wrong, in words (OpenSSL often says only "PEM lib")."""
+    from sts.tokens.crypto.keys import load_certificate, load_private_key, public_keys_match
+
+    try:
+        certificate = load_certificate(Path(certfile).read_bytes())
+    except ValueError as problem:
+        return f"--ssl-certfile {certfile}: {problem}"
+    try:
+        key = load_private_key(Path(keyfile).read_bytes())
+    except ValueError as problem:
+        return f"--ssl-keyfile {keyfile}: {problem}"
+    if not public_keys_match(key, certificate):
+        return f"--ssl-keyfile {keyfile} is not the private key of --ssl-certfile {certfile}"
+    return f"--ssl-certfile {certfile} and --ssl-keyfile {keyfile} (both PEM): {exc.reason or exc}"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("demo-service")
+@click.option("--sts", "sts_url", metavar="URL", help="The STS the WSDL points to (default: this home's STS).")
+@click.option("--sts-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="PEM certificate whose signatures are trusted (default: every signing certificate the home's "
+                   "keyring publishes now).")
+@click.option("--rp-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The service's private key, to decrypt tokens (default: the home's demo/rp.key).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8081, show_default=True, type=int)
+@click.option("--audience", default=None, metavar="URL",
+              help="The audience tokens must name (default: the demo relying party https://service-a.example/ "
+                   "or the service's own endpoint).")
+@click.option("--register/--no-register", default=True, show_default=True,
+              help="Register the service's endpoint at this home's STS (with the demo certificate) if missing, so "
+                   "that a client following the WSDL policy gets a token for it.")
+@pass_ctx
+def demo_service(ctx: _Context, sts_url: str | None, sts_cert: Path | None, rp_key: Path | None, host: str,
+                 port: int, audience: str | None, register: bool) -> None:
+    """Serve Service A, a demo relying party: SOAP Hello at /service-a (WSDL at /service-a?wsdl)."""
+    import uvicorn
+
+    from sts.tokens.crypto.keys import load_certificate, load_private_key
+    from sts.rp.demo_service import DEFAULT_AUDIENCE, PATH, create_service_app
+    from sts.rp.verifier import TokenVerifier
+
+    cert_path = sts_cert or ctx.settings().signing_cert_path
+    key_path = rp_key or ctx.home / "demo" / "rp.key"
+    for what, path in (("STS certificate", cert_path), ("relying party key", key_path)):
+        if not path.exists():
+            raise click.ClickException(f"{what} {path} not found: give it, or run `sts --home {ctx.home} init`")
+    try:
+        certificates = [load_certificate(cert_path.read_bytes())]
+        private_key = load_private_key(key_path.read_bytes())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    if sts_cert is None:
+        from sts.xmltime import utcnow
+
+        certificates = _keyring(ctx).published(utcnow())  # every signing key the STS publishes (rollover)
+    sts = sts_url or ctx.settings().with_bind("127.0.0.1", 8080, tls=False).public_base_url + "/services/sts"
+    base = f"http://{host}:{port}"
+    endpoint = f"{base}{PATH}"
+    if register and audience is None and rp_key is None:
+        _register_demo_endpoint(ctx, endpoint)
+    audiences = [audience] if audience else [DEFAULT_AUDIENCE, endpoint]
+    verifier = TokenVerifier(certificates, rp_private_key=private_key, audience=audiences)
+    click.echo(f"Service A serving {base}{PATH} (WSDL {base}{PATH}?wsdl), tokens from {sts}")
+    uvicorn.run(create_service_app(verifier, base_url=base, sts_url=sts), host=host, port=port, log_level="warning")
+
+
+def _register_demo_endpoint(ctx: _Context, endpoint: str) -> None:
+    """Service A's own URL as a relying party of this home's STS, encrypted for the demo certificate."""
+    cert = ctx.home / "demo" / "rp.crt"
+    stores = ctx.stores()
+    try:
+        if stores.relying_parties.lookup(endpoint) is None and cert.exists():
+            stores.relying_parties.add(RelyingParty(endpoint=endpoint, cert_pem=cert.read_bytes()))
+            click.echo(f"registered relying party {endpoint} at the STS in {ctx.home}")
+    finally:
+        stores.close()
+
+
+@click.command()
+@click.option("--user", "user_name", required=True, help="Whom the token would be for.")
+@click.option("--rp", "rp_url", required=True, metavar="URL", help="The AppliesTo (relying party).")
+@click.option("--claim", "claims", multiple=True, metavar="URI[?]", help="A requested claim; a trailing ? makes it "
+              "optional. Repeat for more.")
+@click.option("--token-type", type=click.Choice(["saml11", "saml20"]), default=None)
+@click.option("--lifetime", type=click.IntRange(1), metavar="SECONDS", help="Requested lifetime from now.")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@pass_ctx
+def explain(ctx: _Context, user_name: str, rp_url: str, claims: tuple[str, ...], token_type: str | None,
+            lifetime: int | None, as_json: bool) -> None:
+    """Dry-run an Issue: what the token would carry and why (nothing is signed or recorded)."""
+    import json
+
+    from sts.service.explain import explain_issuance
+
+    runtime = ctx.runtime()
+    requested = [(c[:-1], True) if c.endswith("?") else (c, False) for c in claims]
+    answer = explain_issuance(runtime, user=user_name, rp=rp_url, claims=requested, token_type=token_type,
+                              lifetime_seconds=lifetime)
+    runtime.stores.close()
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), indent=2))
+    elif answer.fault is not None:
+        click.echo(f"refused: {answer.fault['code']}: {answer.fault['reason']}")
+    else:
+        lt = answer.lifetime or {}
+        click.echo(f"token type: {answer.token_type}")
+        click.echo(f"subject: {answer.subject} ({answer.name_id_format})")
+        click.echo(f"audience: {', '.join(answer.audience)}")
+        click.echo(f"lifetime: {lt.get('created')} .. {lt.get('expires')} ({lt.get('seconds')}s"
+                   f"{', capped by the relying party' if lt.get('capped') else ''})")
+        click.echo("claims:")
+        for claim in answer.claims:
+            click.echo(f"  {claim['uri']} = {', '.join(claim['values'])}  [{claim['source']}]")
+        for left_out in answer.omitted:
+            click.echo(f"  (omitted) {left_out['uri']}: {left_out['why']}")
+        algorithms = answer.algorithms or {}
+        click.echo(f"signature: {algorithms.get('signature')}")
+        if algorithms.get("encrypted"):
+            click.echo(f"encrypted: {algorithms.get('data_encryption')} / {algorithms.get('key_transport')}")
+        else:
+            click.echo("encrypted: no")
+    if not answer.ok:
+        sys.exit(1)

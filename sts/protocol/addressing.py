@@ -1,0 +1,67 @@
+"""WS-Addressing 1.0 (and the 2004/08 submission) headers in and out.
+
+Tolerant in: adal sends a lowercase ``wsa:messageID``; both namespaces are read. Strict out: 1.0 only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from lxml import etree
+
+from sts import ns
+
+_WSA_NAMESPACES = (ns.WSA, ns.WSA2004)
+
+
+@dataclass(frozen=True)
+class AddressingHeaders:
+    action: str | None = None
+    message_id: str | None = None
+    to: str | None = None
+
+
+def parse_addressing(headers: tuple[etree._Element, ...]) -> AddressingHeaders:
+    """Read Action, MessageID and To from the SOAP header blocks (unverified: routing hints only)."""
+    found: dict[str, str] = {}
+    for block in headers:
+        namespace, local = ns.split_qn(block.tag)
+        if namespace not in _WSA_NAMESPACES:
+            continue
+        key = local.lower()
+        if key in ("action", "messageid", "to") and key not in found:
+            found[key] = (block.text or "").strip()
+    return AddressingHeaders(action=found.get("action"), message_id=found.get("messageid"), to=found.get("to"))
+
+
+def render_reply_headers(action: str, relates_to: str | None) -> list[etree._Element]:
+    """wsa:Action, wsa:MessageID and wsa:RelatesTo for a response."""
+    nsmap = {"wsa": ns.WSA}
+    action_el = etree.Element(ns.qn(ns.WSA, "Action"), nsmap=nsmap)
+    action_el.text = action
+    message_id = etree.Element(ns.qn(ns.WSA, "MessageID"), nsmap=nsmap)
+    message_id.text = f"urn:uuid:{uuid.uuid4()}"
+    headers = [action_el, message_id]
+    if relates_to:
+        relates = etree.Element(ns.qn(ns.WSA, "RelatesTo"), nsmap=nsmap)
+        relates.text = relates_to
+        headers.append(relates)
+    return headers
+
+
+def render_request_headers(action: str, to: str | None = None) -> list[etree._Element]:
+    """wsa:Action, wsa:MessageID, wsa:ReplyTo (anonymous) and wsa:To for a request."""
+    nsmap = {"wsa": ns.WSA}
+    action_el = etree.Element(ns.qn(ns.WSA, "Action"), nsmap=nsmap)
+    action_el.text = action
+    message_id = etree.Element(ns.qn(ns.WSA, "MessageID"), nsmap=nsmap)
+    message_id.text = f"urn:uuid:{uuid.uuid4()}"
+    reply_to = etree.Element(ns.qn(ns.WSA, "ReplyTo"), nsmap=nsmap)
+    etree.SubElement(reply_to, ns.qn(ns.WSA, "Address")).text = f"{ns.WSA}/anonymous"
+    headers = [action_el, message_id, reply_to]
+    if to:
+        to_el = etree.Element(ns.qn(ns.WSA, "To"), nsmap=nsmap)
+        to_el.text = to
+        headers.append(to_el)
+    return headers

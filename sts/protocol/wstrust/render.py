@@ -1,0 +1,174 @@
+"""Build wst:RequestSecurityTokenResponse(Collection) (WS-Trust 1.3 §4, 2005/02 §4).
+
+1.3 Issue answers with an RSTRC holding one RSTR (adal-node requires the collection); 2005 with a bare RSTR.
+Every RSTR has TokenType and RequestedSecurityToken, and nothing precedes the token inside
+RequestedSecurityToken (passport-wsfed-saml2 takes its first child).
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from sts import ns
+from sts.model import CancelResponse, IssuedToken, RequestSecurityTokenResponse, ValidateResponse
+from sts.uris import TokenType, TrustVersion
+from sts.protocol.xmlsafe import parse_trusted
+from sts.protocol.wstrust.proof import render_proof
+from sts.xmltime import format_datetime
+
+_WST_PREFIX = {TrustVersion.WST13: "trust", TrustVersion.WST2005: "t"}
+
+
+def render_issue_response(response: RequestSecurityTokenResponse) -> etree._Element:
+    """The body content answering an Issue: RSTRC (1.3) or RSTR (2005)."""
+    rstr = render_rstr(response)
+    if response.version is TrustVersion.WST2005:
+        return rstr
+    return render_collection(response.version, [rstr])
+
+
+def render_collection(version: TrustVersion, responses: list[etree._Element]) -> etree._Element:
+    """A wst:RequestSecurityTokenResponseCollection (1.3 Issue, and every batch)."""
+    collection = etree.Element(ns.qn(version.value, "RequestSecurityTokenResponseCollection"),
+                               nsmap={_WST_PREFIX[version]: version.value})
+    collection.extend(responses)
+    return collection
+
+
+def _bare_rstr(version: TrustVersion, context: str | None) -> etree._Element:
+    nsmap = {_WST_PREFIX[version]: version.value, "wsu": ns.WSU, "wsse": ns.WSSE, "wsa": ns.WSA}
+    rstr = etree.Element(ns.qn(version.value, "RequestSecurityTokenResponse"), nsmap=nsmap)
+    if context is not None:
+        rstr.set("Context", context)
+    return rstr
+
+
+def render_validate_response(response: ValidateResponse) -> etree._Element:
+    """RSTR with wst:Status (Code valid/invalid, Reason); with the new token for validate-and-exchange."""
+    version = response.version
+    if response.issued is not None:
+        rstr = render_rstr(response.issued)
+    else:
+        rstr = _bare_rstr(version, response.context)
+        etree.SubElement(rstr, ns.qn(version.value, "TokenType")).text = version.uri("RSTR/Status")
+    status = etree.SubElement(rstr, ns.qn(version.value, "Status"))
+    code = "status/valid" if response.status.valid else "status/invalid"
+    etree.SubElement(status, ns.qn(version.value, "Code")).text = version.uri(code)
+    etree.SubElement(status, ns.qn(version.value, "Reason")).text = response.status.reason
+    return rstr
+
+
+def render_cancel_response(response: CancelResponse) -> etree._Element:
+    """RSTR with wst:RequestedTokenCancelled."""
+    rstr = _bare_rstr(response.version, response.context)
+    etree.SubElement(rstr, ns.qn(response.version.value, "RequestedTokenCancelled"))
+    return rstr
+
+
+def render_rstr(response: RequestSecurityTokenResponse) -> etree._Element:
+    """One RSTR carrying an issued token (Issue, Renew, exchange, batch entries)."""
+    version = response.version
+    wst = version.value
+    rstr = _bare_rstr(version, response.context)
+    token = response.token
+    etree.SubElement(rstr, ns.qn(wst, "TokenType")).text = response.token_type_uri
+    rstr.append(_lifetime(wst, token))
+    rstr.append(_applies_to(response.applies_to_ns or ns.WSP12, token.applies_to))
+    requested = etree.SubElement(rstr, ns.qn(wst, "RequestedSecurityToken"))
+    requested.append(parse_trusted(token.xml))
+    etree.SubElement(rstr, ns.qn(wst, "RequestedAttachedReference")).append(_token_reference(token))
+    etree.SubElement(rstr, ns.qn(wst, "RequestedUnattachedReference")).append(_token_reference(token))
+    if response.proof is not None:
+        rstr.extend(render_proof(version, response.proof))
+    if response.request_type_uri:
+        etree.SubElement(rstr, ns.qn(wst, "RequestType")).text = response.request_type_uri
+    if response.key_type_uri:
+        etree.SubElement(rstr, ns.qn(wst, "KeyType")).text = response.key_type_uri
+    return rstr
+
+
+def _lifetime(wst: str, token: IssuedToken) -> etree._Element:
+    lifetime = etree.Element(ns.qn(wst, "Lifetime"))
+    etree.SubElement(lifetime, ns.qn(ns.WSU, "Created")).text = format_datetime(token.created)
+    etree.SubElement(lifetime, ns.qn(ns.WSU, "Expires")).text = format_datetime(token.expires)
+    return lifetime
+
+
+def _applies_to(policy_ns: str, address: str) -> etree._Element:
+    applies = etree.Element(ns.qn(policy_ns, "AppliesTo"), nsmap={"wsp": policy_ns})
+    epr = etree.SubElement(applies, ns.qn(ns.WSA, "EndpointReference"))
+    etree.SubElement(epr, ns.qn(ns.WSA, "Address")).text = address
+    return applies
+
+
+def _token_reference(token: IssuedToken) -> etree._Element:
+    """A SecurityTokenReference to the SAML assertion by its ID (WSS SAML Token Profile 1.1 §3.4)."""
+    str_el = etree.Element(ns.qn(ns.WSSE, "SecurityTokenReference"), nsmap={"wsse": ns.WSSE, "wsse11": ns.WSSE11})
+    str_el.set(ns.qn(ns.WSSE11, "TokenType"), token.token_type.profile_uri)
+    key_id = etree.SubElement(str_el, ns.qn(ns.WSSE, "KeyIdentifier"))
+    key_id.set("ValueType", token.token_type.key_identifier_value_type)
+    key_id.text = token.token_id
+    return str_el
+
+
+def token_type_uri_for(requested_uri: str | None, token_type: TokenType) -> str:
+    """Echo the form the client used; the ``urn:oasis`` form when it named none (ADAL accepts only that)."""
+    if requested_uri is not None and TokenType.parse(requested_uri) is token_type:
+        return requested_uri
+    return token_type.value
+
+
+def render_rst(
+    version: TrustVersion,
+    *,
+    applies_to: str | None,
+    token_type_uri: str | None = None,
+    key_type_uri: str | None = None,
+    claims: tuple[tuple[str, bool], ...] = (),
+    claims_dialect: str = ns.IDENTITY,
+    lifetime: tuple[str | None, str | None] | None = None,
+    request_type: str = "Issue",
+    context: str | None = None,
+    targets: dict[str, etree._Element | str] | None = None,
+    renewing: tuple[bool, bool] | None = None,
+    extra: tuple[etree._Element, ...] = (),
+) -> etree._Element:
+    """A wst:RequestSecurityToken (the client side; also used to drive tests).
+
+    ``targets`` maps RenewTarget/CancelTarget/ValidateTarget/OnBehalfOf/ActAs to the token element itself or
+    to its id (sent as a SecurityTokenReference); ``renewing`` is (Allow, OK).
+    """
+    wst = version.value
+    rst = etree.Element(ns.qn(wst, "RequestSecurityToken"), nsmap={_WST_PREFIX[version]: wst})
+    if context is not None:
+        rst.set("Context", context)
+    if token_type_uri:
+        etree.SubElement(rst, ns.qn(wst, "TokenType")).text = token_type_uri
+    etree.SubElement(rst, ns.qn(wst, "RequestType")).text = version.uri(request_type)
+    if applies_to is not None:
+        rst.append(_applies_to(ns.WSP12, applies_to))
+    if lifetime is not None:
+        life = etree.SubElement(rst, ns.qn(wst, "Lifetime"))
+        for local, value in zip(("Created", "Expires"), lifetime):
+            if value is not None:
+                etree.SubElement(life, ns.qn(ns.WSU, local), nsmap={"wsu": ns.WSU}).text = value
+    if claims:
+        claims_el = etree.SubElement(rst, ns.qn(wst, "Claims"), Dialect=claims_dialect)
+        claim_ns = ns.AUTH if claims_dialect == ns.AUTH else ns.IDENTITY
+        for uri, optional in claims:
+            claim = etree.SubElement(claims_el, ns.qn(claim_ns, "ClaimType"), nsmap={"i": claim_ns}, Uri=uri)
+            if optional:
+                claim.set("Optional", "true")
+    if key_type_uri:
+        etree.SubElement(rst, ns.qn(wst, "KeyType")).text = key_type_uri
+    if renewing is not None:
+        etree.SubElement(rst, ns.qn(wst, "Renewing"), Allow=str(renewing[0]).lower(), OK=str(renewing[1]).lower())
+    for local, target in (targets or {}).items():
+        holder = etree.SubElement(rst, ns.qn(ns.WST14 if local == "ActAs" else wst, local))
+        if isinstance(target, str):
+            reference = etree.SubElement(holder, ns.qn(ns.WSSE, "SecurityTokenReference"), nsmap={"wsse": ns.WSSE})
+            etree.SubElement(reference, ns.qn(ns.WSSE, "KeyIdentifier")).text = target
+        else:
+            holder.append(target)
+    rst.extend(extra)
+    return rst

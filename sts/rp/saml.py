@@ -1,0 +1,246 @@
+"""Reading a verified SAML 1.1 or 2.0 assertion, and trust from WS-Federation metadata (for ``sts.rp.verifier``).
+
+Every reader here is handed only the element signxml returned (what the signature covers); failures are
+``TokenRejected``. ``TokenVerifier`` in ``sts.rp.verifier`` is the only caller.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from lxml import etree
+from signxml.verifier import SignatureConfiguration, XMLVerifier
+
+from sts import ns
+from sts.protocol import xmlsafe
+from sts.model import Delegate
+from sts.rp.verified_token import _MAX_BYTES, PublicKey, TokenRejected, VerifiedToken, parse_time
+
+# --- reading the signed assertion (only ever the element signxml returned) -----------------------------------
+
+_KeyDecrypter = Callable[[etree._Element], bytes]
+
+
+def _s2(local: str) -> str:
+    return ns.qn(ns.SAML2, local)
+
+
+def _s1(local: str) -> str:
+    return ns.qn(ns.SAML1, local)
+
+
+def _text(element: etree._Element | None) -> str | None:
+    if element is None:
+        return None
+    return "".join(element.itertext()).strip()
+
+
+def _required_time(text: str | None, what: str) -> datetime:
+    value = parse_time(text, what)
+    if value is None:
+        raise TokenRejected(f"the token has no {what}", "malformed")
+    return value
+
+
+@dataclass(frozen=True)
+class _Proof:
+    key: bytes | None = None
+    certificate: x509.Certificate | None = None
+    public_key: PublicKey | None = None
+
+
+def _read_proof(key_info: etree._Element | None, decrypt: _KeyDecrypter) -> _Proof:
+    """The holder-of-key proof key named by a SubjectConfirmation's ds:KeyInfo."""
+    if key_info is None:
+        raise TokenRejected("a holder-of-key confirmation without ds:KeyInfo", "malformed")
+    encrypted_key = key_info.find(ns.qn(ns.XENC, "EncryptedKey"))
+    if encrypted_key is not None:
+        return _Proof(key=decrypt(encrypted_key))
+    cert_text = key_info.findtext(f"{{{ns.DS}}}X509Data/{{{ns.DS}}}X509Certificate")
+    if cert_text:
+        cert = x509.load_der_x509_certificate(base64.b64decode("".join(cert_text.split()), validate=True))
+        public = cert.public_key()
+        if not isinstance(public, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
+            raise TokenRejected("the proof certificate's key is neither RSA nor EC", "malformed")
+        return _Proof(certificate=cert, public_key=public)
+    rsa_value = key_info.find(f"{{{ns.DS}}}KeyValue/{{{ns.DS}}}RSAKeyValue")
+    if rsa_value is not None:
+        modulus = int.from_bytes(base64.b64decode("".join((rsa_value.findtext(f"{{{ns.DS}}}Modulus") or "").split())), "big")
+        exponent = int.from_bytes(base64.b64decode("".join((rsa_value.findtext(f"{{{ns.DS}}}Exponent") or "").split())), "big")
+        return _Proof(public_key=rsa.RSAPublicNumbers(exponent, modulus).public_key())
+    raise TokenRejected("the holder-of-key KeyInfo names no key this verifier understands", "malformed")
+
+
+def _merge_claims(pairs: Iterable[tuple[str, tuple[str, ...]]]) -> dict[str, tuple[str, ...]]:
+    claims: dict[str, tuple[str, ...]] = {}
+    for uri, values in pairs:
+        claims[uri] = claims.get(uri, ()) + values
+    return claims
+
+
+def _values(attribute: etree._Element, tag: str) -> tuple[str, ...]:
+    return tuple(_text(v) or "" for v in attribute.iterfind(tag))
+
+
+def _read_saml20(signed: etree._Element, decrypt: _KeyDecrypter) -> VerifiedToken:
+    issuer = _text(signed.find(_s2("Issuer")))
+    if not issuer:
+        raise TokenRejected("the assertion has no Issuer", "malformed")
+    subject = signed.find(_s2("Subject"))
+    name_id = subject.find(_s2("NameID")) if subject is not None else None
+    if name_id is None or not _text(name_id):
+        raise TokenRejected("the assertion has no Subject/NameID", "malformed")
+    conditions = signed.find(_s2("Conditions"))
+    if conditions is None:
+        raise TokenRejected("the assertion has no Conditions", "malformed")
+    confirmations = subject.findall(_s2("SubjectConfirmation")) if subject is not None else []
+    method, proof = None, _Proof()
+    for confirmation in confirmations:
+        method = method or confirmation.get("Method")
+        data = confirmation.find(_s2("SubjectConfirmationData"))
+        if confirmation.get("Method", "").endswith(":cm:holder-of-key"):
+            method = confirmation.get("Method")
+            proof = _read_proof(data.find(ns.qn(ns.DS, "KeyInfo")) if data is not None else None, decrypt)
+            break
+    not_on_or_after = _required_time(conditions.get("NotOnOrAfter"), "Conditions NotOnOrAfter")
+    for confirmation in confirmations:
+        data = confirmation.find(_s2("SubjectConfirmationData"))
+        limit = parse_time(data.get("NotOnOrAfter") if data is not None else None, "SubjectConfirmationData NotOnOrAfter")
+        if limit is not None and limit < not_on_or_after:
+            not_on_or_after = limit
+    delegates: list[Delegate] = []
+    for condition in conditions.iterfind(_s2("Condition")):
+        kind = condition.get(ns.qn(ns.XSI, "type"), "")
+        if not kind.endswith("DelegationRestrictionType"):
+            raise TokenRejected(f"unknown condition {kind or '?'}", "malformed")
+        for delegate in condition.iterfind(ns.qn(ns.DELEGATION, "Delegate")):
+            instant = parse_time(delegate.get("DelegationInstant"), "DelegationInstant") or not_on_or_after
+            delegates.append(Delegate(_text(delegate.find(_s2("NameID"))) or "", instant))
+    authn = signed.find(_s2("AuthnStatement"))
+    return VerifiedToken(
+        token_id=signed.get("ID", ""),
+        version="2.0",
+        issuer=issuer,
+        subject=_text(name_id) or "",
+        subject_format=name_id.get("Format"),
+        claims=_merge_claims(
+            (a.get("Name", ""), _values(a, _s2("AttributeValue")))
+            for a in signed.iterfind(f"{_s2('AttributeStatement')}/{_s2('Attribute')}")
+        ),
+        not_before=parse_time(conditions.get("NotBefore"), "Conditions NotBefore"),
+        not_on_or_after=not_on_or_after,
+        audiences=tuple(
+            _text(a) or "" for a in conditions.iterfind(f"{_s2('AudienceRestriction')}/{_s2('Audience')}")
+        ),
+        authn_method=_text(authn.find(f"{_s2('AuthnContext')}/{_s2('AuthnContextClassRef')}")) if authn is not None else None,
+        authn_instant=parse_time(authn.get("AuthnInstant"), "AuthnInstant") if authn is not None else None,
+        confirmation_method=method,
+        proof_key=proof.key,
+        proof_certificate=proof.certificate,
+        delegates=tuple(delegates),
+        proof_public_key=proof.public_key,
+    )
+
+
+def claim_uri_11(namespace: str, name: str) -> str:
+    """The claim URI of a SAML 1.1 attribute: AttributeNamespace + '/' + AttributeName (':' for a URN namespace)."""
+    if not namespace:
+        return name
+    return f"{namespace}{'/' if '/' in namespace else ':'}{name}"
+
+
+def _read_saml11(signed: etree._Element, decrypt: _KeyDecrypter) -> VerifiedToken:
+    issuer = (signed.get("Issuer") or "").strip()
+    if not issuer:
+        raise TokenRejected("the assertion has no Issuer", "malformed")
+    conditions = signed.find(_s1("Conditions"))
+    if conditions is None:
+        raise TokenRejected("the assertion has no Conditions", "malformed")
+    subjects = list(signed.iterfind(f"*/{_s1('Subject')}"))
+    names = {_text(s.find(_s1("NameIdentifier"))) for s in subjects}
+    if not subjects or len(names) != 1 or not next(iter(names)):
+        raise TokenRejected("the assertion's statements do not name one subject", "malformed")
+    name_id = subjects[0].find(_s1("NameIdentifier"))
+    method, proof = None, _Proof()
+    for subject in subjects:
+        confirmation = subject.find(_s1("SubjectConfirmation"))
+        if confirmation is None:
+            continue
+        this = _text(confirmation.find(_s1("ConfirmationMethod")))
+        method = method or this
+        if this and this.endswith(":cm:holder-of-key") and proof == _Proof():
+            method = this
+            proof = _read_proof(confirmation.find(ns.qn(ns.DS, "KeyInfo")), decrypt)
+    authn = signed.find(_s1("AuthenticationStatement"))
+    return VerifiedToken(
+        token_id=signed.get("AssertionID", ""),
+        version="1.1",
+        issuer=issuer,
+        subject=next(iter(names)) or "",
+        subject_format=name_id.get("Format") if name_id is not None else None,
+        claims=_merge_claims(
+            (claim_uri_11(a.get("AttributeNamespace", ""), a.get("AttributeName", "")), _values(a, _s1("AttributeValue")))
+            for a in signed.iterfind(f"{_s1('AttributeStatement')}/{_s1('Attribute')}")
+        ),
+        not_before=parse_time(conditions.get("NotBefore"), "Conditions NotBefore"),
+        not_on_or_after=_required_time(conditions.get("NotOnOrAfter"), "Conditions NotOnOrAfter"),
+        audiences=tuple(
+            _text(a) or ""
+            for a in conditions.iterfind(f"{_s1('AudienceRestrictionCondition')}/{_s1('Audience')}")
+        ),
+        authn_method=authn.get("AuthenticationMethod") if authn is not None else None,
+        authn_instant=parse_time(authn.get("AuthenticationInstant"), "AuthenticationInstant") if authn is not None else None,
+        confirmation_method=method,
+        proof_key=proof.key,
+        proof_certificate=proof.certificate,
+        proof_public_key=proof.public_key,
+    )
+
+
+# --- trust from WS-Federation metadata ------------------------------------------------------------------------
+
+
+def _metadata_signing_certificates(
+    source: str | bytes, pinned: x509.Certificate | None
+) -> tuple[x509.Certificate, ...]:
+    """The signing KeyDescriptors' certificates of a metadata document (its signature checked when pinned)."""
+    if isinstance(source, str):
+        import httpx  # noqa: PLC0415
+
+        response = httpx.get(source, timeout=30, follow_redirects=False)
+        response.raise_for_status()
+        source = response.content
+    root = xmlsafe.parse(source, max_bytes=_MAX_BYTES)
+    if pinned is not None:
+        root_id = root.get("ID")
+        if not root_id:
+            raise ValueError("the metadata has no ID to sign")
+        try:
+            xmlsafe.id_map(root)
+            result = XMLVerifier().verify(
+                etree.tostring(root), x509_cert=pinned, id_attribute="ID",
+                expect_config=SignatureConfiguration(location="./", expect_references=1),
+            )
+        except Exception as exc:  # noqa: BLE001
+            raise ValueError(f"the metadata signature does not verify with the pinned certificate: {exc}") from None
+        signed = result[0].signed_xml if isinstance(result, list) else result.signed_xml
+        if signed is None or signed.get("ID") != root_id:
+            raise ValueError("the metadata signature does not cover the document")
+        root = signed
+    certificates: list[x509.Certificate] = []
+    for descriptor in root.iter(ns.qn(ns.MD, "KeyDescriptor")):
+        if descriptor.get("use", "signing") != "signing":
+            continue
+        for text in descriptor.iterfind(f"{{{ns.DS}}}KeyInfo/{{{ns.DS}}}X509Data/{{{ns.DS}}}X509Certificate"):
+            der = base64.b64decode("".join((text.text or "").split()))
+            cert = x509.load_der_x509_certificate(der)
+            if cert not in certificates:
+                certificates.append(cert)
+    if not certificates:
+        raise ValueError("the metadata names no signing certificate")
+    return tuple(certificates)

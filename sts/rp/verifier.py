@@ -1,0 +1,321 @@
+"""The relying party's verifier: a SAML 1.1 or 2.0 token from a WS-Trust STS, checked and read.
+
+Specs: SAML 2.0 core §2.3-§2.7 and §5.4 (signature profile), SAML 1.1 core §2.3-§2.4 and §5, WSS SAML Token
+Profile 1.1, XML-Enc 1.0/1.1, SAML V2.0 Condition for Delegation Restriction.
+
+``TokenVerifier.verify`` accepts a bare Assertion, an EncryptedAssertion / xenc:EncryptedData, a
+RequestedSecurityToken, an RSTR, an RSTRC or a SOAP envelope around one; it decrypts with the relying party's key,
+verifies the signature with signxml's ``XMLVerifier`` against the configured STS certificates only (never the
+certificate in KeyInfo), demands the SAML signature profile's shape (one Reference to the assertion's own ID,
+enveloped + exclusive c14n, Signature a child of the Assertion) and then reads everything from the XML signxml
+returns: what the signature covers, re-parsed from the digested bytes. Every failure is a ``TokenRejected`` with a
+reason and a short code; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Final
+from urllib.parse import urlsplit
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from lxml import etree
+from signxml.algorithms import DigestAlgorithm as SxDigest
+from signxml.algorithms import SignatureMethod as SxMethod
+from signxml.verifier import SignatureConfiguration, XMLVerifier
+
+from sts import ns
+from sts.protocol import xmlsafe
+from sts.tokens.crypto.encryption import decrypt_element, decrypt_key
+from sts.tokens.crypto.keys import PrivateKey
+from sts.errors import InvalidRequest
+from sts.interfaces import ReplayCache
+from sts.uris import ENVELOPED, EXC_C14N, DigestAlgorithm, SignatureAlgorithm
+from sts.rp.verified_token import _MAX_BYTES, TokenRejected, VerifiedToken
+from sts.rp.saml import _metadata_signing_certificates, _read_saml11, _read_saml20
+from sts.rp.saml import claim_uri_11 as claim_uri_11
+from sts.xmltime import utcnow
+
+__all__ = [
+    "InMemoryReplayCache",
+    "TokenRejected",
+    "TokenVerifier",
+    "VerifiedToken",
+    "extract_token",
+]
+
+
+_ID_ATTRIBUTE: Final = {ns.qn(ns.SAML2, "Assertion"): "ID", ns.qn(ns.SAML1, "Assertion"): "AssertionID"}
+_SIGNATURE_METHODS: Final = frozenset({SignatureAlgorithm.RSA_SHA256, SignatureAlgorithm.ECDSA_SHA256})
+_DIGEST_METHODS: Final = frozenset({DigestAlgorithm.SHA256})
+_CONTAINERS: Final = frozenset({"RequestSecurityTokenResponseCollection", "RequestSecurityTokenResponse"})
+_TRUST_NAMESPACES: Final = frozenset({ns.WST13, ns.WST2005, ns.WST14})
+
+
+class InMemoryReplayCache:
+    """``first_seen(key, until)`` in one process's memory (tests, single-process relying parties)."""
+
+    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
+        self._seen: dict[bytes, datetime] = {}
+        self._clock = clock
+        self._lock = threading.Lock()
+
+    def first_seen(self, key: bytes, until: datetime) -> bool:
+        now = self._clock()
+        with self._lock:
+            for stale in [k for k, t in self._seen.items() if t <= now]:
+                del self._seen[stale]
+            if key in self._seen:
+                return False
+            self._seen[key] = until
+            return True
+
+
+# --- finding the token ------------------------------------------------------------------------------------------
+
+
+def _local(element: etree._Element) -> tuple[str, str]:
+    return ns.split_qn(element.tag) if isinstance(element.tag, str) else ("", "")
+
+
+def _children(element: etree._Element) -> list[etree._Element]:
+    return [child for child in element if isinstance(child.tag, str)]
+
+
+def extract_token(root: etree._Element) -> etree._Element:
+    """The token element inside an envelope, RSTRC, RSTR or RequestedSecurityToken (or ``root`` itself).
+
+    Raises ``TokenRejected`` (malformed) when none is found. Nothing is decrypted or verified here.
+    """
+    element = root
+    for _ in range(8):
+        namespace, local = _local(element)
+        if local == "Envelope" and namespace in (ns.SOAP11, ns.SOAP12):
+            body = element.find(ns.qn(namespace, "Body"))
+            children = _children(body) if body is not None else []
+            if len(children) != 1:
+                raise TokenRejected("the SOAP Body does not hold one element", "malformed")
+            element = children[0]
+        elif local in _CONTAINERS and namespace in _TRUST_NAMESPACES:
+            found = element.find(f".//{ns.qn(namespace, 'RequestedSecurityToken')}")
+            if found is None:
+                raise TokenRejected("no RequestedSecurityToken in the response", "malformed")
+            element = found
+        elif local == "RequestedSecurityToken":
+            children = _children(element)
+            if not children:
+                raise TokenRejected("an empty RequestedSecurityToken", "malformed")
+            element = children[0]  # the token is the first child (what every relying party takes)
+        else:
+            return element
+    raise TokenRejected("the token is nested too deep", "malformed")
+
+
+# --- the verifier -----------------------------------------------------------------------------------------------
+
+
+class TokenVerifier:
+    """Built once per process with the STS certificates it trusts; ``verify`` is thread-safe."""
+
+    def __init__(
+        self,
+        sts_certificates: Sequence[x509.Certificate],
+        *,
+        rp_private_key: PrivateKey | None = None,
+        audience: str | Sequence[str],
+        issuer: str | None = None,
+        required_claims: Sequence[str] = (),
+        clock_skew: timedelta = timedelta(minutes=5),
+        clock: Callable[[], datetime] = utcnow,
+        replay_cache: ReplayCache | None = None,
+        allow_sha1: bool = False,
+    ) -> None:
+        if not sts_certificates:
+            raise ValueError("at least one STS certificate is needed")
+        audiences = (audience,) if isinstance(audience, str) else tuple(audience)
+        if not audiences:
+            raise ValueError("at least one audience is needed")
+        self.sts_certificates = tuple(sts_certificates)
+        self._pems = tuple(c.public_bytes(Encoding.PEM).decode("ascii") for c in self.sts_certificates)
+        self.rp_private_key = rp_private_key
+        self.audiences = audiences
+        self._audience_keys = frozenset(_audience_key(a) for a in audiences)
+        self.issuer = issuer
+        self.required_claims = tuple(required_claims)
+        self.clock_skew = clock_skew
+        self.clock = clock
+        self.replay_cache = replay_cache
+        methods = set(_SIGNATURE_METHODS) | ({SignatureAlgorithm.RSA_SHA1} if allow_sha1 else set())
+        digests = set(_DIGEST_METHODS) | ({DigestAlgorithm.SHA1} if allow_sha1 else set())
+        self._methods = frozenset(m.value for m in methods)
+        self._digests = frozenset(d.value for d in digests)
+        self._sx_methods = frozenset(SxMethod(m) for m in self._methods)
+        self._sx_digests = frozenset(SxDigest(d) for d in self._digests)
+
+    @classmethod
+    def from_federation_metadata(
+        cls,
+        source: str | bytes,
+        *,
+        metadata_certificate: x509.Certificate | None = None,
+        **options: object,
+    ) -> TokenVerifier:
+        """A verifier trusting the signing certificates of a WS-Federation metadata document (URL or bytes).
+
+        With ``metadata_certificate`` the document's own signature must verify with it, and the certificates
+        are read from what that signature covers. Without it the document is trusted as fetched: only do that
+        over a channel you trust. ``options`` are the constructor's keyword arguments (``audience`` is needed).
+        """
+        certificates = _metadata_signing_certificates(source, metadata_certificate)
+        return cls(certificates, **options)  # type: ignore[arg-type]
+
+    def verify(self, token: bytes | etree._Element) -> VerifiedToken:
+        """Verify ``token`` and return what its signature covers; ``TokenRejected`` otherwise (never anything else)."""
+        try:
+            return self._verify(token)
+        except TokenRejected:
+            raise
+        except InvalidRequest as exc:
+            raise TokenRejected(f"malformed token: {exc}", "malformed") from None
+        except Exception as exc:  # noqa: BLE001 - the contract: one exception class, never a crash
+            raise TokenRejected(f"malformed token ({type(exc).__name__})", "malformed") from None
+
+    # --- steps ---
+
+    def _verify(self, token: bytes | etree._Element) -> VerifiedToken:
+        data = token if isinstance(token, bytes) else etree.tostring(token)
+        element = extract_token(xmlsafe.parse(data, max_bytes=_MAX_BYTES))
+        assertion = self._decrypted(element)
+        signed = self._verified_assertion(assertion)
+        read = _read_saml20 if signed.tag == ns.qn(ns.SAML2, "Assertion") else _read_saml11
+        verified = read(signed, self._decrypt_proof_key)
+        self._check(verified)
+        return verified
+
+    def _decrypted(self, element: etree._Element) -> etree._Element:
+        """The assertion, decrypted when needed, as the root of its own document."""
+        if element.tag == ns.qn(ns.SAML2, "EncryptedAssertion"):
+            inner = element.find(ns.qn(ns.XENC, "EncryptedData"))
+            if inner is None:
+                raise TokenRejected("an EncryptedAssertion without xenc:EncryptedData", "malformed")
+            element = inner
+        if element.tag == ns.qn(ns.XENC, "EncryptedData"):
+            if self.rp_private_key is None:
+                raise TokenRejected("the token is encrypted and no relying party key is configured", "decryption")
+            try:
+                element = decrypt_element(element, self.rp_private_key)
+            except InvalidRequest as exc:
+                raise TokenRejected(f"the decrypted token is malformed: {exc}", "malformed") from None
+            except ValueError as exc:
+                raise TokenRejected(f"the token does not decrypt: {exc}", "decryption") from None
+        if element.tag not in _ID_ATTRIBUTE:
+            raise TokenRejected(f"not a SAML assertion: {_local(element)[1] or '?'}", "malformed")
+        # Its own document: ancestors (an RSTR, an envelope) must not take part in anything below.
+        return xmlsafe.parse(etree.tostring(element), max_bytes=_MAX_BYTES)
+
+    def _verified_assertion(self, assertion: etree._Element) -> etree._Element:
+        id_attribute = _ID_ATTRIBUTE[assertion.tag]
+        assertion_id = assertion.get(id_attribute)
+        if not assertion_id:
+            raise TokenRejected(f"the assertion has no {id_attribute}", "malformed")
+        try:
+            xmlsafe.id_map(assertion)
+        except InvalidRequest:
+            raise TokenRejected(f"duplicate Id {assertion_id!r} in the token (signature wrapping)", "signature") from None
+        self._check_signature_shape(assertion, assertion_id)
+        data = etree.tostring(assertion)
+        config = SignatureConfiguration(
+            require_x509=True,
+            location="./",
+            expect_references=1,
+            signature_methods=self._sx_methods,
+            digest_algorithms=self._sx_digests,
+            verification_time=self.clock(),
+        )
+        failure = "no STS certificate is configured"
+        for pem in self._pems:
+            try:
+                result = XMLVerifier().verify(data, x509_cert=pem, id_attribute=id_attribute, expect_config=config)
+            except Exception as exc:  # noqa: BLE001 - signxml, lxml and cryptography each raise their own
+                failure = f"{type(exc).__name__}: {exc}"
+                continue
+            signed = result[0].signed_xml if isinstance(result, list) else result.signed_xml
+            if signed is None or signed.tag != assertion.tag or signed.get(id_attribute) != assertion_id:
+                raise TokenRejected("the signature does not cover the assertion", "signature")
+            return signed
+        raise TokenRejected(f"the signature does not verify with the STS certificate ({failure})", "signature")
+
+    def _check_signature_shape(self, assertion: etree._Element, assertion_id: str) -> None:
+        """SAML's signature profile: one enveloped Signature over the assertion itself, exclusive c14n only."""
+        signatures = assertion.findall(ns.qn(ns.DS, "Signature"))
+        if not signatures:
+            raise TokenRejected("the assertion is not signed", "unsigned")
+        if len(signatures) > 1:
+            raise TokenRejected("the assertion has more than one Signature", "signature")
+        signed_info = signatures[0].find(ns.qn(ns.DS, "SignedInfo"))
+        if signed_info is None:
+            raise TokenRejected("a Signature without SignedInfo", "signature")
+        c14n = signed_info.find(ns.qn(ns.DS, "CanonicalizationMethod"))
+        if c14n is None or c14n.get("Algorithm") != EXC_C14N:
+            raise TokenRejected("SignedInfo is not canonicalised with exclusive c14n", "signature")
+        method = signed_info.find(ns.qn(ns.DS, "SignatureMethod"))
+        algorithm = method.get("Algorithm", "") if method is not None else ""
+        if algorithm not in self._methods:
+            raise TokenRejected(f"signature method {algorithm!r} is not allowed", "signature")
+        references = signed_info.findall(ns.qn(ns.DS, "Reference"))
+        if len(references) != 1:
+            raise TokenRejected(f"the signature has {len(references)} References, expected 1", "signature")
+        reference = references[0]
+        if reference.get("URI") != "#" + assertion_id:
+            raise TokenRejected("the signature does not reference the assertion's own ID", "signature")
+        transforms = [t.get("Algorithm") for t in reference.iterfind(f"{{{ns.DS}}}Transforms/{{{ns.DS}}}Transform")]
+        if transforms != [ENVELOPED, EXC_C14N]:
+            raise TokenRejected("the Reference's transforms are not enveloped + exclusive c14n", "signature")
+        digest = reference.find(ns.qn(ns.DS, "DigestMethod"))
+        if digest is None or digest.get("Algorithm") not in self._digests:
+            raise TokenRejected("the Reference's digest method is not allowed", "signature")
+
+    def _decrypt_proof_key(self, encrypted_key: etree._Element) -> bytes:
+        if self.rp_private_key is None:
+            raise TokenRejected("the proof key is encrypted and no relying party key is configured", "decryption")
+        try:
+            return decrypt_key(encrypted_key, self.rp_private_key)
+        except ValueError as exc:
+            raise TokenRejected(f"the proof key does not decrypt: {exc}", "decryption") from None
+
+    def _check(self, token: VerifiedToken) -> None:
+        now = self.clock()
+        if self.issuer is not None and token.issuer != self.issuer:
+            raise TokenRejected(f"unexpected issuer {token.issuer!r}", "issuer")
+        if token.not_before is not None and now + self.clock_skew < token.not_before:
+            raise TokenRejected(f"the token is not valid before {token.not_before.isoformat()}", "not-yet-valid")
+        if now - self.clock_skew >= token.not_on_or_after:
+            raise TokenRejected(f"the token expired at {token.not_on_or_after.isoformat()}", "expired")
+        self._check_audience(token.audiences)
+        for uri in self.required_claims:
+            if not token.claims.get(uri):
+                raise TokenRejected(f"the token lacks the required claim {uri}", "claim-missing")
+        if self.replay_cache is not None:
+            key = hashlib.sha256(f"{token.issuer}\0{token.token_id}".encode()).digest()
+            if not self.replay_cache.first_seen(key, token.not_on_or_after + self.clock_skew):
+                raise TokenRejected(f"the token {token.token_id} was already used", "replay")
+
+    def _check_audience(self, audiences: tuple[str, ...]) -> None:
+        if not audiences:
+            raise TokenRejected("the token names no audience", "audience")
+        if not any(_audience_key(a) in self._audience_keys for a in audiences):
+            raise TokenRejected(f"the token is for another audience ({', '.join(audiences)})", "audience")
+
+
+def _audience_key(uri: str) -> str:
+    """Scheme and host case-insensitive, trailing slash ignored (as the STS matches AppliesTo)."""
+    parts = urlsplit(uri.strip())
+    if not parts.scheme or not parts.netloc:
+        return uri.strip().rstrip("/")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}" + (
+        f"?{parts.query}" if parts.query else ""
+    )

@@ -1,0 +1,115 @@
+"""Wire one STS node from its settings: stores, keys, service and endpoint, built once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sts.store.audit import AuditTrail
+from sts.service.auth import ProofDemand, RequestAuthenticator, UsernameTokenAuthenticator, X509Authenticator
+from sts.service.directory import SubjectDirectory
+from sts.protocol.wsse.signature import AlgorithmPolicy
+from sts.config import Settings
+from sts.tokens.crypto.keys import SigningKey
+from sts.tokens.crypto.proof import ProofKeyFactory
+from sts.tokens.crypto.signing import XmlSigner, default_algorithm
+from sts.home import encryption_cert_path, encryption_key_path
+from sts.interfaces import Clock
+from sts.tokens.keyring import Keyring
+from sts.service.lifecycle import LifecyclePolicy
+from sts.store.passwords import PasswordHasher, SecretBox
+from sts.web.pipeline import TrustEndpoint
+from sts.service.providers import SamlTokenProvider
+from sts.service.token_service import IssuePolicy, SecurityTokenService
+from sts.store.database import Database, open_database
+from sts.tokens.validators import TokenResolver
+from sts.xmltime import utcnow
+
+
+@dataclass(frozen=True)
+class Runtime:
+    settings: Settings
+    stores: Database
+    signing_key: SigningKey
+    signer: XmlSigner
+    service: SecurityTokenService
+    endpoint: TrustEndpoint
+    audit: AuditTrail
+    encryption_key: SigningKey | None = None
+    keyring: Keyring | None = None  # set by build_runtime: signs with current(now), publishes published(now)
+
+
+def open_stores(settings: Settings) -> Database:
+    """The database and its stores (users, relying parties, nonces, tokens) for this process."""
+    return open_database(
+        settings.effective_database_url,
+        hasher=PasswordHasher(n=settings.password_hash_n),
+        secret_box=SecretBox(settings.secrets_key_path.read_bytes()),
+    )
+
+
+def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
+    stores = open_stores(settings)
+    audit = AuditTrail(stores.engine, clock)
+    keyring = Keyring.for_home(settings.signing_key_path)
+    signing_key = keyring.current(clock())
+    signer = XmlSigner(signing_key, default_algorithm(signing_key))  # an EC key opts in to ECDSA
+    encryption_key = _load_encryption_key(settings)
+    service = SecurityTokenService(
+        policy=IssuePolicy(
+            issuer=settings.effective_issuer,
+            clock_skew=settings.clock_skew,
+            allow_unregistered_audiences=settings.allow_unregistered_audiences,
+            delegates=frozenset(settings.delegates),
+        ),
+        registry=stores.relying_parties,
+        users=SubjectDirectory(stores.users, stores.clients),
+        provider=SamlTokenProvider(signer, settings.effective_issuer, keyring),
+        tokens=stores.tokens,
+        clock=clock,
+        resolver=TokenResolver(stores.tokens, lambda: keyring.published(clock())),
+        lifecycle=LifecyclePolicy(
+            clock_skew=settings.clock_skew,
+            renew_after_expiry=timedelta(seconds=settings.renew_after_expiry_seconds),
+            token_admins=frozenset(settings.token_admins),
+        ),
+        proof_keys=ProofKeyFactory(encryption_key) if encryption_key is not None else None,
+    )
+    algorithms = AlgorithmPolicy.strict()
+    authenticator = RequestAuthenticator(
+        username=UsernameTokenAuthenticator(
+            users=stores.users,
+            replay=stores.nonces,
+            skew=settings.clock_skew,
+            freshness=settings.nonce_window,
+            allow_text_over_http=settings.allow_password_text_over_http,
+        ),
+        x509=X509Authenticator(
+            clients=stores.clients,
+            replay=stores.nonces,
+            algorithms=algorithms.with_sha1() if settings.allow_sha1_signatures else algorithms,
+            skew=settings.clock_skew,
+            freshness=settings.nonce_window,
+        ),
+        demand=ProofDemand(settings.client_proof),
+    )
+    from sts.web.metadata.mex import render_mex
+
+    endpoint = TrustEndpoint(
+        service,
+        authenticator,
+        max_bytes=settings.max_request_bytes,
+        max_depth=settings.max_xml_depth,
+        metadata_exchange=lambda _version: render_mex(settings.public_base_url, settings.client_proof),
+        audit=audit,
+    )
+    return Runtime(settings, stores, signing_key, signer, service, endpoint, audit, encryption_key, keyring)
+
+
+def _load_encryption_key(settings: Settings) -> SigningKey | None:
+    """The STS's own encryption key pair (client EncryptedKey entropy); absent in a home from before it existed."""
+    key_path, cert_path = encryption_key_path(settings), encryption_cert_path(settings)
+    return SigningKey.load(key_path, cert_path) if key_path.exists() and cert_path.exists() else None
+
+
+__all__ = ["Runtime", "build_runtime", "open_stores"]

@@ -1,0 +1,266 @@
+"""XML Encryption of one element for a relying party (XML-Enc 1.0 §3-§5, XML-Enc 1.1 §5.2.4 for AES-GCM).
+
+The result is a self-contained ``xenc:EncryptedData`` (``xenc`` and ``ds`` declared on it) whose ds:KeyInfo
+holds the ``xenc:EncryptedKey``: the form SAML 2.0 EncryptedAssertion and WS-Trust relying parties expect.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from collections.abc import Collection
+from typing import Final, TypeVar
+
+from cryptography import x509
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from lxml import etree
+
+from sts import ns
+from sts.protocol import xmlsafe
+from sts.uris import DataEncryption, DigestAlgorithm, KeyTransport
+from sts.tokens.crypto.keys import PrivateKey
+
+ELEMENT_TYPE: Final = "http://www.w3.org/2001/04/xmlenc#Element"
+_NSMAP: Final = {"xenc": ns.XENC, "ds": ns.DS}
+_GCM_IV = 12
+_CBC_IV = 16
+_BLOCK = 16
+_E = TypeVar("_E", DataEncryption, KeyTransport)
+
+
+@dataclass(frozen=True)
+class _Cipher:
+    key_size: int
+    gcm: bool
+
+
+_CIPHERS: Final = {
+    DataEncryption.AES256_GCM: _Cipher(32, True),
+    DataEncryption.AES128_GCM: _Cipher(16, True),
+    DataEncryption.AES256_CBC: _Cipher(32, False),
+    DataEncryption.AES128_CBC: _Cipher(16, False),
+}
+
+#: rsa-oaep-mgf1p: OAEP with SHA-1 and MGF1-SHA1 and no label (XML-Enc 1.0 §5.4.2); RSA 1.5 only for legacy.
+_KEY_TRANSPORT_PADDING: Final = {
+    KeyTransport.RSA_OAEP_MGF1P: padding.OAEP(
+        mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None
+    ),
+    KeyTransport.RSA_1_5: padding.PKCS1v15(),
+}
+
+
+def _xenc(local: str) -> str:
+    return ns.qn(ns.XENC, local)
+
+
+def _ds(local: str) -> str:
+    return ns.qn(ns.DS, local)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def encrypt_element(
+    element: etree._Element,
+    cert: x509.Certificate,
+    *,
+    data: DataEncryption = DataEncryption.AES256_GCM,
+    key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P,
+) -> etree._Element:
+    """Encrypt ``element`` (serialised with its in-scope namespaces) for the holder of ``cert``'s RSA key."""
+    public_key = _recipient_key(cert)
+    cipher = _CIPHERS[data]
+    session_key = os.urandom(cipher.key_size)
+    plaintext = etree.tostring(element, encoding="utf-8", xml_declaration=False)
+    ciphertext = _encrypt_gcm(session_key, plaintext) if cipher.gcm else _encrypt_cbc(session_key, plaintext)
+    encrypted_data = copy.deepcopy(_template(cert, data, key_transport))
+    # The template's two CipherValues, in document order: the session key's, then the data's.
+    key_value, data_value = encrypted_data.iter(_xenc("CipherValue"))
+    key_value.text = _b64(public_key.encrypt(session_key, _KEY_TRANSPORT_PADDING[key_transport]))
+    data_value.text = _b64(ciphertext)
+    return encrypted_data
+
+
+def _recipient_key(cert: x509.Certificate) -> rsa.RSAPublicKey:
+    public_key = cert.public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise ValueError("the relying party's certificate must carry an RSA key to receive encrypted tokens")
+    return public_key
+
+
+@lru_cache(maxsize=256)
+def _template(cert: x509.Certificate, data: DataEncryption, key_transport: KeyTransport) -> etree._Element:
+    """Everything but the two CipherValues: built once per relying party and algorithms, copied per call."""
+    encrypted_data = etree.Element(_xenc("EncryptedData"), nsmap=_NSMAP, Type=ELEMENT_TYPE)
+    etree.SubElement(encrypted_data, _xenc("EncryptionMethod"), Algorithm=data.value)
+    key_info = etree.SubElement(encrypted_data, _ds("KeyInfo"))
+    key_info.append(_encrypted_key(cert, key_transport))
+    _cipher_data(encrypted_data)
+    return encrypted_data
+
+
+def _encrypt_gcm(key: bytes, plaintext: bytes) -> bytes:
+    # XML-Enc 1.1 §5.2.4: IV || ciphertext || 128-bit tag, which is what AESGCM.encrypt appends.
+    iv = os.urandom(_GCM_IV)
+    return iv + AESGCM(key).encrypt(iv, plaintext, None)
+
+
+def _encrypt_cbc(key: bytes, plaintext: bytes) -> bytes:
+    # XML-Enc 1.0 §5.2: the last byte says how many bytes were added. PKCS#7 bytes satisfy that and also
+    # strict PKCS#7 decryptors (.NET's default), so both kinds of relying party accept them.
+    pad = _BLOCK - len(plaintext) % _BLOCK
+    iv = os.urandom(_CBC_IV)
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return iv + encryptor.update(plaintext + bytes([pad]) * pad) + encryptor.finalize()
+
+
+def _encrypted_key(cert: x509.Certificate, key_transport: KeyTransport) -> etree._Element:
+    encrypted_key = etree.Element(_xenc("EncryptedKey"), nsmap=_NSMAP)
+    method = etree.SubElement(encrypted_key, _xenc("EncryptionMethod"), Algorithm=key_transport.value)
+    if key_transport is KeyTransport.RSA_OAEP_MGF1P:
+        # Stated explicitly although SHA-1 is the default: some decryptors (xml-encryption) read it.
+        etree.SubElement(method, _ds("DigestMethod"), Algorithm=DigestAlgorithm.SHA1.value)
+    key_info = etree.SubElement(encrypted_key, _ds("KeyInfo"))
+    key_info.append(_x509_data(cert))
+    _cipher_data(encrypted_key)
+    return encrypted_key
+
+
+def _x509_data(cert: x509.Certificate) -> etree._Element:
+    """IssuerSerial and the certificate: decryptors select their key by either."""
+    x509_data = etree.Element(_ds("X509Data"), nsmap=_NSMAP)
+    issuer_serial = etree.SubElement(x509_data, _ds("X509IssuerSerial"))
+    etree.SubElement(issuer_serial, _ds("X509IssuerName")).text = cert.issuer.rfc4514_string()
+    etree.SubElement(issuer_serial, _ds("X509SerialNumber")).text = str(cert.serial_number)
+    der = cert.public_bytes(serialization.Encoding.DER)
+    etree.SubElement(x509_data, _ds("X509Certificate")).text = _b64(der)
+    return x509_data
+
+
+def _cipher_data(parent: etree._Element) -> None:
+    cipher_data = etree.SubElement(parent, _xenc("CipherData"))
+    etree.SubElement(cipher_data, _xenc("CipherValue"))
+
+
+# --- key transport alone: holder-of-key proof keys and requester entropy (WS-Trust 1.3 §3.3, §4.4) ---------
+
+
+def encrypt_key_for(
+    cert: x509.Certificate, key_bytes: bytes, key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P
+) -> etree._Element:
+    """A self-contained ``xenc:EncryptedKey`` carrying ``key_bytes`` for the holder of ``cert``'s RSA key."""
+    public_key = _recipient_key(cert)
+    encrypted_key = _encrypted_key(cert, key_transport)
+    (value,) = encrypted_key.iter(_xenc("CipherValue"))
+    value.text = _b64(public_key.encrypt(key_bytes, _KEY_TRANSPORT_PADDING[key_transport]))
+    return encrypted_key
+
+
+def key_transport_uri(encrypted_key: etree._Element) -> str:
+    """The EncryptionMethod Algorithm of an ``xenc:EncryptedKey`` as written ('' when absent)."""
+    method = encrypted_key.find(_xenc("EncryptionMethod"))
+    return (method.get("Algorithm") or "").strip() if method is not None else ""
+
+
+def decrypt_key(
+    encrypted_key: etree._Element,
+    private_key: PrivateKey,
+    *,
+    allowed: Collection[KeyTransport] = (KeyTransport.RSA_OAEP_MGF1P,),
+) -> bytes:
+    """The key inside an ``xenc:EncryptedKey``; ValueError when it is not for ``private_key`` or not allowed.
+
+    RSA-OAEP here means SHA-1 and MGF1-SHA1 (rsa-oaep-mgf1p): a ds:DigestMethod naming anything else is refused.
+    """
+    if encrypted_key.tag != _xenc("EncryptedKey"):
+        raise ValueError("not an xenc:EncryptedKey")
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise ValueError("an RSA private key is needed to decrypt")
+    transport = _algorithm(encrypted_key, KeyTransport)
+    if transport not in allowed:
+        raise ValueError(f"key transport {transport.value!r} is not allowed here")
+    digest = encrypted_key.find(f"{_xenc('EncryptionMethod')}/{_ds('DigestMethod')}")
+    if digest is not None and digest.get("Algorithm") != DigestAlgorithm.SHA1.value:
+        raise ValueError(f"unsupported RSA-OAEP digest {digest.get('Algorithm')!r}")
+    try:
+        return private_key.decrypt(_cipher_value(encrypted_key), _KEY_TRANSPORT_PADDING[transport])
+    except ValueError:
+        raise ValueError("the key does not decrypt with this private key") from None
+
+
+# --- decryption: for the STS's own verifier and the tests -------------------------------------------------
+
+
+def decrypt_element(encrypted_data: etree._Element, private_key: PrivateKey) -> etree._Element:
+    """The element inside ``encrypted_data`` (an xenc:EncryptedData with an embedded EncryptedKey).
+
+    Raises ValueError when the algorithms are unknown or the key or data do not decrypt; the plaintext goes
+    through ``xmlsafe.parse`` like any other untrusted XML.
+    """
+    if encrypted_data.tag != _xenc("EncryptedData"):
+        raise ValueError("not an xenc:EncryptedData")
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise ValueError("an RSA private key is needed to decrypt")
+    data_algorithm = _algorithm(encrypted_data, DataEncryption)
+    encrypted_key = encrypted_data.find(f"{_ds('KeyInfo')}/{_xenc('EncryptedKey')}")
+    if encrypted_key is None:
+        raise ValueError("no xenc:EncryptedKey in the EncryptedData's KeyInfo")
+    transport = _algorithm(encrypted_key, KeyTransport)
+    cipher = _CIPHERS[data_algorithm]
+    try:
+        session_key = private_key.decrypt(_cipher_value(encrypted_key), _KEY_TRANSPORT_PADDING[transport])
+    except ValueError:
+        raise ValueError("the session key does not decrypt with this private key") from None
+    if len(session_key) != cipher.key_size:
+        raise ValueError("the session key has the wrong size for the data algorithm")
+    ciphertext = _cipher_value(encrypted_data)
+    plaintext = _decrypt_gcm(session_key, ciphertext) if cipher.gcm else _decrypt_cbc(session_key, ciphertext)
+    return xmlsafe.parse(plaintext)
+
+
+def _algorithm(parent: etree._Element, kind: type[_E]) -> _E:
+    method = parent.find(_xenc("EncryptionMethod"))
+    uri = method.get("Algorithm", "") if method is not None else ""
+    try:
+        return kind(uri)
+    except ValueError:
+        raise ValueError(f"unsupported encryption algorithm {uri!r}") from None
+
+
+def _cipher_value(parent: etree._Element) -> bytes:
+    value = parent.findtext(f"{_xenc('CipherData')}/{_xenc('CipherValue')}")
+    if not value:
+        raise ValueError("no xenc:CipherValue")
+    try:
+        return base64.b64decode("".join(value.split()), validate=True)
+    except ValueError:
+        raise ValueError("xenc:CipherValue is not base64") from None
+
+
+def _decrypt_gcm(key: bytes, data: bytes) -> bytes:
+    if len(data) < _GCM_IV + 16:
+        raise ValueError("AES-GCM data too short")
+    try:
+        return AESGCM(key).decrypt(data[:_GCM_IV], data[_GCM_IV:], None)
+    except InvalidTag:
+        raise ValueError("AES-GCM authentication failed") from None
+
+
+def _decrypt_cbc(key: bytes, data: bytes) -> bytes:
+    if len(data) < _CBC_IV + _BLOCK or len(data) % _BLOCK:
+        raise ValueError("AES-CBC data has a wrong length")
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(data[:_CBC_IV])).decryptor()
+    padded = decryptor.update(data[_CBC_IV:]) + decryptor.finalize()
+    pad = padded[-1]
+    if not 1 <= pad <= _BLOCK:
+        raise ValueError("AES-CBC padding is invalid")
+    return padded[:-pad]

@@ -1,0 +1,211 @@
+"""The STS signing keyring: the active signing key plus scheduled and still-published ones (key rollover).
+
+Layout in the home::
+
+    keys/sts-signing.key|.crt          the first key (id ``sts-signing``): active until a rollover replaces it
+    keys/signing/<id>.key|.crt         keys added by ``sts keys rollover``
+    keys/signing/schedule.json         [{"id", "active_from", "retire_after"}, ...]
+
+The key in use at an instant is the one with the latest ``active_from`` not after it. Relying parties must
+learn the next certificate before it signs, and keep trusting the old one while its tokens live: so a key is
+*published* (federation metadata, trusted by the token resolver) while active, while scheduled, and after it
+was replaced until its ``retire_after`` (the new key's ``active_from`` plus the overlap).
+
+``current(now)`` is cheap: one ``stat`` of the schedule per call; another process's rollover is picked up when
+the file changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
+
+from sts.tokens.crypto.keys import SigningKey, fingerprint_sha256, generate_key_and_cert, load_private_key
+
+LEGACY_ID = "sts-signing"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class KeyEntry:
+    id: str
+    subject: str
+    fingerprint: str
+    not_after: datetime
+    active_from: datetime
+    retire_after: datetime | None
+    state: str  # "active" | "next" | "retired-published" | "retired"
+
+
+@dataclass(frozen=True)
+class _Slot:
+    id: str
+    active_from: datetime
+    retire_after: datetime | None
+    key: SigningKey
+
+
+class Keyring:
+    """The home's signing keys and their schedule; one per process (thread-safe)."""
+
+    def __init__(self, keys_dir: Path) -> None:
+        self._keys_dir = keys_dir
+        self._dir = keys_dir / "signing"
+        self._schedule = self._dir / "schedule.json"
+        self._lock = threading.Lock()
+        self._stamp: object = None
+        self._slots: tuple[_Slot, ...] = ()
+        self._reload()
+
+    @classmethod
+    def for_home(cls, signing_key_path: Path) -> Keyring:
+        """The keyring next to the home's first signing key (``keys/sts-signing.key``)."""
+        return cls(signing_key_path.parent)
+
+    # --- reading ---------------------------------------------------------------------------------------------
+
+    def current(self, now: datetime) -> SigningKey:
+        """The key that signs at ``now``."""
+        return self._current_slot(self._fresh(), now).key
+
+    def published(self, now: datetime) -> list[x509.Certificate]:
+        """Certificates relying parties should trust at ``now``: active, next and still-overlapping old ones."""
+        slots = self._fresh()
+        return [s.key.certificate for s in slots if self._state(slots, s, now) != "retired"]
+
+    def entries(self, now: datetime | None = None) -> list[KeyEntry]:
+        moment = now or datetime.now(UTC)
+        slots = self._fresh()
+        return [
+            KeyEntry(s.id, s.key.certificate.subject.rfc4514_string(), fingerprint_sha256(s.key.certificate),
+                     s.key.certificate.not_valid_after_utc, s.active_from, s.retire_after,
+                     self._state(slots, s, moment))
+            for s in slots
+        ]
+
+    # --- changing --------------------------------------------------------------------------------------------
+
+    def schedule(self, key_pem: bytes, cert_pem: bytes | None, *, active_from: datetime,
+                 overlap: timedelta) -> str:
+        """Add a key that signs from ``active_from``; the key it replaces stays published for ``overlap`` more.
+
+        ``cert_pem`` None: a self-signed certificate is made for the key. ValueError when the certificate is not
+        the key's, or ``active_from`` has no time zone.
+        """
+        if active_from.tzinfo is None:
+            raise ValueError("active_from needs a time zone")
+        if overlap < timedelta(0):
+            raise ValueError("the overlap must not be negative")
+        if cert_pem is None:
+            cert_pem = _self_signed(key_pem)
+        key = SigningKey.from_pem(key_pem, cert_pem)  # checks that they belong together
+        with self._lock:
+            slots = list(self._load())
+            replaced = self._current_slot(tuple(slots), active_from)
+            key_id = f"{active_from.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+            self._dir.mkdir(parents=True, exist_ok=True)
+            _write_private(self._dir / f"{key_id}.key", key_pem)
+            (self._dir / f"{key_id}.crt").write_bytes(key.certificate.public_bytes(serialization.Encoding.PEM))
+            slots = [
+                _Slot(s.id, s.active_from, active_from + overlap, s.key) if s.id == replaced.id else s
+                for s in slots
+            ]
+            slots.append(_Slot(key_id, active_from.astimezone(UTC), None, key))
+            self._write(slots)
+            self._stamp = None
+        self._fresh()
+        return key_id
+
+    def generate_and_schedule(self, active_from: datetime, overlap: timedelta) -> str:
+        """A new RSA-2048 key and self-signed certificate, scheduled as ``schedule`` does."""
+        key_pem, cert_pem = generate_key_and_cert("sts signing")
+        return self.schedule(key_pem, cert_pem, active_from=active_from, overlap=overlap)
+
+    # --- internals -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _current_slot(slots: tuple[_Slot, ...], now: datetime) -> _Slot:
+        started = [s for s in slots if s.active_from <= now]
+        return max(started, key=lambda s: s.active_from) if started else min(slots, key=lambda s: s.active_from)
+
+    def _state(self, slots: tuple[_Slot, ...], slot: _Slot, now: datetime) -> str:
+        if slot is self._current_slot(slots, now):
+            return "active"
+        if slot.active_from > now:
+            return "next"
+        if slot.retire_after is None or now < slot.retire_after:
+            return "retired-published"
+        return "retired"
+
+    def _fresh(self) -> tuple[_Slot, ...]:
+        try:
+            stat = self._schedule.stat()
+            stamp: object = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except FileNotFoundError:
+            stamp = "none"
+        if stamp != self._stamp:
+            with self._lock:
+                self._reload()
+        return self._slots
+
+    def _reload(self) -> None:
+        try:
+            stat = self._schedule.stat()
+            stamp: object = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        except FileNotFoundError:
+            stamp = "none"
+        self._slots = self._load()
+        self._stamp = stamp
+
+    def _load(self) -> tuple[_Slot, ...]:
+        if not self._schedule.exists():
+            return (_Slot(LEGACY_ID, _EPOCH, None, self._key(LEGACY_ID)),)
+        entries = json.loads(self._schedule.read_text())
+        return tuple(
+            _Slot(str(e["id"]), datetime.fromisoformat(e["active_from"]),
+                  datetime.fromisoformat(e["retire_after"]) if e.get("retire_after") else None, self._key(str(e["id"])))
+            for e in entries
+        )
+
+    def _key(self, key_id: str) -> SigningKey:
+        base = self._keys_dir / LEGACY_ID if key_id == LEGACY_ID else self._dir / key_id
+        return SigningKey.load(base.with_suffix(".key"), base.with_suffix(".crt"))
+
+    def _write(self, slots: list[_Slot]) -> None:
+        data = [{"id": s.id, "active_from": s.active_from.isoformat(),
+                 "retire_after": s.retire_after.isoformat() if s.retire_after else None} for s in slots]
+        tmp = self._schedule.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, self._schedule)
+
+
+def _self_signed(key_pem: bytes) -> bytes:
+    key = load_private_key(key_pem)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sts signing")])
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(start)
+        .not_valid_after(start + timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+__all__ = ["KeyEntry", "Keyring", "LEGACY_ID"]

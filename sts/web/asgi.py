@@ -1,0 +1,241 @@
+"""The HTTP face of the STS: one Starlette app for the SOAP endpoints, WSDL, MEX, federation metadata and health.
+
+Paths (a contract): ``POST /services/sts`` and AD FS's ``/adfs/services/trust/{13,2005}/usernamemixed``;
+``POST /adfs/services/trust/{13,2005}/certificatetransport`` (the TLS client certificate authenticates, see
+:mod:`sts.web.tls`);
+``GET /services/sts?wsdl`` and ``?xsd=NAME``; ``GET|POST /services/sts/mex`` and ``/adfs/services/trust/mex``;
+``GET /FederationMetadata/2007-06/FederationMetadata.xml``; ``GET /healthz``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from functools import cached_property
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+from lxml import etree
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from sts.config import load_settings, resolve_home
+from sts.web.console import create_console
+from sts.tokens.crypto.signing import XmlSigner, default_algorithm
+from sts.errors import InvalidRequest, StsError
+from sts.web.metadata import load_xsd_for_serving
+from sts.web.metadata.federation import render_federation_metadata
+from sts.web.metadata.mex import render_mex_response, render_mex_wsdl
+from sts.web.metadata.wsdl import render_wsdl
+from sts.model import RequestContext
+from sts.web.pipeline import WXF_GET, SoapResponse
+from sts.web.tls import client_cert_der
+from sts.protocol.soap import build_envelope, fault_http_status, parse_envelope, render_fault
+from sts.protocol.addressing import parse_addressing
+from sts.uris import SoapVersion
+from sts.runtime import Runtime, build_runtime
+from sts.protocol.xmlsafe import parse
+from sts.xmltime import utcnow
+
+SOAP_PATHS = (
+    "/services/sts",
+    "/adfs/services/trust/13/usernamemixed",
+    "/adfs/services/trust/2005/usernamemixed",
+)
+CERTIFICATE_TRANSPORT_PATHS = (
+    "/adfs/services/trust/13/certificatetransport",
+    "/adfs/services/trust/2005/certificatetransport",
+)
+MEX_PATHS = ("/services/sts/mex", "/adfs/services/trust/mex")
+FEDERATION_METADATA_PATH = "/FederationMetadata/2007-06/FederationMetadata.xml"
+XML = "application/xml; charset=utf-8"
+
+
+def _b64(cert: x509.Certificate) -> str:
+    return base64.b64encode(cert.public_bytes(Encoding.DER)).decode("ascii")
+
+
+class _Documents:
+    """Metadata documents, rendered (and signed) once per process."""
+
+    def __init__(self, runtime: Runtime, client_certificates: bool) -> None:
+        self._runtime = runtime
+        self._client_certificates = client_certificates
+        self.base = runtime.settings.public_base_url.rstrip("/")
+        self._federation: tuple[tuple[str, ...], bytes] | None = None
+
+    @cached_property
+    def wsdl(self) -> bytes:
+        return render_wsdl(self.base, self._runtime.settings.client_proof)
+
+    @cached_property
+    def mex(self) -> bytes:
+        # A plain GET gets the bare wsdl:definitions, as AD FS answers (msal looks for wsdl:binding at the root).
+        return bytes(etree.tostring(render_mex_wsdl(
+            self.base, client_proof=self._runtime.settings.client_proof,
+            certificate_transport=self._client_certificates), encoding="utf-8", xml_declaration=True))
+
+    @property
+    def federation_metadata(self) -> bytes:
+        """Signed by the current key, listing every published signing certificate (active first); rendered again
+        only when the keyring's current or published set changes (a scheduled rollover time passed)."""
+        runtime = self._runtime
+        now = utcnow()
+        if runtime.keyring is None:
+            current, published = runtime.signing_key, [runtime.signing_key.certificate]
+        else:
+            current, published = runtime.keyring.current(now), runtime.keyring.published(now)
+        certs = [current.cert_b64] + [_b64(c) for c in published if c != current.certificate]
+        stamp = tuple(certs)
+        cached = self._federation
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        signer = runtime.signer if current is runtime.signer.key else XmlSigner(current, default_algorithm(current))
+        encryption = runtime.encryption_key
+        document = render_federation_metadata(
+            self.base, runtime.settings.effective_issuer, certs, signer.sign,
+            encryption_cert_b64=encryption.cert_b64 if encryption is not None else None,
+        )
+        self._federation = (stamp, document)
+        return document
+
+
+def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bool = False) -> Starlette:
+    """The ASGI app of one STS node.
+
+    ``loopback_bind`` tells whether clear-text passwords may pass over HTTP; ``client_certificates`` whether the
+    TLS layer asks clients for a certificate (``sts serve --ssl-client-ca``), which MEX then advertises as the
+    certificatetransport endpoints. Those endpoints are routed either way and refuse requests without one.
+    """
+    settings = runtime.settings
+    documents = _Documents(runtime, client_certificates)
+
+    async def soap(request: Request) -> Response:
+        return await _soap(request, certificate_transport=False)
+
+    async def certificate_transport(request: Request) -> Response:
+        return await _soap(request, certificate_transport=True)
+
+    async def _soap(request: Request, *, certificate_transport: bool) -> Response:
+        version = _soap_version(request.headers.get("content-type", ""))
+        if version is None:
+            return Response("Content-Type must be text/xml or application/soap+xml\n", 415)
+        tls = request.url.scheme == "https"
+        ctx = RequestContext(
+            remote=request.client.host if request.client else "",
+            tls=tls,
+            loopback_bind=loopback_bind,
+            received_at=utcnow(),
+            soap_version=version,
+            tls_client_cert_der=client_cert_der(request.scope) if tls else None,
+            certificate_transport=certificate_transport,
+        )
+        body = await _read_limited(request, settings.max_request_bytes)
+        if body is None:
+            return _as_response(_fault(InvalidRequest("request too large"), version))
+        return _as_response(await run_in_threadpool(runtime.endpoint.handle, body, ctx))
+
+    async def service_get(request: Request) -> Response:
+        if "xsd" in request.query_params:
+            document = load_xsd_for_serving(request.query_params["xsd"], documents.base)
+            if document is None:
+                return Response("unknown schema\n", 404, media_type="text/plain")
+            return Response(document, media_type=XML)
+        if "wsdl" in request.query_params or "WSDL" in request.query_params:
+            return Response(documents.wsdl, media_type=XML)
+        return Response(f"WS-Trust STS. WSDL: {documents.base}/services/sts?wsdl\n", media_type="text/plain")
+
+    async def mex_get(request: Request) -> Response:
+        return Response(documents.mex, media_type=XML)
+
+    async def mex_post(request: Request) -> Response:
+        version = _soap_version(request.headers.get("content-type", "")) or SoapVersion.SOAP12
+        body = await _read_limited(request, settings.max_request_bytes)
+        try:
+            if body is None:
+                raise InvalidRequest("request too large")
+            envelope = parse_envelope(parse(body, max_bytes=settings.max_request_bytes))
+            addressing = parse_addressing(envelope.headers)
+            if addressing.action not in (None, WXF_GET):
+                raise InvalidRequest("only WS-Transfer Get is served here", detail=addressing.action)
+        except StsError as err:
+            return _as_response(_fault(err, version))
+        reply = render_mex_response(documents.base, envelope.version.value, addressing.message_id,
+                                    settings.client_proof, certificate_transport=client_certificates)
+        return Response(reply, media_type=envelope.version.content_type)
+
+    async def federation_metadata(request: Request) -> Response:
+        return Response(documents.federation_metadata, media_type="application/samlmetadata+xml")
+
+    async def healthz(request: Request) -> Response:
+        def probe() -> None:
+            with runtime.stores.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        try:
+            await run_in_threadpool(probe)
+        except Exception:  # noqa: BLE001 - health is a yes/no answer
+            return Response(json.dumps({"status": "unavailable"}), 503, media_type="application/json")
+        return Response(json.dumps({"status": "ok"}), media_type="application/json")
+
+    routes = [Route(path, soap, methods=["POST"]) for path in SOAP_PATHS]
+    routes.extend(Route(path, certificate_transport, methods=["POST"]) for path in CERTIFICATE_TRANSPORT_PATHS)
+    routes.append(Route("/services/sts", service_get, methods=["GET"]))
+    for path in MEX_PATHS:
+        routes.append(Route(path, mex_get, methods=["GET"]))
+        routes.append(Route(path, mex_post, methods=["POST"]))
+    routes.append(Route(FEDERATION_METADATA_PATH, federation_metadata, methods=["GET"]))
+    routes.append(Route("/healthz", healthz, methods=["GET"]))
+    console = create_console(runtime, secure_cookies=settings.public_base_url.startswith("https:"))
+    app = Starlette(routes=[*routes, Mount("/console", app=console)])
+    app.state.runtime = runtime
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` and worker processes: the home and bind come from the environment.
+
+    ``STS_LOOPBACK_BIND=1``: bound to loopback; ``STS_TLS_CLIENT_CERTS=1``: the TLS layer asks for client
+    certificates (``sts serve`` sets both). Serve it with ``http=sts.web.tls.TlsH11Protocol`` so the certificate
+    reaches the app.
+    """
+    settings = load_settings(resolve_home(os.environ.get("STS_HOME")))
+    return create_app(build_runtime(settings), loopback_bind=os.environ.get("STS_LOOPBACK_BIND") == "1",
+                      client_certificates=os.environ.get("STS_TLS_CLIENT_CERTS") == "1")
+
+
+def _soap_version(content_type: str) -> SoapVersion | None:
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media == "text/xml":
+        return SoapVersion.SOAP11
+    if media == "application/soap+xml":
+        return SoapVersion.SOAP12
+    return None
+
+
+async def _read_limited(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _fault(err: StsError, version: SoapVersion) -> SoapResponse:
+    body = build_envelope(version, render_fault(err, version, None))
+    return SoapResponse(fault_http_status(err, version), version.content_type, body)
+
+
+def _as_response(result: SoapResponse) -> Response:
+    return Response(result.body, result.status, headers={"content-type": result.content_type})

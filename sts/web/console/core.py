@@ -1,0 +1,239 @@
+"""The console's shared core: rendering, sessions and CSRF, the page and API wrappers, JSON helpers."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from sts import ns
+from sts.model import RelyingParty
+from sts.runtime import Runtime
+from sts.web.console.auth import COOKIE, Lockout, SessionCodec, parse_basic, same_token
+
+
+HERE = Path(__file__).resolve().parent
+MAX_UPLOAD = 256 * 1024
+CLAIM_NAMES = ("name", "nameidentifier", "emailaddress", "givenname", "surname", "upn", "dateofbirth",
+               "country", "privatepersonalidentifier")
+CLAIM_URIS = tuple(f"{ns.IDENTITY}/claims/{n}" for n in CLAIM_NAMES) + (
+    "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+    "http://schemas.microsoft.com/ws/2008/06/identity/claims/groupsid",
+)
+Handler = Callable[[Request], Awaitable[Response]]
+
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+                               "frame-ancestors 'none'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+_SECRET_WORDS = ("proof", "secret", "password", "private", "entropy")
+
+
+
+def optional_module(name: str) -> ModuleType | None:
+    """A back-end module that another part of the work provides; None while it does not exist."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json_ready(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return _json_ready(asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return int(value.total_seconds())
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    if hasattr(value, "value") and hasattr(value, "name"):  # enums
+        return value.value
+    return value
+
+
+
+class ConsoleCore:
+    """What every console page shares: templates, sessions, CSRF, audit, the page/API wrappers."""
+
+    def __init__(self, runtime: Runtime, *, secure_cookies: bool) -> None:
+        self.runtime = runtime
+        self.secure_cookies = secure_cookies
+        self.codec = SessionCodec(runtime.settings.secrets_key_path.read_bytes())
+        self.lockout = Lockout()
+        self.env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
+                               autoescape=select_autoescape(default=True, default_for_string=True))
+        self.env.filters["q"] = lambda s: quote(str(s), safe="")
+        self.env.filters["dt"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
+
+    # -- plumbing ----------------------------------------------------------------------------------------
+
+    def render(self, request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        session = getattr(request.state, "session", None)
+        base = request.scope.get("root_path", "")
+        html = self.env.get_template(template).render(
+            base=base, user=session.user if session else None, csrf=session.csrf if session else "",
+            request=request, **context)
+        return HTMLResponse(html, status, headers=_SECURITY_HEADERS)
+
+    def audit(self, event: str, actor: str | None, outcome: str = "ok", subject: str | None = None,
+              detail: dict[str, Any] | None = None) -> None:
+        trail = getattr(self.runtime, "audit", None)
+        try:
+            if trail is not None:
+                trail.record(event, actor=actor, outcome=outcome, subject=subject, detail=detail or {})
+            else:
+                self.runtime.stores.audit(event, subject, {"actor": actor, "outcome": outcome, **(detail or {})})
+        except Exception:  # noqa: BLE001 - an audit failure must not break the console action
+            pass
+
+    def _is_admin(self, name: str) -> bool:
+        record = self.runtime.stores.users.get(name)
+        return record is not None and record.admin and not record.disabled
+
+    def _secure(self, request: Request) -> bool:
+        return self.secure_cookies or request.url.scheme == "https"
+
+    def _cookie(self, response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(name, value, max_age=max_age, path=request.scope.get("root_path", "") or "/",
+                            httponly=True, samesite="strict", secure=self._secure(request))
+
+    def page(self, handler: Handler) -> Handler:
+        """Admin session required (else redirect to sign-in); unsafe methods need the form's CSRF token."""
+
+        async def wrapped(request: Request) -> Response:
+            session = self.codec.read(request.cookies.get(COOKIE))
+            if session is None or not await run_in_threadpool(self._is_admin, session.user):
+                base = request.scope.get("root_path", "")
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return RedirectResponse(f"{base}/login?{urlencode({'next': target})}", 303)
+            request.state.session = session
+            if request.method not in ("GET", "HEAD"):
+                form = await self.form(request)
+                if form is None or not same_token(session.csrf, _text(form.get("csrf"))):
+                    return HTMLResponse("<!doctype html><title>Forbidden</title><h1>Forbidden</h1>"
+                                        "<p>Missing or wrong CSRF token: reload the page and try again.</p>", 403)
+            return await handler(request)
+
+        return wrapped
+
+    def api(self, handler: Handler) -> Handler:
+        """Session + X-CSRF-Token header, or HTTP Basic with an administrator's credentials."""
+
+        async def wrapped(request: Request) -> Response:
+            session = self.codec.read(request.cookies.get(COOKIE))
+            basic = parse_basic(request.headers.get("authorization"))
+            if basic is not None:
+                name, password = basic
+                if self.lockout.locked_for(name) > 0:
+                    return _json({"error": "too many failed sign-ins: try again later"}, 429)
+                ok = await run_in_threadpool(self.runtime.stores.users.check_password, name, password)
+                if not ok or not await run_in_threadpool(self._is_admin, name):
+                    self.lockout.failed(name)
+                    self.audit("console.login-failed", name, "denied", detail={"via": "basic"})
+                    return _unauthorized()
+                self.lockout.succeeded(name)
+                request.state.actor = name
+            elif session is not None and await run_in_threadpool(self._is_admin, session.user):
+                if request.method not in ("GET", "HEAD") and not same_token(
+                        session.csrf, request.headers.get("x-csrf-token")):
+                    return _json({"error": "missing or wrong X-CSRF-Token header"}, 403)
+                request.state.actor = session.user
+            else:
+                return _unauthorized()
+            return await handler(request)
+
+        return wrapped
+
+    async def form(self, request: Request) -> FormData | None:
+        if request.method in ("GET", "HEAD"):
+            return None
+        try:
+            return await request.form(max_files=8, max_fields=200)
+        except Exception:  # noqa: BLE001 - a malformed body is a refused post
+            return None
+
+    def actor(self, request: Request) -> str:
+        session = getattr(request.state, "session", None)
+        return str(session.user if session else getattr(request.state, "actor", ""))
+
+
+def _safe_details(details: dict[str, object]) -> dict[str, object]:
+    """Recorded details with anything key-like left out (the store never has a proof key; belt and braces)."""
+    return {k: v for k, v in details.items() if not any(word in k.lower() for word in _SECRET_WORDS)}
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _form_values(form: FormData) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key in set(form.keys()):
+        items = [v for v in form.getlist(key) if isinstance(v, str)]
+        if key in ("allowed_token_types", "allowed_key_types"):
+            values[key] = items
+        elif items:
+            values[key] = items[-1]
+    return values
+
+
+def _parse_claim_lines(text: str, errors: dict[str, str]) -> list[tuple[str, str]]:
+    claims = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        uri, sep, value = line.partition("=")
+        if not sep or ":" not in uri or any(ch.isspace() for ch in uri.strip()):
+            errors["claims"] = f"{line.strip()!r} is not URI=VALUE"
+            continue
+        claims.append((uri.strip(), value.strip()))
+    return claims
+
+
+def _rp_json(rp: RelyingParty) -> dict[str, Any]:
+    data: dict[str, Any] = _json_ready(asdict(rp))
+    data.pop("cert_pem", None)
+    data.pop("next_cert_pem", None)
+    return data
+
+
+def _json(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(_json_ready(data), status, headers={"Cache-Control": "no-store"})
+
+
+def _unauthorized() -> JSONResponse:
+    return JSONResponse({"error": "sign in: an administrator's session with X-CSRF-Token, or HTTP Basic"}, 401,
+                        headers={"WWW-Authenticate": 'Basic realm="sts console", charset="UTF-8"'})
+
+
+async def _json_body(request: Request) -> dict[str, Any] | None:
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None

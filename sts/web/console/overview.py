@@ -1,0 +1,169 @@
+"""Sign-in, the dashboard and the signing keys."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from sts.tokens.crypto.keys import SigningKey
+from sts.store.schema import tokens as tokens_table
+from sts.web.console import forms
+from sts.web.console.auth import COOKIE, LOGIN_COOKIE, SESSION_SECONDS, same_token
+from sts.web.console.core import MAX_UPLOAD, ConsoleCore, _form_values, _now, _text
+
+
+class OverviewPages(ConsoleCore):
+    """Sign-in, the dashboard and the signing keys."""
+
+    # -- sign-in -----------------------------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        base = request.scope.get("root_path", "")
+        target = request.query_params.get("next", "")
+        if not target.startswith(f"{base}/") or target.startswith("//"):
+            target = f"{base}/"
+        if request.method == "GET":
+            token = secrets.token_urlsafe(24)
+            response = self.render(request, "login.html", login_csrf=token, next=target, values={}, errors={})
+            self._cookie(response, request, LOGIN_COOKIE, token, 3600)
+            return response
+        form = await self.form(request)
+        if form is None or not same_token(request.cookies.get(LOGIN_COOKIE), _text(form.get("csrf"))):
+            return HTMLResponse("<!doctype html><title>Forbidden</title><h1>Forbidden</h1>"
+                                "<p>The sign-in form expired: reload it and try again.</p>", 403)
+        name, password = _text(form.get("name")).strip(), _text(form.get("password"))
+        token = _text(form.get("csrf"))
+        wait = self.lockout.locked_for(name)
+        if wait > 0:
+            self.audit("console.login-failed", name, "locked")
+            return self.render(request, "login.html", 429, login_csrf=token, next=target, values={"name": name},
+                               errors={"name": f"too many failed attempts: wait {int(wait) + 1} seconds"})
+        ok = bool(name) and await run_in_threadpool(self.runtime.stores.users.check_password, name, password)
+        if not ok or not await run_in_threadpool(self._is_admin, name):
+            self.lockout.failed(name)
+            self.audit("console.login-failed", name or None, "denied")
+            return self.render(request, "login.html", 401, login_csrf=token, next=target, values={"name": name},
+                               errors={"password": "wrong name or password, or not an administrator"})
+        self.lockout.succeeded(name)
+        cookie, _ = self.codec.issue(name)
+        redirect = RedirectResponse(target, 303)
+        self._cookie(redirect, request, COOKIE, cookie, SESSION_SECONDS)
+        redirect.delete_cookie(LOGIN_COOKIE, path=base or "/")
+        self.audit("console.login", name)
+        return redirect
+
+    async def logout(self, request: Request) -> Response:
+        self.audit("console.logout", self.actor(request))
+        base = request.scope.get("root_path", "")
+        response = RedirectResponse(f"{base}/login", 303)
+        response.delete_cookie(COOKIE, path=base or "/", httponly=True, samesite="strict",
+                               secure=self._secure(request))
+        return response
+
+
+    # -- dashboard ---------------------------------------------------------------------------------------
+
+    def status(self, request: Request) -> dict[str, Any]:
+        settings = self.runtime.settings
+        base = (settings.public_base_url or str(request.base_url)).rstrip("/")
+        now = _now()
+        since = now - timedelta(hours=24)
+        counts = self.runtime.stores.tokens.counts_since(since)
+        with self.runtime.stores.engine.connect() as conn:
+            issued = [row[0] for row in conn.execute(
+                select(tokens_table.c.issued).where(tokens_table.c.issued >= since))]
+        hours = [0] * 24
+        for when in issued:
+            when = when if when.tzinfo else when.replace(tzinfo=UTC)
+            index = 23 - int((now - when).total_seconds() // 3600)
+            if 0 <= index < 24:
+                hours[index] += 1
+        signing = forms.describe(self.signing_key(now).certificate, now)
+        return {
+            "endpoints": {
+                "SOAP (WS-Trust 1.3 / 2005)": f"{base}/services/sts",
+                "WSDL": f"{base}/services/sts?wsdl",
+                "MEX": f"{base}/services/sts/mex",
+                "Federation metadata": f"{base}/FederationMetadata/2007-06/FederationMetadata.xml",
+            },
+            "signing": signing,
+            "users": len(self.runtime.stores.users.list()),
+            "relying_parties": len(self.runtime.stores.relying_parties.list()),
+            "tokens": {"issued": sum(counts.values()), "valid": counts.get("valid", 0),
+                       "cancelled": counts.get("cancelled", 0)},
+            "per_hour": hours,
+        }
+
+    async def dashboard(self, request: Request) -> Response:
+        status = await run_in_threadpool(self.status, request)
+        peak = max(status["per_hour"]) or 1
+        bars = [{"x": 10 + i * 20, "h": round(90 * n / peak), "n": n, "hour": 23 - i}
+                for i, n in enumerate(status["per_hour"])]
+        return self.render(request, "dashboard.html", s=status, bars=bars, peak=peak)
+
+
+    # -- keys --------------------------------------------------------------------------------------------
+
+    def keyring(self) -> Any:
+        return getattr(self.runtime, "keyring", None)
+
+    def signing_key(self, now: datetime) -> SigningKey:
+        """The key the STS signs with now (the keyring's current one once rollover exists)."""
+        keyring = self.keyring()
+        current: SigningKey = keyring.current(now) if keyring is not None else self.runtime.signing_key
+        return current
+
+    async def keys(self, request: Request) -> Response:
+        errors: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        keyring = self.keyring()
+        if request.method == "POST":
+            raw = await self.form(request)
+            assert raw is not None
+            values = _form_values(raw)
+            if keyring is None:
+                errors["active_from"] = "key rollover is not available in this build"
+            else:
+                key_id = await self._schedule_key(keyring, raw, values, errors)
+                if key_id is not None:
+                    self.audit("console.keys.schedule", self.actor(request), subject=str(key_id))
+                    return RedirectResponse(f"{request.scope.get('root_path', '')}/keys?scheduled=1", 303)
+        now = _now()
+        current: list[tuple[str, SigningKey | None]] = [("Signing", self.signing_key(_now())),
+                                                        ("Encryption", self.runtime.encryption_key)]
+        described = [(label, forms.describe(key.certificate, now)) for label, key in current if key is not None]
+        entries = await run_in_threadpool(keyring.entries) if keyring is not None else []
+        return self.render(request, "keys.html", 400 if errors else 200, current=described, entries=entries,
+                           rollover=keyring is not None, values=values, errors=errors)
+
+    async def _schedule_key(self, keyring: Any, raw: FormData, values: dict[str, Any],
+                            errors: dict[str, str]) -> Any:
+        try:
+            active_from = forms.user_time(str(values.get("active_from", "")).strip())
+        except ValueError:
+            errors["active_from"] = "not a date and time (YYYY-MM-DDTHH:MM, UTC)"
+            return None
+        overlap_raw = str(values.get("overlap_days", "") or "7").strip()
+        if not overlap_raw.isdigit():
+            errors["overlap_days"] = "a whole number of days"
+            return None
+        overlap = timedelta(days=int(overlap_raw))
+        key_file, cert_file = raw.get("key_file"), raw.get("cert_file")
+        try:
+            if isinstance(key_file, UploadFile) and key_file.filename:
+                key_pem = await key_file.read(MAX_UPLOAD)
+                cert_pem = await cert_file.read(MAX_UPLOAD) if isinstance(cert_file, UploadFile) and \
+                    cert_file.filename else None
+                return await run_in_threadpool(lambda: keyring.schedule(key_pem, cert_pem, active_from=active_from,
+                                                                        overlap=overlap))
+            return await run_in_threadpool(keyring.generate_and_schedule, active_from, overlap)
+        except ValueError as exc:
+            errors["key_file"] = str(exc)
+            return None

@@ -1,0 +1,232 @@
+"""One SOAP request through the STS, bytes in and bytes out (DESIGN.md "One Issue request, in order").
+
+Transport-free so that HTTP, tests and benchmarks share it: parse -> envelope -> addressing -> security header
+-> authenticate -> RST -> service -> RSTR -> envelope. Every ``StsError`` becomes a SOAP fault with its fixed
+public reason; anything unexpected is logged with a correlation id and answered as ``wst:RequestFailed``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cryptography import x509
+from lxml import etree
+
+from sts import ns
+from sts.protocol.addressing import AddressingHeaders, parse_addressing, render_reply_headers
+from sts.store.audit import AuditTrail
+from sts.service.auth import RequestAuthenticator
+from sts.errors import InvalidRequest, RequestFailed, StsError
+from sts.model import Principal, RequestContext, RequestSecurityToken
+from sts.service.token_service import SecurityTokenService
+from sts.protocol.soap import WSA_FAULT_ACTION, build_envelope, fault_http_status, parse_envelope, render_fault
+from sts.uris import RequestType, SoapVersion, TrustVersion
+from sts.protocol.wsse.header import parse_security_header
+from sts.protocol.wstrust.parse import is_collection, parse_rst, parse_rst_collection
+from sts.protocol.wstrust.render import (
+    render_cancel_response,
+    render_collection,
+    render_issue_response,
+    render_rstr,
+    render_validate_response,
+)
+from sts.protocol.xmlsafe import parse
+
+log = logging.getLogger("sts.web.pipeline")
+
+WXF_GET = f"{ns.WXF}/Get"
+WXF_GET_RESPONSE = f"{ns.WXF}/GetResponse"
+
+_TRUST_ACTIONS = {
+    rt.request_action(v): (rt, v) for rt in RequestType for v in TrustVersion
+} | {
+    v.uri(f"RST/Batch{rt.value}"): (rt, v) for rt in RequestType for v in TrustVersion
+}
+
+
+@dataclass(frozen=True)
+class SoapResponse:
+    status: int
+    content_type: str
+    body: bytes
+
+
+@dataclass(frozen=True)
+class _Requester:
+    """Who asks, the certificate it proved to hold (request signature or TLS handshake), and whether the
+    channel is secure enough for a proof key in clear."""
+
+    principal: Principal
+    certificate: x509.Certificate | None
+    secure_channel: bool
+
+
+@dataclass
+class _Progress:
+    """What is known so far, so that a fault can be answered in the request's own versions."""
+
+    soap: SoapVersion
+    trust_ns: str | None = None
+    addressing: AddressingHeaders | None = None
+    # For the audit trail: which binding, who (claimed, then proven), for what, and whether auth passed.
+    event: str | None = None
+    actor: str | None = None
+    subject: str | None = None
+    authenticating: bool = False
+
+
+class TrustEndpoint:
+    """The WS-Trust SOAP endpoint; built once per process."""
+
+    def __init__(
+        self,
+        service: SecurityTokenService,
+        authenticator: RequestAuthenticator,
+        *,
+        max_bytes: int,
+        max_depth: int,
+        metadata_exchange: Callable[[SoapVersion], etree._Element] | None = None,
+        audit: AuditTrail | None = None,
+    ) -> None:
+        self._audit = audit
+        self._service = service
+        self._authenticator = authenticator
+        self._max_bytes = max_bytes
+        self._max_depth = max_depth
+        self._metadata_exchange = metadata_exchange
+
+    def handle(self, body: bytes, ctx: RequestContext) -> SoapResponse:
+        progress = _Progress(soap=ctx.soap_version)
+        try:
+            response = self._handle(body, ctx, progress)
+        except StsError as err:
+            log.info("fault %s: %s", type(err).__name__, err)
+            self._record(progress, ctx, f"{_prefix(err)}:{err.code}")
+            return self._fault(err, progress)
+        except Exception:  # noqa: BLE001 - the client must never see a traceback
+            correlation = secrets.token_hex(8)
+            log.exception("unexpected error, correlation id %s", correlation)
+            self._record(progress, ctx, "wst:RequestFailed")
+            return self._fault(RequestFailed(f"unexpected error {correlation}"), progress)
+        self._record(progress, ctx, "ok")
+        return response
+
+    def _record(self, progress: _Progress, ctx: RequestContext, outcome: str) -> None:
+        """One audit entry per request that reached authentication (metadata Gets and garbage are not logged)."""
+        if self._audit is None:
+            return
+        if progress.authenticating:
+            self._audit.record("auth-failed", actor=progress.actor, outcome=outcome, detail={"remote": ctx.remote})
+        elif progress.event is not None:
+            self._audit.record(progress.event, actor=progress.actor, outcome=outcome, subject=progress.subject)
+
+    def _handle(self, body: bytes, ctx: RequestContext, progress: _Progress) -> SoapResponse:
+        root = parse(body, max_bytes=self._max_bytes, max_depth=self._max_depth)
+        envelope = parse_envelope(root)
+        progress.soap = envelope.version
+        addressing = parse_addressing(envelope.headers)
+        progress.addressing = addressing
+        if addressing.action == WXF_GET and self._metadata_exchange is not None:
+            return self._reply(envelope.version, self._metadata_exchange(envelope.version), WXF_GET_RESPONSE, addressing)
+        if envelope.body is None:
+            raise InvalidRequest("soap:Body is empty", detail="Body")
+        rst_version = _version_hint(envelope.body)
+        progress.trust_ns = rst_version.value if rst_version else None
+        progress.authenticating = True
+        header = parse_security_header(envelope)
+        if header.username_token is not None:
+            progress.actor = header.username_token.username
+        auth = self._authenticator.authenticate(envelope, root, header, ctx)
+        progress.authenticating = False
+        progress.actor = auth.principal.name
+        progress.event = "request"
+        # From here on the request is read from auth.body: the verified signed Body when the request is signed.
+        requester = _Requester(auth.principal, auth.requester_certificate, ctx.tls or ctx.loopback_bind)
+        if is_collection(auth.body):
+            requests = parse_rst_collection(auth.body)
+            progress.event = requests[0].request_type.value.lower() if requests else "batch"
+            progress.subject = requests[0].applies_to if requests else None
+            return self._batch(envelope.version, requests, requester, addressing)
+        rst = parse_rst(auth.body)
+        progress.event = rst.request_type.value.lower()
+        progress.subject = rst.applies_to
+        if rst.batch:
+            raise InvalidRequest("a Batch request type outside a RequestSecurityTokenCollection", detail="RequestType")
+        _check_action(addressing, rst.request_type, rst.version)
+        return self._reply(
+            envelope.version,
+            self._answer(rst, requester, collected=False),
+            rst.request_type.response_action(rst.version),
+            addressing,
+        )
+
+    def _answer(self, rst: RequestSecurityToken, requester: _Requester, *, collected: bool) -> etree._Element:
+        """Run one binding and render its RSTR (a 1.3 Issue on its own is wrapped in an RSTRC)."""
+        service = self._service
+        principal = requester.principal
+        if rst.request_type is RequestType.ISSUE:
+            response = service.issue(rst, principal, requester_cert=requester.certificate,
+                                     secure_channel=requester.secure_channel)
+            return render_rstr(response) if collected else render_issue_response(response)
+        if rst.request_type is RequestType.VALIDATE:
+            return render_validate_response(service.validate(rst, principal))
+        if rst.request_type is RequestType.RENEW:
+            return render_rstr(service.renew(rst, principal))
+        return render_cancel_response(service.cancel(rst, principal))
+
+    def _batch(self, soap: SoapVersion, requests: tuple[RequestSecurityToken, ...], requester: _Requester,
+               addressing: AddressingHeaders) -> SoapResponse:
+        """One RSTRC answering a RequestSecurityTokenCollection; each request is decided on its own."""
+        version = requests[0].version
+        kinds = {rst.request_type for rst in requests}
+        if len(kinds) != 1:
+            raise InvalidRequest("a batch mixes request types", detail="RequestType")
+        (kind,) = kinds
+        _check_action(addressing, kind, version)
+        answers = [self._answer(rst, requester, collected=True) for rst in requests]
+        return self._reply(soap, render_collection(version, answers), version.uri(f"RSTRC/Batch{kind.value}Final"),
+                           addressing)
+
+    def _reply(
+        self, version: SoapVersion, body: etree._Element, action: str, addressing: AddressingHeaders
+    ) -> SoapResponse:
+        headers = render_reply_headers(action, addressing.message_id)
+        return SoapResponse(200, version.content_type, build_envelope(version, body, headers))
+
+    def _fault(self, err: StsError, progress: _Progress) -> SoapResponse:
+        headers = []
+        if progress.addressing is not None and progress.addressing.action:
+            headers = render_reply_headers(WSA_FAULT_ACTION, progress.addressing.message_id)
+        fault = render_fault(err, progress.soap, progress.trust_ns)
+        return SoapResponse(
+            fault_http_status(err, progress.soap),
+            progress.soap.content_type,
+            build_envelope(progress.soap, fault, headers),
+        )
+
+
+def _prefix(err: StsError) -> str:
+    """The customary prefix of a fault code: wst (WS-Trust), wsse (WS-Security) or soap."""
+    if err.code_ns is None:
+        return "wst"
+    return "wsse" if err.code_ns == ns.WSSE else "soap"
+
+
+def _version_hint(body: etree._Element) -> TrustVersion | None:
+    namespace = ns.split_qn(body.tag)[0]
+    try:
+        return TrustVersion(namespace)
+    except ValueError:
+        return None
+
+
+def _check_action(addressing: AddressingHeaders, request_type: RequestType, version: TrustVersion) -> None:
+    """A WS-Trust action that contradicts the RST's RequestType is refused; other actions are hints."""
+    if addressing.action is None:
+        return
+    known = _TRUST_ACTIONS.get(addressing.action)
+    if known is not None and known != (request_type, version):
+        raise InvalidRequest("wsa:Action does not match the RequestType", detail=addressing.action)
