@@ -1,0 +1,104 @@
+"""What every administrator operation shares: who acts, how it fails, and the audit record it leaves.
+
+An operation is a typed function of the admin core. It validates its input, applies the change, and records one
+audit entry naming its actor with the before and after of the change. Front-ends (the CLI, the console pages, the
+JSON API) only read input, call the operation and render its result or its :class:`AdminError`.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs an administrator operation, as the audit log names them."""
+
+    name: str
+
+    @classmethod
+    def cli(cls) -> Actor:
+        """The operating-system user running the ``sts`` command: ``cli:<os user>``."""
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry for the uid (containers)
+            user = "unknown"
+        return cls(f"cli:{user}")
+
+    @classmethod
+    def console(cls, admin_name: str) -> Actor:
+        """A signed-in console administrator (pages and JSON API alike): their user name."""
+        return cls(admin_name)
+
+
+class AdminError(Exception):
+    """An operation refused; ``message`` speaks to an administrator, ``field`` names the input at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidInput(AdminError):
+    """The input cannot be used as given (a malformed certificate, an unknown claim name, a relative URL)."""
+
+
+class NotFound(AdminError):
+    """The thing to change does not exist (no user named alice, no relying party at that endpoint)."""
+
+
+class Conflict(AdminError):
+    """The change collides with what exists (a duplicate endpoint or user name)."""
+
+
+class ConfirmationRequired(AdminError):
+    """The change is allowed only with an explicit choice (a legacy algorithm, a short rollover lead time).
+
+    ``risk`` says what the administrator accepts by confirming; front-ends show it and offer the override
+    (a CLI flag, a console checkbox)."""
+
+    def __init__(self, message: str, *, field: str | None = None, risk: str = "") -> None:
+        super().__init__(message, field=field)
+        self.risk = risk
+
+
+class AuditSink(Protocol):
+    """Where audit entries go (``sts.store.audit.AuditTrail``; a list in tests)."""
+
+    def record(self, event: str, *, actor: str | None, outcome: str, subject: str | None = None,
+               detail: Mapping[str, object] | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Change:
+    """One audited change: the event (``rp.add``, ``user.update``, ``keys.rollover``...), its subject, the state
+    before and after (``None`` when the thing did not or no longer exists), and warnings the actor accepted."""
+
+    event: str
+    subject: str
+    before: Mapping[str, object] | None
+    after: Mapping[str, object] | None
+    warnings: tuple[str, ...] = field(default=())
+
+
+def record_change(audit: AuditSink, actor: Actor, change: Change, *, outcome: str = "ok") -> None:
+    """Append ``change`` to the audit trail under ``actor``; the detail carries ``before``/``after``/``warnings``."""
+    detail: dict[str, object] = {"before": dict(change.before) if change.before is not None else None,
+                                 "after": dict(change.after) if change.after is not None else None}
+    if change.warnings:
+        detail["warnings"] = list(change.warnings)
+    audit.record(change.event, actor=actor.name, outcome=outcome, subject=change.subject, detail=detail)
+
+
+def record_refusal(audit: AuditSink, actor: Actor, event: str, subject: str, error: AdminError) -> None:
+    """A refused operation is audited too, with its reason (never its input secrets)."""
+    audit.record(event, actor=actor.name, outcome="refused", subject=subject,
+                 detail={"reason": error.message, "field": error.field})
+
+
+__all__ = ["Actor", "AdminError", "AuditSink", "Change", "ConfirmationRequired", "Conflict", "InvalidInput",
+           "NotFound", "record_change", "record_refusal"]
