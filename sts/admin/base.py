@@ -10,7 +10,17 @@ from __future__ import annotations
 import getpass
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from sts.store.audit import AuditTrail
+from sts.xmltime import utcnow
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sts.config import Settings
+    from sts.store.database import Database
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,23 @@ class AuditSink(Protocol):
 
 
 @dataclass(frozen=True)
+class AdminContext:
+    """What every operation works on: the stores, the audit trail, the settings and the clock.
+
+    The CLI builds one per command (``AdminContext.for_settings``), the console one per process."""
+
+    stores: Database
+    audit: AuditSink
+    settings: Settings
+    clock: Callable[[], datetime] = utcnow
+
+    @classmethod
+    def for_stores(cls, stores: Database, settings: Settings, *,
+                   clock: Callable[[], datetime] = utcnow) -> AdminContext:
+        return cls(stores=stores, audit=AuditTrail(stores.engine, clock), settings=settings, clock=clock)
+
+
+@dataclass(frozen=True)
 class Change:
     """One audited change: the event (``rp.add``, ``user.update``, ``keys.rollover``...), its subject, the state
     before and after (``None`` when the thing did not or no longer exists), and warnings the actor accepted."""
@@ -100,5 +127,5 @@ def record_refusal(audit: AuditSink, actor: Actor, event: str, subject: str, err
                  detail={"reason": error.message, "field": error.field})
 
 
-__all__ = ["Actor", "AdminError", "AuditSink", "Change", "ConfirmationRequired", "Conflict", "InvalidInput",
+__all__ = ["Actor", "AdminContext", "AdminError", "AuditSink", "Change", "ConfirmationRequired", "Conflict", "InvalidInput",
            "NotFound", "record_change", "record_refusal"]
