@@ -15,19 +15,17 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lxml import etree
 
 from sts import ns
 from sts.uris import TrustVersion
+from sts.client.transport import make_transport
 from sts.protocol.xmlsafe import parse as safe_parse
 
-if TYPE_CHECKING:
-    from sts.client.trust import IssuedTokenResult, TrustClient
-
 __all__ = ["ClaimTemplate", "IssuedTokenPolicy", "PolicyError", "TokenTemplate", "find_issued_token_policies",
-           "issue_for_policy", "read_service_policy"]
+           "read_service_policy"]
 
 _WSP = (ns.WSP12, ns.WSP15)
 _SP = (ns.SP12, ns.SP2005)
@@ -81,8 +79,6 @@ def read_service_policy(wsdl: str | bytes, *, transport: Any = None) -> IssuedTo
     """The first issued-token policy of a service WSDL (a URL loaded through zeep's transport, or the bytes)."""
     if isinstance(wsdl, str):
         if transport is None:
-            from sts.client.trust import make_transport
-
             transport = make_transport()
         data = bytes(transport.load(wsdl))
     else:
@@ -111,49 +107,6 @@ def find_issued_token_policies(definitions: etree._Element) -> list[IssuedTokenP
         found = [_read_issued_token(token, endpoint)
                  for token in definitions.iter(*(ns.qn(sp, "IssuedToken") for sp in _SP))]
     return found
-
-
-def issue_for_policy(client: TrustClient, policy: IssuedTokenPolicy, *,
-                     applies_to: str | None = None) -> IssuedTokenResult:
-    """Issue the token ``policy`` demands from its issuer, with the client's credentials and transport."""
-    issuer = _issuer_client(client, policy)
-    template = policy.template
-    extra: list[etree._Element] = []
-    if issuer.version is TrustVersion.WST13 and template.elements:
-        # WS-Trust 1.3 §3.1: the template goes into SecondaryParameters; explicit elements set the same values.
-        secondary = etree.Element(ns.qn(ns.WST13, "SecondaryParameters"))
-        secondary.extend(safe_parse(element) for element in template.elements)
-        extra.append(secondary)
-    return issuer.issue(
-        applies_to or policy.service_endpoint,
-        token_type=template.token_type,
-        claims=tuple((claim.uri, claim.optional) for claim in template.claims),
-        key_type=template.key_type,
-        key_size=template.key_size,
-        claims_dialect=template.claims_dialect or ns.IDENTITY,
-        extra=extra,
-    )
-
-
-def _issuer_client(client: TrustClient, policy: IssuedTokenPolicy) -> TrustClient:
-    """The client itself when the policy names no issuer or names it; else a client for the named issuer."""
-    from sts.client.trust import TransportError, TrustClient
-
-    version = policy.trust_version
-    if policy.issuer is None or (_same(policy.issuer, client.endpoint) and version is client.version):
-        return client
-    options: dict[str, Any] = {"version": version, "credentials": client.credentials, "transport": client.transport}
-    candidates = [f"{policy.issuer}?wsdl"] + ([policy.issuer_metadata] if policy.issuer_metadata else [])
-    for wsdl_url in candidates:
-        try:
-            return TrustClient(wsdl_url, endpoint=policy.issuer, **options)
-        except TransportError:
-            continue
-    return TrustClient.for_endpoint(policy.issuer, **options)
-
-
-def _same(a: str, b: str) -> bool:
-    return a.rstrip("/").lower() == b.rstrip("/").lower()
 
 
 # --- finding the policies -------------------------------------------------------------------------------------

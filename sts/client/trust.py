@@ -51,6 +51,8 @@ from sts.protocol.wstrust.response import (
     parse_validation,
     read_reply,
 )
+from sts.client.policy import IssuedTokenPolicy, read_service_policy
+from sts.client.transport import make_transport
 from sts.protocol.xmlsafe import parse as safe_parse
 from sts.xmltime import format_datetime, utcnow
 
@@ -213,10 +215,42 @@ class TrustClient:
 
     def issue_for_service(self, service_wsdl: str | bytes, *, applies_to: str | None = None) -> IssuedTokenResult:
         """Issue what a service's WSDL policy (sp:IssuedToken template) demands, from this STS."""
-        from sts.client.policy import issue_for_policy, read_service_policy
-
         policy = read_service_policy(service_wsdl, transport=self.transport)
-        return issue_for_policy(self, policy, applies_to=applies_to)
+        return self.issue_for_policy(policy, applies_to=applies_to)
+
+    def issue_for_policy(self, policy: IssuedTokenPolicy, *, applies_to: str | None = None) -> IssuedTokenResult:
+        """Issue the token ``policy`` demands from its issuer, with this client's credentials and transport."""
+        issuer = self._for_issuer(policy)
+        template = policy.template
+        extra: list[etree._Element] = []
+        if issuer.version is TrustVersion.WST13 and template.elements:
+            # WS-Trust 1.3 §3.1: the template goes into SecondaryParameters; explicit elements set the same values.
+            secondary = etree.Element(ns.qn(ns.WST13, "SecondaryParameters"))
+            secondary.extend(safe_parse(element) for element in template.elements)
+            extra.append(secondary)
+        return issuer.issue(
+            applies_to or policy.service_endpoint,
+            token_type=template.token_type,
+            claims=tuple((claim.uri, claim.optional) for claim in template.claims),
+            key_type=template.key_type,
+            key_size=template.key_size,
+            claims_dialect=template.claims_dialect or ns.IDENTITY,
+            extra=extra,
+        )
+
+    def _for_issuer(self, policy: IssuedTokenPolicy) -> TrustClient:
+        """This client when the policy names no issuer or names it; else a client for the named issuer."""
+        version = policy.trust_version
+        if policy.issuer is None or (_same_url(policy.issuer, self.endpoint) and version is self.version):
+            return self
+        options: dict[str, Any] = {"version": version, "credentials": self.credentials, "transport": self.transport}
+        candidates = [f"{policy.issuer}?wsdl"] + ([policy.issuer_metadata] if policy.issuer_metadata else [])
+        for wsdl_url in candidates:
+            try:
+                return TrustClient(wsdl_url, endpoint=policy.issuer, **options)
+            except TransportError:
+                continue
+        return TrustClient.for_endpoint(policy.issuer, **options)
 
     def validate(self, token: TokenInput, *, token_type: str | None = None,
                  applies_to: str | None = None) -> ValidationResult:
@@ -297,11 +331,8 @@ class TrustClient:
         return envelope, headers
 
 
-def make_transport(*, verify: bool | str = True, timeout: float = 30) -> Any:
-    """A zeep Transport on a requests Session with ``verify`` (bool or CA bundle path) and ``timeout``."""
-    session = requests.Session()
-    session.verify = verify
-    return _module("zeep.transports").Transport(session=session, timeout=timeout, operation_timeout=timeout)
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/").lower() == b.rstrip("/").lower()
 
 
 def _plain(err: Exception) -> str:
