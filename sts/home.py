@@ -20,10 +20,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from sts.config import CONFIG_FILE, Settings, load_settings, render_default_config
 from sts.tokens.crypto.keys import generate_key_and_cert
 from sts.model import RelyingParty
 from sts.uris import TokenType
+
+if TYPE_CHECKING:
+    from sts.store.database import Database
 
 DEMO_USER = "alice"
 DEMO_PASSWORD = "wonderland"
@@ -70,14 +75,28 @@ def init_home(home: Path, *, demo: bool = True) -> InitReport:
     if not settings.secrets_key_path.exists():
         _write_private(settings.secrets_key_path, os.urandom(32))
         report.note(str(settings.secrets_key_path))
-    from sts.runtime import open_stores  # late: the stores import SQLAlchemy, not needed to write files
-
     stores = open_stores(settings)
     if demo and not stores.users.list() and not stores.relying_parties.list():
         _add_demo(home, stores)
         report.note("demo user and relying party")
     stores.close()
     return report
+
+
+def open_stores(settings: Settings) -> Database:
+    """The database and its stores (users, relying parties, nonces, tokens) of this home.
+
+    It lives here, below ``sts.runtime``, so that nothing in the home imports the runtime back.
+    """
+    # Late: the stores import SQLAlchemy, which writing the home's files does not need.
+    from sts.store.database import open_database  # noqa: PLC0415
+    from sts.store.passwords import PasswordHasher, SecretBox  # noqa: PLC0415
+
+    return open_database(
+        settings.effective_database_url,
+        hasher=PasswordHasher(n=settings.password_hash_n),
+        secret_box=SecretBox(settings.secrets_key_path.read_bytes()),
+    )
 
 
 def encryption_key_path(settings: Settings) -> Path:

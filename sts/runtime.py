@@ -13,15 +13,14 @@ from sts.config import Settings
 from sts.tokens.crypto.keys import SigningKey
 from sts.tokens.crypto.proof import ProofKeyFactory
 from sts.tokens.crypto.signing import XmlSigner, default_algorithm
-from sts.home import encryption_cert_path, encryption_key_path
+from sts.home import encryption_cert_path, encryption_key_path, open_stores
 from sts.interfaces import Clock
 from sts.tokens.keyring import Keyring
 from sts.service.lifecycle import LifecyclePolicy
-from sts.store.passwords import PasswordHasher, SecretBox
 from sts.web.pipeline import TrustEndpoint
 from sts.service.providers import SamlTokenProvider
 from sts.service.token_service import IssuePolicy, SecurityTokenService
-from sts.store.database import Database, open_database
+from sts.store.database import Database
 from sts.tokens.validators import TokenResolver
 from sts.xmltime import utcnow
 
@@ -37,15 +36,6 @@ class Runtime:
     audit: AuditTrail
     encryption_key: SigningKey | None = None
     keyring: Keyring | None = None  # set by build_runtime: signs with current(now), publishes published(now)
-
-
-def open_stores(settings: Settings) -> Database:
-    """The database and its stores (users, relying parties, nonces, tokens) for this process."""
-    return open_database(
-        settings.effective_database_url,
-        hasher=PasswordHasher(n=settings.password_hash_n),
-        secret_box=SecretBox(settings.secrets_key_path.read_bytes()),
-    )
 
 
 def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
