@@ -44,6 +44,9 @@ class Settings:
     #: Identities that may renew or cancel any token (besides each token's own requester).
     token_admins: tuple[str, ...] = ()
     renew_after_expiry_seconds: int = 1800
+    #: How far ahead a signing-key rollover must be scheduled: the time relying parties need to fetch the
+    #: federation metadata that lists the next key. Sooner needs an explicit override (``--now``, a confirmation).
+    rollover_min_lead_seconds: int = 86400
 
     @property
     def effective_issuer(self) -> str:
@@ -59,6 +62,10 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.home / 'sts.db').resolve()}"
+
+    @property
+    def rollover_min_lead(self) -> timedelta:
+        return timedelta(seconds=self.rollover_min_lead_seconds)
 
     @property
     def clock_skew(self) -> timedelta:
@@ -167,4 +174,7 @@ delegates = []
 token_admins = []
 # How long after expiry a token issued with Renewing OK="true" may still be renewed.
 renew_after_expiry_seconds = {settings.renew_after_expiry_seconds}
+# The least notice a signing-key rollover gives relying parties (seconds); a sooner switch needs an explicit
+# override (`sts keys rollover --now` / `--allow-short-lead`, or the console's confirmation).
+rollover_min_lead_seconds = {settings.rollover_min_lead_seconds}
 """
