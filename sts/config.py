@@ -44,6 +44,8 @@ class Settings:
     #: Identities that may renew or cancel any token (besides each token's own requester).
     token_admins: tuple[str, ...] = ()
     renew_after_expiry_seconds: int = 1800
+    #: Console administrators' passwords: at least this many characters, and never the user name.
+    admin_password_min_length: int = 12
     #: How far ahead a signing-key rollover must be scheduled: the time relying parties need to fetch the
     #: federation metadata that lists the next key. Sooner needs an explicit override (``--now``, a confirmation).
     rollover_min_lead_seconds: int = 86400
