@@ -175,6 +175,8 @@ class RequestContext:
     tls_client_cert_der: bytes | None = None
     #: The endpoint authenticates by the TLS client certificate alone (AD FS's certificatetransport).
     certificate_transport: bool = False
+    #: The TLS layer asks clients for a certificate: MEX then lists the certificatetransport endpoints too.
+    client_certificates: bool = False
 
 
 @dataclass(frozen=True)

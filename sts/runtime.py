@@ -17,6 +17,7 @@ from sts.home import encryption_cert_path, encryption_key_path, open_stores
 from sts.interfaces import Clock
 from sts.tokens.keyring import Keyring
 from sts.service.lifecycle import LifecyclePolicy
+from sts.web.metadata.mex import MetadataExchange
 from sts.web.pipeline import TrustEndpoint
 from sts.service.providers import SamlTokenProvider
 from sts.service.token_service import IssuePolicy, SecurityTokenService
@@ -83,14 +84,12 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
         ),
         demand=ProofDemand(settings.client_proof),
     )
-    from sts.web.metadata.mex import render_mex
-
     endpoint = TrustEndpoint(
         service,
         authenticator,
         max_bytes=settings.max_request_bytes,
         max_depth=settings.max_xml_depth,
-        metadata_exchange=lambda _version: render_mex(settings.public_base_url, settings.client_proof),
+        metadata_exchange=MetadataExchange(settings.public_base_url, settings.client_proof),
         audit=audit,
     )
     return Runtime(settings, stores, signing_key, signer, service, endpoint, audit, encryption_key, keyring)

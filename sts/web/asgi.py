@@ -16,7 +16,6 @@ from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
-from lxml import etree
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -30,16 +29,14 @@ from sts.tokens.crypto.signing import XmlSigner, default_algorithm
 from sts.errors import InvalidRequest, StsError
 from sts.web.metadata import load_xsd_for_serving
 from sts.web.metadata.federation import render_federation_metadata
-from sts.web.metadata.mex import render_mex_response, render_mex_wsdl
+from sts.web.metadata.mex import MetadataExchange
 from sts.web.metadata.wsdl import render_wsdl
 from sts.model import RequestContext
-from sts.web.pipeline import WXF_GET, SoapResponse
+from sts.web.pipeline import SoapResponse
 from sts.web.tls import client_cert_der
-from sts.protocol.soap import build_envelope, fault_http_status, parse_envelope, render_fault
-from sts.protocol.addressing import parse_addressing
+from sts.protocol.soap import build_envelope, fault_http_status, render_fault
 from sts.uris import SoapVersion
 from sts.runtime import Runtime, build_runtime
-from sts.protocol.xmlsafe import parse
 from sts.xmltime import utcnow
 
 SOAP_PATHS = (
@@ -74,11 +71,15 @@ class _Documents:
         return render_wsdl(self.base, self._runtime.settings.client_proof)
 
     @cached_property
+    def exchange(self) -> MetadataExchange:
+        """The endpoint's MEX answer (one object behind every MEX route); a fresh one if it serves none."""
+        exchange = self._runtime.endpoint.metadata_exchange
+        return exchange or MetadataExchange(self.base, self._runtime.settings.client_proof)
+
+    @property
     def mex(self) -> bytes:
         # A plain GET gets the bare wsdl:definitions, as AD FS answers (msal looks for wsdl:binding at the root).
-        return bytes(etree.tostring(render_mex_wsdl(
-            self.base, client_proof=self._runtime.settings.client_proof,
-            certificate_transport=self._client_certificates), encoding="utf-8", xml_declaration=True))
+        return self.exchange.wsdl(certificate_transport=self._client_certificates)
 
     @property
     def federation_metadata(self) -> bytes:
@@ -115,6 +116,19 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
     settings = runtime.settings
     documents = _Documents(runtime, client_certificates)
 
+    def _context(request: Request, version: SoapVersion, *, certificate_transport: bool) -> RequestContext:
+        tls = request.url.scheme == "https"
+        return RequestContext(
+            remote=request.client.host if request.client else "",
+            tls=tls,
+            loopback_bind=loopback_bind,
+            received_at=utcnow(),
+            soap_version=version,
+            tls_client_cert_der=client_cert_der(request.scope) if tls else None,
+            certificate_transport=certificate_transport,
+            client_certificates=client_certificates,
+        )
+
     async def soap(request: Request) -> Response:
         return await _soap(request, certificate_transport=False)
 
@@ -125,16 +139,7 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
         version = _soap_version(request.headers.get("content-type", ""))
         if version is None:
             return Response("Content-Type must be text/xml or application/soap+xml\n", 415)
-        tls = request.url.scheme == "https"
-        ctx = RequestContext(
-            remote=request.client.host if request.client else "",
-            tls=tls,
-            loopback_bind=loopback_bind,
-            received_at=utcnow(),
-            soap_version=version,
-            tls_client_cert_der=client_cert_der(request.scope) if tls else None,
-            certificate_transport=certificate_transport,
-        )
+        ctx = _context(request, version, certificate_transport=certificate_transport)
         body = await _read_limited(request, settings.max_request_bytes)
         if body is None:
             return _as_response(_fault(InvalidRequest("request too large"), version))
@@ -150,24 +155,17 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
             return Response(documents.wsdl, media_type=XML)
         return Response(f"WS-Trust STS. WSDL: {documents.base}/services/sts?wsdl\n", media_type="text/plain")
 
+    # One MEX answer behind every MEX route (and behind a WS-Transfer Get posted to the SOAP endpoints).
     async def mex_get(request: Request) -> Response:
         return Response(documents.mex, media_type=XML)
 
     async def mex_post(request: Request) -> Response:
         version = _soap_version(request.headers.get("content-type", "")) or SoapVersion.SOAP12
+        ctx = _context(request, version, certificate_transport=False)
         body = await _read_limited(request, settings.max_request_bytes)
-        try:
-            if body is None:
-                raise InvalidRequest("request too large")
-            envelope = parse_envelope(parse(body, max_bytes=settings.max_request_bytes))
-            addressing = parse_addressing(envelope.headers)
-            if addressing.action not in (None, WXF_GET):
-                raise InvalidRequest("only WS-Transfer Get is served here", detail=addressing.action)
-        except StsError as err:
-            return _as_response(_fault(err, version))
-        reply = render_mex_response(documents.base, envelope.version.value, addressing.message_id,
-                                    settings.client_proof, certificate_transport=client_certificates)
-        return Response(reply, media_type=envelope.version.content_type)
+        if body is None:
+            return _as_response(_fault(InvalidRequest("request too large"), version))
+        return _as_response(await run_in_threadpool(runtime.endpoint.handle_metadata, body, ctx))
 
     async def federation_metadata(request: Request) -> Response:
         return Response(documents.federation_metadata, media_type="application/samlmetadata+xml")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -34,6 +33,7 @@ from sts.protocol.wstrust.render import (
     render_validate_response,
 )
 from sts.protocol.xmlsafe import parse
+from sts.web.metadata.mex import MetadataExchange
 
 log = logging.getLogger("sts.web.pipeline")
 
@@ -88,7 +88,7 @@ class TrustEndpoint:
         *,
         max_bytes: int,
         max_depth: int,
-        metadata_exchange: Callable[[SoapVersion], etree._Element] | None = None,
+        metadata_exchange: MetadataExchange | None = None,
         audit: AuditTrail | None = None,
     ) -> None:
         self._audit = audit
@@ -96,7 +96,8 @@ class TrustEndpoint:
         self._authenticator = authenticator
         self._max_bytes = max_bytes
         self._max_depth = max_depth
-        self._metadata_exchange = metadata_exchange
+        #: The one MEX answer: a WS-Transfer Get posted here gets what the MEX routes give.
+        self.metadata_exchange = metadata_exchange
 
     def handle(self, body: bytes, ctx: RequestContext) -> SoapResponse:
         progress = _Progress(soap=ctx.soap_version)
@@ -129,8 +130,8 @@ class TrustEndpoint:
         progress.soap = envelope.version
         addressing = parse_addressing(envelope.headers)
         progress.addressing = addressing
-        if addressing.action == WXF_GET and self._metadata_exchange is not None:
-            return self._reply(envelope.version, self._metadata_exchange(envelope.version), WXF_GET_RESPONSE, addressing)
+        if addressing.action == WXF_GET and self.metadata_exchange is not None:
+            return _metadata(self.metadata_exchange, envelope.version, addressing, ctx)
         if envelope.body is None:
             raise InvalidRequest("soap:Body is empty", detail="Body")
         rst_version = _version_hint(envelope.body)
@@ -162,6 +163,22 @@ class TrustEndpoint:
             rst.request_type.response_action(rst.version),
             addressing,
         )
+
+    def handle_metadata(self, body: bytes, ctx: RequestContext) -> SoapResponse:
+        """A request posted to a MEX route: only a WS-Transfer Get (or no action at all) is served there."""
+        progress = _Progress(soap=ctx.soap_version)
+        exchange = self.metadata_exchange
+        try:
+            if exchange is None:
+                raise InvalidRequest("metadata exchange is not served here")
+            envelope = parse_envelope(parse(body, max_bytes=self._max_bytes, max_depth=self._max_depth))
+            progress.soap = envelope.version
+            addressing = parse_addressing(envelope.headers)
+            if addressing.action not in (None, WXF_GET):
+                raise InvalidRequest("only WS-Transfer Get is served here", detail=addressing.action)
+        except StsError as err:
+            return self._fault(err, progress)
+        return _metadata(exchange, envelope.version, addressing, ctx)
 
     def _answer(self, rst: RequestSecurityToken, requester: _Requester, *, collected: bool) -> etree._Element:
         """Run one binding and render its RSTR (a 1.3 Issue on its own is wrapped in an RSTRC)."""
@@ -206,6 +223,13 @@ class TrustEndpoint:
             progress.soap.content_type,
             build_envelope(progress.soap, fault, headers),
         )
+
+
+def _metadata(exchange: MetadataExchange, soap: SoapVersion, addressing: AddressingHeaders,
+              ctx: RequestContext) -> SoapResponse:
+    """The WS-Transfer GetResponse: the same document whichever route the Get was sent to."""
+    body = exchange.get_response(soap.value, addressing.message_id, certificate_transport=ctx.client_certificates)
+    return SoapResponse(200, soap.content_type, body)
 
 
 def _prefix(err: StsError) -> str:

@@ -256,3 +256,32 @@ def render_mex_response(base_url: str, soap_ns: str, relates_to: str | None, cli
     envelope = s.Envelope(header, s.Body(render_mex(base_url, client_proof,
                                                     certificate_transport=certificate_transport)))
     return bytes(etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"))
+
+
+class MetadataExchange:
+    """The one MEX answer behind every route: ``GET`` and WS-Transfer Get on ``/services/sts/mex`` and
+    ``/adfs/services/trust/mex``, and a WS-Transfer Get posted to any SOAP endpoint.
+
+    Built once per process; each document is rendered once per variant. ``certificate_transport`` (the TLS layer
+    asks clients for a certificate) adds the ``certificatetransport`` endpoints, whichever route is asked.
+    """
+
+    def __init__(self, base_url: str, client_proof: str = "username") -> None:
+        self.base_url = base_url
+        self.client_proof = client_proof
+        self._wsdl: dict[bool, bytes] = {}
+
+    def wsdl(self, *, certificate_transport: bool) -> bytes:
+        """The bare ``wsdl:definitions`` (the answer to ``GET``, as AD FS gives it and msal expects)."""
+        document = self._wsdl.get(certificate_transport)
+        if document is None:
+            root = render_mex_wsdl(self.base_url, client_proof=self.client_proof,
+                                   certificate_transport=certificate_transport)
+            document = self._wsdl[certificate_transport] = bytes(
+                etree.tostring(root, encoding="utf-8", xml_declaration=True))
+        return document
+
+    def get_response(self, soap_ns: str, relates_to: str | None, *, certificate_transport: bool) -> bytes:
+        """The WS-Transfer GetResponse envelope (the answer to a WS-Transfer Get, whichever path it was sent to)."""
+        return render_mex_response(self.base_url, soap_ns, relates_to, self.client_proof,
+                                   certificate_transport=certificate_transport)
