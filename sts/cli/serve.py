@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shlex
+import shutil
 import ssl
 import sys
 from pathlib import Path
@@ -68,6 +70,8 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
     banner = demo_banner(ctx.home)
     if banner:
         click.echo(banner.rstrip())
+    for line in _console_banner(ctx, base):
+        click.echo(line)
     loopback = _is_loopback(host)
     client_certificates = bool(ssl_client_ca)
     os.environ.update(STS_HOME=str(ctx.home.resolve()), STS_PUBLIC_BASE_URL=settings.public_base_url,
@@ -83,6 +87,35 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
 
     app = create_app(_build_runtime(settings), loopback_bind=loopback, client_certificates=client_certificates)
     uvicorn.run(app, **options)  # type: ignore[arg-type]
+
+
+def _console_banner(ctx: _Context, base: str) -> list[str]:
+    """Where the console is and the exact command that adds an administrator, runnable as printed."""
+    command = f"{_self_command()} --home {shlex.quote(str(ctx.home))} admin add root"
+    stores = ctx.stores()
+    try:
+        has_admin = any(user.admin and not user.disabled for user in stores.users.list())
+    finally:
+        stores.close()
+    if has_admin:
+        return [f"console {base}/console/ (add an administrator: {command})"]
+    return [f"console {base}/console/", f"no administrator yet: create the first one with  {command}"]
+
+
+def _self_command() -> str:
+    """How this ``sts`` was started (``.venv/bin/sts`` after ``make run``), so the printed command runs as is."""
+    program = sys.argv[0] if sys.argv else ""
+    if not program or program.endswith("__main__.py") or program == "-c":
+        return f"{shlex.quote(sys.executable)} -m sts"
+    path = Path(program)
+    if path.is_absolute():
+        try:
+            path = path.relative_to(Path.cwd())
+        except ValueError:
+            return shlex.quote(program)
+    text = str(path)
+    # A bare name found on PATH stays bare; a relative path needs its directory (`./sts`, `.venv/bin/sts`).
+    return shlex.quote(text if "/" in text or shutil.which(text) else f"./{text}")
 
 
 def _check_tls_files(certfile: str, keyfile: str, client_ca: str | None) -> None:
