@@ -20,7 +20,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from sts.config import load_settings, resolve_home
@@ -181,6 +181,10 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
             return Response(json.dumps({"status": "unavailable"}), 503, media_type="application/json")
         return Response(json.dumps({"status": "ok"}), media_type="application/json")
 
+    async def root(request: Request) -> Response:
+        # A person who opens the server's bare URL wants the console (which lists the endpoints once signed in).
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/console/", 302)
+
     routes = [Route(path, soap, methods=["POST"]) for path in SOAP_PATHS]
     routes.extend(Route(path, certificate_transport, methods=["POST"]) for path in CERTIFICATE_TRANSPORT_PATHS)
     routes.append(Route("/services/sts", service_get, methods=["GET"]))
@@ -189,6 +193,7 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
         routes.append(Route(path, mex_post, methods=["POST"]))
     routes.append(Route(FEDERATION_METADATA_PATH, federation_metadata, methods=["GET"]))
     routes.append(Route("/healthz", healthz, methods=["GET"]))
+    routes.append(Route("/", root, methods=["GET"]))
     console = create_console(runtime, secure_cookies=settings.public_base_url.startswith("https:"))
     app = Starlette(routes=[*routes, Mount("/console", app=console)])
     app.state.runtime = runtime
