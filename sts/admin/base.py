@@ -57,6 +57,24 @@ class InvalidInput(AdminError):
     """The input cannot be used as given (a malformed certificate, an unknown claim name, a relative URL)."""
 
 
+class InvalidFields(InvalidInput):
+    """Several inputs at fault at once (a form checked whole): ``errors`` maps each field to its message.
+
+    ``field`` and ``message`` are the first of them, so a front-end that shows one error still can."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        first_field, first_message = next(iter(errors.items()))
+        super().__init__(first_message, field=first_field)
+        self.errors = dict(errors)
+
+
+def field_errors(error: AdminError) -> dict[str, str]:
+    """Field -> message for any AdminError (``form`` when it names no field): what a form or the API shows."""
+    if isinstance(error, InvalidFields):
+        return dict(error.errors)
+    return {error.field or "form": error.message}
+
+
 class NotFound(AdminError):
     """The thing to change does not exist (no user named alice, no relying party at that endpoint)."""
 
@@ -127,5 +145,5 @@ def record_refusal(audit: AuditSink, actor: Actor, event: str, subject: str, err
                  detail={"reason": error.message, "field": error.field})
 
 
-__all__ = ["Actor", "AdminContext", "AdminError", "AuditSink", "Change", "ConfirmationRequired", "Conflict", "InvalidInput",
-           "NotFound", "record_change", "record_refusal"]
+__all__ = ["Actor", "AdminContext", "AdminError", "AuditSink", "Change", "ConfirmationRequired", "Conflict", "InvalidFields", "InvalidInput",
+           "NotFound", "field_errors", "record_change", "record_refusal"]
