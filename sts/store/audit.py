@@ -64,7 +64,8 @@ class AuditTrail:
             log.exception("could not record audit event %s", event)
 
     def search(self, *, event: str | None = None, actor: str | None = None, outcome: str | None = None,
-               since: datetime | None = None, limit: int = 200) -> list[AuditRecord]:
+               since: datetime | None = None, until: datetime | None = None,
+               limit: int = 200) -> list[AuditRecord]:
         """Newest first. ``event`` ending in ``*`` matches a prefix (``console.*``); ``outcome="fault"`` matches
         every outcome but ``ok``."""
         stmt = select(audit_log).order_by(audit_log.c.id.desc()).limit(max(1, min(limit, 10_000)))
@@ -79,6 +80,8 @@ class AuditTrail:
             stmt = stmt.where(audit_log.c.outcome == outcome)
         if since is not None:
             stmt = stmt.where(audit_log.c.at >= since)
+        if until is not None:
+            stmt = stmt.where(audit_log.c.at <= until)
         with reading(self._engine) as conn:
             rows = conn.execute(stmt).all()
         return [AuditRecord(r.at, r.event, r.actor, r.outcome, r.subject, dict(r.detail or {})) for r in rows]
