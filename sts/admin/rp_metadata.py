@@ -78,6 +78,20 @@ def fetch_rp_metadata(url: str, *, timeout: float = 10.0, max_bytes: int = MAX_M
     return b"".join(chunks)
 
 
+def load_rp_metadata(source: str) -> bytes:
+    """The metadata document at ``source``: an http(s) URL, else a file path; ValueError on any failure."""
+    if source.lower().startswith(("http://", "https://")):
+        return fetch_rp_metadata(source)
+    try:
+        with open(source, "rb") as handle:
+            data = handle.read(MAX_METADATA_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {source}: {exc.strerror or exc}") from None
+    if len(data) > MAX_METADATA_BYTES:
+        raise ValueError(f"{source}: metadata larger than {MAX_METADATA_BYTES} bytes")
+    return data
+
+
 def _md(local: str) -> str:
     return ns.qn(MD, local)
 
@@ -126,4 +140,4 @@ def _endpoint(entity: etree._Element, roles: list[etree._Element]) -> str | None
     return None
 
 
-__all__ = ["fetch_rp_metadata", "parse_rp_metadata"]
+__all__ = ["fetch_rp_metadata", "load_rp_metadata", "parse_rp_metadata"]
