@@ -74,6 +74,48 @@ def test_schedule_states_and_overlap(home: Path) -> None:
         ring.schedule(other_key, None, active_from=now.replace(tzinfo=None), overlap=timedelta(0))
 
 
+def test_the_certificate_file_follows_the_switch(home: Path) -> None:
+    """keys/sts-signing.{key,crt} hold the key in use: rewritten when a keyring sees the switch time pass."""
+    settings = load_settings(home)
+    first_cert, first_key = settings.signing_cert_path.read_bytes(), settings.signing_key_path.read_bytes()
+    start = utcnow()
+    clock = [start]
+    ring = Keyring.for_home(settings.signing_key_path, clock=lambda: clock[0])
+    key_pem, cert_pem = generate_key_and_cert("next")
+    new_id = ring.schedule(key_pem, cert_pem, active_from=start + timedelta(hours=1), overlap=timedelta(days=1))
+    assert settings.signing_cert_path.read_bytes() == first_cert  # scheduled, not yet in use
+    # The first key is kept aside before the files in use may change.
+    assert (home / "keys" / "signing" / f"{LEGACY_ID}.crt").read_bytes() == first_cert
+    clock[0] = start + timedelta(hours=2)
+    assert ring.current(start).certificate == load_certificate(first_cert)  # asking about the past changes nothing
+    assert settings.signing_cert_path.read_bytes() == cert_pem
+    assert settings.signing_key_path.read_bytes() == key_pem
+    assert oct(settings.signing_key_path.stat().st_mode & 0o777) == "0o600"
+    # Another process reads the first key from where it was kept: both keys still load as themselves.
+    fresh = {e.id: e.fingerprint for e in _ring(home).entries()}
+    assert fresh == {LEGACY_ID: fingerprint_sha256(load_certificate(first_cert)),
+                     new_id: fingerprint_sha256(load_certificate(cert_pem))}
+    assert (home / "keys" / "signing" / f"{LEGACY_ID}.key").read_bytes() == first_key
+
+
+def test_a_schedule_from_before_the_kept_copy_is_followed_safely(home: Path) -> None:
+    """A home whose schedule was written before the first key was kept aside: the copy is made before the rewrite."""
+    settings = load_settings(home)
+    first_cert = settings.signing_cert_path.read_bytes()
+    start = utcnow()
+    clock = [start]
+    key_pem, cert_pem = generate_key_and_cert("next")
+    Keyring.for_home(settings.signing_key_path, clock=lambda: clock[0]).schedule(
+        key_pem, cert_pem, active_from=start + timedelta(hours=1), overlap=timedelta(days=1))
+    for suffix in ("key", "crt"):  # the layout of an older release
+        (home / "keys" / "signing" / f"{LEGACY_ID}.{suffix}").unlink()
+    clock[0] = start + timedelta(hours=2)
+    later = Keyring.for_home(settings.signing_key_path, clock=lambda: clock[0])
+    assert settings.signing_cert_path.read_bytes() == cert_pem
+    assert (home / "keys" / "signing" / f"{LEGACY_ID}.crt").read_bytes() == first_cert
+    assert later.published(start + timedelta(hours=2)) == [load_certificate(first_cert), load_certificate(cert_pem)]
+
+
 @pytest.fixture
 def live(home: Path) -> Iterator[LiveServer]:
     with running(home) as server_live:
@@ -99,7 +141,7 @@ def test_scheduled_rollover_on_the_wire(home: Path, live: LiveServer) -> None:
     assert _metadata_certs(live) == [legacy]
     at = utcnow() + timedelta(seconds=2)
     result = CliRunner().invoke(main, ["--home", str(home), "keys", "rollover", "--at", at.isoformat(),
-                                       "--overlap-days", "1"])
+                                       "--allow-short-lead", "--overlap-days", "1"])
     assert result.exit_code == 0, result.output
     new_cert = next(e for e in _ring(home).entries() if e.state == "next")
     before = _issue(live)
@@ -115,6 +157,8 @@ def test_scheduled_rollover_on_the_wire(home: Path, live: LiveServer) -> None:
         TokenVerifier([legacy], audience=PLAIN).verify(after)
     assert refused.value.code == "signature"
     assert _metadata_certs(live) == [new, legacy]  # active first, the old one still trusted
+    # The server saw the switch pass: the certificate file relying parties are pointed at is the new one.
+    assert load_certificate(load_settings(home).signing_cert_path.read_bytes()) == new
     # The resolver trusts both: Validate of a token signed by the old key and of one by the new key.
     for token in (before, after):
         body = rst_envelope(user="alice", password=DEMO_PASSWORD, applies_to=None, request_type="Validate",
@@ -133,7 +177,7 @@ def test_scheduled_rollover_on_the_wire(home: Path, live: LiveServer) -> None:
 def test_a_home_whose_active_key_is_ec_starts_and_signs_with_ecdsa(home: Path, tmp_path: Path) -> None:
     """The ECDSA opt-in: an EC key that is already active when the server starts (it used to fail to start)."""
     key_pem, cert_pem = generate_key_and_cert("ec signing", ec=True)
-    _ring(home).schedule(key_pem, cert_pem, active_from=utcnow() - timedelta(seconds=1), overlap=timedelta(0))
+    _ring(home).schedule(key_pem, cert_pem, active_from=utcnow(), overlap=timedelta(0))  # as `--now` does
     with running(home) as server_live:
         token = _issue(server_live)
         method = token.find(f".//{{{ns.DS}}}SignatureMethod")

@@ -2,7 +2,10 @@
 
 Layout in the home::
 
-    keys/sts-signing.key|.crt          the first key (id ``sts-signing``): active until a rollover replaces it
+    keys/sts-signing.key|.crt          the key in use: the first key (id ``sts-signing``) until a rollover's switch
+                                       time passes, then a copy of the key that signs (relying parties are pointed
+                                       at this certificate file, so it must never name a retired key)
+    keys/signing/sts-signing.key|.crt  the first key itself, moved here when the first rollover is scheduled
     keys/signing/<id>.key|.crt         keys added by ``sts keys rollover``
     keys/signing/schedule.json         [{"id", "active_from", "retire_after"}, ...]
 
@@ -12,15 +15,20 @@ learn the next certificate before it signs, and keep trusting the old one while 
 was replaced until its ``retire_after`` (the new key's ``active_from`` plus the overlap).
 
 ``current(now)`` is cheap: one ``stat`` of the schedule per call; another process's rollover is picked up when
-the file changes.
+the file changes. Whichever node or command first reads the keyring after a switch time (by its real clock)
+rewrites ``keys/sts-signing.key|.crt`` atomically, under a file lock shared by every process of the home.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,9 +37,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from sts.tokens.crypto.keys import SigningKey, fingerprint_sha256, generate_key_and_cert, load_private_key
+from sts.tokens.crypto.keys import (SigningKey, fingerprint_sha256, generate_key_and_cert, load_certificate,
+                                    load_private_key)
+from sts.xmltime import utcnow
 
 LEGACY_ID = "sts-signing"
+_log = logging.getLogger(__name__)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -57,19 +68,23 @@ class _Slot:
 class Keyring:
     """The home's signing keys and their schedule; one per process (thread-safe)."""
 
-    def __init__(self, keys_dir: Path) -> None:
+    def __init__(self, keys_dir: Path, *, clock: Callable[[], datetime] = utcnow) -> None:
+        """``clock`` is the real time the files in use follow (``current(now)`` may be asked about any instant)."""
         self._keys_dir = keys_dir
         self._dir = keys_dir / "signing"
         self._schedule = self._dir / "schedule.json"
+        self._clock = clock
         self._lock = threading.Lock()
         self._stamp: object = None
         self._slots: tuple[_Slot, ...] = ()
+        self._in_use_file: str | None = None  # the key id keys/sts-signing.* was last seen or made to hold
         self._reload()
+        self._follow(self._slots)
 
     @classmethod
-    def for_home(cls, signing_key_path: Path) -> Keyring:
+    def for_home(cls, signing_key_path: Path, *, clock: Callable[[], datetime] = utcnow) -> Keyring:
         """The keyring next to the home's first signing key (``keys/sts-signing.key``)."""
-        return cls(signing_key_path.parent)
+        return cls(signing_key_path.parent, clock=clock)
 
     # --- reading ---------------------------------------------------------------------------------------------
 
@@ -83,7 +98,7 @@ class Keyring:
         return [s.key.certificate for s in slots if self._state(slots, s, now) != "retired"]
 
     def entries(self, now: datetime | None = None) -> list[KeyEntry]:
-        moment = now or datetime.now(UTC)
+        moment = now or self._clock()
         slots = self._fresh()
         return [
             KeyEntry(s.id, s.key.certificate.subject.rfc4514_string(), fingerprint_sha256(s.key.certificate),
@@ -108,7 +123,8 @@ class Keyring:
         if cert_pem is None:
             cert_pem = _self_signed(key_pem)
         key = SigningKey.from_pem(key_pem, cert_pem)  # checks that they belong together
-        with self._lock:
+        with self._lock, self._home_lock():
+            self._keep_first_key()
             slots = list(self._load())
             replaced = self._current_slot(tuple(slots), active_from)
             key_id = f"{active_from.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
@@ -129,6 +145,66 @@ class Keyring:
         """A new RSA-2048 key and self-signed certificate, scheduled as ``schedule`` does."""
         key_pem, cert_pem = generate_key_and_cert("sts signing")
         return self.schedule(key_pem, cert_pem, active_from=active_from, overlap=overlap)
+
+    # --- the files in use ------------------------------------------------------------------------------------
+
+    def _follow(self, slots: tuple[_Slot, ...]) -> None:
+        """Make ``keys/sts-signing.key|.crt`` hold the key that signs now, once per switch and process."""
+        live = self._current_slot(slots, self._clock())
+        if live.id == self._in_use_file:
+            return
+        self._in_use_file = live.id
+        try:
+            self._write_in_use(live)
+        except OSError as exc:  # a read-only home must not stop signing; the next process tries again
+            _log.warning("cannot update %s to the signing key in use (%s): %s", self._in_use("crt"), live.id,
+                         exc.strerror or exc)
+
+    def _write_in_use(self, live: _Slot) -> None:
+        if self._file_holds(live):
+            return
+        with self._home_lock():
+            self._keep_first_key()
+            if self._file_holds(live):  # another process did it while we waited for the lock
+                return
+            base = self._base(live.id)
+            # The key first, then the certificate: a reader of the pair sees at worst a mismatch it reports,
+            # never a certificate whose key is missing.
+            _replace(self._in_use("key"), base.with_suffix(".key").read_bytes(), private=True)
+            _replace(self._in_use("crt"), live.key.certificate.public_bytes(serialization.Encoding.PEM))
+            _log.info("signing key %s is in use from %s: %s rewritten", live.id, live.active_from.isoformat(),
+                      self._in_use("crt"))
+
+    def _file_holds(self, slot: _Slot) -> bool:
+        try:
+            return load_certificate(self._in_use("crt").read_bytes()) == slot.key.certificate
+        except (FileNotFoundError, ValueError):
+            return False
+
+    def _in_use(self, suffix: str) -> Path:
+        return self._keys_dir / f"{LEGACY_ID}.{suffix}"
+
+    def _keep_first_key(self) -> None:
+        """Copy the first key to ``keys/signing/`` before ``keys/sts-signing.*`` may be rewritten (under the lock).
+
+        The copy is made before any rewrite, so while it is missing the files in use still hold the first key."""
+        kept = self._dir / f"{LEGACY_ID}.key"
+        if kept.exists() or not self._in_use("key").exists():
+            return
+        self._dir.mkdir(parents=True, exist_ok=True)
+        _replace(self._dir / f"{LEGACY_ID}.crt", self._in_use("crt").read_bytes())
+        _replace(kept, self._in_use("key").read_bytes(), private=True)
+
+    @contextmanager
+    def _home_lock(self) -> Iterator[None]:
+        """An exclusive lock shared by every process of this home (several workers, a CLI command)."""
+        self._dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     # --- internals -------------------------------------------------------------------------------------------
 
@@ -155,7 +231,9 @@ class Keyring:
         if stamp != self._stamp:
             with self._lock:
                 self._reload()
-        return self._slots
+        slots = self._slots
+        self._follow(slots)
+        return slots
 
     def _reload(self) -> None:
         try:
@@ -177,8 +255,14 @@ class Keyring:
         )
 
     def _key(self, key_id: str) -> SigningKey:
-        base = self._keys_dir / LEGACY_ID if key_id == LEGACY_ID else self._dir / key_id
+        base = self._base(key_id)
         return SigningKey.load(base.with_suffix(".key"), base.with_suffix(".crt"))
+
+    def _base(self, key_id: str) -> Path:
+        """Where a key's own files are (the first key's: in ``keys/`` until a rollover kept a copy aside)."""
+        if key_id == LEGACY_ID and not (self._dir / f"{LEGACY_ID}.key").exists():
+            return self._keys_dir / LEGACY_ID
+        return self._dir / key_id
 
     def _write(self, slots: list[_Slot]) -> None:
         data = [{"id": s.id, "active_from": s.active_from.isoformat(),
@@ -200,6 +284,15 @@ def _self_signed(key_pem: bytes) -> bytes:
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _replace(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically (a per-process temporary file, then a rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600 if private else 0o644)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(tmp, path)
 
 
 def _write_private(path: Path, data: bytes) -> None:
