@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -182,7 +182,7 @@ class ConsoleCore:
         return str(session.user if session else getattr(request.state, "actor", ""))
 
 
-def _safe_details(details: dict[str, object]) -> dict[str, object]:
+def _safe_details(details: Mapping[str, object]) -> dict[str, object]:
     """Recorded details with anything key-like left out (the store never has a proof key; belt and braces)."""
     return {k: v for k, v in details.items() if not any(word in k.lower() for word in _SECRET_WORDS)}
 
