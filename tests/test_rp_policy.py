@@ -129,4 +129,4 @@ def test_rp_update_rejects_bad_input(home: Path) -> None:
     half = runner.invoke(main, ["--home", str(home), "rp", "update", PLAIN, "--next-cert-from", "2030-01-01T00:00"])
     assert half.exit_code != 0 and "go together" in half.output
     bad = runner.invoke(main, ["--home", str(home), "rp", "update", PLAIN, "--audience", "not a uri"])
-    assert bad.exit_code != 0 and "Invalid value for --audience" in bad.output
+    assert bad.exit_code != 0 and "Error: --audience: audience 'not a uri' is not an absolute URL" in bad.output

@@ -48,8 +48,11 @@ def read_certificate(data: bytes, now: datetime, *, field: str = "cert") -> x509
         raise InvalidInput("the certificate is empty", field=field)
     if len(data) > MAX_CERTIFICATE_BYTES:
         raise InvalidInput("the file is too large for a certificate", field=field)
+    if b"PRIVATE KEY-----" in data:
+        raise InvalidInput("this is a private key: give the certificate only (the key stays with its owner)",
+                           field=field)
     try:
-        certificate = load_certificate(data)  # refuses a private key by its PEM marker, with that message
+        certificate = load_certificate(data)
         check_certificate(certificate, now)
     except ValueError as exc:
         raise InvalidInput(str(exc), field=field) from None

@@ -133,11 +133,13 @@ def add_relying_party(ctx: AdminContext, actor: Actor, endpoint: str, *, certifi
 
 
 def add_relying_party_from_metadata(ctx: AdminContext, actor: Actor, source: str | bytes, *,
-                                    endpoint: str | None = None, policy: RelyingPartyPolicy = RelyingPartyPolicy(),
+                                    endpoint: str | None = None, certificate: bytes | None = None,
+                                    policy: RelyingPartyPolicy = RelyingPartyPolicy(),
                                     allow_legacy: bool = False) -> RelyingPartyChange:
     """Register the relying party that WS-Federation or SAML 2.0 SP metadata describes: ``source`` is the
-    document, or a file path or http(s) URL to read it from. ``endpoint`` overrides the entityID. Whatever is
-    wrong with the metadata is ONE message for the field ``metadata``. Event ``rp.add``."""
+    document, or a file path or http(s) URL to read it from. ``endpoint`` overrides the entityID, ``certificate``
+    the metadata's certificate. Whatever is wrong with the metadata is ONE message for the field ``metadata``.
+    Event ``rp.add``."""
     label = source if isinstance(source, str) else "uploaded metadata"
     try:
         try:
@@ -145,12 +147,15 @@ def add_relying_party_from_metadata(ctx: AdminContext, actor: Actor, source: str
             meta_endpoint, meta_cert = parse_rp_metadata(document)
         except ValueError as exc:
             raise InvalidInput(f"the metadata cannot be used: {exc}", field="metadata") from None
-        try:
-            cert = certificate_pem(read_certificate(meta_cert, ctx.clock(), field="metadata"))
-        except InvalidInput as exc:
-            raise InvalidInput(f"the certificate in the metadata: {exc.message}", field="metadata") from None
-        subject = (endpoint or "").strip() or meta_endpoint
         errors: dict[str, str] = {}
+        if certificate is not None:
+            cert = _attempt(errors, lambda: certificate_pem(read_certificate(certificate, ctx.clock(), field="cert")))
+        else:
+            try:
+                cert = certificate_pem(read_certificate(meta_cert, ctx.clock(), field="metadata"))
+            except InvalidInput as exc:
+                raise InvalidInput(f"the certificate in the metadata: {exc.message}", field="metadata") from None
+        subject = (endpoint or "").strip() or meta_endpoint
         _attempt(errors, lambda: _check_new_endpoint(subject))
         return _add(ctx, actor, subject, cert, policy, allow_legacy, errors)
     except AdminError as err:
