@@ -141,10 +141,10 @@ def _token_data(record: TokenRecord) -> dict[str, object]:
 
 def _mapping(details: object) -> dict[str, object]:
     """The recorded details as a dict, whether the store hands a mapping or a typed record."""
-    if is_dataclass(details) and not isinstance(details, type):
-        return dict(asdict(details))
-    if isinstance(details, Mapping):
+    if isinstance(details, Mapping):  # the JSON form (a typed record is a mapping of it too)
         return {str(k): v for k, v in details.items()}
+    if is_dataclass(details) and not isinstance(details, type):
+        return {k: v for k, v in asdict(details).items() if not k.startswith("_")}
     return {}
 
 

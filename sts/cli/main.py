@@ -11,11 +11,13 @@ from pathlib import Path
 import click
 
 from sts.cli import verify as _verify  # noqa: F401 - registers `token verify` and `token show` on the token group
+from sts.cli.audit import audit
 from sts.cli.clients import client
 from sts.cli.context import _Context
+from sts.cli.explain import explain
 from sts.cli.keys import cert, keys
 from sts.cli.rp import rp
-from sts.cli.serve import demo_service, explain, init, serve
+from sts.cli.serve import demo_service, init, serve
 from sts.cli.token import token
 from sts.cli.users import admin, user
 from sts.config import resolve_home
@@ -30,7 +32,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
     ctx.obj = _Context(resolve_home(home))
 
 
-for _command in (init, serve, cert, user, admin, rp, client, demo_service, explain, keys, token):
+for _command in (init, serve, cert, user, admin, rp, client, demo_service, explain, keys, token, audit):
     main.add_command(_command)
 
 

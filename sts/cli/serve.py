@@ -1,4 +1,5 @@
-"""``sts init``, ``sts serve``, ``sts demo-service`` and ``sts explain``: setting up and running the STS."""
+"""``sts init``, ``sts serve`` and ``sts demo-service``: setting up and running the STS (``sts explain`` is in
+``sts.cli.explain``)."""
 
 from __future__ import annotations
 
@@ -229,50 +230,3 @@ def _register_demo_endpoint(ctx: _Context, endpoint: str) -> None:
             click.echo(f"registered relying party {endpoint} at the STS in {ctx.home}")
     finally:
         stores.close()
-
-
-@click.command()
-@click.option("--user", "user_name", required=True, help="Whom the token would be for.")
-@click.option("--rp", "rp_url", required=True, metavar="URL", help="The AppliesTo (relying party).")
-@click.option("--claim", "claims", multiple=True, metavar="URI[?]", help="A requested claim; a trailing ? makes it "
-              "optional. Repeat for more.")
-@click.option("--token-type", type=click.Choice(["saml11", "saml20"]), default=None)
-@click.option("--lifetime", type=click.IntRange(1), metavar="SECONDS", help="Requested lifetime from now.")
-@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
-@pass_ctx
-def explain(ctx: _Context, user_name: str, rp_url: str, claims: tuple[str, ...], token_type: str | None,
-            lifetime: int | None, as_json: bool) -> None:
-    """Dry-run an Issue: what the token would carry and why (nothing is signed or recorded)."""
-    import json
-
-    from sts.service.explain import explain_issuance
-
-    runtime = ctx.runtime()
-    requested = [(c[:-1], True) if c.endswith("?") else (c, False) for c in claims]
-    answer = explain_issuance(runtime, user=user_name, rp=rp_url, claims=requested, token_type=token_type,
-                              lifetime_seconds=lifetime)
-    runtime.stores.close()
-    if as_json:
-        click.echo(json.dumps(answer.to_dict(), indent=2))
-    elif answer.fault is not None:
-        click.echo(f"refused: {answer.fault['code']}: {answer.fault['reason']}")
-    else:
-        lt = answer.lifetime or {}
-        click.echo(f"token type: {answer.token_type}")
-        click.echo(f"subject: {answer.subject} ({answer.name_id_format})")
-        click.echo(f"audience: {', '.join(answer.audience)}")
-        click.echo(f"lifetime: {lt.get('created')} .. {lt.get('expires')} ({lt.get('seconds')}s"
-                   f"{', capped by the relying party' if lt.get('capped') else ''})")
-        click.echo("claims:")
-        for claim in answer.claims:
-            click.echo(f"  {claim['uri']} = {', '.join(claim['values'])}  [{claim['source']}]")
-        for left_out in answer.omitted:
-            click.echo(f"  (omitted) {left_out['uri']}: {left_out['why']}")
-        algorithms = answer.algorithms or {}
-        click.echo(f"signature: {algorithms.get('signature')}")
-        if algorithms.get("encrypted"):
-            click.echo(f"encrypted: {algorithms.get('data_encryption')} / {algorithms.get('key_transport')}")
-        else:
-            click.echo("encrypted: no")
-    if not answer.ok:
-        sys.exit(1)

@@ -1,12 +1,58 @@
-"""``sts user ...`` and ``sts admin ...``: users, their claims, and console administrators."""
+"""``sts user ...`` and ``sts admin ...``: users, their claims, and console administrators.
+
+A thin adapter over ``sts.admin.users``: read the options, call the operation as ``cli:<os user>``, print the
+result or the refusal in one line. Every change reaches the audit log (``sts audit``).
+"""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 
-from sts.cli.context import _Context, _echo_claims, _parse_claims, pass_ctx
+from sts.admin import users as core
+from sts.admin.base import Actor, AdminContext, AdminError
+from sts.cli.context import _Context, _echo_claims, pass_ctx
+from sts.service.claim_dictionary import KNOWN_CLAIMS
+
+_CLAIM_HELP = "A claim as NAME=VALUE (a short name such as givenname, emailaddress, role, or a full URI); repeat " \
+              "for more. `sts user claims` lists the short names."
+
+
+def admin_context(ctx: _Context) -> AdminContext:
+    """The admin core over this home's stores and settings."""
+    return AdminContext.for_stores(ctx.stores(), ctx.settings())
+
+
+@contextmanager
+def admin_errors() -> Iterator[None]:
+    """A refused operation as a one-line error (exit status 1)."""
+    try:
+        yield
+    except AdminError as err:
+        raise click.ClickException(err.message) from None
+
+
+def _warn(warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+
+
+def _read_password(password: str | None, password_stdin: bool) -> str:
+    """From --password, --password-stdin or a prompt (asked twice)."""
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if password is None:
+        return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    return password
+
+
+def _password_options(command: Callable[..., None]) -> Callable[..., None]:
+    command = click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")(command)
+    return click.option("--password", help="The password (prompted for when neither this nor --password-stdin "
+                                           "is given).")(command)
 
 
 @click.group()
@@ -16,41 +62,65 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("name")
-@click.option("--password", help="The password (prompted for when neither this nor --password-stdin is given).")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
-@click.option("--claim", "claims", multiple=True, metavar="URI=VALUE", help="A claim; repeat for more.")
-@click.option("--admin", is_flag=True, help="Give the user the administrator role.")
+@_password_options
+@click.option("--claim", "claims", multiple=True, metavar="NAME=VALUE", help=_CLAIM_HELP)
+@click.option("--admin", is_flag=True, help="Give the user the administrator role (the password must then have "
+                                            "at least admin_password_min_length characters, default 12).")
 @pass_ctx
 def user_add(ctx: _Context, name: str, password: str | None, password_stdin: bool, claims: tuple[str, ...],
              admin: bool) -> None:
     """Add a user."""
-    _add_user(ctx, name, password, password_stdin, _parse_claims(claims), admin=admin)
-    click.echo(f"added user {name}")
-
-
-def _add_user(ctx: _Context, name: str, password: str | None, password_stdin: bool, claims: list[tuple[str, str]],
-              *, admin: bool) -> None:
-    """The password from --password, --password-stdin or a prompt; then the user, or a ClickException."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif password is None:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if not password:
-        raise click.ClickException("the password must not be empty")
-    try:
-        ctx.stores().users.add(name, password, claims, admin=admin)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from None
+    with admin_errors():
+        pairs = core.parse_claim_lines(claims)
+        secret = _read_password(password, password_stdin)
+        change = core.add_user(admin_context(ctx), Actor.cli(), name, secret, pairs, admin=admin)
+    _warn(change.warnings)
+    click.echo(f"added {'administrator' if admin else 'user'} {name}")
 
 
 @user.command("list")
 @pass_ctx
 def user_list(ctx: _Context) -> None:
     """List users and their claims."""
-    for record in ctx.stores().users.list():
+    for record in core.list_users(admin_context(ctx)):
         flags = "".join([" (admin)" if record.admin else "", " (disabled)" if record.disabled else ""])
         click.echo(f"{record.name}{flags}")
         _echo_claims(record.claims)
+
+
+@user.command("update")
+@click.argument("name")
+@click.option("--claim", "claims", multiple=True, metavar="NAME=VALUE",
+              help="Replace the user's claims with these (NAME is a short name or a URI); repeat for more.")
+@click.option("--clear-claims", is_flag=True, help="Remove every claim of the user.")
+@click.option("--disable/--enable", "disabled", default=None, help="Disable or enable the account.")
+@pass_ctx
+def user_update(ctx: _Context, name: str, claims: tuple[str, ...], clear_claims: bool, disabled: bool | None) -> None:
+    """Replace a user's claims, or disable or enable the account."""
+    if claims and clear_claims:
+        raise click.UsageError("--claim and --clear-claims exclude each other")
+    if not claims and not clear_claims and disabled is None:
+        raise click.UsageError("nothing to change: give --claim, --clear-claims, --disable or --enable")
+    admin_ctx = admin_context(ctx)
+    with admin_errors():
+        if claims or clear_claims:
+            _warn(core.set_claims(admin_ctx, Actor.cli(), name, core.parse_claim_lines(claims)).warnings)
+        if disabled is not None:
+            core.set_disabled(admin_ctx, Actor.cli(), name, disabled)
+    click.echo(f"updated user {name}")
+
+
+@user.command("password")
+@click.argument("name")
+@_password_options
+@pass_ctx
+def user_password(ctx: _Context, name: str, password: str | None, password_stdin: bool) -> None:
+    """Reset a user's password."""
+    admin_ctx = admin_context(ctx)
+    with admin_errors():
+        core.get_user(admin_ctx, name)  # no prompt for a user that does not exist
+        core.set_password(admin_ctx, Actor.cli(), name, _read_password(password, password_stdin))
+    click.echo(f"set the password of {name}")
 
 
 @user.command("remove")
@@ -58,9 +128,17 @@ def user_list(ctx: _Context) -> None:
 @pass_ctx
 def user_remove(ctx: _Context, name: str) -> None:
     """Remove a user."""
-    if not ctx.stores().users.remove(name):
-        raise click.ClickException(f"no user named {name!r}")
+    with admin_errors():
+        core.remove_user(admin_context(ctx), Actor.cli(), name)
     click.echo(f"removed user {name}")
+
+
+@user.command("claims")
+def user_claims() -> None:
+    """List the claim short names and their URIs (the claim dictionary)."""
+    width = max(len(claim.name) for claim in KNOWN_CLAIMS)
+    for claim in KNOWN_CLAIMS:
+        click.echo(f"{claim.name:<{width}}  {claim.uri}")
 
 
 @click.group()
@@ -70,10 +148,33 @@ def admin() -> None:
 
 @admin.command("add")
 @click.argument("name")
-@click.option("--password", help="The password (prompted for when neither this nor --password-stdin is given).")
-@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@_password_options
 @pass_ctx
 def admin_add(ctx: _Context, name: str, password: str | None, password_stdin: bool) -> None:
     """Add a console administrator (the same as `sts user add NAME --admin`)."""
-    _add_user(ctx, name, password, password_stdin, [], admin=True)
+    with admin_errors():
+        core.add_admin(admin_context(ctx), Actor.cli(), name, _read_password(password, password_stdin))
     click.echo(f"added administrator {name}")
+
+
+@admin.command("promote")
+@click.argument("name")
+@_password_options
+@pass_ctx
+def admin_promote(ctx: _Context, name: str, password: str | None, password_stdin: bool) -> None:
+    """Make an existing user an administrator, with a new password that meets the policy."""
+    admin_ctx = admin_context(ctx)
+    with admin_errors():
+        core.get_user(admin_ctx, name)  # no prompt for a user that does not exist
+        core.promote(admin_ctx, Actor.cli(), name, _read_password(password, password_stdin))
+    click.echo(f"{name} is now an administrator")
+
+
+@admin.command("remove")
+@click.argument("name")
+@pass_ctx
+def admin_remove(ctx: _Context, name: str) -> None:
+    """Take the administrator role from a user (the user stays)."""
+    with admin_errors():
+        core.demote(admin_context(ctx), Actor.cli(), name)
+    click.echo(f"{name} is no longer an administrator")
