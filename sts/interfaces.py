@@ -1,14 +1,49 @@
-"""The seams of the STS: Protocols that storage, claims and authentication implement (the whole list)."""
+"""The seams of the STS: every Protocol that storage, claims, tokens and authentication implement, in one place.
+
+``SecurityTokenService`` and the endpoint receive implementations of these through their constructors (no
+globals, no registries); tests pass in-memory fakes (``tests/service/conftest.py``) and a fixed ``Clock``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from sts.model import Claim, ClaimRequest, Principal, RelyingParty, TokenRecord, UserRecord
+from sts.model import (
+    AssertionContent,
+    Claim,
+    ClaimRequest,
+    IssuedToken,
+    Principal,
+    RelyingParty,
+    RequestContext,
+    TokenRecord,
+    TokenTarget,
+    UserRecord,
+)
+from sts.uris import TokenType
 
+if TYPE_CHECKING:  # types only: these modules implement or use the seams, they are not imported at run time
+    from cryptography import x509
+    from lxml import etree
+
+    from sts.protocol.soap import Envelope
+    from sts.protocol.wsse.header import SecurityHeader
+    from sts.service.auth import AuthResult
+    from sts.store.clients import ClientRecord
+    from sts.tokens.crypto.keys import SigningKey
+    from sts.tokens.validators import Resolution
+
+#: The time as the service sees it (``sts.xmltime.utcnow`` in production, a fixed instant in tests).
 Clock = Callable[[], datetime]
+
+
+class Authenticator(Protocol):
+    """Who sent a request, proven by its credentials (``sts.service.auth.RequestAuthenticator``)."""
+
+    def authenticate(self, envelope: Envelope, root: etree._Element, header: SecurityHeader,
+                     ctx: RequestContext) -> AuthResult: ...
 
 
 class RelyingPartyRegistry(Protocol):
@@ -16,26 +51,63 @@ class RelyingPartyRegistry(Protocol):
 
 
 class ClaimsSource(Protocol):
+    """The claims a token for ``principal`` at ``rp`` carries; RequestFailed (naming the claim) if it cannot."""
+
     def claims_for(
         self, principal: Principal, requested: Sequence[ClaimRequest], rp: RelyingParty
     ) -> list[Claim]: ...
 
 
-class UserDirectory(Protocol):
+class UserLookup(Protocol):
+    def get(self, name: str) -> UserRecord | None: ...
+
+
+class UserDirectory(UserLookup, Protocol):
     """Users and their credentials; the text password check is slow and constant-time by design."""
 
-    def get(self, name: str) -> UserRecord | None: ...
     def check_password(self, name: str, password: str) -> bool: ...
     def digest_secret(self, name: str) -> str | None: ...
+
+
+class ClientDirectory(Protocol):
+    """Registered clients by each way a KeyInfo names a certificate (``sts.store.clients.SqlClientStore``)."""
+
+    def by_certificate(self, cert: x509.Certificate) -> ClientRecord | None: ...
+    def by_issuer_serial(self, issuer: str, serial: int) -> ClientRecord | None: ...
+    def by_ski(self, ski: bytes) -> ClientRecord | None: ...
+    def by_thumbprint(self, sha1: bytes) -> ClientRecord | None: ...
+
+
+class TokenProvider(Protocol):
+    """Builds, signs and encrypts one token from the decided content (``sts.service.providers``)."""
+
+    def issue(self, content: AssertionContent, rp: RelyingParty, token_type: TokenType) -> IssuedToken: ...
+
+
+class TokenValidator(Protocol):
+    """Finds the recorded token a Validate/Renew/Cancel/ActAs/OnBehalfOf target names, verified."""
+
+    def resolve(self, target: TokenTarget) -> Resolution: ...
+
+
+class TokenRecords(Protocol):
+    """What token lookups need of the store: by id and by hash (an encrypted token is known by its hash)."""
+
+    def get(self, token_id: str) -> TokenRecord | None: ...
+    def get_by_hash(self, token_hash: str) -> TokenRecord | None: ...
+
+
+class TokenStore(TokenRecords, Protocol):
+    def put(self, record: TokenRecord) -> None: ...
+    def update(self, token_id: str, **changes: object) -> bool: ...
+    def transition(self, token_id: str, from_status: str, to_status: str) -> bool: ...
 
 
 class ReplayCache(Protocol):
     def first_seen(self, key: bytes, until: datetime) -> bool: ...
 
 
-class TokenStore(Protocol):
-    def put(self, record: TokenRecord) -> None: ...
-    def get(self, token_id: str) -> TokenRecord | None: ...
-    def get_by_hash(self, token_hash: str) -> TokenRecord | None: ...
-    def update(self, token_id: str, **changes: object) -> bool: ...
-    def transition(self, token_id: str, from_status: str, to_status: str) -> bool: ...
+class SigningKeys(Protocol):
+    """A keyring: the signing key in use at an instant (``sts.tokens.keyring.Keyring``)."""
+
+    def current(self, now: datetime) -> SigningKey: ...

@@ -1,9 +1,18 @@
-"""Frozen, typed models: what the STS decides on once untrusted XML has been parsed (no XML in here)."""
+"""Frozen, typed models: what the STS decides on once untrusted XML has been parsed.
+
+No XML is built or parsed in here. Two models carry an element parsed or built elsewhere: a ``TokenTarget``
+holds the token the hardened parser already read (parsed once, never serialised to be parsed again), and an
+``IssuedToken`` holds the signed token that goes into the response as it was built.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
+
+from lxml import etree
 
 from sts.uris import (
     AuthnMethod,
@@ -16,6 +25,7 @@ from sts.uris import (
     TokenType,
     TrustVersion,
 )
+from sts.xmltime import parse_datetime
 
 ANY_CLAIM = "*"
 
@@ -47,20 +57,35 @@ class Claim:
 class TokenTarget:
     """The token that a RenewTarget, CancelTarget, ValidateTarget, ActAs or OnBehalfOf names.
 
-    Either a reference (the token id from a wsse:SecurityTokenReference) or the token itself, serialized as it
-    was received: unverified until a validator has checked it.
+    Either a reference (the token id from a wsse:SecurityTokenReference) or the token element itself, as the
+    hardened parser read it with the request: unverified until a validator has checked it.
     """
 
     reference: str | None = None
-    unverified_token: bytes | None = None
+    unverified_token: etree._Element | None = None
+
+
+@dataclass(frozen=True)
+class EncryptedSecret:
+    """An xenc:EncryptedKey reduced to what decrypting or rendering it needs (XML Encryption 1.0 §3.5.1).
+
+    Incoming (requester entropy for the STS): the algorithms as written and the cipher value, decrypted by the
+    service. Outgoing (a proof secret for the requester): already encrypted by the service for ``recipient_der``;
+    the protocol layer only writes it out.
+    """
+
+    algorithm: str
+    cipher_value: bytes = field(repr=False)
+    digest_algorithm: str | None = None
+    recipient_der: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
 class Entropy:
     """Requester entropy for a symmetric proof key: a clear BinarySecret or an xenc:EncryptedKey for the STS."""
 
-    binary_secret: bytes | None = None
-    encrypted_key: bytes | None = None  # the serialized xenc:EncryptedKey element
+    binary_secret: bytes | None = field(default=None, repr=False)
+    encrypted_key: EncryptedSecret | None = None
 
 
 @dataclass(frozen=True)
@@ -191,13 +216,17 @@ class ProofKey:
 
 @dataclass(frozen=True)
 class ProofResponse:
-    """What an RSTR says about the proof key (WS-Trust 1.3 §4.4): the key itself, or how to compute it."""
+    """What an RSTR says about the proof key (WS-Trust 1.3 §4.4): the key itself, or how to compute it.
+
+    Decided and encrypted by the service: when the requester proved a certificate, ``encrypted`` holds the secret
+    (the key, or the issuer's entropy of a computed key) encrypted for it, and no secret is kept in clear.
+    """
 
     key_size: int
-    binary_secret: bytes | None = None  # an STS-generated key, in clear (TLS or loopback only)
-    encrypted_for_der: bytes | None = None  # ... or that key encrypted for this requester certificate
-    server_entropy: bytes | None = None  # a computed key: the issuer's entropy
+    binary_secret: bytes | None = field(default=None, repr=False)  # an STS-generated key, in clear (TLS/loopback)
+    server_entropy: bytes | None = field(default=None, repr=False)  # a computed key: the issuer's entropy, in clear
     computed_key_algorithm: str | None = None
+    encrypted: EncryptedSecret | None = None  # the key or the issuer's entropy, encrypted for the requester
 
 
 @dataclass(frozen=True)
@@ -230,11 +259,15 @@ class AssertionContent:
 
 @dataclass(frozen=True)
 class IssuedToken:
-    """A token ready to go into an RSTR: serialized, signed and (unless the RP opted out) encrypted."""
+    """A token ready to go into an RSTR: signed and (unless the RP opted out) encrypted, as the element built.
+
+    The element is carried to the response as it is (never serialised and parsed again); the RSTR renderer
+    moves it into the RSTR, so it is rendered once.
+    """
 
     token_id: str
     token_type: TokenType
-    xml: bytes
+    element: etree._Element = field(repr=False, compare=False)
     encrypted: bool
     created: datetime
     expires: datetime
@@ -243,6 +276,11 @@ class IssuedToken:
     #: SHA-256 of the token's exclusive canonical form: how an encrypted token is recognised later.
     token_hash: str
     claims: tuple[Claim, ...] = ()
+
+    @property
+    def xml(self) -> bytes:
+        """The token serialised (for callers outside the response path: tests, tools)."""
+        return bytes(etree.tostring(self.element, encoding="utf-8", xml_declaration=False))
 
 
 @dataclass(frozen=True)
@@ -281,9 +319,116 @@ class CancelResponse:
     context: str | None = None
 
 
+@dataclass(frozen=True, eq=False)
+class TokenDetails(Mapping[str, object]):
+    """What the store keeps about an issued token beyond its columns (never a proof key), typed.
+
+    The service reads the fields. The store writes the JSON form (``to_json``) and reads it back with
+    ``from_json``, tolerant of rows written before a field existed; readers that want the raw form (the console)
+    see the record as a read-only mapping of that JSON, with any key it holds that no field names.
+    """
+
+    claims: tuple[Claim, ...] = ()
+    name_id_format: str | None = None
+    authn_method: AuthnMethod | None = None
+    authn_instant: datetime | None = None
+    holder_of_key: bool = False
+    renew_allow: bool = True
+    renew_ok: bool = False
+    encrypted: bool = False
+    signature_algorithm: str | None = None
+    data_encryption: str | None = None
+    key_transport: str | None = None
+    identity: str | None = None  # whom the token is about, when the NameID is a claim instead
+    delegation: str | None = None  # "ActAs" / "OnBehalfOf"
+    delegates: tuple[Delegate, ...] = ()  # oldest first
+    #: The JSON form, kept once made or read (not an init field, so ``dataclasses.replace`` never copies it).
+    _json: dict[str, object] | None = field(default=None, init=False, repr=False)
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON form kept in the store (the keys the store has always held)."""
+        if self._json is not None:
+            return self._json
+        made: dict[str, object] = {
+            "claims": [{"uri": c.uri, "values": list(c.values)} for c in self.claims],
+            "name_id_format": self.name_id_format,
+            "authn_instant": self.authn_instant.isoformat() if self.authn_instant else None,
+            "key_type": "holder-of-key" if self.holder_of_key else "bearer",
+            "renew_allow": self.renew_allow,
+            "renew_ok": self.renew_ok,
+            "encrypted": self.encrypted,
+            "signature_algorithm": self.signature_algorithm,
+            "data_encryption": self.data_encryption,
+            "key_transport": self.key_transport,
+            "authn_method": self.authn_method.value if self.authn_method else None,
+            "identity": self.identity,
+            "delegation": self.delegation,
+            "delegates": [{"name": d.name, "instant": d.instant.isoformat()} for d in self.delegates],
+        }
+        object.__setattr__(self, "_json", made)  # made once: the store and the console read it again
+        return made
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, object]) -> TokenDetails:
+        """The typed record of a stored JSON form; entries of a shape it does not know are left out."""
+        method = raw.get("authn_method")
+        details = cls(
+            claims=tuple(Claim(str(c["uri"]), tuple(str(v) for v in c.get("values") or ()))
+                         for c in _dicts(raw.get("claims")) if "uri" in c),
+            name_id_format=_text(raw.get("name_id_format")),
+            authn_method=AuthnMethod(method) if method in _AUTHN_METHODS else None,
+            authn_instant=_instant(raw.get("authn_instant")),
+            holder_of_key=raw.get("key_type", "bearer") != "bearer",
+            renew_allow=bool(raw.get("renew_allow", True)),
+            renew_ok=bool(raw.get("renew_ok", False)),
+            encrypted=bool(raw.get("encrypted", False)),
+            signature_algorithm=_text(raw.get("signature_algorithm")),
+            data_encryption=_text(raw.get("data_encryption")),
+            key_transport=_text(raw.get("key_transport")),
+            identity=_text(raw.get("identity")),
+            delegation=_text(raw.get("delegation")),
+            delegates=tuple(Delegate(str(d["name"]), instant) for d in _dicts(raw.get("delegates"))
+                            if "name" in d and (instant := _instant(d.get("instant"))) is not None),
+        )
+        object.__setattr__(details, "_json", dict(raw))  # the mapping shows what is stored, unknown keys too
+        return details
+
+    def __getitem__(self, key: str) -> object:
+        return self.to_json()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_json())
+
+    def __len__(self) -> int:
+        return len(self.to_json())
+
+
+_AUTHN_METHODS = frozenset(m.value for m in AuthnMethod)
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def _instant(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class TokenRecord:
-    """The store's row for one issued token (never a proof key)."""
+    """The store's row for one issued token (never a proof key).
+
+    ``details`` may be given as the store's JSON form (a mapping): it is read into a ``TokenDetails``.
+    """
 
     token_id: str
     token_type: TokenType
@@ -295,7 +440,11 @@ class TokenRecord:
     renewal_count: int = 0
     token_hash: str = ""
     requester: str = ""
-    details: dict[str, object] = field(default_factory=dict)
+    details: TokenDetails = field(default_factory=TokenDetails)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.details, TokenDetails):
+            object.__setattr__(self, "details", TokenDetails.from_json(self.details))
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from sts.uris import (
     TokenType,
     TrustVersion,
 )
+from sts.protocol.wstrust.parse import parse_encrypted_key
 from sts.protocol.wstrust.proof import render_proof
 
 DS = "{http://www.w3.org/2000/09/xmldsig#}"
@@ -225,8 +226,8 @@ def test_relying_party_and_client_derive_the_same_key(
     # The client: its own entropy, in clear or encrypted for the STS encryption certificate.
     client_entropy = os.urandom(32)
     if encrypted_entropy:
-        sent = etree.tostring(encrypt_key_for(load_certificate(sts_encryption_pems[1]), client_entropy))
-        entropy = Entropy(encrypted_key=sent)
+        sent = encrypt_key_for(load_certificate(sts_encryption_pems[1]), client_entropy)
+        entropy = Entropy(encrypted_key=parse_encrypted_key(sent))
     else:
         entropy = Entropy(binary_secret=client_entropy)
     rst = RequestSecurityToken(

@@ -7,7 +7,7 @@ is carried into the new token (SAML V2.0 Condition for Delegation Restriction) a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -17,10 +17,8 @@ from sts import ns
 from sts.errors import BadRequest, FailedAuthentication, InvalidSecurityToken, RequestFailed
 from sts.interfaces import UserDirectory
 from sts.service.lifecycle import VALID, Resolver
-from sts.model import Delegate, Principal, RequestSecurityToken, TokenRecord, TokenTarget
+from sts.model import Delegate, Principal, RequestSecurityToken, TokenDetails, TokenRecord, TokenTarget
 from sts.uris import AuthnMethod
-from sts.protocol.xmlsafe import parse
-from sts.xmltime import parse_datetime
 
 
 @dataclass(frozen=True)
@@ -57,10 +55,9 @@ def resolve_delegation(
 
 def _subject_of(target: TokenTarget, requester: Principal, resolver: Resolver | None,
                 users: UserDirectory, now: datetime) -> tuple[Principal, tuple[Delegate, ...]]:
-    if target.unverified_token is not None:
-        element = parse(target.unverified_token)
-        if element.tag == ns.qn(ns.WSSE, "UsernameToken"):
-            return _username_subject(element, requester, users), ()
+    element = target.unverified_token
+    if element is not None and element.tag == ns.qn(ns.WSSE, "UsernameToken"):
+        return _username_subject(element, requester, users), ()
     if resolver is None:
         raise BadRequest("delegation by token needs the token store", detail="ActAs")
     resolution = resolver.resolve(target)
@@ -69,7 +66,7 @@ def _subject_of(target: TokenTarget, requester: Principal, resolver: Resolver | 
         raise InvalidSecurityToken(resolution.problem or "unknown delegated token")
     if record.status != VALID or record.expires <= now:
         raise InvalidSecurityToken(f"delegated token {record.token_id} is {record.status} or expired")
-    return _recorded_subject(record), recorded_delegates(record.details)
+    return _recorded_subject(record), record.details.delegates
 
 
 def _username_subject(token: etree._Element, requester: Principal, users: UserDirectory) -> Principal:
@@ -89,14 +86,10 @@ def _username_subject(token: etree._Element, requester: Principal, users: UserDi
 
 def _recorded_subject(record: TokenRecord) -> Principal:
     details = record.details
-    method = AuthnMethod(str(details.get("authn_method", AuthnMethod.PASSWORD.value)))
-    instant = parse_datetime(str(details["authn_instant"])) if "authn_instant" in details else record.issued
-    return Principal(str(details.get("identity", record.subject)), method, instant)
+    return Principal(details.identity or record.subject, details.authn_method or AuthnMethod.PASSWORD,
+                     details.authn_instant or record.issued)
 
 
-def recorded_delegates(details: Mapping[str, object]) -> tuple[Delegate, ...]:
+def recorded_delegates(details: TokenDetails) -> tuple[Delegate, ...]:
     """The delegation chain kept in a token record's details (oldest first)."""
-    chain = details.get("delegates")
-    if not isinstance(chain, list):
-        return ()
-    return tuple(Delegate(str(d["name"]), parse_datetime(str(d["instant"]))) for d in chain)
+    return details.delegates

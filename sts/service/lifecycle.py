@@ -22,6 +22,7 @@ from sts.model import (
     ValidateResponse,
     ValidationStatus,
 )
+from sts.interfaces import TokenValidator
 from sts.tokens.validators import Resolution
 
 VALID, CANCELLED, RENEWED = "valid", "cancelled", "renewed"
@@ -32,8 +33,8 @@ class Records(Protocol):
     def transition(self, token_id: str, from_status: str, to_status: str) -> bool: ...
 
 
-class Resolver(Protocol):
-    def resolve(self, target: TokenTarget) -> Resolution: ...
+#: The name this module has always used for ``sts.interfaces.TokenValidator``.
+Resolver = TokenValidator
 
 
 #: Re-issue a recorded token's content: (request, the record, whose renewal count) -> the new token's RSTR.
@@ -71,15 +72,15 @@ class TokenLifecycle:
         record = self._owned_record(rst.renew_target, "RenewTarget", principal, UnableToRenew)
         if record.status != VALID:
             raise UnableToRenew(f"token {record.token_id} is {record.status}", detail=record.status)
-        if not record.details.get("renew_allow", True):
+        if not record.details.renew_allow:
             raise UnableToRenew(f"token {record.token_id} was issued with Renewing Allow=false")
-        if record.details.get("key_type", "bearer") != "bearer":
+        if record.details.holder_of_key:
             # The proof key is never stored, so a holder-of-key token cannot be re-bound to it.
             raise UnableToRenew(f"token {record.token_id} is a holder-of-key token", detail="KeyType")
         now = self._clock()
         if now >= record.expires:
             late = now - record.expires
-            if not record.details.get("renew_ok", False) or late > self._policy.renew_after_expiry:
+            if not record.details.renew_ok or late > self._policy.renew_after_expiry:
                 raise RenewNeeded(f"token {record.token_id} expired {late} ago")
         response = reissue(rst, record, principal, record.renewal_count + 1)
         if not self._records.transition(record.token_id, VALID, RENEWED):

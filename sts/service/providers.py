@@ -114,7 +114,7 @@ class SamlTokenProvider:
         return IssuedToken(
             token_id=content.assertion_id,
             token_type=token_type,
-            xml=etree.tostring(token, encoding="utf-8", xml_declaration=False),
+            element=token,
             encrypted=encrypted,
             created=content.not_before,
             expires=content.not_on_or_after,

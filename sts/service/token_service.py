@@ -5,21 +5,22 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from cryptography import x509
 
-from sts.service.claims import collect_claims
 from sts.errors import BadRequest, FailedAuthentication, InvalidRequest, InvalidScope, InvalidTimeRange
-from sts.interfaces import Clock, RelyingPartyRegistry, TokenStore, UserDirectory
-from sts.service.lifecycle import LifecyclePolicy, TokenLifecycle
-from sts.tokens.crypto.proof import ProofKeyFactory, use_key_matches
-from sts.service.delegation import recorded_delegates, resolve_delegation
-from sts.service.request_options import check_request_options
+from sts.interfaces import (
+    ClaimsSource,
+    Clock,
+    RelyingPartyRegistry,
+    TokenProvider,
+    TokenStore,
+    TokenValidator,
+    UserDirectory,
+)
 from sts.model import (
     AssertionContent,
     CancelResponse,
-    Claim,
     IssuedToken,
     Principal,
     ProofKey,
@@ -27,18 +28,20 @@ from sts.model import (
     RelyingParty,
     RequestSecurityToken,
     RequestSecurityTokenResponse,
+    TokenDetails,
     TokenRecord,
     UserRecord,
     ValidateResponse,
 )
+from sts.service.claims import StoreClaimsSource
+from sts.service.delegation import resolve_delegation
+from sts.service.lifecycle import LifecyclePolicy, TokenLifecycle
+from sts.service.request_options import check_request_options
+from sts.tokens.crypto.proof import ProofKeyFactory, use_key_matches
 from sts.uris import NAMEID_UNSPECIFIED, AuthnMethod, KeyType, RequestType, TokenType
-from sts.tokens.validators import TokenResolver
-from sts.protocol.wstrust.render import token_type_uri_for
-from sts.xmltime import parse_datetime
 
-
-class TokenProvider(Protocol):
-    def issue(self, content: AssertionContent, rp: RelyingParty, token_type: TokenType) -> IssuedToken: ...
+__all__ = ["IssuancePlan", "IssuePolicy", "SecurityTokenService", "TokenProvider", "check_rp_policy",
+           "token_type_uri_for"]
 
 
 @dataclass(frozen=True)
@@ -67,7 +70,12 @@ class IssuancePlan:
 
 
 class SecurityTokenService:
-    """Issue, validate, renew and cancel security tokens."""
+    """Issue, validate, renew and cancel security tokens.
+
+    Typed requests in (parsed once by ``sts.protocol.wstrust``), typed responses out: every decision, the
+    cryptographic ones included (the proof key, its encryption for the requester), is made here; the token is
+    built, signed and encrypted by the ``TokenProvider``; rendering the RSTR is the protocol layer's alone.
+    """
 
     def __init__(
         self,
@@ -78,17 +86,20 @@ class SecurityTokenService:
         provider: TokenProvider,
         tokens: TokenStore,
         clock: Clock,
-        resolver: TokenResolver | None = None,
+        resolver: TokenValidator | None = None,
         lifecycle: LifecyclePolicy | None = None,
         proof_keys: ProofKeyFactory | None = None,
         require_use_key_proof: bool = True,
+        claims: ClaimsSource | None = None,
     ) -> None:
+        """``claims``: where a token's claims come from; by default the claims stored for the user."""
         self._proof_keys = proof_keys
         self._require_use_key_proof = require_use_key_proof
         self._resolver = resolver
         self._policy = policy
         self._registry = registry
         self._users = users
+        self._claims: ClaimsSource = claims if claims is not None else StoreClaimsSource(users)
         self._provider = provider
         self._tokens = tokens
         self._clock = clock
@@ -182,25 +193,23 @@ class SecurityTokenService:
         now = self._clock()
         created, expires = self._lifetime(rst, rp, now)
         details = record.details
-        claims = _recorded_claims(details.get("claims"))
         content = AssertionContent(
             assertion_id="_" + secrets.token_hex(16),
             issuer=self._policy.issuer,
             subject_name=record.subject,
-            name_id_format=str(details.get("name_id_format", NAMEID_UNSPECIFIED)),
+            name_id_format=details.name_id_format or NAMEID_UNSPECIFIED,
             audience=rp.endpoint if renewing else (rst.applies_to or rp.endpoint),
             issue_instant=now,
             not_before=created,
             not_on_or_after=expires,
-            authn_method=AuthnMethod(details.get("authn_method", AuthnMethod.PASSWORD.value)),
-            authn_instant=parse_datetime(str(details["authn_instant"])) if "authn_instant" in details else now,
-            claims=claims,
-            delegates=recorded_delegates(details),
+            authn_method=details.authn_method or AuthnMethod.PASSWORD,
+            authn_instant=details.authn_instant or now,
+            claims=details.claims,
+            delegates=details.delegates,
             additional_audiences=rp.additional_audiences,
         )
         plan = IssuancePlan(rp, token_type, token_type_uri_for(rst.token_type_uri, token_type), content,
-                            identity=str(details.get("identity", record.subject)),
-                            delegation=str(details["delegation"]) if details.get("delegation") else None)
+                            identity=details.identity or record.subject, delegation=details.delegation or None)
         owner = principal if not renewing else Principal(record.requester, principal.authn_method,
                                                           principal.authn_instant)
         return self._mint(rst, owner, plan, renewal_count)
@@ -216,7 +225,7 @@ class SecurityTokenService:
         user = self._users.get(principal.name)
         if user is None or user.disabled:
             raise FailedAuthentication(f"user {principal.name!r} vanished or is disabled")
-        claims = collect_claims(user, rst.claims, rp)
+        claims = tuple(self._claims.claims_for(principal, rst.claims, rp))
         content = AssertionContent(
             assertion_id="_" + secrets.token_hex(16),
             issuer=self._policy.issuer,
@@ -285,9 +294,17 @@ def _name_id(user: UserRecord, rp: RelyingParty) -> str:
     return user.name
 
 
+def token_type_uri_for(requested_uri: str | None, token_type: TokenType) -> str:
+    """Echo the form the client used; the ``urn:oasis`` form when it named none (ADAL accepts only that)."""
+    if requested_uri is not None and TokenType.parse(requested_uri) is token_type:
+        return requested_uri
+    return token_type.value
+
+
 def _record(token: IssuedToken, principal: Principal, plan: IssuancePlan, rst: RequestSecurityToken,
             renewal_count: int) -> TokenRecord:
     renewing = rst.renewing
+    content = plan.content
     return TokenRecord(
         token_id=token.token_id,
         token_type=token.token_type,
@@ -298,30 +315,20 @@ def _record(token: IssuedToken, principal: Principal, plan: IssuancePlan, rst: R
         renewal_count=renewal_count,
         token_hash=token.token_hash,
         requester=principal.name,
-        details={
-            "claims": [_claim_detail(c) for c in token.claims],
-            "name_id_format": plan.content.name_id_format,
-            "authn_instant": plan.content.authn_instant.isoformat(),
-            "key_type": "bearer" if plan.content.proof_key is None else "holder-of-key",
-            "renew_allow": renewing.allow if renewing else True,
-            "renew_ok": renewing.ok if renewing else False,
-            "encrypted": token.encrypted,
-            "signature_algorithm": plan.rp.signature_algorithm.value,
-            "data_encryption": plan.rp.data_encryption.value if token.encrypted else None,
-            "key_transport": plan.rp.key_transport.value if token.encrypted else None,
-            "authn_method": plan.content.authn_method.value,
-            "identity": plan.identity,
-            "delegation": plan.delegation,
-            "delegates": [{"name": d.name, "instant": d.instant.isoformat()} for d in plan.content.delegates],
-        },
+        details=TokenDetails(
+            claims=token.claims,
+            name_id_format=content.name_id_format,
+            authn_method=content.authn_method,
+            authn_instant=content.authn_instant,
+            holder_of_key=content.proof_key is not None,
+            renew_allow=renewing.allow if renewing else True,
+            renew_ok=renewing.ok if renewing else False,
+            encrypted=token.encrypted,
+            signature_algorithm=plan.rp.signature_algorithm.value,
+            data_encryption=plan.rp.data_encryption.value if token.encrypted else None,
+            key_transport=plan.rp.key_transport.value if token.encrypted else None,
+            identity=plan.identity,
+            delegation=plan.delegation,
+            delegates=content.delegates,
+        ),
     )
-
-
-def _recorded_claims(recorded: object) -> tuple[Claim, ...]:
-    if not isinstance(recorded, list):
-        return ()
-    return tuple(Claim(str(c["uri"]), tuple(str(v) for v in c["values"])) for c in recorded)
-
-
-def _claim_detail(claim: Claim) -> dict[str, object]:
-    return {"uri": claim.uri, "values": list(claim.values)}

@@ -1,6 +1,6 @@
 """Find the recorded token that a Validate, Renew, Cancel, ActAs or OnBehalfOf target names.
 
-A target is a reference (the token id) or the token itself. An inline SAML assertion is trusted only after its
+A target is a reference (the token id) or the token element itself, as parsed with the request. An inline SAML assertion is trusted only after its
 signature verifies with this STS's certificate (signxml, which returns only what the signature covers; the id is
 read from that); an EncryptedAssertion or xenc:EncryptedData, which the STS cannot decrypt (it is for the relying
 party), is recognised by the hash recorded when it was issued.
@@ -22,7 +22,6 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from sts import ns
 from sts.errors import InvalidRequest
 from sts.model import TokenRecord, TokenTarget
-from sts.protocol.xmlsafe import parse
 
 _ID_ATTRIBUTE = {ns.qn(ns.SAML2, "Assertion"): "ID", ns.qn(ns.SAML1, "Assertion"): "AssertionID"}
 _ENCRYPTED = frozenset({ns.qn(ns.SAML2, "EncryptedAssertion"), ns.qn(ns.XENC, "EncryptedData")})
@@ -69,32 +68,33 @@ class TokenResolver:
             return self._fixed
         return tuple(self._as_pem(c) for c in self._source())
 
-    def resolve(self, target: TokenTarget, *, max_bytes: int = 256 * 1024) -> Resolution:
+    def resolve(self, target: TokenTarget) -> Resolution:
         if target.reference is not None:
             record = self._records.get(target.reference)
             if record is None:
                 raise InvalidRequest("unknown token reference", detail=target.reference)
             return Resolution(record)
-        if target.unverified_token is None:
+        element = target.unverified_token
+        if element is None:
             raise InvalidRequest("empty token target")
-        element = parse(target.unverified_token, max_bytes=max_bytes)
         if element.tag in _ENCRYPTED:
             record = self._records.get_by_hash(token_hash(element))
             return Resolution(record, None if record else "the encrypted token is not one this STS issued")
         id_attribute = _ID_ATTRIBUTE.get(element.tag)
         if id_attribute is None:
             return Resolution(None, "not a SAML token")
-        token_id = self._verified_id(target.unverified_token, id_attribute)
+        token_id = self._verified_id(element, id_attribute)
         if token_id is None:
             return Resolution(None, "the token is not signed by this STS or was altered")
         record = self._records.get(token_id)
         return Resolution(record, None if record else "the token is unknown to this STS")
 
-    def _verified_id(self, data: bytes, id_attribute: str) -> str | None:
+    def _verified_id(self, element: etree._Element, id_attribute: str) -> str | None:
         for cert in self._certificates:
             try:
+                # signxml verifies a copy of the element on its own, never the request around it.
                 result = XMLVerifier().verify(
-                    data, x509_cert=cert, id_attribute=id_attribute, expect_references=1,
+                    element, x509_cert=cert, id_attribute=id_attribute, expect_references=1,
                     expect_config=SignatureConfiguration(require_x509=True),
                 )
             except (InvalidSignature, InvalidInput, ValueError):

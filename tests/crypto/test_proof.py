@@ -19,12 +19,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 
 from sts import ns
-from sts.tokens.crypto.encryption import decrypt_key, encrypt_key_for
+from sts.tokens.crypto.encryption import decrypt_key, decrypt_key_bytes, encrypt_key_for
 from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert, load_certificate, load_private_key
 from sts.tokens.crypto.proof import ProofKeyFactory, p_sha1, proof_key_info, use_key_matches
 from sts.errors import BadRequest, InsecureProofDelivery, RequestFailed
 from sts.model import Entropy, ProofKey, RelyingParty, RequestSecurityToken, UseKey
 from sts.uris import KeyTransport, KeyType, RequestType, TrustVersion
+from sts.protocol.wstrust.parse import parse_encrypted_key
 
 VECTORS = json.loads(
     (Path(__file__).resolve().parents[2] / "fixtures" / "psha1" / "vectors.json").read_text()
@@ -163,7 +164,7 @@ def test_factory_limits_are_checked() -> None:
 def test_sts_generated_key_in_clear_over_a_secure_channel(factory, rp) -> None:
     proof, response = _make(factory, _rst(), rp)
     assert response.binary_secret == proof.symmetric_key and len(proof.symmetric_key) == 32
-    assert response.encrypted_for_der is None and response.server_entropy is None
+    assert response.encrypted is None and response.server_entropy is None
     assert response.computed_key_algorithm is None
     assert _make(factory, _rst(), rp)[0].symmetric_key != proof.symmetric_key  # fresh per request
 
@@ -181,9 +182,13 @@ def test_insecure_channel_without_requester_certificate_is_refused(factory, rp) 
 
 def test_encrypted_for_requester_allowed_off_a_secure_channel(factory, rp, requester_pems) -> None:
     cert = load_certificate(requester_pems[1])
+    requester_key = SigningKey.from_pem(*requester_pems)
     proof, response = _make(factory, _rst(), rp, requester_cert=cert, secure_channel=False)
-    assert response.encrypted_for_der == cert.public_bytes(serialization.Encoding.DER)
-    assert response.binary_secret == proof.symmetric_key
+    # Encrypted in the decision, not when the RSTR is written: no secret stays in clear in the response.
+    assert response.encrypted is not None and response.binary_secret is None
+    assert response.encrypted.recipient_der == cert.public_bytes(serialization.Encoding.DER)
+    assert decrypt_key_bytes(response.encrypted.cipher_value, requester_key.private_key,
+                             KeyTransport.RSA_OAEP_MGF1P) == proof.symmetric_key
 
 
 def test_ec_requester_certificate_cannot_receive_a_key(factory, rp, ec_material) -> None:
@@ -244,7 +249,7 @@ def test_psha1_with_deterministic_randomness_hits_a_vector(sts_encryption, rp) -
 def test_psha1_with_encrypted_key_entropy(factory, rp, sts_encryption) -> None:
     client = bytes(range(32))
     encrypted = encrypt_key_for(sts_encryption.certificate, client, KeyTransport.RSA_OAEP_MGF1P)
-    rst = _rst(entropy=Entropy(encrypted_key=etree.tostring(encrypted)), computed_key_algorithm=PSHA1_13)
+    rst = _rst(entropy=Entropy(encrypted_key=parse_encrypted_key(encrypted)), computed_key_algorithm=PSHA1_13)
     proof, response = _make(factory, rst, rp)
     assert proof.symmetric_key == p_sha1(client, response.server_entropy, 32)
 
@@ -252,14 +257,14 @@ def test_psha1_with_encrypted_key_entropy(factory, rp, sts_encryption) -> None:
 def test_rsa15_entropy_is_refused_naming_the_algorithm(factory, rp, sts_encryption) -> None:
     encrypted = encrypt_key_for(sts_encryption.certificate, b"c" * 32, KeyTransport.RSA_1_5)
     with pytest.raises(BadRequest) as raised:
-        _make(factory, _rst(entropy=Entropy(encrypted_key=etree.tostring(encrypted))), rp)
+        _make(factory, _rst(entropy=Entropy(encrypted_key=parse_encrypted_key(encrypted))), rp)
     assert raised.value.detail == KeyTransport.RSA_1_5.value
 
 
 def test_entropy_for_another_key_is_refused(factory, rp, requester_pems) -> None:
     encrypted = encrypt_key_for(load_certificate(requester_pems[1]), b"c" * 32)
     with pytest.raises(BadRequest) as raised:
-        _make(factory, _rst(entropy=Entropy(encrypted_key=etree.tostring(encrypted))), rp)
+        _make(factory, _rst(entropy=Entropy(encrypted_key=parse_encrypted_key(encrypted))), rp)
     assert raised.value.detail == "Entropy"
 
 

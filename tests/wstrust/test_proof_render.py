@@ -8,11 +8,11 @@ import pytest
 from lxml import etree
 
 from sts import ns
-from sts.tokens.crypto.encryption import decrypt_key
+from sts.tokens.crypto.encryption import decrypt_key, encrypt_key_bytes
 from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert
 from sts.web.metadata import validator
-from sts.model import ProofResponse
-from sts.uris import TrustVersion
+from sts.model import EncryptedSecret, ProofResponse
+from sts.uris import DigestAlgorithm, KeyTransport, TrustVersion
 from sts.protocol.wstrust.proof import render_proof
 
 XENC = f"{{{ns.XENC}}}"
@@ -75,7 +75,8 @@ def test_computed_key(version) -> None:
 
 @VERSIONS
 def test_issuer_key_encrypted_for_the_requester(version, requester) -> None:
-    response = ProofResponse(key_size=256, binary_secret=KEY, encrypted_for_der=requester.cert_der)
+    # The service encrypted the key already (the decision): the renderer only writes the EncryptedKey out.
+    response = ProofResponse(key_size=256, encrypted=_encrypted(KEY, requester))
     rstr = _rstr(version, render_proof(version, response))
     (requested,) = rstr
     (encrypted_key,) = requested
@@ -89,9 +90,8 @@ def test_issuer_key_encrypted_for_the_requester(version, requester) -> None:
 def test_computed_key_entropy_encrypted_for_the_requester(version, requester) -> None:
     response = ProofResponse(
         key_size=128,
-        server_entropy=ENTROPY[:16],
         computed_key_algorithm=f"{version.ns}/CK/PSHA1",
-        encrypted_for_der=requester.cert_der,
+        encrypted=_encrypted(ENTROPY[:16], requester),
     )
     rstr = _rstr(version, render_proof(version, response))
     encrypted_key = rstr.find(f"{_q(version, 'Entropy')}/{XENC}EncryptedKey")
@@ -99,6 +99,11 @@ def test_computed_key_entropy_encrypted_for_the_requester(version, requester) ->
     assert rstr.findtext(_q(version, "KeySize")) == "128"
     for part in rstr:
         _valid(part)
+
+
+def _encrypted(secret: bytes, requester: SigningKey) -> EncryptedSecret:
+    cipher = encrypt_key_bytes(requester.certificate, secret, KeyTransport.RSA_OAEP_MGF1P)
+    return EncryptedSecret(KeyTransport.RSA_OAEP_MGF1P.value, cipher, DigestAlgorithm.SHA1.value, requester.cert_der)
 
 
 def test_prefixes_match_the_rstr_renderer() -> None:

@@ -17,7 +17,7 @@ from lxml import etree
 
 from sts import ns
 from sts.errors import BadRequest, InvalidRequest
-from sts.model import ClaimRequest, Entropy, Lifetime, Renewing, RequestSecurityToken, TokenTarget, UseKey
+from sts.model import ClaimRequest, EncryptedSecret, Entropy, Lifetime, Renewing, RequestSecurityToken, TokenTarget, UseKey
 from sts.uris import KeyType, RequestType, TokenType, TrustVersion
 from sts.xmltime import parse_datetime
 
@@ -190,8 +190,28 @@ def _read_entropy(child: etree._Element) -> dict[str, object]:
     if local == "BinarySecret":
         return {"entropy": Entropy(binary_secret=_base64(inner, "BinarySecret"))}
     if inner.tag == ns.qn(ns.XENC, "EncryptedKey"):
-        return {"entropy": Entropy(encrypted_key=etree.tostring(inner))}
+        return {"entropy": Entropy(encrypted_key=parse_encrypted_key(inner))}
     raise BadRequest("unsupported Entropy content", detail=local)
+
+
+def parse_encrypted_key(encrypted_key: etree._Element) -> EncryptedSecret:
+    """An xenc:EncryptedKey as the service decides on it: algorithms as written, the cipher value's bytes.
+
+    A missing or malformed CipherValue reads as empty: it then fails to decrypt, with the same public answer as
+    any other entropy that does not decrypt (no oracle on why).
+    """
+    method = encrypted_key.find(ns.qn(ns.XENC, "EncryptionMethod"))
+    digest = method.find(ns.qn(ns.DS, "DigestMethod")) if method is not None else None
+    value = encrypted_key.findtext(f"{{{ns.XENC}}}CipherData/{{{ns.XENC}}}CipherValue") or ""
+    try:
+        cipher = base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        cipher = b""
+    return EncryptedSecret(
+        algorithm=(method.get("Algorithm") or "").strip() if method is not None else "",
+        cipher_value=cipher,
+        digest_algorithm=digest.get("Algorithm") if digest is not None else None,
+    )
 
 
 def _read_use_key(child: etree._Element) -> dict[str, object]:
@@ -228,7 +248,8 @@ def _read_target(child: etree._Element) -> dict[str, object]:
     (inner,) = _only_child(child, local)
     if inner.tag == ns.qn(ns.WSSE, "SecurityTokenReference"):
         return {_TARGETS[local]: TokenTarget(reference=_reference(inner))}
-    return {_TARGETS[local]: TokenTarget(unverified_token=etree.tostring(inner))}
+    # The element as parsed with the request: validators read it as it is, nothing parses it again.
+    return {_TARGETS[local]: TokenTarget(unverified_token=inner)}
 
 
 def _reference(str_element: etree._Element) -> str:

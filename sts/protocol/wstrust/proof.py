@@ -4,7 +4,8 @@
 RequestedUnattachedReference:
 
 - an issuer-chosen key: ``RequestedProofToken/BinarySecret`` (Type .../SymmetricKey), or, for a requester
-  certificate, ``RequestedProofToken/xenc:EncryptedKey`` (RSA-OAEP-MGF1P);
+  certificate, ``RequestedProofToken/xenc:EncryptedKey`` (RSA-OAEP-MGF1P, encrypted by the service already:
+  nothing here is cryptography);
 - a computed key: ``RequestedProofToken/ComputedKey`` (.../CK/PSHA1), ``Entropy/BinarySecret`` (Type .../Nonce:
   the issuer's entropy, or an ``xenc:EncryptedKey`` of it for a requester certificate) and ``KeySize``.
 """
@@ -17,8 +18,8 @@ from cryptography import x509
 from lxml import etree
 
 from sts import ns
-from sts.tokens.crypto.encryption import encrypt_key_for
-from sts.model import ProofResponse
+from sts.tokens.crypto.encryption import encrypted_key_element
+from sts.model import EncryptedSecret, ProofResponse
 from sts.uris import BinarySecretType, KeyTransport, TrustVersion
 
 #: The prefixes ``wstrust.render`` writes, so that the parts merge into its RSTR without new declarations.
@@ -30,28 +31,26 @@ def render_proof(version: TrustVersion, proof: ProofResponse) -> list[etree._Ele
     wst = version.ns
     nsmap = {_WST_PREFIX[version]: wst}
     requested = etree.Element(ns.qn(wst, "RequestedProofToken"), nsmap=nsmap)
-    recipient = x509.load_der_x509_certificate(proof.encrypted_for_der) if proof.encrypted_for_der else None
     if proof.computed_key_algorithm is not None:
-        if proof.server_entropy is None:
-            raise ValueError("a computed key needs the issuer's entropy")
         etree.SubElement(requested, ns.qn(wst, "ComputedKey")).text = proof.computed_key_algorithm
         entropy = etree.Element(ns.qn(wst, "Entropy"), nsmap=nsmap)
-        entropy.append(_secret(version, proof.server_entropy, BinarySecretType.NONCE, recipient))
+        entropy.append(_secret(version, proof.server_entropy, BinarySecretType.NONCE, proof.encrypted))
         key_size = etree.Element(ns.qn(wst, "KeySize"), nsmap=nsmap)
         key_size.text = str(proof.key_size)
         return [requested, entropy, key_size]
-    if proof.binary_secret is None:
-        raise ValueError("a ProofResponse with neither a key nor a computed key")
-    requested.append(_secret(version, proof.binary_secret, BinarySecretType.SYMMETRIC_KEY, recipient))
+    requested.append(_secret(version, proof.binary_secret, BinarySecretType.SYMMETRIC_KEY, proof.encrypted))
     return [requested]
 
 
 def _secret(
-    version: TrustVersion, secret: bytes, kind: BinarySecretType, recipient: x509.Certificate | None
+    version: TrustVersion, secret: bytes | None, kind: BinarySecretType, encrypted: EncryptedSecret | None
 ) -> etree._Element:
-    """A wst:BinarySecret of ``kind``, or an xenc:EncryptedKey of the secret for ``recipient``."""
-    if recipient is not None:
-        return encrypt_key_for(recipient, secret, KeyTransport.RSA_OAEP_MGF1P)
+    """A wst:BinarySecret of ``kind``, or the xenc:EncryptedKey the service made of it for the requester."""
+    if encrypted is not None and encrypted.recipient_der is not None:
+        recipient = x509.load_der_x509_certificate(encrypted.recipient_der)
+        return encrypted_key_element(recipient, encrypted.cipher_value, KeyTransport(encrypted.algorithm))
+    if secret is None:
+        raise ValueError("a ProofResponse without its secret, in clear or encrypted")
     element = etree.Element(ns.qn(version.ns, "BinarySecret"), Type=kind.uri(version))
     element.text = base64.b64encode(secret).decode("ascii")
     return element

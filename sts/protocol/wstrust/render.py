@@ -11,8 +11,7 @@ from lxml import etree
 
 from sts import ns
 from sts.model import CancelResponse, IssuedToken, RequestSecurityTokenResponse, ValidateResponse
-from sts.uris import TokenType, TrustVersion
-from sts.protocol.xmlsafe import parse_trusted
+from sts.uris import TrustVersion
 from sts.protocol.wstrust.proof import render_proof
 from sts.xmltime import format_datetime
 
@@ -75,7 +74,8 @@ def render_rstr(response: RequestSecurityTokenResponse) -> etree._Element:
     rstr.append(_lifetime(wst, token))
     rstr.append(_applies_to(response.applies_to_ns or ns.WSP12, token.applies_to))
     requested = etree.SubElement(rstr, ns.qn(wst, "RequestedSecurityToken"))
-    requested.append(parse_trusted(token.xml))
+    # The token element as the service built it: moved into the RSTR, never serialised and parsed again.
+    requested.append(token.element)
     etree.SubElement(rstr, ns.qn(wst, "RequestedAttachedReference")).append(_token_reference(token))
     etree.SubElement(rstr, ns.qn(wst, "RequestedUnattachedReference")).append(_token_reference(token))
     if response.proof is not None:
@@ -109,13 +109,6 @@ def _token_reference(token: IssuedToken) -> etree._Element:
     key_id.set("ValueType", token.token_type.key_identifier_value_type)
     key_id.text = token.token_id
     return str_el
-
-
-def token_type_uri_for(requested_uri: str | None, token_type: TokenType) -> str:
-    """Echo the form the client used; the ``urn:oasis`` form when it named none (ADAL accepts only that)."""
-    if requested_uri is not None and TokenType.parse(requested_uri) is token_type:
-        return requested_uri
-    return token_type.value
 
 
 def render_rst(

@@ -158,11 +158,34 @@ def encrypt_key_for(
     cert: x509.Certificate, key_bytes: bytes, key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P
 ) -> etree._Element:
     """A self-contained ``xenc:EncryptedKey`` carrying ``key_bytes`` for the holder of ``cert``'s RSA key."""
-    public_key = _recipient_key(cert)
+    return encrypted_key_element(cert, encrypt_key_bytes(cert, key_bytes, key_transport), key_transport)
+
+
+def encrypt_key_bytes(
+    cert: x509.Certificate, key_bytes: bytes, key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P
+) -> bytes:
+    """The RSA key-transport cipher value of ``key_bytes`` for ``cert``'s key (the cryptography, no XML)."""
+    return _recipient_key(cert).encrypt(key_bytes, _KEY_TRANSPORT_PADDING[key_transport])
+
+
+def encrypted_key_element(
+    cert: x509.Certificate, cipher_value: bytes, key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P
+) -> etree._Element:
+    """The ``xenc:EncryptedKey`` of a cipher value already made for ``cert`` (the XML, no cryptography)."""
     encrypted_key = _encrypted_key(cert, key_transport)
     (value,) = encrypted_key.iter(_xenc("CipherValue"))
-    value.text = _b64(public_key.encrypt(key_bytes, _KEY_TRANSPORT_PADDING[key_transport]))
+    value.text = _b64(cipher_value)
     return encrypted_key
+
+
+def decrypt_key_bytes(cipher_value: bytes, private_key: PrivateKey, key_transport: KeyTransport) -> bytes:
+    """The key inside an RSA key-transport cipher value; ValueError when it is not for ``private_key``."""
+    if not isinstance(private_key, rsa.RSAPrivateKey):
+        raise ValueError("an RSA private key is needed to decrypt")
+    try:
+        return private_key.decrypt(cipher_value, _KEY_TRANSPORT_PADDING[key_transport])
+    except ValueError:
+        raise ValueError("the key does not decrypt with this private key") from None
 
 
 def key_transport_uri(encrypted_key: etree._Element) -> str:

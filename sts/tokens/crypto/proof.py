@@ -2,7 +2,8 @@
 
 ``ProofKeyFactory.make`` decides, from the request's KeyType, KeySize, Entropy, ComputedKeyAlgorithm and UseKey,
 which key the token binds (``ProofKey``, for the SAML builder) and what the RSTR says about it (``ProofResponse``,
-for ``wstrust.proof.render_proof``). ``proof_key_info`` builds the ds:KeyInfo of the holder-of-key
+for ``wstrust.proof.render_proof``, which only writes it out: a secret for a requester certificate is encrypted
+here, in the decision). ``proof_key_info`` builds the ds:KeyInfo of the holder-of-key
 SubjectConfirmation. A symmetric key is never logged, stored or put in an exception message.
 """
 
@@ -20,11 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 
 from sts import ns
-from sts.protocol import xmlsafe
 from sts.errors import BadRequest, InsecureProofDelivery
-from sts.model import ProofKey, ProofResponse, RelyingParty, RequestSecurityToken
-from sts.uris import ComputedKey, KeyTransport, KeyType
-from sts.tokens.crypto.encryption import decrypt_key, encrypt_key_for, key_transport_uri
+from sts.model import EncryptedSecret, ProofKey, ProofResponse, RelyingParty, RequestSecurityToken
+from sts.uris import ComputedKey, DigestAlgorithm, KeyTransport, KeyType
+from sts.tokens.crypto.encryption import decrypt_key_bytes, encrypt_key_bytes, encrypt_key_for
 from sts.tokens.crypto.keys import SigningKey
 
 PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
@@ -105,8 +105,8 @@ class ProofKeyFactory:
             raise BadRequest("a symmetric proof key needs the relying party's certificate", detail="KeyType")
         bits = self._key_bits(rst.key_size)
         size = bits // 8
-        encrypted_for = _requester_der(requester_cert)
-        if not secure_channel and encrypted_for is None:
+        recipient = _rsa_recipient(requester_cert)
+        if not secure_channel and recipient is None:
             raise InsecureProofDelivery("symmetric proof key requested over plain HTTP without a certificate")
         if _computed_key(rst) is not ComputedKey.PSHA1:
             raise BadRequest("unsupported computed key algorithm", detail=rst.computed_key_algorithm)
@@ -114,17 +114,17 @@ class ProofKeyFactory:
         if client_entropy is None:
             # No requester entropy: the issuer's own key (a ComputedKeyAlgorithm has nothing to compute from).
             key = self._random(size)
-            return ProofKey(symmetric_key=key), ProofResponse(
-                key_size=bits, binary_secret=key, encrypted_for_der=encrypted_for
-            )
+            if recipient is not None:
+                return ProofKey(symmetric_key=key), ProofResponse(key_size=bits, encrypted=_encrypt(key, recipient))
+            return ProofKey(symmetric_key=key), ProofResponse(key_size=bits, binary_secret=key)
         server_entropy = self._random(size)
         key = p_sha1(client_entropy, server_entropy, size)
+        algorithm = ComputedKey.PSHA1.uri(rst.version)
+        if recipient is not None:
+            return ProofKey(symmetric_key=key), ProofResponse(
+                key_size=bits, computed_key_algorithm=algorithm, encrypted=_encrypt(server_entropy, recipient))
         return ProofKey(symmetric_key=key), ProofResponse(
-            key_size=bits,
-            server_entropy=server_entropy,
-            computed_key_algorithm=ComputedKey.PSHA1.uri(rst.version),
-            encrypted_for_der=encrypted_for,
-        )
+            key_size=bits, server_entropy=server_entropy, computed_key_algorithm=algorithm)
 
     def _key_bits(self, requested: int | None) -> int:
         if requested is None:
@@ -147,14 +147,17 @@ class ProofKeyFactory:
             raise BadRequest("requester entropy is empty or too long", detail="Entropy")
         return secret
 
-    def _decrypt_entropy(self, serialized: bytes) -> bytes:
-        element = xmlsafe.parse(serialized, max_bytes=len(serialized) + 1)
-        algorithm = key_transport_uri(element)
-        if algorithm != KeyTransport.RSA_OAEP_MGF1P.value:
+    def _decrypt_entropy(self, encrypted: EncryptedSecret) -> bytes:
+        if encrypted.algorithm != KeyTransport.RSA_OAEP_MGF1P.value:
             # RSA 1.5 invites padding-oracle attacks on the STS's key: only OAEP is decrypted.
-            raise BadRequest("unsupported key transport for requester entropy", detail=algorithm or "EncryptedKey")
+            raise BadRequest("unsupported key transport for requester entropy",
+                             detail=encrypted.algorithm or "EncryptedKey")
         try:
-            return decrypt_key(element, self.encryption_key.private_key)
+            if encrypted.digest_algorithm not in (None, DigestAlgorithm.SHA1.value):
+                # rsa-oaep-mgf1p means SHA-1 and MGF1-SHA1: a DigestMethod naming anything else is refused.
+                raise ValueError("unsupported RSA-OAEP digest")
+            return decrypt_key_bytes(encrypted.cipher_value, self.encryption_key.private_key,
+                                     KeyTransport.RSA_OAEP_MGF1P)
         except ValueError:
             # One public answer for every failure: no oracle on why the key did not decrypt.
             raise BadRequest("requester entropy does not decrypt with the STS encryption key", detail="Entropy") from None
@@ -167,11 +170,22 @@ def _computed_key(rst: RequestSecurityToken) -> ComputedKey:
     return ComputedKey.parse(rst.computed_key_algorithm)
 
 
-def _requester_der(cert: x509.Certificate | None) -> bytes | None:
+def _rsa_recipient(cert: x509.Certificate | None) -> x509.Certificate | None:
     """The requester's certificate, if a key can be encrypted for it (RSA only: key transport is RSA-OAEP)."""
     if cert is None or not isinstance(cert.public_key(), rsa.RSAPublicKey):
         return None
-    return cert.public_bytes(serialization.Encoding.DER)
+    return cert
+
+
+def _encrypt(secret: bytes, recipient: x509.Certificate) -> EncryptedSecret:
+    """``secret`` encrypted for the requester's certificate with RSA-OAEP (WS-Trust 1.3 §4.4.2)."""
+    transport = KeyTransport.RSA_OAEP_MGF1P
+    return EncryptedSecret(
+        algorithm=transport.value,
+        cipher_value=encrypt_key_bytes(recipient, secret, transport),
+        digest_algorithm=DigestAlgorithm.SHA1.value,
+        recipient_der=recipient.public_bytes(serialization.Encoding.DER),
+    )
 
 
 # --- PublicKey (UseKey) ------------------------------------------------------------------------------------
