@@ -83,7 +83,7 @@ def min_lead(ctx: AdminContext) -> timedelta:
 def lead_risk(ctx: AdminContext) -> str:
     """What an administrator accepts by overriding the minimum lead time."""
     return (f"relying parties that have not fetched the federation metadata listing the new key (they need up to "
-            f"{_span(min_lead(ctx))}) will reject every token it signs until they refresh it")
+            f"{span(min_lead(ctx))}) will reject every token it signs until they refresh it")
 
 
 def check_switch_time(ctx: AdminContext, at: datetime, override: Override | None,
@@ -102,8 +102,8 @@ def check_switch_time(ctx: AdminContext, at: datetime, override: Override | None
         problem = (f"the switch time {at.isoformat(timespec='seconds')} is not in the future: the new key would "
                    f"sign at once, before any relying party could fetch the metadata listing it")
     elif at < now + lead:
-        problem = (f"the switch time {at.isoformat(timespec='seconds')} is {_span(at - now)} from now, sooner than "
-                   f"the minimum lead time of {_span(lead)} (setting rollover_min_lead_seconds) that relying "
+        problem = (f"the switch time {at.isoformat(timespec='seconds')} is {span(at - now)} from now, sooner than "
+                   f"the minimum lead time of {span(lead)} (setting rollover_min_lead_seconds) that relying "
                    f"parties need to fetch the metadata listing the new key")
     else:
         return at, ()
@@ -189,20 +189,15 @@ def _schedule_state(entries: list[KeyEntry]) -> dict[str, object]:
     return {"keys": [_describe(e) for e in entries]}
 
 
-def _span(delta: timedelta) -> str:
-    """A duration as an administrator says it: ``24 h``, ``90 min``, ``3 days``, ``45 s``."""
+def span(delta: timedelta) -> str:
+    """A duration as an administrator says it: ``24 h``, ``1.5 h``, ``90 min``, ``3 days``, ``45 s``."""
     seconds = int(delta.total_seconds())
-    if seconds >= 3 * 86400 and seconds % 86400 == 0:
-        return f"{seconds // 86400} days"
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{seconds // 3600} h"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 120:
-        return f"{seconds // 60} min"
-    return f"{seconds} s"
+    for unit, name in ((86400, "days"), (3600, "h")):
+        if seconds >= (2 * unit if unit == 86400 else unit):
+            return f"{seconds // unit} {name}" if seconds % unit == 0 else f"{seconds / unit:.1f} {name}"
+    return f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
 
 
-__all__ = ["DEFAULT_OVERLAP", "EVENT", "NEAR_SWITCH", "Override", "Rollover", "Scheduled", "Switch",
+__all__ = ["DEFAULT_OVERLAP", "EVENT", "NEAR_SWITCH", "Override", "Rollover", "Scheduled", "Switch", "span",
            "check_switch_time", "keyring_for", "lead_risk", "list_keys", "min_lead", "schedule_rollover",
            "upcoming_switches"]

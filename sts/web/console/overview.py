@@ -12,6 +12,9 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from sts.admin.base import Actor, AdminContext, AdminError, ConfirmationRequired
+from sts.admin.keys import (Override, Rollover, Scheduled, Switch, lead_risk, min_lead, schedule_rollover, span,
+                            upcoming_switches)
 from sts.tokens.crypto.keys import SigningKey
 from sts.store.schema import tokens as tokens_table
 from sts.web.console import forms
@@ -106,7 +109,9 @@ class OverviewPages(ConsoleCore):
         peak = max(status["per_hour"]) or 1
         bars = [{"x": 10 + i * 20, "h": round(90 * n / peak), "n": n, "hour": 23 - i}
                 for i, n in enumerate(status["per_hour"])]
-        return self.render(request, "dashboard.html", s=status, bars=bars, peak=peak)
+        switches = await run_in_threadpool(self.upcoming_switches)
+        return self.render(request, "dashboard.html", s=status, bars=bars, peak=peak, switches=switches, now=_now(),
+                           span=span)
 
 
     # -- keys --------------------------------------------------------------------------------------------
@@ -120,6 +125,16 @@ class OverviewPages(ConsoleCore):
         current: SigningKey = keyring.current(now) if keyring is not None else self.runtime.signing_key
         return current
 
+    def admin_context(self) -> AdminContext:
+        """The admin core's view of this console's runtime (its stores, audit trail, settings and clock)."""
+        return AdminContext(stores=self.runtime.stores, audit=self.runtime.audit, settings=self.runtime.settings,
+                            clock=_now)
+
+    def upcoming_switches(self) -> list[Switch]:
+        """Signing-key switches due soon, for the dashboard's warning (none without a keyring)."""
+        keyring = self.keyring()
+        return upcoming_switches(self.admin_context(), keyring) if keyring is not None else []
+
     async def keys(self, request: Request) -> Response:
         errors: dict[str, str] = {}
         values: dict[str, Any] = {}
@@ -130,23 +145,24 @@ class OverviewPages(ConsoleCore):
             values = _form_values(raw)
             if keyring is None:
                 errors["active_from"] = "key rollover is not available in this build"
-            else:
-                key_id = await self._schedule_key(keyring, raw, values, errors)
-                if key_id is not None:
-                    self.audit("console.keys.schedule", self.actor(request), subject=str(key_id))
-                    return RedirectResponse(f"{request.scope.get('root_path', '')}/keys?scheduled=1", 303)
+            elif await self._schedule_key(request, keyring, raw, values, errors) is not None:
+                return RedirectResponse(f"{request.scope.get('root_path', '')}/keys?scheduled=1", 303)
         now = _now()
         current: list[tuple[str, SigningKey | None]] = [("Signing", self.signing_key(_now())),
                                                         ("Encryption", self.runtime.encryption_key)]
         described = [(label, forms.describe(key.certificate, now)) for label, key in current if key is not None]
         entries = await run_in_threadpool(keyring.entries) if keyring is not None else []
+        admin = self.admin_context()
         return self.render(request, "keys.html", 400 if errors else 200, current=described, entries=entries,
-                           rollover=keyring is not None, values=values, errors=errors)
+                           rollover=keyring is not None, values=values, errors=errors,
+                           min_lead=span(min_lead(admin)), risk=lead_risk(admin))
 
-    async def _schedule_key(self, keyring: Any, raw: FormData, values: dict[str, Any],
-                            errors: dict[str, str]) -> Any:
+    async def _schedule_key(self, request: Request, keyring: Any, raw: FormData, values: dict[str, Any],
+                            errors: dict[str, str]) -> Scheduled | None:
+        """Read the form into a ``Rollover`` and let the admin core decide; its refusals become field errors."""
+        at_text = str(values.get("active_from", "")).strip()
         try:
-            active_from = forms.user_time(str(values.get("active_from", "")).strip())
+            at = forms.user_time(at_text) if at_text else None
         except ValueError:
             errors["active_from"] = "not a date and time (YYYY-MM-DDTHH:MM, UTC)"
             return None
@@ -154,16 +170,22 @@ class OverviewPages(ConsoleCore):
         if not overlap_raw.isdigit():
             errors["overlap_days"] = "a whole number of days"
             return None
-        overlap = timedelta(days=int(overlap_raw))
         key_file, cert_file = raw.get("key_file"), raw.get("cert_file")
+        key_pem = await key_file.read(MAX_UPLOAD) if isinstance(key_file, UploadFile) and key_file.filename else None
+        cert_pem = await cert_file.read(MAX_UPLOAD) if isinstance(cert_file, UploadFile) and \
+            cert_file.filename else None
+        rollover = Rollover(at=at, overlap=timedelta(days=int(overlap_raw)), key_pem=key_pem, cert_pem=cert_pem,
+                            override=Override.CONFIRMED if values.get("confirm_short_lead") else None)
+        actor = Actor.console(self.actor(request))
         try:
-            if isinstance(key_file, UploadFile) and key_file.filename:
-                key_pem = await key_file.read(MAX_UPLOAD)
-                cert_pem = await cert_file.read(MAX_UPLOAD) if isinstance(cert_file, UploadFile) and \
-                    cert_file.filename else None
-                return await run_in_threadpool(lambda: keyring.schedule(key_pem, cert_pem, active_from=active_from,
-                                                                        overlap=overlap))
-            return await run_in_threadpool(keyring.generate_and_schedule, active_from, overlap)
-        except ValueError as exc:
-            errors["key_file"] = str(exc)
-            return None
+            return await run_in_threadpool(schedule_rollover, self.admin_context(), actor, rollover, keyring)
+        except ConfirmationRequired as refused:
+            errors["active_from"] = refused.message
+            errors["confirm_short_lead"] = f"To switch anyway, confirm below: {refused.risk}."
+        except AdminError as refused:
+            errors[_KEY_FIELDS.get(refused.field or "", "key_file")] = refused.message
+        return None
+
+
+# The admin core's field names -> the Keys form's.
+_KEY_FIELDS = {"at": "active_from", "overlap": "overlap_days", "key": "key_file"}
