@@ -194,7 +194,8 @@ def span(delta: timedelta) -> str:
     seconds = int(delta.total_seconds())
     for unit, name in ((86400, "days"), (3600, "h")):
         if seconds >= (2 * unit if unit == 86400 else unit):
-            return f"{seconds // unit} {name}" if seconds % unit == 0 else f"{seconds / unit:.1f} {name}"
+            value = round(seconds / unit, 1)
+            return f"{value:g} {name}"
     return f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
 
 
