@@ -328,7 +328,7 @@ def _apply_rollover(ctx: AdminContext, party: RelyingParty, rollover: Rollover, 
     if summary is not None and switch_at >= summary.not_after:
         raise InvalidInput(f"the next certificate expires on {summary.not_after.isoformat()}, before the switch "
                            f"time", field="next_cert_from")
-    if switch_at <= now:
+    if switch_at <= now and (rollover.certificate is not None or switch_at != party.next_cert_from):
         warnings.append(f"the switch time {switch_at.isoformat()} is not in the future: tokens for "
                         f"{party.endpoint} are encrypted for the next certificate at once")
     return replace(party, next_cert_pem=next_pem, next_cert_from=switch_at)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -203,8 +204,11 @@ def test_edit_policy_and_legacy_opt_in(client: TestClient, admin: str, runtime: 
             "required_claims": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"}
     refused = client.post(url, data=data)
     assert refused.status_code == 400 and "legacy algorithm" in refused.text
+    assert 'id="signature-error"' in refused.text and "allow legacy algorithms" in refused.text
     response = client.post(url, data={**data, "legacy": "1"})
-    assert response.status_code == 303, response.text
+    assert response.status_code == 200, response.text  # saved, with the warning to read
+    assert "Saved https://service-a.example/" in response.text
+    assert "legacy algorithm rsa-sha1 for https://service-a.example/: SHA-1" in response.text
     rp = runtime.stores.relying_parties.get("https://service-a.example/")
     assert rp is not None and rp.token_type.short == "saml11" and rp.max_lifetime.total_seconds() == 600
     assert rp.required_claims == ("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",)
@@ -223,7 +227,7 @@ def test_remove_needs_confirmation(client: TestClient, admin: str, runtime: Runt
 def test_users_add_edit_disable_remove(client: TestClient, admin: str, runtime: Runtime) -> None:
     email = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
     bad = client.post("/console/users", data={"csrf": admin, "name": "carol", "password": "pw", "claims": "oops"})
-    assert bad.status_code == 400 and "is not URI=VALUE" in bad.text and 'value="carol"' in bad.text
+    assert bad.status_code == 400 and "is not NAME=VALUE or URI=VALUE" in bad.text and 'value="carol"' in bad.text
     ok = client.post("/console/users", data={"csrf": admin, "name": "carol", "password": "pw",
                                               "claims": f"{email}=carol@example.com"})
     assert ok.status_code == 303
@@ -265,8 +269,8 @@ def test_tokens_search_detail_and_cancel(client: TestClient, admin: str, runtime
 
 def test_audit_records_console_actions(client: TestClient, admin: str) -> None:
     _add_rp(client, admin, "https://audited.example/", make_cert()[1])
-    html = client.get("/console/audit?event=console.rp.*").text
-    assert "console.rp.add" in html and "https://audited.example/" in html
+    html = client.get("/console/audit?event=rp.*").text
+    assert "<td>rp.add</td>" in html and "https://audited.example/" in html
     assert "<td>console.login</td>" not in html
     assert "<td>console.login</td>" in client.get(f"/console/audit?event=console.login&actor={ADMIN}").text
 
@@ -279,6 +283,9 @@ def test_api_with_basic_auth(client: TestClient, runtime: Runtime) -> None:
     assert created.status_code == 201, created.text
     refused = client.post("/console/api/rps", headers=basic(), json={"endpoint": "nope", "certificate_pem": "x"})
     assert refused.status_code == 400 and set(refused.json()["errors"]) == {"endpoint", "cert"}
+    duplicate = client.post("/console/api/rps", headers=basic(),
+                            json={"endpoint": "https://api.example/", "certificate_pem": cert.decode()})
+    assert duplicate.status_code == 409 and "already exists" in duplicate.json()["errors"]["endpoint"]
     listed = client.get("/console/api/rps", headers=basic()).json()
     assert "https://api.example/" in [rp["endpoint"] for rp in listed]
     assert client.post("/console/api/users", headers=basic(), json={"name": "dave", "password": "p"}).status_code == 201
@@ -309,11 +316,11 @@ def test_static_assets_are_served(client: TestClient) -> None:
 
 def test_cli_admin_add(console_home: Path, runtime: Runtime) -> None:
     result = CliRunner().invoke(main, ["--home", str(console_home), "admin", "add", "eve", "--password-stdin"],
-                                input="s3cret\n")
+                                input="a long s3cret\n")
     assert result.exit_code == 0, result.output
     user = runtime.stores.users.get("eve")
     assert user is not None and user.admin
-    assert runtime.stores.users.check_password("eve", "s3cret")
+    assert runtime.stores.users.check_password("eve", "a long s3cret")
     again = CliRunner().invoke(main, ["--home", str(console_home), "admin", "add", "eve", "--password", "x"])
     assert again.exit_code != 0 and "already exists" in again.output
 
@@ -349,15 +356,19 @@ def test_edit_rollover_audiences_and_allowed_types(client: TestClient, admin: st
             "allowed_key_types": ["bearer", "symmetric"], "next_cert_pem": soon.decode()}
     missing_time = client.post(url, data=data)
     assert missing_time.status_code == 400 and 'id="next_cert_from-error"' in missing_time.text
-    bad_audience = client.post(url, data={**data, "next_cert_from": "2030-01-01T00:00", "additional_audiences": "x"})
+    switch = (datetime.now(UTC) + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M")
+    bad_audience = client.post(url, data={**data, "next_cert_from": switch, "additional_audiences": "x"})
     assert bad_audience.status_code == 400 and 'id="additional_audiences-error"' in bad_audience.text
-    assert client.post(url, data={**data, "next_cert_from": "2030-01-01T00:00"}).status_code == 303
+    too_late = client.post(url, data={**data, "next_cert_from": "2030-01-01T00:00"})
+    assert too_late.status_code == 400 and "before the switch time" in too_late.text  # it expires in 10 days
+    assert client.post(url, data={**data, "next_cert_from": switch}).status_code == 303
     rp = runtime.stores.relying_parties.get("https://service-a.example/")
     assert rp is not None
     assert getattr(rp, "additional_audiences") == ("urn:extra:audience",)
     assert [t.short for t in getattr(rp, "allowed_token_types")] == ["saml20"]
     assert len(getattr(rp, "allowed_key_types")) == 2
-    assert getattr(rp, "next_cert_from").year == 2030 and getattr(rp, "next_cert_pem") is not None
+    assert getattr(rp, "next_cert_from").strftime("%Y-%m-%dT%H:%M") == switch
+    assert getattr(rp, "next_cert_pem") is not None
     listing = client.get("/console/rps").text
     assert "next: CN=next.example" in listing
     assert "expires in 9 days" in client.get(url).text or "expires in 10 days" in client.get(url).text

@@ -42,7 +42,7 @@ def create_console(runtime: Runtime, *, secure_cookies: bool) -> Starlette:
         Route("/keys", c.page(c.keys), methods=both),
         Route("/audit", c.page(c.audit_page), methods=get),
         Route("/api/status", c.api(c.api_status), methods=get),
-        Route("/api/rps", c.api(c.api_rps), methods=["GET", "POST", "DELETE"]),
+        Route("/api/rps", c.api(c.api_rps), methods=["GET", "POST", "PATCH", "DELETE"]),
         Route("/api/users", c.api(c.api_users), methods=both),
         Route("/api/users/{name}", c.api(c.api_user), methods=["PATCH", "DELETE"]),
         Route("/api/tokens", c.api(c.api_tokens), methods=get),

@@ -1,29 +1,23 @@
-"""Server-side validation of console forms: each error is keyed by the field it belongs next to."""
+"""Reading console forms into the admin core's input, and showing what is stored back in them.
+
+Only reading happens here (lines, numbers, checkboxes). Every decision about the values (claim names, algorithms,
+certificates, the legacy opt-in) is the admin core's; its errors come back keyed by the field they belong next to.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
-from sts.tokens.crypto.keys import check_certificate, fingerprint_sha256, load_certificate
+from sts.admin.algorithms import DATA_ENCRYPTIONS, KEY_TRANSPORTS, KEY_TYPES, SIGNATURES, short_name
+from sts.admin.relying_parties import RelyingPartyPolicy
 from sts.model import ANY_CLAIM, RelyingParty
-from sts.store.relying_parties import check_endpoint
-from sts.uris import DataEncryption, KeyTransport, KeyType, SignatureAlgorithm, TokenType
+from sts.tokens.crypto.keys import fingerprint_sha256, load_certificate
 
-SIGNATURES = {"rsa-sha256": SignatureAlgorithm.RSA_SHA256, "ecdsa-sha256": SignatureAlgorithm.ECDSA_SHA256,
-              "rsa-sha1": SignatureAlgorithm.RSA_SHA1}
-DATA_ENCRYPTIONS = {"aes256-gcm": DataEncryption.AES256_GCM, "aes128-gcm": DataEncryption.AES128_GCM,
-                    "aes256-cbc": DataEncryption.AES256_CBC, "aes128-cbc": DataEncryption.AES128_CBC}
-KEY_TRANSPORTS = {"rsa-oaep-mgf1p": KeyTransport.RSA_OAEP_MGF1P, "rsa-1_5": KeyTransport.RSA_1_5}
-#: Only chosen with the explicit legacy opt-in: SHA-1 signatures, RSA PKCS#1 v1.5 key transport, CBC.
-LEGACY = {"rsa-sha1", "rsa-1_5", "aes256-cbc", "aes128-cbc"}
-KEY_TYPES = {"bearer": KeyType.BEARER, "symmetric": KeyType.SYMMETRIC, "public-key": KeyType.PUBLIC_KEY}
-TOKEN_TYPES = {"saml20": TokenType.SAML20, "saml11": TokenType.SAML11}
 WARN_DAYS = 30
 
 _RP_FIELDS = {f.name for f in dataclasses.fields(RelyingParty)}
@@ -32,10 +26,6 @@ _RP_FIELDS = {f.name for f in dataclasses.fields(RelyingParty)}
 def rp_supports(name: str) -> bool:
     """Whether the back-end's RelyingParty has this policy field (rollover, audiences, allowed types...)."""
     return name in _RP_FIELDS
-
-
-def short_of(mapping: dict[str, Any], value: object) -> str:
-    return next((k for k, v in mapping.items() if v == value), str(value))
 
 
 @dataclass
@@ -73,13 +63,6 @@ def user_time(text: str) -> datetime:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
 
-def read_certificate(data: bytes, now: datetime) -> bytes:
-    """PEM of the certificate in ``data`` (PEM or DER); ValueError with a message for the user."""
-    cert = load_certificate(data)
-    check_certificate(cert, now)
-    return cert.public_bytes(Encoding.PEM)
-
-
 @dataclass
 class RpForm:
     """The relying-party form: raw values (kept on errors) and errors by field name."""
@@ -87,9 +70,9 @@ class RpForm:
     values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
 
-    def lines(self, name: str) -> list[str]:
+    def lines(self, name: str) -> tuple[str, ...]:
         raw = str(self.values.get(name, "") or "")
-        return [line.strip() for line in raw.replace(",", "\n").splitlines() if line.strip()]
+        return tuple(line.strip() for line in raw.replace(",", "\n").splitlines() if line.strip())
 
     def integer(self, name: str, label: str) -> int | None:
         raw = str(self.values.get(name, "") or "").strip()
@@ -100,18 +83,48 @@ class RpForm:
             return None
         return int(raw)
 
-    def choice(self, name: str, options: dict[str, Any], default: str) -> Any:
-        raw = str(self.values.get(name) or default)
-        if raw not in options:
-            self.errors[name] = f"unknown choice {raw!r}"
-            return options[default]
-        if raw in LEGACY and not self.values.get("legacy"):
-            self.errors[name] = f"{raw} is a legacy algorithm: tick 'allow legacy algorithms' to choose it"
-        return options[raw]
+    def flag(self, name: str) -> bool:
+        return bool(self.values.get(name))
+
+    def text(self, name: str) -> str:
+        return str(self.values.get(name) or "").strip()
+
+    def time(self, name: str) -> datetime | None:
+        raw = self.text(name)
+        if not raw:
+            return None
+        try:
+            return user_time(raw).astimezone(UTC)
+        except ValueError:
+            self.errors[name] = "not a date and time (YYYY-MM-DDTHH:MM, UTC)"
+            return None
+
+
+def rp_policy(form: RpForm) -> RelyingPartyPolicy:
+    """The whole policy as the form gives it (the console always sends every field). Only the lifetimes are
+    read here (a number or not); everything else is checked by the admin core."""
+    return RelyingPartyPolicy(
+        match_prefix=form.flag("match_prefix"),
+        token_type=form.text("token_type") or "saml20",
+        required_claims=form.lines("required_claims"),
+        permitted_claims=form.lines("permitted_claims"),
+        encrypt=form.flag("encrypt"),
+        default_lifetime=form.integer("default_lifetime", "default lifetime"),
+        max_lifetime=form.integer("max_lifetime", "lifetime cap"),
+        refuse_long_lifetime=form.flag("refuse_long_lifetime"),
+        name_id_claim=form.text("name_id_claim"),
+        signature=form.text("signature") or "rsa-sha256",
+        data_encryption=form.text("data_encryption") or "aes256-gcm",
+        key_transport=form.text("key_transport") or "rsa-oaep-mgf1p",
+        allowed_token_types=tuple(_list(form.values.get("allowed_token_types"))),
+        allowed_key_types=tuple(_list(form.values.get("allowed_key_types"))),
+        additional_audiences=form.lines("additional_audiences"),
+    )
 
 
 def rp_form_values(rp: RelyingParty) -> dict[str, Any]:
-    values: dict[str, Any] = {
+    """The stored relying party as form values: saved unchanged, it stays as it is."""
+    return {
         "endpoint": rp.endpoint,
         "token_type": rp.token_type.short,
         "encrypt": rp.encrypt,
@@ -122,93 +135,14 @@ def rp_form_values(rp: RelyingParty) -> dict[str, Any]:
         "max_lifetime": str(int(rp.max_lifetime.total_seconds())),
         "refuse_long_lifetime": rp.refuse_long_lifetime,
         "name_id_claim": rp.name_id_claim or "",
-        "signature": short_of(SIGNATURES, rp.signature_algorithm),
-        "data_encryption": short_of(DATA_ENCRYPTIONS, rp.data_encryption),
-        "key_transport": short_of(KEY_TRANSPORTS, rp.key_transport),
+        "signature": short_name(SIGNATURES, rp.signature_algorithm),
+        "data_encryption": short_name(DATA_ENCRYPTIONS, rp.data_encryption),
+        "key_transport": short_name(KEY_TRANSPORTS, rp.key_transport),
+        "allowed_token_types": [t.short for t in rp.allowed_token_types],
+        "allowed_key_types": [short_name(KEY_TYPES, k) for k in rp.allowed_key_types],
+        "additional_audiences": "\n".join(rp.additional_audiences),
+        "next_cert_from": rp.next_cert_from.strftime("%Y-%m-%dT%H:%M") if rp.next_cert_from else "",
     }
-    values["legacy"] = any(values[k] in LEGACY for k in ("signature", "data_encryption", "key_transport"))
-    if rp_supports("allowed_token_types"):
-        values["allowed_token_types"] = [t.short for t in getattr(rp, "allowed_token_types")]
-    if rp_supports("allowed_key_types"):
-        values["allowed_key_types"] = [short_of(KEY_TYPES, k) for k in getattr(rp, "allowed_key_types")]
-    if rp_supports("additional_audiences"):
-        values["additional_audiences"] = "\n".join(getattr(rp, "additional_audiences"))
-    if rp_supports("next_cert_from"):
-        when = getattr(rp, "next_cert_from")
-        values["next_cert_from"] = when.strftime("%Y-%m-%dT%H:%M") if when else ""
-    return values
-
-
-def build_rp(form: RpForm, *, base: RelyingParty | None, cert_pem: bytes | None, next_cert_pem: bytes | None,
-             defaults: tuple[int, int], now: datetime) -> RelyingParty | None:
-    """A RelyingParty from the form (``base`` when editing); None when ``form.errors`` got any entry."""
-    endpoint = base.endpoint if base is not None else str(form.values.get("endpoint", "")).strip()
-    if base is None:
-        try:
-            check_endpoint(endpoint)
-        except ValueError as exc:
-            form.errors["endpoint"] = str(exc)
-    encrypt = bool(form.values.get("encrypt"))
-    if cert_pem is None and base is not None:
-        cert_pem = base.cert_pem
-    if encrypt and cert_pem is None and "cert" not in form.errors:
-        form.errors["cert"] = "a certificate is needed to encrypt tokens (or untick 'encrypt tokens')"
-    default_s = form.integer("default_lifetime", "default lifetime") or defaults[0]
-    max_s = form.integer("max_lifetime", "lifetime cap") or defaults[1]
-    if default_s > max_s:
-        default_s = max_s
-    kwargs: dict[str, Any] = {
-        "endpoint": endpoint,
-        "cert_pem": cert_pem,
-        "match_prefix": bool(form.values.get("match_prefix")),
-        "token_type": form.choice("token_type", TOKEN_TYPES, "saml20"),
-        "required_claims": tuple(form.lines("required_claims")),
-        "permitted_claims": tuple(form.lines("permitted_claims")) or (ANY_CLAIM,),
-        "encrypt": encrypt,
-        "default_lifetime": timedelta(seconds=default_s),
-        "max_lifetime": timedelta(seconds=max_s),
-        "refuse_long_lifetime": bool(form.values.get("refuse_long_lifetime")),
-        "name_id_claim": str(form.values.get("name_id_claim") or "").strip() or None,
-        "signature_algorithm": form.choice("signature", SIGNATURES, "rsa-sha256"),
-        "data_encryption": form.choice("data_encryption", DATA_ENCRYPTIONS, "aes256-gcm"),
-        "key_transport": form.choice("key_transport", KEY_TRANSPORTS, "rsa-oaep-mgf1p"),
-    }
-    for uri in [*kwargs["required_claims"], *(c for c in kwargs["permitted_claims"] if c != ANY_CLAIM)]:
-        if ":" not in uri or any(ch.isspace() for ch in uri):
-            form.errors.setdefault("required_claims" if uri in kwargs["required_claims"] else "permitted_claims",
-                                   f"{uri!r} is not a claim URI")
-    if rp_supports("allowed_token_types"):
-        kwargs["allowed_token_types"] = tuple(
-            TOKEN_TYPES[t] for t in _list(form.values.get("allowed_token_types")) if t in TOKEN_TYPES)
-    if rp_supports("allowed_key_types"):
-        kwargs["allowed_key_types"] = tuple(
-            KEY_TYPES[t] for t in _list(form.values.get("allowed_key_types")) if t in KEY_TYPES)
-    if rp_supports("additional_audiences"):
-        audiences = form.lines("additional_audiences")
-        for audience in audiences:
-            try:
-                check_endpoint(audience)
-            except ValueError:
-                form.errors["additional_audiences"] = f"{audience!r} is not an absolute URL or urn: URI"
-        kwargs["additional_audiences"] = tuple(audiences)
-    if rp_supports("next_cert_pem") and rp_supports("next_cert_from"):
-        when_raw = str(form.values.get("next_cert_from") or "").strip()
-        when = None
-        if when_raw:
-            try:
-                when = user_time(when_raw).astimezone(UTC)
-            except ValueError:
-                form.errors["next_cert_from"] = "not a date and time (YYYY-MM-DDTHH:MM, UTC)"
-        if next_cert_pem is None and base is not None and not form.values.get("clear_next_cert"):
-            next_cert_pem = getattr(base, "next_cert_pem")
-            when = when or getattr(base, "next_cert_from")
-        if next_cert_pem is not None and when is None and "next_cert_from" not in form.errors:
-            form.errors["next_cert_from"] = "give the time from which the next certificate is used"
-        kwargs["next_cert_pem"] = next_cert_pem
-        kwargs["next_cert_from"] = when if next_cert_pem is not None else None
-    if form.errors:
-        return None
-    return replace(base, **kwargs) if base is not None else RelyingParty(**kwargs)
 
 
 def _list(value: object) -> list[str]:

@@ -1,8 +1,12 @@
-"""The relying parties: list, add (certificate or metadata), edit the policy, remove."""
+"""The relying parties: list, add (certificate or metadata), edit the policy, roll over the certificate, remove.
+
+A thin adapter over ``sts.admin.relying_parties``: read the form, call the operation as the signed-in
+administrator, show the result (with the core's warnings) or its errors next to their fields, input kept. The
+"allow legacy algorithms" checkbox is the console's explicit opt-in to a legacy algorithm.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -11,150 +15,122 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from sts.admin import relying_parties as core
+from sts.admin.base import Actor, AdminContext, AdminError, ConfirmationRequired, NotFound, field_errors
+from sts.admin.certificates import MAX_CERTIFICATE_BYTES
+from sts.admin.rp_metadata import MAX_METADATA_BYTES
 from sts.model import RelyingParty
+from sts.service.claim_dictionary import KNOWN_CLAIMS
 from sts.web.console import forms
-from sts.web.console.core import CLAIM_URIS, MAX_UPLOAD, ConsoleCore, _form_values, _now, _text, optional_module
+from sts.web.console.core import ConsoleCore, _form_values, _now, _text
+
+_LEGACY_HINT = "tick 'allow legacy algorithms' to choose it"
 
 
 class RelyingPartyPages(ConsoleCore):
     """The relying parties: list, add (certificate or metadata), edit the policy, remove."""
 
-    # -- relying parties ---------------------------------------------------------------------------------
+    # -- plumbing ----------------------------------------------------------------------------------------
+
+    def rp_admin_context(self) -> AdminContext:
+        """The admin core over the console's stores, writing to the process's audit trail."""
+        runtime = self.runtime
+        return AdminContext(stores=runtime.stores, audit=runtime.audit, settings=runtime.settings)
+
+    def rp_actor(self, request: Request) -> Actor:
+        return Actor.console(self.actor(request))
 
     def _rp_rows(self) -> list[dict[str, Any]]:
         now = _now()
         return [{"rp": rp, "cert": forms.cert_info(rp.cert_pem, now),
-                 "next_cert": forms.cert_info(getattr(rp, "next_cert_pem", None), now)}
-                for rp in self.runtime.stores.relying_parties.list()]
+                 "next_cert": forms.cert_info(rp.next_cert_pem, now)}
+                for rp in core.list_relying_parties(self.rp_admin_context())]
+
+    def _rp_page(self, request: Request, form: forms.RpForm, status: int = 200, **extra: Any) -> Response:
+        return self.render(request, "rp_form.html", status, values=form.values, errors=form.errors,
+                           known_claims=KNOWN_CLAIMS, supports=forms.rp_supports, metadata_import=True, **extra)
+
+    def _done(self, request: Request, verb: str, change: core.RelyingPartyChange) -> Response:
+        """After a change: back to the list, or the list with the warnings the administrator must read."""
+        endpoint = change.relying_party.endpoint
+        if change.warnings:
+            return self.render(request, "rps.html", rows=self._rp_rows(), warnings=change.warnings,
+                               done=(verb, endpoint))
+        return RedirectResponse(f"{request.scope.get('root_path', '')}/rps?{verb}={quote(endpoint)}", 303)
+
+    @staticmethod
+    def _show_errors(form: forms.RpForm, error: AdminError) -> None:
+        for field, message in field_errors(error).items():
+            form.errors.setdefault(field, f"{message}: {_LEGACY_HINT}" if isinstance(error, ConfirmationRequired)
+                                   else message)
+
+    # -- pages -------------------------------------------------------------------------------------------
 
     async def rps(self, request: Request) -> Response:
         return self.render(request, "rps.html", rows=await run_in_threadpool(self._rp_rows))
-
-    def _rp_page(self, request: Request, template: str, form: forms.RpForm, status: int = 200,
-                 **extra: Any) -> Response:
-        return self.render(request, template, status, values=form.values, errors=form.errors,
-                           claim_uris=CLAIM_URIS, supports=forms.rp_supports,
-                           metadata_import=optional_module("sts.admin.rp_metadata") is not None, **extra)
-
-    async def _certificate_field(self, form: FormData, errors: dict[str, str], prefix: str,
-                                 now: datetime) -> bytes | None:
-        upload = form.get(f"{prefix}_file")
-        pasted = _text(form.get(f"{prefix}_pem")).strip()
-        data: bytes | None = None
-        if isinstance(upload, UploadFile) and upload.filename:
-            data = await upload.read(MAX_UPLOAD + 1)
-            if len(data) > MAX_UPLOAD:
-                errors[prefix] = "the file is too large for a certificate"
-                return None
-            if not data:
-                errors[prefix] = "the uploaded file is empty"
-                return None
-        elif pasted:
-            data = pasted.encode("utf-8", "replace")
-        if data is None:
-            return None
-        try:
-            return forms.read_certificate(data, now)
-        except ValueError as exc:
-            errors[prefix] = str(exc)
-            return None
 
     async def rp_new(self, request: Request) -> Response:
         defaults = {"token_type": "saml20", "encrypt": True, "signature": "rsa-sha256",
                     "data_encryption": "aes256-gcm", "key_transport": "rsa-oaep-mgf1p"}
         if request.method == "GET":
-            return self._rp_page(request, "rp_form.html", forms.RpForm(defaults), mode="add")
+            return self._rp_page(request, forms.RpForm(defaults), mode="add")
         raw = await self.form(request)
         assert raw is not None
         form = forms.RpForm(_form_values(raw))
-        now = _now()
-        cert_pem = await self._certificate_field(raw, form.errors, "cert", now)
-        if raw.get("source") == "metadata":
-            cert_pem = await self._metadata(raw, form, now)
-        result = await run_in_threadpool(self._add_rp, form, cert_pem, now)
-        if result is None:
-            return self._rp_page(request, "rp_form.html", form, 400, mode="add")
-        self.audit("console.rp.add", self.actor(request), subject=result.endpoint)
-        return RedirectResponse(f"{request.scope.get('root_path', '')}/rps?added={quote(result.endpoint)}", 303)
-
-    async def _metadata(self, raw: FormData, form: forms.RpForm, now: datetime) -> bytes | None:
-        module = optional_module("sts.admin.rp_metadata")
-        if module is None:
-            form.errors["metadata"] = "metadata import is not available in this build"
-            return None
-        upload, url = raw.get("metadata_file"), _text(raw.get("metadata_url")).strip()
+        policy = forms.rp_policy(form)
+        from_metadata = raw.get("source") == "metadata"
+        source = await _metadata_source(raw, form) if from_metadata else None
+        certificate = None if from_metadata else await _upload(raw, form, "cert")
+        if form.errors:
+            return self._rp_page(request, form, 400, mode="add")
+        ctx, actor, legacy = self.rp_admin_context(), self.rp_actor(request), form.flag("legacy")
         try:
-            if isinstance(upload, UploadFile) and upload.filename:
-                document = await upload.read(4 * 1024 * 1024)
-            elif url:
-                document = await run_in_threadpool(module.fetch_rp_metadata, url)
+            if source is not None:
+                change = await run_in_threadpool(lambda: core.add_relying_party_from_metadata(
+                    ctx, actor, source, policy=policy, allow_legacy=legacy))
             else:
-                form.errors["metadata"] = "choose a metadata file or give its URL"
-                return None
-            endpoint, cert = module.parse_rp_metadata(document)
-        except (ValueError, OSError) as exc:
-            form.errors["metadata"] = str(exc) or "the metadata could not be read"
-            return None
-        form.values["endpoint"] = endpoint
-        try:
-            return forms.read_certificate(cert, now)
-        except ValueError as exc:
-            form.errors["metadata"] = f"the certificate in the metadata: {exc}"
-            return None
-
-    def _add_rp(self, form: forms.RpForm, cert_pem: bytes | None, now: datetime) -> RelyingParty | None:
-        store = self.runtime.stores.relying_parties
-        rp = forms.build_rp(form, base=None, cert_pem=cert_pem, next_cert_pem=None,
-                            defaults=self._lifetime_defaults(), now=now)
-        if rp is None:
-            return None
-        if store.get(rp.endpoint) is not None:
-            form.errors["endpoint"] = f"a relying party with endpoint {rp.endpoint} already exists"
-            return None
-        try:
-            store.add(rp)
-        except ValueError as exc:
-            form.errors["endpoint"] = str(exc)
-            return None
-        return rp
+                change = await run_in_threadpool(lambda: core.add_relying_party(
+                    ctx, actor, form.text("endpoint"), certificate=certificate, policy=policy, allow_legacy=legacy))
+        except AdminError as err:
+            self._show_errors(form, err)
+            return self._rp_page(request, form, 400, mode="add")
+        return self._done(request, "added", change)
 
     async def _existing_rp(self, request: Request) -> RelyingParty | Response:
         """The relying party named by ``?endpoint=``, or the 404 page to answer with."""
         endpoint = request.query_params.get("endpoint", "")
-        existing = await run_in_threadpool(self.runtime.stores.relying_parties.get, endpoint)
-        if existing is None:
-            return self.render(request, "message.html", 404, title="Not found",
-                               message=f"No relying party with endpoint {endpoint}.")
-        return existing
-
-    def _lifetime_defaults(self) -> tuple[int, int]:
-        """The default and maximum token lifetimes (seconds) from the settings, for a form left blank."""
-        settings = self.runtime.settings
-        return settings.default_lifetime_seconds, settings.max_lifetime_seconds
+        try:
+            return await run_in_threadpool(core.get_relying_party, self.rp_admin_context(), endpoint)
+        except NotFound as err:
+            return self.render(request, "message.html", 404, title="Not found", message=f"{err.message}.")
 
     async def rp_edit(self, request: Request) -> Response:
         existing = await self._existing_rp(request)
         if isinstance(existing, Response):
             return existing
         now = _now()
-        info: dict[str, Any] = {"cert": forms.cert_info(existing.cert_pem, now),
-                "next_cert": forms.cert_info(getattr(existing, "next_cert_pem", None), now)}
+        info: dict[str, Any] = {"rp": existing, "cert": forms.cert_info(existing.cert_pem, now),
+                                "next_cert": forms.cert_info(existing.next_cert_pem, now)}
         if request.method == "GET":
-            return self._rp_page(request, "rp_form.html", forms.RpForm(forms.rp_form_values(existing)),
-                                 mode="edit", rp=existing, **info)
+            return self._rp_page(request, forms.RpForm(forms.rp_form_values(existing)), mode="edit", **info)
         raw = await self.form(request)
         assert raw is not None
         form = forms.RpForm(_form_values(raw))
         form.values["endpoint"] = existing.endpoint
-        cert_pem = await self._certificate_field(raw, form.errors, "cert", now)
-        next_pem = await self._certificate_field(raw, form.errors, "next_cert", now)
-        rp = forms.build_rp(form, base=existing, cert_pem=cert_pem, next_cert_pem=next_pem,
-                            defaults=self._lifetime_defaults(), now=now)
-        if rp is None:
-            return self._rp_page(request, "rp_form.html", form, 400, mode="edit", rp=existing, **info)
-        await run_in_threadpool(self.runtime.stores.relying_parties.update, rp)
-        self.audit("console.rp.update", self.actor(request), subject=rp.endpoint)
-        return RedirectResponse(f"{request.scope.get('root_path', '')}/rps?updated={quote(rp.endpoint)}", 303)
+        policy = forms.rp_policy(form)
+        certificate = await _upload(raw, form, "cert")
+        rollover = await _rollover(raw, form, existing)
+        if form.errors:
+            return self._rp_page(request, form, 400, mode="edit", **info)
+        ctx, actor = self.rp_admin_context(), self.rp_actor(request)
+        try:
+            change = await run_in_threadpool(lambda: core.update_relying_party(
+                ctx, actor, existing.endpoint, policy, certificate=certificate, rollover=rollover,
+                allow_legacy=form.flag("legacy")))
+        except AdminError as err:
+            self._show_errors(form, err)
+            return self._rp_page(request, form, 400, mode="edit", **info)
+        return self._done(request, "updated", change)
 
     async def rp_remove(self, request: Request) -> Response:
         existing = await self._existing_rp(request)
@@ -166,6 +142,43 @@ class RelyingPartyPages(ConsoleCore):
                                         "The next token request for it is refused.",
                                action=f"rps/remove?endpoint={quote(existing.endpoint, safe='')}",
                                back="rps")
-        await run_in_threadpool(self.runtime.stores.relying_parties.remove, existing.endpoint)
-        self.audit("console.rp.remove", self.actor(request), subject=existing.endpoint)
+        try:
+            await run_in_threadpool(core.remove_relying_party, self.rp_admin_context(), self.rp_actor(request),
+                                    existing.endpoint)
+        except NotFound as err:  # removed meanwhile
+            return self.render(request, "message.html", 404, title="Not found", message=f"{err.message}.")
         return RedirectResponse(f"{request.scope.get('root_path', '')}/rps?removed={quote(existing.endpoint)}", 303)
+
+
+async def _upload(raw: FormData, form: forms.RpForm, prefix: str) -> bytes | None:
+    """The certificate from ``<prefix>_file`` or the pasted ``<prefix>_pem``; None when neither is given.
+    Reading is bounded; what the bytes are is for the admin core to say."""
+    upload = raw.get(f"{prefix}_file")
+    if isinstance(upload, UploadFile) and upload.filename:
+        return await upload.read(MAX_CERTIFICATE_BYTES + 1)
+    pasted = _text(raw.get(f"{prefix}_pem")).strip()
+    return pasted.encode("utf-8", "replace") if pasted else None
+
+
+async def _metadata_source(raw: FormData, form: forms.RpForm) -> str | bytes | None:
+    """The uploaded metadata document, or its URL; one error for the field when neither is given."""
+    upload, url = raw.get("metadata_file"), form.text("metadata_url")
+    if isinstance(upload, UploadFile) and upload.filename:
+        return await upload.read(MAX_METADATA_BYTES + 1)
+    if url:
+        return url
+    form.errors["metadata"] = "choose a metadata file or give its URL"
+    return None
+
+
+async def _rollover(raw: FormData, form: forms.RpForm, existing: RelyingParty) -> core.Rollover | None:
+    """The rollover the edit form asks for: a next certificate and its time, a new time, or dropping it.
+    The form shows the scheduled time to the minute; sent back unchanged, it asks for nothing."""
+    if form.flag("clear_next_cert"):
+        return core.Rollover(cancel=True) if existing.next_cert_pem else None
+    next_cert = await _upload(raw, form, "next_cert")
+    switch_at = form.time("next_cert_from")
+    shown = existing.next_cert_from.replace(second=0, microsecond=0) if existing.next_cert_from else None
+    if next_cert is None and (switch_at is None or switch_at == shown):
+        return None
+    return core.Rollover(next_cert, switch_at)
