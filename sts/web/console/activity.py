@@ -1,8 +1,7 @@
-"""Explain (the issuance dry run), issued tokens and the audit log."""
+"""Explain (the issuance dry run), issued tokens and the audit log: console pages over ``sts.admin``."""
 
 from __future__ import annotations
 
-from types import ModuleType
 from typing import Any
 from urllib.parse import quote
 
@@ -10,8 +9,26 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from sts.web.console import forms
-from sts.web.console.core import CLAIM_URIS, ConsoleCore, _form_values, _safe_details, optional_module
+from sts.admin import audit as audit_core
+from sts.admin import explain as explain_core
+from sts.admin import tokens as token_core
+from sts.admin.base import Actor, AdminError, Conflict, NotFound, field_errors
+from sts.web.console.core import ConsoleCore, _form_values
+from sts.web.console.users import CLAIM_CONTEXT, admin_context
+
+AUDIT_EVENTS = ("issue", "renew", "cancel", "validate", "auth-failed", "user.*", "admin.*", "rp.*", "keys.*",
+                "token.cancel", "console.*", "console.login", "console.login-failed")
+AUDIT_OUTCOMES = ("", "ok", "refused", "fault", "denied", "locked")
+
+
+def explain_lines(values: dict[str, Any]) -> list[str]:
+    """The requested claims: the textarea's lines, plus the picker's claim (``?`` when marked optional)."""
+    raw = values.get("claims", "")
+    lines = [str(c) for c in raw] if isinstance(raw, list) else str(raw).splitlines()
+    picked = str(values.get("claim_name", "")).strip()
+    if picked:
+        lines.append(picked + ("?" if values.get("claim_optional") else ""))
+    return lines
 
 
 class ActivityPages(ConsoleCore):
@@ -20,110 +37,83 @@ class ActivityPages(ConsoleCore):
     # -- explain -----------------------------------------------------------------------------------------
 
     async def explain(self, request: Request) -> Response:
-        module = optional_module("sts.service.explain")
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
         result = None
-        if request.method == "POST" and module is not None:
+        if request.method == "POST":
             raw = await self.form(request)
             assert raw is not None
             values = _form_values(raw)
-            result, errors = await run_in_threadpool(self._explain, module, values)
+            try:
+                result = (await run_in_threadpool(self._explain, values)).to_dict()
+            except AdminError as err:
+                errors = field_errors(err)
         rps = await run_in_threadpool(self.runtime.stores.relying_parties.list)
         users = await run_in_threadpool(self.runtime.stores.users.list)
-        return self.render(request, "explain.html", 400 if errors else 200, available=module is not None,
-                           values=values, errors=errors, result=result, rps=rps, users=users,
-                           claim_uris=CLAIM_URIS)
+        return self.render(request, "explain.html", 400 if errors else 200, values=values, errors=errors,
+                           result=result, rps=rps, users=users, **CLAIM_CONTEXT)
 
-    def _explain(self, module: ModuleType, values: dict[str, Any]) -> tuple[Any, dict[str, str]]:
-        errors: dict[str, str] = {}
-        user, rp = str(values.get("user", "")).strip(), str(values.get("rp", "")).strip()
-        if not user:
-            errors["user"] = "choose a user"
-        if not rp:
-            errors["rp"] = "give the relying party (AppliesTo)"
-        claims = []
-        for line in str(values.get("claims", "")).splitlines():
-            line = line.strip()
-            if line:
-                optional = line.endswith("?")
-                claims.append((line.rstrip("?"), not optional))
-        lifetime_raw = str(values.get("lifetime", "")).strip()
-        lifetime = None
-        if lifetime_raw:
-            if not lifetime_raw.isdigit() or int(lifetime_raw) < 1:
-                errors["lifetime"] = "a whole number of seconds, at least 1"
-            else:
-                lifetime = int(lifetime_raw)
-        token_type = str(values.get("token_type", "")) or None
-        if errors:
-            return None, errors
-        result = module.explain_issuance(self.runtime, user=user, rp=rp, claims=claims, token_type=token_type,
-                                         lifetime_seconds=lifetime)
-        return result.to_dict(), errors
-
+    def _explain(self, values: dict[str, Any]) -> explain_core.AdminExplanation:
+        """The query read from form or JSON values, then the dry run; InvalidInput for bad input."""
+        query = explain_core.ExplainQuery.from_text(
+            user=str(values.get("user", "")), rp=str(values.get("rp", "")), claims=explain_lines(values),
+            token_type=str(values.get("token_type", "") or "") or None, lifetime=_optional_text(values, "lifetime"))
+        return explain_core.explain(self.runtime, query)
 
     # -- tokens ------------------------------------------------------------------------------------------
 
-    def _search_tokens(self, request: Request) -> list[Any]:
-        params = request.query_params
-        return self.runtime.stores.tokens.search(
-            subject=params.get("subject") or None, applies_to=params.get("applies_to") or None,
-            status=params.get("status") or None, limit=min(int(params.get("limit", "100") or 100), 1000)
-            if params.get("limit", "100").isdigit() else 100)
+    def _search_tokens(self, params: dict[str, str]) -> list[Any]:
+        return token_core.list_tokens(admin_context(self.runtime), token_core.TokenQuery.from_text(params))
 
     async def tokens(self, request: Request) -> Response:
-        found = await run_in_threadpool(self._search_tokens, request)
-        return self.render(request, "tokens.html", tokens=found, values=dict(request.query_params))
+        params = dict(request.query_params)
+        try:
+            found = await run_in_threadpool(self._search_tokens, params)
+        except AdminError as err:
+            return self.render(request, "tokens.html", 400, tokens=[], values=params, errors=field_errors(err),
+                               statuses=token_core.STATUSES)
+        return self.render(request, "tokens.html", tokens=found, values=params, errors={},
+                           statuses=token_core.STATUSES)
 
     async def token(self, request: Request) -> Response:
         token_id = request.path_params["token_id"]
-        record = await run_in_threadpool(self.runtime.stores.tokens.get, token_id)
-        if record is None:
-            return self.render(request, "message.html", 404, title="Not found", message=f"No token {token_id}.")
-        return self.render(request, "token.html", t=record, details=_safe_details(record.details))
+        try:
+            detail = await run_in_threadpool(token_core.token_detail, admin_context(self.runtime), token_id)
+        except NotFound as err:
+            return self.render(request, "message.html", 404, title="Not found", message=f"{err.message}.")
+        return self.render(request, "token.html", t=detail.record, detail=detail, empty=token_core.EMPTY)
 
     async def token_cancel(self, request: Request) -> Response:
         token_id = request.path_params["token_id"]
-        ok = await run_in_threadpool(self.runtime.stores.tokens.transition, token_id, "valid", "cancelled")
-        self.audit("console.token.cancel", self.actor(request), "ok" if ok else "not-valid", subject=token_id)
+        try:
+            await run_in_threadpool(token_core.cancel_token, admin_context(self.runtime),
+                                    Actor.console(self.actor(request)), token_id)
+        except NotFound as err:
+            return self.render(request, "message.html", 404, title="Not found", message=f"{err.message}.")
+        except Conflict:
+            ok = 0
+        else:
+            ok = 1
         base = request.scope.get("root_path", "")
-        return RedirectResponse(f"{base}/tokens/{quote(token_id, safe='')}?cancelled={int(ok)}", 303)
-
+        return RedirectResponse(f"{base}/tokens/{quote(token_id, safe='')}?cancelled={ok}", 303)
 
     # -- audit -------------------------------------------------------------------------------------------
 
-    def _audit_rows(self, params: dict[str, str]) -> list[dict[str, Any]]:
-        event = params.get("event") or None
-        actor = params.get("actor") or None
-        outcome = params.get("outcome") or None
-        since = None
-        if params.get("since"):
-            try:
-                since = forms.user_time(params["since"])
-            except ValueError:
-                since = None
-        trail = getattr(self.runtime, "audit", None)
-        if trail is not None:
-            records = trail.search(event=event, actor=actor, outcome=outcome, since=since, limit=500)
-            return [{"at": r.at, "event": r.event, "actor": r.actor, "outcome": r.outcome, "subject": r.subject,
-                     "detail": dict(r.detail or {})} for r in records]
-        rows = []
-        for entry in self.runtime.stores.recent_audit(2000):
-            detail = dict(entry.detail)
-            row = {"at": entry.at, "event": entry.event, "actor": detail.pop("actor", None),
-                   "outcome": detail.pop("outcome", None), "subject": entry.subject, "detail": detail}
-            if event and not (str(row["event"]).startswith(event[:-1]) if event.endswith("*")
-                              else row["event"] == event):
-                continue
-            if actor and row["actor"] != actor or outcome and row["outcome"] != outcome:
-                continue
-            if since and entry.at < since:
-                continue
-            rows.append(row)
-        return rows[:500]
+    def _audit_entries(self, params: dict[str, str]) -> list[audit_core.AuditEntry]:
+        ctx = admin_context(self.runtime)
+        return audit_core.search_audit(ctx, audit_core.AuditQuery.from_text(params, ctx.clock()))
 
     async def audit_page(self, request: Request) -> Response:
         params = dict(request.query_params)
-        rows = await run_in_threadpool(self._audit_rows, params)
-        return self.render(request, "audit.html", rows=rows, values=params)
+        errors: dict[str, str] = {}
+        try:
+            rows = await run_in_threadpool(self._audit_entries, params)
+        except AdminError as err:
+            rows, errors = [], field_errors(err)
+        return self.render(request, "audit.html", 400 if errors else 200, rows=rows, values=params, errors=errors,
+                           events=AUDIT_EVENTS, outcomes=AUDIT_OUTCOMES)
+
+
+def _optional_text(values: dict[str, Any], key: str) -> str | None:
+    value = values.get(key)
+    return None if value is None else str(value)
