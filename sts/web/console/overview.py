@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -16,10 +16,14 @@ from sts.admin.base import Actor, AdminContext, AdminError, ConfirmationRequired
 from sts.admin.keys import (Override, Rollover, Scheduled, Switch, lead_risk, min_lead, schedule_rollover, span,
                             upcoming_switches)
 from sts.tokens.crypto.keys import SigningKey
+from sts.store.schema import audit_log
 from sts.store.schema import tokens as tokens_table
-from sts.web.console import forms
+from sts.web.console import chart, forms
 from sts.web.console.auth import COOKIE, LOGIN_COOKIE, SESSION_SECONDS, same_token
 from sts.web.console.core import MAX_UPLOAD, ConsoleCore, _form_values, _now, _text
+
+# The audit events of SOAP requests (sts.web.pipeline): their non-"ok" outcomes are the chart's failures.
+_REQUEST_EVENTS = ("issue", "renew", "cancel", "validate", "auth-failed")
 
 
 class OverviewPages(ConsoleCore):
@@ -79,15 +83,14 @@ class OverviewPages(ConsoleCore):
         now = _now()
         since = now - timedelta(hours=24)
         counts = self.runtime.stores.tokens.counts_since(since)
+        start = chart.first_hour(now)
         with self.runtime.stores.engine.connect() as conn:
             issued = [row[0] for row in conn.execute(
-                select(tokens_table.c.issued).where(tokens_table.c.issued >= since))]
-        hours = [0] * 24
-        for when in issued:
-            when = when if when.tzinfo else when.replace(tzinfo=UTC)
-            index = 23 - int((now - when).total_seconds() // 3600)
-            if 0 <= index < 24:
-                hours[index] += 1
+                select(tokens_table.c.issued).where(tokens_table.c.issued >= start))]
+            # Failures beside successes: every SOAP request that ended in a fault, failed sign-ins included.
+            failed = [row[0] for row in conn.execute(
+                select(audit_log.c.at).where(audit_log.c.at >= start, audit_log.c.event.in_(_REQUEST_EVENTS),
+                                             audit_log.c.outcome != "ok"))]
         signing = forms.describe(self.signing_key(now).certificate, now)
         return {
             "endpoints": {
@@ -101,16 +104,15 @@ class OverviewPages(ConsoleCore):
             "relying_parties": len(self.runtime.stores.relying_parties.list()),
             "tokens": {"issued": sum(counts.values()), "valid": counts.get("valid", 0),
                        "cancelled": counts.get("cancelled", 0)},
-            "per_hour": hours,
+            "per_hour": chart.per_hour(issued, now),
+            "failed_per_hour": chart.per_hour(failed, now),
         }
 
     async def dashboard(self, request: Request) -> Response:
         status = await run_in_threadpool(self.status, request)
-        peak = max(status["per_hour"]) or 1
-        bars = [{"x": 10 + i * 20, "h": round(90 * n / peak), "n": n, "hour": 23 - i}
-                for i, n in enumerate(status["per_hour"])]
+        activity = chart.activity_chart(status["per_hour"], status["failed_per_hour"], _now())
         switches = await run_in_threadpool(self.upcoming_switches)
-        return self.render(request, "dashboard.html", s=status, bars=bars, peak=peak, switches=switches, now=_now(),
+        return self.render(request, "dashboard.html", s=status, chart=activity, switches=switches, now=_now(),
                            span=span)
 
 

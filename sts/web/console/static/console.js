@@ -4,7 +4,8 @@ document.addEventListener("click", function (event) {
   if (!button) { return; }
   var source = document.getElementById(button.getAttribute("data-copy"));
   if (!source || !navigator.clipboard) { return; }
-  navigator.clipboard.writeText(source.textContent.trim()).then(function () {
+  // data-url: the address itself, without the line-break hints (<wbr>) the page shows it with.
+  navigator.clipboard.writeText(source.getAttribute("data-url") || source.textContent.trim()).then(function () {
     button.textContent = "Copied";
     setTimeout(function () { button.textContent = "Copy"; }, 1500);
   });
