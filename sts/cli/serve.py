@@ -9,6 +9,7 @@ import shlex
 import shutil
 import ssl
 import sys
+from datetime import timedelta
 from pathlib import Path
 import click
 
@@ -173,8 +174,11 @@ def _is_loopback(host: str) -> bool:
 @click.command("demo-service")
 @click.option("--sts", "sts_url", metavar="URL", help="The STS the WSDL points to (default: this home's STS).")
 @click.option("--sts-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="PEM certificate whose signatures are trusted (default: every signing certificate the home's "
-                   "keyring publishes now).")
+              help="PEM certificate whose signatures are trusted, pinned (default: the signing certificates of the "
+                   "STS's federation metadata, read again every --metadata-refresh and when a token names an "
+                   "unknown key, so a key rollover needs no restart).")
+@click.option("--metadata-refresh", type=click.IntRange(1), default=3600, show_default=True, metavar="SECONDS",
+              help="How often the STS's federation metadata is read again (without --sts-cert).")
 @click.option("--rp-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="The service's private key, to decrypt tokens (default: the home's demo/rp.key).")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -186,13 +190,14 @@ def _is_loopback(host: str) -> bool:
               help="Register the service's endpoint at this home's STS (with the demo certificate) if missing, so "
                    "that a client following the WSDL policy gets a token for it.")
 @pass_ctx
-def demo_service(ctx: _Context, sts_url: str | None, sts_cert: Path | None, rp_key: Path | None, host: str,
-                 port: int, audience: str | None, register: bool) -> None:
+def demo_service(ctx: _Context, sts_url: str | None, sts_cert: Path | None, metadata_refresh: int,
+                 rp_key: Path | None, host: str, port: int, audience: str | None, register: bool) -> None:
     """Serve Service A, a demo relying party: SOAP Hello at /service-a (WSDL at /service-a?wsdl)."""
     import uvicorn
 
     from sts.tokens.crypto.keys import load_certificate, load_private_key
-    from sts.rp.demo_service import DEFAULT_AUDIENCE, PATH, create_service_app
+    from sts.rp.demo_service import (DEFAULT_AUDIENCE, PATH, create_service_app, federation_metadata_url_for,
+                                     verifier_following)
     from sts.rp.verifier import TokenVerifier
 
     cert_path = sts_cert or ctx.settings().signing_cert_path
@@ -215,8 +220,15 @@ def demo_service(ctx: _Context, sts_url: str | None, sts_cert: Path | None, rp_k
     if register and audience is None and rp_key is None:
         _register_demo_endpoint(ctx, endpoint)
     audiences = [audience] if audience else [DEFAULT_AUDIENCE, endpoint]
-    verifier = TokenVerifier(certificates, rp_private_key=private_key, audience=audiences)
+    metadata_url = federation_metadata_url_for(sts) if sts_cert is None else None
+    if metadata_url is not None:  # follow the STS's signing-key rollover; the home's keys until it answers
+        verifier = verifier_following(metadata_url, fallback=certificates, rp_private_key=private_key,
+                                      audience=audiences, refresh_interval=timedelta(seconds=metadata_refresh))
+    else:
+        verifier = TokenVerifier(certificates, rp_private_key=private_key, audience=audiences)
     click.echo(f"Service A serving {base}{PATH} (WSDL {base}{PATH}?wsdl), tokens from {sts}")
+    if metadata_url is not None:
+        click.echo(f"trusting the signing keys of {metadata_url}, read again every {metadata_refresh} s")
     uvicorn.run(create_service_app(verifier, base_url=base, sts_url=sts), host=host, port=port, log_level="warning")
 
 

@@ -12,16 +12,21 @@ from the STS, with a RequestSecurityTokenTemplate (SAML 2.0, Bearer, the three c
 
 ``GET /service-a/hello``: the same greeting as JSON, behind ``TokenVerifierMiddleware`` (``Authorization: SAML
 <base64 token>``).
+
+``verifier_following`` builds the verifier ``sts demo-service`` uses: it trusts the signing certificates of the
+STS's federation metadata and reads them again on a schedule and when a token names an unknown key, so a planned
+rollover of the STS signing key needs no restart.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import date
+from collections.abc import Callable, Sequence
+from datetime import date, timedelta
 from typing import Final
 
 import anyio.to_thread
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography import x509
 from lxml import etree
 from lxml.builder import ElementMaker
 from signxml.algorithms import DigestAlgorithm as SxDigest
@@ -35,8 +40,10 @@ from starlette.routing import Route
 from sts import ns
 from sts.protocol import xmlsafe
 from sts.home import CLAIMS, DEMO_RP_ENDPOINT
+from sts.tokens.crypto.keys import PrivateKey
 from sts.protocol.soap import parse_envelope
 from sts.uris import SoapVersion
+from sts.rp.federation_trust import DEFAULT_REFRESH, FederationMetadataTrust
 from sts.rp.verifier import TokenRejected, TokenVerifier, VerifiedToken
 from sts.rp.asgi import TokenVerifierMiddleware, token_from_soap
 from sts.xmltime import utcnow
@@ -82,6 +89,27 @@ _I = ElementMaker(namespace=ns.IDENTITY)
 _MEX = ElementMaker(namespace=ns.MEX)
 _S12 = ElementMaker(namespace=ns.WSDL_SOAP12)
 _POLICY_ID: Final = "ServiceA_IssuedToken_policy"
+
+
+FEDERATION_METADATA_PATH: Final = "/FederationMetadata/2007-06/FederationMetadata.xml"
+
+
+def federation_metadata_url_for(sts_url: str) -> str | None:
+    """This STS's federation metadata address when ``sts_url`` is its SOAP endpoint; None otherwise."""
+    base = sts_url.rstrip("/")
+    return base.removesuffix("/services/sts") + FEDERATION_METADATA_PATH if base.endswith("/services/sts") else None
+
+
+def verifier_following(metadata_url: str, *, fallback: Sequence[x509.Certificate], audience: Sequence[str],
+                       rp_private_key: PrivateKey | None = None,
+                       refresh_interval: timedelta = DEFAULT_REFRESH) -> TokenVerifier:
+    """A verifier that trusts the STS's federation metadata and keeps following it (key rollover).
+
+    ``fallback`` (e.g. the home's published certificates) is trusted until the metadata is first read: now, or
+    when the STS is not up yet, at a request a minute or more later."""
+    trust = FederationMetadataTrust(metadata_url, refresh_interval=refresh_interval, initial=fallback)
+    trust.refresh_if_due()
+    return TokenVerifier((), metadata=trust, rp_private_key=rp_private_key, audience=audience)
 
 
 def mex_url_for(sts_url: str) -> str | None:
@@ -308,6 +336,8 @@ __all__ = [
     "build_wsdl",
     "check_proof_of_possession",
     "create_service_app",
+    "federation_metadata_url_for",
     "greeting_for",
     "render_soap_fault",
+    "verifier_following",
 ]

@@ -6,7 +6,7 @@ Profile 1.1, XML-Enc 1.0/1.1, SAML V2.0 Condition for Delegation Restriction.
 ``TokenVerifier.verify`` accepts a bare Assertion, an EncryptedAssertion / xenc:EncryptedData, a
 RequestedSecurityToken, an RSTR, an RSTRC or a SOAP envelope around one; it decrypts with the relying party's key,
 verifies the signature with signxml's ``XMLVerifier`` against the configured STS certificates only (never the
-certificate in KeyInfo), demands the SAML signature profile's shape (one Reference to the assertion's own ID,
+certificate in KeyInfo; built from a metadata URL, those follow the STS's key rollover, see ``federation_trust``), demands the SAML signature profile's shape (one Reference to the assertion's own ID,
 enveloped + exclusive c14n, Signature a child of the Assertion) and then reads everything from the XML signxml
 returns: what the signature covers, re-parsed from the digested bytes. Every failure is a ``TokenRejected`` with a
 reason and a short code; nothing else escapes.
@@ -14,6 +14,7 @@ reason and a short code; nothing else escapes.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import threading
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ from sts.tokens.crypto.keys import PrivateKey
 from sts.errors import InvalidRequest
 from sts.interfaces import ReplayCache
 from sts.uris import ENVELOPED, EXC_C14N, DigestAlgorithm, SignatureAlgorithm
+from sts.rp.federation_trust import DEFAULT_REFRESH, DEFAULT_UNKNOWN_KEY_INTERVAL, FederationMetadataTrust
 from sts.rp.verified_token import _MAX_BYTES, TokenRejected, VerifiedToken
 from sts.rp.saml import _metadata_signing_certificates, _read_saml11, _read_saml20
 from sts.rp.saml import claim_uri_11 as claim_uri_11
@@ -133,14 +135,17 @@ class TokenVerifier:
         clock: Callable[[], datetime] = utcnow,
         replay_cache: ReplayCache | None = None,
         allow_sha1: bool = False,
+        metadata: FederationMetadataTrust | None = None,
     ) -> None:
-        if not sts_certificates:
+        """``metadata``: the certificates come from there (kept current) instead of ``sts_certificates``."""
+        if not sts_certificates and metadata is None:
             raise ValueError("at least one STS certificate is needed")
         audiences = (audience,) if isinstance(audience, str) else tuple(audience)
         if not audiences:
             raise ValueError("at least one audience is needed")
-        self.sts_certificates = tuple(sts_certificates)
-        self._pems = tuple(c.public_bytes(Encoding.PEM).decode("ascii") for c in self.sts_certificates)
+        self.metadata = metadata
+        self._fixed = tuple(sts_certificates)
+        self._pem_cache: tuple[tuple[x509.Certificate, ...], tuple[str, ...]] = ((), ())
         self.rp_private_key = rp_private_key
         self.audiences = audiences
         self._audience_keys = frozenset(_audience_key(a) for a in audiences)
@@ -162,6 +167,8 @@ class TokenVerifier:
         source: str | bytes,
         *,
         metadata_certificate: x509.Certificate | None = None,
+        refresh_interval: timedelta | None = DEFAULT_REFRESH,
+        unknown_key_interval: timedelta | None = DEFAULT_UNKNOWN_KEY_INTERVAL,
         **options: object,
     ) -> TokenVerifier:
         """A verifier trusting the signing certificates of a WS-Federation metadata document (URL or bytes).
@@ -169,9 +176,29 @@ class TokenVerifier:
         With ``metadata_certificate`` the document's own signature must verify with it, and the certificates
         are read from what that signature covers. Without it the document is trusted as fetched: only do that
         over a channel you trust. ``options`` are the constructor's keyword arguments (``audience`` is needed).
+
+        From a URL the certificates follow the STS's key rollover without a restart: the document is read again
+        every ``refresh_interval``, and when a token is signed by a key not trusted (at most once per
+        ``unknown_key_interval``, so forged tokens cannot make it fetch on every request). None turns either off.
         """
-        certificates = _metadata_signing_certificates(source, metadata_certificate)
-        return cls(certificates, **options)  # type: ignore[arg-type]
+        if isinstance(source, bytes):
+            return cls(_metadata_signing_certificates(source, metadata_certificate), **options)  # type: ignore[arg-type]
+        trust = FederationMetadataTrust(source, metadata_certificate=metadata_certificate,
+                                        refresh_interval=refresh_interval, unknown_key_interval=unknown_key_interval)
+        return cls((), metadata=trust, **options)  # type: ignore[arg-type]
+
+    @property
+    def sts_certificates(self) -> tuple[x509.Certificate, ...]:
+        """The STS certificates trusted now."""
+        return self.metadata.certificates if self.metadata is not None else self._fixed
+
+    def _pems(self) -> tuple[str, ...]:
+        certificates = self.sts_certificates
+        cached = self._pem_cache
+        if cached[0] is not certificates:
+            cached = (certificates, tuple(c.public_bytes(Encoding.PEM).decode("ascii") for c in certificates))
+            self._pem_cache = cached
+        return cached[1]
 
     def verify(self, token: bytes | etree._Element) -> VerifiedToken:
         """Verify ``token`` and return what its signature covers; ``TokenRejected`` otherwise (never anything else)."""
@@ -187,6 +214,8 @@ class TokenVerifier:
     # --- steps ---
 
     def _verify(self, token: bytes | etree._Element) -> VerifiedToken:
+        if self.metadata is not None:
+            self.metadata.refresh_if_due()
         data = token if isinstance(token, bytes) else etree.tostring(token)
         element = extract_token(xmlsafe.parse(data, max_bytes=_MAX_BYTES))
         assertion = self._decrypted(element)
@@ -227,6 +256,28 @@ class TokenVerifier:
         except InvalidRequest:
             raise TokenRejected(f"duplicate Id {assertion_id!r} in the token (signature wrapping)", "signature") from None
         self._check_signature_shape(assertion, assertion_id)
+        try:
+            return self._verified_signature(assertion, assertion_id, id_attribute)
+        except TokenRejected as rejected:
+            if rejected.code != "signature" or not self._refreshed_for(assertion):
+                raise
+        return self._verified_signature(assertion, assertion_id, id_attribute)  # with the certificates fetched now
+
+    def _refreshed_for(self, assertion: etree._Element) -> bool:
+        """Whether the signature names a key not trusted and fetching the metadata changed what is trusted."""
+        if self.metadata is None:
+            return False
+        text = assertion.findtext(f"{{{ns.DS}}}Signature/{{{ns.DS}}}KeyInfo/{{{ns.DS}}}X509Data/{{{ns.DS}}}X509Certificate")
+        if text:
+            try:
+                named = x509.load_der_x509_certificate(base64.b64decode("".join(text.split())))
+            except ValueError:
+                named = None
+            if named is not None and named in self.sts_certificates:
+                return False  # a key we trust, and the signature is still wrong: no new key will fix that
+        return self.metadata.refresh_for_unknown_key()
+
+    def _verified_signature(self, assertion: etree._Element, assertion_id: str, id_attribute: str) -> etree._Element:
         data = etree.tostring(assertion)
         config = SignatureConfiguration(
             require_x509=True,
@@ -237,7 +288,7 @@ class TokenVerifier:
             verification_time=self.clock(),
         )
         failure = "no STS certificate is configured"
-        for pem in self._pems:
+        for pem in self._pems():
             try:
                 result = XMLVerifier().verify(data, x509_cert=pem, id_attribute=id_attribute, expect_config=config)
             except Exception as exc:  # noqa: BLE001 - signxml, lxml and cryptography each raise their own
