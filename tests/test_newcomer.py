@@ -11,7 +11,6 @@ import re
 import shlex
 import subprocess
 import sys
-import time
 import tomllib
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
+from live import wait_healthy
 
 from sts.config import load_settings
 from sts.runtime import build_runtime
@@ -38,20 +38,6 @@ class Served:
     banner: list[str]
 
 
-def _wait_until_up(port: int, process: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"sts serve exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("sts serve did not answer /healthz within 20 s")
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """``sts init`` + ``sts serve`` as ``make run`` runs them, started from the project root."""
@@ -64,7 +50,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     try:
         assert process.stdout is not None
         banner = [process.stdout.readline().rstrip("\n") for _ in range(BANNER_LINES)]
-        _wait_until_up(port, process)
+        wait_healthy(f"http://127.0.0.1:{port}", process)
         yield Served(home, port, banner)
     finally:
         process.terminate()

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 HOURS = 24
 # The SVG's user space (the viewBox); CSS scales it to the card's width.
 WIDTH, HEIGHT = 560, 188
-LEFT, RIGHT, TOP, BOTTOM = 40, 552, 8, 160
+LEFT, RIGHT, TOP, BOTTOM = 48, 552, 8, 160  # LEFT: room for a four-digit count
 _SLOT = (RIGHT - LEFT) / HOURS
 _BAR = (_SLOT - 4) / 2  # two bars a slot (issued, failed), 1 unit apart, 1.5 units of margin each side
 
