@@ -4,8 +4,9 @@ Layout::
 
     sts.toml                 settings (see config.py)
     keys/sts-signing.key     STS signing key (PKCS#8 PEM, mode 0600) and keys/sts-signing.crt, self-signed:
-                             the keyring's first key (id ``sts-signing``), active until a rollover replaces it
-    keys/signing/            keys added by ``sts keys rollover`` and their schedule.json (see keyring.py)
+                             the key in use (the first one until a rollover's switch time, then the new one)
+    keys/signing/            keys added by ``sts keys rollover``, the first key kept aside, and their
+                             schedule.json (see sts.tokens.keyring)
     keys/sts-encryption.key  STS encryption key (RSA: requester entropy is encrypted for it) and its .crt
     keys/secrets.key         the key that seals PasswordDigest secrets at rest (mode 0600)
     sts.db                   SQLite database (WAL), unless database_url names another
