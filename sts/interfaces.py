@@ -69,6 +69,12 @@ class UserDirectory(UserLookup, Protocol):
     def digest_secret(self, name: str) -> str | None: ...
 
 
+class ClientLookup(Protocol):
+    """Registered clients by name; ``as_user()`` on the record gives the subject the claims code sees."""
+
+    def get(self, name: str) -> object: ...
+
+
 class ClientDirectory(Protocol):
     """Registered clients by each way a KeyInfo names a certificate (``sts.store.clients.SqlClientStore``)."""
 
@@ -95,6 +101,13 @@ class TokenRecords(Protocol):
 
     def get(self, token_id: str) -> TokenRecord | None: ...
     def get_by_hash(self, token_hash: str) -> TokenRecord | None: ...
+
+
+class TokenStatuses(Protocol):
+    """What Renew and Cancel need of the store: a record, and an atomic change of its status."""
+
+    def get(self, token_id: str) -> TokenRecord | None: ...
+    def transition(self, token_id: str, from_status: str, to_status: str) -> bool: ...
 
 
 class TokenStore(TokenRecords, Protocol):

@@ -13,9 +13,9 @@ auth:ClaimType may be Optional and may carry an auth:Value the claim must have. 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
 
 from sts.errors import RequestFailed
+from sts.interfaces import UserLookup
 from sts.model import Claim, ClaimRequest, Principal, RelyingParty, UserRecord
 
 # For each URI chosen so far: None for all of the user's values, else the requested values only.
@@ -64,10 +64,6 @@ def _build(uri: str, user_values: tuple[str, ...], selected: set[str] | None) ->
     return Claim(uri, tuple(v for v in user_values if v in selected))
 
 
-class _UserLookup(Protocol):
-    def get(self, name: str) -> UserRecord | None: ...
-
-
 class StoreClaimsSource:
     """``ClaimsSource`` over a user directory: the claims stored for the principal, filtered by the rule above.
 
@@ -75,7 +71,7 @@ class StoreClaimsSource:
     token when the relying party requires none.
     """
 
-    def __init__(self, users: _UserLookup) -> None:
+    def __init__(self, users: UserLookup) -> None:
         self._users = users
 
     def claims_for(

@@ -5,20 +5,14 @@ Passwords are users' only: a client proves itself with its certificate, never wi
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from sts.interfaces import UserDirectory
+from sts.interfaces import ClientLookup, UserDirectory
 from sts.model import UserRecord
-
-
-class _Clients(Protocol):
-    def get(self, name: str) -> object: ...
 
 
 class SubjectDirectory:
     """``get`` finds a user, else a registered client; password checks go to the users alone."""
 
-    def __init__(self, users: UserDirectory, clients: _Clients) -> None:
+    def __init__(self, users: UserDirectory, clients: ClientLookup) -> None:
         self._users = users
         self._clients = clients
 

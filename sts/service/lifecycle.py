@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from sts.errors import InvalidRequest, InvalidSecurityToken, RenewNeeded, RequestFailed, UnableToRenew
 from sts.model import (
@@ -22,18 +21,14 @@ from sts.model import (
     ValidateResponse,
     ValidationStatus,
 )
-from sts.interfaces import TokenValidator
+from sts.interfaces import TokenStatuses, TokenValidator
 from sts.tokens.validators import Resolution
 
 VALID, CANCELLED, RENEWED = "valid", "cancelled", "renewed"
 
 
-class Records(Protocol):
-    def get(self, token_id: str) -> TokenRecord | None: ...
-    def transition(self, token_id: str, from_status: str, to_status: str) -> bool: ...
-
-
-#: The name this module has always used for ``sts.interfaces.TokenValidator``.
+#: The names this module has always used for ``sts.interfaces.TokenStatuses`` and ``TokenValidator``.
+Records = TokenStatuses
 Resolver = TokenValidator
 
 

@@ -13,17 +13,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from datetime import datetime
-from typing import Final, Protocol
+from typing import Final
 
 from cryptography import x509
 from lxml import etree
 
 from sts import ns
 from sts.tokens.crypto.encryption import encrypt_element
-from sts.tokens.crypto.keys import SigningKey, load_certificate
+from sts.tokens.crypto.keys import load_certificate
 from sts.tokens.crypto.proof import proof_key_info
 from sts.tokens.crypto.signing import XmlSigner, algorithm_fits_key
 from sts.errors import BadRequest
+from sts.interfaces import SigningKeys
 from sts.model import AssertionContent, IssuedToken, RelyingParty
 from sts.tokens.saml import saml11, saml20
 from sts.tokens.validators import token_hash
@@ -80,7 +81,7 @@ class SamlTokenProvider:
 
     token_types: Final = frozenset(_FORMS)
 
-    def __init__(self, signer: XmlSigner, issuer: str, keyring: _Keys | None = None) -> None:
+    def __init__(self, signer: XmlSigner, issuer: str, keyring: SigningKeys | None = None) -> None:
         self.issuer = issuer
         self._default = signer
         self._keyring = keyring
@@ -153,10 +154,6 @@ class SamlTokenProvider:
             known = (base, _signers_for(base))
             self._by_key[key.cert_der] = known
         return known[1].get(algorithm, known[0])
-
-
-class _Keys(Protocol):
-    def current(self, now: datetime) -> SigningKey: ...
 
 
 def _signers_for(signer: XmlSigner) -> dict[SignatureAlgorithm, XmlSigner]:

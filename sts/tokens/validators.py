@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -21,15 +20,11 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from sts import ns
 from sts.errors import InvalidRequest
+from sts.interfaces import TokenRecords
 from sts.model import TokenRecord, TokenTarget
 
 _ID_ATTRIBUTE = {ns.qn(ns.SAML2, "Assertion"): "ID", ns.qn(ns.SAML1, "Assertion"): "AssertionID"}
 _ENCRYPTED = frozenset({ns.qn(ns.SAML2, "EncryptedAssertion"), ns.qn(ns.XENC, "EncryptedData")})
-
-
-class _Records(Protocol):
-    def get(self, token_id: str) -> TokenRecord | None: ...
-    def get_by_hash(self, token_hash: str) -> TokenRecord | None: ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +43,7 @@ def token_hash(element: etree._Element) -> str:
 class TokenResolver:
     """Built once per process with the STS certificates whose signatures it trusts."""
 
-    def __init__(self, records: _Records,
+    def __init__(self, records: TokenRecords,
                  certificates: Sequence[x509.Certificate] | Callable[[], Sequence[x509.Certificate]]) -> None:
         """``certificates``: a fixed list, or a callable asked per verification (a keyring's published ones)."""
         self._records = records
