@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sts.admin.base import AdminContext, InvalidInput
+from sts.service.claim_dictionary import short_name
 from sts.store.audit import AuditRecord, AuditTrail
 
 DEFAULT_LIMIT = 200
@@ -103,19 +104,25 @@ def summarise(detail: Mapping[str, Any]) -> str:
 
 def _diff(before: Any, after: Any) -> str:
     if before is None and isinstance(after, Mapping):
-        return "created: " + ", ".join(f"{k}={_compact(v)}" for k, v in after.items() if v not in (None, [], {}))
+        return "created: " + ", ".join(f"{k}={_compact(v, k)}" for k, v in after.items()
+                                       if v not in (None, False, [], {}))
     if after is None and before is not None:
         return "removed"
     if isinstance(before, Mapping) and isinstance(after, Mapping):
-        changed = [f"{k}: {_compact(before.get(k))} → {_compact(after.get(k))}"
+        changed = [f"{k}: {_compact(before.get(k), k)} → {_compact(after.get(k), k)}"
                    for k in dict.fromkeys([*before, *after]) if before.get(k) != after.get(k)]
         return "; ".join(changed) or "unchanged"
     return ""
 
 
-def _compact(value: Any) -> str:
+def _compact(value: Any, key: str = "") -> str:
+    """A value in a few characters: claims as ``givenname=Alice`` (short names), others as compact JSON."""
     if isinstance(value, str):
         return value
+    if key == "claims" and isinstance(value, Mapping):
+        shown = [f"{short_name(str(uri))}={'|'.join(map(str, values)) if isinstance(values, list) else values}"
+                 for uri, values in value.items()]
+        return "{" + ", ".join(shown) + "}"
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 

@@ -76,7 +76,10 @@ def test_entry_as_json_and_summary(ctx: AdminContext) -> None:
     assert data["at"] == "2026-03-01T12:01:00+00:00"
     assert update.summary == "disabled: false → true"
     added = search_audit(ctx, AuditQuery(action="user.add"))[0]
-    assert added.summary.startswith("created: name=alice")
+    assert added.summary == "created: name=alice"
+    claims = {"http://schemas.microsoft.com/ws/2008/06/identity/claims/role": ["a", "b"], "urn:x": ["1"]}
+    assert summarise({"before": {"claims": {}}, "after": {"claims": claims}, "warnings": ["w"]}) == \
+        "claims: {} → {role=a|b, urn:x=1}; warning: w"
     assert summarise({"reason": "no", "field": "password"}) == "reason=no field=password"
 
 
