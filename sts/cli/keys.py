@@ -34,7 +34,16 @@ def keys() -> None:
 @pass_ctx
 def keys_list(ctx: _Context) -> None:
     """List the signing keys, their schedule and state."""
-    for entry in _keyring(ctx).entries():
+    from sts.admin.base import AdminContext
+    from sts.admin.keys import list_keys
+
+    ring = _keyring(ctx)
+    stores = ctx.stores()
+    try:
+        entries = list_keys(AdminContext.for_stores(stores, ctx.settings()), ring)
+    finally:
+        stores.close()
+    for entry in entries:
         retire = f", published until {entry.retire_after.isoformat()}" if entry.retire_after else ""
         click.echo(f"{entry.id}  {entry.state}")
         click.echo(f"  {entry.subject}, sha256 {entry.fingerprint}, expires {entry.not_after:%Y-%m-%d}")

@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from sts.admin.base import Actor, AdminContext, AdminError, ConfirmationRequired
-from sts.admin.keys import (Override, Rollover, Scheduled, Switch, lead_risk, min_lead, schedule_rollover, span,
-                            upcoming_switches)
+from sts.admin.keys import (Override, Rollover, Scheduled, Switch, lead_risk, list_keys, min_lead, schedule_rollover,
+                            span, upcoming_switches)
 from sts.tokens.crypto.keys import SigningKey
 from sts.store.schema import audit_log
 from sts.store.schema import tokens as tokens_table
@@ -153,8 +153,8 @@ class OverviewPages(ConsoleCore):
         current: list[tuple[str, SigningKey | None]] = [("Signing", self.signing_key(_now())),
                                                         ("Encryption", self.runtime.encryption_key)]
         described = [(label, forms.describe(key.certificate, now)) for label, key in current if key is not None]
-        entries = await run_in_threadpool(keyring.entries) if keyring is not None else []
         admin = self.admin_context()
+        entries = await run_in_threadpool(list_keys, admin, keyring) if keyring is not None else []
         return self.render(request, "keys.html", 400 if errors else 200, current=described, entries=entries,
                            rollover=keyring is not None, values=values, errors=errors,
                            min_lead=span(min_lead(admin)), risk=lead_risk(admin))
