@@ -105,6 +105,38 @@ def test_rp_add_refuses_relative_endpoint(home: Path) -> None:
     assert result.returncode != 0 and "absolute" in result.stderr
 
 
+def test_rp_add_expands_claim_names_refuses_unknown_ones_and_is_audited(home: Path, tmp_path: Path) -> None:
+    import getpass
+
+    from sts.config import load_settings
+    from sts.runtime import open_stores
+    from sts.store.audit import AuditTrail
+
+    email = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
+    added = sts(home, "rp", "add", "--endpoint", "https://claims.example/", "--no-encrypt", "--require-claim",
+                "emailaddress", "--permit-claim", "urn:c:age", "--key-transport", "rsa-1_5")
+    assert added.stdout == "added relying party https://claims.example/\n"
+    warnings = added.stderr.splitlines()
+    assert any(w.startswith("warning: legacy algorithm rsa-1_5 for https://claims.example/: ") for w in warnings)
+    assert "warning: claim URI urn:c:age is not in the claim dictionary" in added.stderr
+    bogus = sts(home, "rp", "add", "--endpoint", "https://bogus.example/", "--no-encrypt", "--require-claim",
+                "bogusclaimname", check=False)
+    assert bogus.returncode == 1 and len(bogus.stderr.splitlines()) == 1
+    assert bogus.stderr.startswith("Error: --require-claim: unknown claim name 'bogusclaimname'")
+    assert "emailaddress" in bogus.stderr and "givenname" in bogus.stderr
+    stores = open_stores(load_settings(home))
+    try:
+        party = stores.relying_parties.get("https://claims.example/")
+        assert party is not None and party.required_claims == (email,)
+        assert stores.relying_parties.get("https://bogus.example/") is None
+        record = AuditTrail(stores.engine).search(event="rp.add", outcome="ok")[0]
+    finally:
+        stores.close()
+    assert record.actor == f"cli:{getpass.getuser()}" and record.subject == "https://claims.example/"
+    assert record.detail["before"] is None and record.detail["after"]["required_claims"] == [email]
+    assert record.detail["after"]["key_transport"] == "rsa-1_5" and len(record.detail["warnings"]) == 2
+
+
 def test_uninitialised_home_says_what_to_do(tmp_path: Path) -> None:
     result = sts(tmp_path / "nothing", "user", "list", check=False)
     assert result.returncode != 0 and "sts --home" in result.stderr and "init" in result.stderr

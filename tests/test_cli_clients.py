@@ -21,11 +21,13 @@ def home(tmp_path: Path) -> Path:
 def test_client_lifecycle(home: Path, tmp_path: Path) -> None:
     _, cert, pem = make_client("svc")
     (tmp_path / "svc.crt").write_bytes(pem)
-    out = sts(home, "client", "add", "svc", "--cert", str(tmp_path / "svc.crt"), "--claim", "urn:c:role=robot",
-              "--allow-sha1").stdout
-    assert "added client svc" in out and cert.fingerprint(hashes.SHA256()).hex(":").upper() in out
+    added = sts(home, "client", "add", "svc", "--cert", str(tmp_path / "svc.crt"), "--claim", "role=robot",
+                "--allow-sha1")
+    assert "added client svc" in added.stdout and cert.fingerprint(hashes.SHA256()).hex(":").upper() in added.stdout
+    assert added.stderr.startswith("warning: legacy algorithm rsa-sha1 for client svc: ")
     listing = sts(home, "client", "list").stdout
-    assert "svc (sha1 allowed)" in listing and "urn:c:role = robot" in listing and "CN=svc" in listing
+    assert "svc (sha1 allowed)" in listing and "CN=svc" in listing
+    assert "http://schemas.microsoft.com/ws/2008/06/identity/claims/role = robot" in listing  # the short name expanded
     duplicate = sts(home, "client", "add", "svc", "--cert", str(tmp_path / "svc.crt"), check=False)
     assert duplicate.returncode != 0 and "already exists" in duplicate.stderr
     same_cert = sts(home, "client", "add", "svc2", "--cert", str(tmp_path / "svc.crt"), check=False)
@@ -52,3 +54,5 @@ def test_client_add_refuses_keys_expired_certs_and_user_names(home: Path, tmp_pa
     assert result.returncode != 0 and "user named alice" in result.stderr
     result = sts(home, "client", "add", "x", "--cert", str(tmp_path / "svc.crt"), "--claim", "novalue", check=False)
     assert result.returncode != 0 and "URI=VALUE" in result.stderr
+    result = sts(home, "client", "add", "x", "--cert", str(tmp_path / "svc.crt"), "--claim", "mail=x", check=False)
+    assert result.returncode == 1 and result.stderr.startswith("Error: --claim: unknown claim name 'mail'")
