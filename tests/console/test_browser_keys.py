@@ -60,8 +60,10 @@ def test_a_past_switch_is_refused_until_confirmed(page: Any, live: LiveServer) -
     _schedule(page, "2019-01-01T00:00")
     error = page.locator("#active_from-error").inner_text()
     assert error.startswith("the switch time 2019-01-01T00:00:00+00:00 is not in the future")
-    risk = page.locator("#confirm_short_lead-error").inner_text()
-    assert "To switch anyway, confirm below" in risk and "reject every token" in risk
+    assert page.locator("#confirm_short_lead-error").inner_text() == (
+        "Nothing was scheduled. To switch anyway, tick this box.")
+    risk = page.locator("label[for=f-confirm_short_lead-1]").inner_text()
+    assert risk.startswith("Switch sooner than 24 h ahead") and "will reject every token" in risk
     assert page.locator("#f-active_from").input_value() == "2019-01-01T00:00"  # kept for the second try
     shot(page, "keys-refused")
     assert [e.id for e in _ring(live).entries()] == [LEGACY_ID]  # nothing scheduled

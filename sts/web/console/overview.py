@@ -183,7 +183,8 @@ class OverviewPages(ConsoleCore):
             return await run_in_threadpool(schedule_rollover, self.admin_context(), actor, rollover, keyring)
         except ConfirmationRequired as refused:
             errors["active_from"] = refused.message
-            errors["confirm_short_lead"] = f"To switch anyway, confirm below: {refused.risk}."
+            # The risk itself is the checkbox's label (the same text the admin core gives the CLI).
+            errors["confirm_short_lead"] = "Nothing was scheduled. To switch anyway, tick this box."
         except AdminError as refused:
             errors[_KEY_FIELDS.get(refused.field or "", "key_file")] = refused.message
         return None
