@@ -1,4 +1,7 @@
-"""The seams of the STS: every Protocol that storage, claims, tokens and authentication implement, in one place.
+"""The seams of the STS: the Protocols that storage, claims and tokens implement, in one place.
+
+(The X.509 client registry the authenticator reads, ``sts.service.auth.ClientDirectory``, stays beside the
+store record it returns: declaring it here would make this module import the store.)
 
 ``SecurityTokenService`` and the endpoint receive implementations of these through their constructors (no
 globals, no registries); tests pass in-memory fakes (``tests/service/conftest.py``) and a fixed ``Clock``.
@@ -17,33 +20,18 @@ from sts.model import (
     IssuedToken,
     Principal,
     RelyingParty,
-    RequestContext,
+    Resolution,
     TokenRecord,
     TokenTarget,
     UserRecord,
 )
 from sts.uris import TokenType
 
-if TYPE_CHECKING:  # types only: these modules implement or use the seams, they are not imported at run time
-    from cryptography import x509
-    from lxml import etree
-
-    from sts.protocol.soap import Envelope
-    from sts.protocol.wsse.header import SecurityHeader
-    from sts.service.auth import AuthResult
-    from sts.store.clients import ClientRecord
+if TYPE_CHECKING:  # a type only (and a module that imports nothing of ours back)
     from sts.tokens.crypto.keys import SigningKey
-    from sts.tokens.validators import Resolution
 
 #: The time as the service sees it (``sts.xmltime.utcnow`` in production, a fixed instant in tests).
 Clock = Callable[[], datetime]
-
-
-class Authenticator(Protocol):
-    """Who sent a request, proven by its credentials (``sts.service.auth.RequestAuthenticator``)."""
-
-    def authenticate(self, envelope: Envelope, root: etree._Element, header: SecurityHeader,
-                     ctx: RequestContext) -> AuthResult: ...
 
 
 class RelyingPartyRegistry(Protocol):
@@ -73,15 +61,6 @@ class ClientLookup(Protocol):
     """Registered clients by name; ``as_user()`` on the record gives the subject the claims code sees."""
 
     def get(self, name: str) -> object: ...
-
-
-class ClientDirectory(Protocol):
-    """Registered clients by each way a KeyInfo names a certificate (``sts.store.clients.SqlClientStore``)."""
-
-    def by_certificate(self, cert: x509.Certificate) -> ClientRecord | None: ...
-    def by_issuer_serial(self, issuer: str, serial: int) -> ClientRecord | None: ...
-    def by_ski(self, ski: bytes) -> ClientRecord | None: ...
-    def by_thumbprint(self, sha1: bytes) -> ClientRecord | None: ...
 
 
 class TokenProvider(Protocol):

@@ -319,6 +319,14 @@ class CancelResponse:
     context: str | None = None
 
 
+@dataclass(frozen=True)
+class Resolution:
+    """What a token target resolves to: a recorded token, or why it is not one (foreign, tampered, unknown)."""
+
+    record: TokenRecord | None
+    problem: str | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class TokenDetails(Mapping[str, object]):
     """What the store keeps about an issued token beyond its columns (never a proof key), typed.

@@ -22,7 +22,7 @@ from sts.model import (
     ValidationStatus,
 )
 from sts.interfaces import TokenStatuses, TokenValidator
-from sts.tokens.validators import Resolution
+from sts.model import Resolution
 
 VALID, CANCELLED, RENEWED = "valid", "cancelled", "renewed"
 

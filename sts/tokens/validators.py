@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -21,18 +20,12 @@ from signxml.verifier import SignatureConfiguration, XMLVerifier
 from sts import ns
 from sts.errors import InvalidRequest
 from sts.interfaces import TokenRecords
-from sts.model import TokenRecord, TokenTarget
+from sts.model import Resolution, TokenTarget
+
+__all__ = ["Resolution", "TokenResolver", "token_hash"]  # Resolution now lives in sts.model; still importable here
 
 _ID_ATTRIBUTE = {ns.qn(ns.SAML2, "Assertion"): "ID", ns.qn(ns.SAML1, "Assertion"): "AssertionID"}
 _ENCRYPTED = frozenset({ns.qn(ns.SAML2, "EncryptedAssertion"), ns.qn(ns.XENC, "EncryptedData")})
-
-
-@dataclass(frozen=True)
-class Resolution:
-    """A recorded token, or why the target is not one (foreign, tampered, unknown)."""
-
-    record: TokenRecord | None
-    problem: str | None = None
 
 
 def token_hash(element: etree._Element) -> str:

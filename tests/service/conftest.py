@@ -30,7 +30,7 @@ from sts.service.lifecycle import LifecyclePolicy
 from sts.service.token_service import IssuePolicy, SecurityTokenService
 from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert
 from sts.tokens.crypto.proof import ProofKeyFactory
-from sts.tokens.validators import Resolution
+from sts.model import Resolution
 from sts.uris import AuthnMethod, TokenType
 
 T0 = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
