@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -18,7 +16,6 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from sts import ns
 from sts.model import RelyingParty
 from sts.runtime import Runtime
 from sts.web.console.auth import COOKIE, Lockout, SessionCodec, parse_basic, same_token
@@ -26,12 +23,6 @@ from sts.web.console.auth import COOKIE, Lockout, SessionCodec, parse_basic, sam
 
 HERE = Path(__file__).resolve().parent
 MAX_UPLOAD = 256 * 1024
-CLAIM_NAMES = ("name", "nameidentifier", "emailaddress", "givenname", "surname", "upn", "dateofbirth",
-               "country", "privatepersonalidentifier")
-CLAIM_URIS = tuple(f"{ns.IDENTITY}/claims/{n}" for n in CLAIM_NAMES) + (
-    "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
-    "http://schemas.microsoft.com/ws/2008/06/identity/claims/groupsid",
-)
 Handler = Callable[[Request], Awaitable[Response]]
 
 _SECURITY_HEADERS = {
@@ -42,16 +33,6 @@ _SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-_SECRET_WORDS = ("proof", "secret", "password", "private", "entropy")
-
-
-
-def optional_module(name: str) -> ModuleType | None:
-    """A back-end module that another part of the work provides; None while it does not exist."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
 
 
 def _now() -> datetime:
@@ -182,11 +163,6 @@ class ConsoleCore:
         return str(session.user if session else getattr(request.state, "actor", ""))
 
 
-def _safe_details(details: Mapping[str, object]) -> dict[str, object]:
-    """Recorded details with anything key-like left out (the store never has a proof key; belt and braces)."""
-    return {k: v for k, v in details.items() if not any(word in k.lower() for word in _SECRET_WORDS)}
-
-
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
@@ -200,19 +176,6 @@ def _form_values(form: FormData) -> dict[str, Any]:
         elif items:
             values[key] = items[-1]
     return values
-
-
-def _parse_claim_lines(text: str, errors: dict[str, str]) -> list[tuple[str, str]]:
-    claims = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        uri, sep, value = line.partition("=")
-        if not sep or ":" not in uri or any(ch.isspace() for ch in uri.strip()):
-            errors["claims"] = f"{line.strip()!r} is not URI=VALUE"
-            continue
-        claims.append((uri.strip(), value.strip()))
-    return claims
 
 
 def _rp_json(rp: RelyingParty) -> dict[str, Any]:
