@@ -9,16 +9,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sts.admin import relying_parties as rp_core
-from sts.admin.base import AdminError, ConfirmationRequired, Conflict, NotFound, field_errors
 from sts.admin import tokens as token_core
 from sts.admin import users as user_core
-from sts.admin.base import Actor, AdminContext
+from sts.admin.base import Actor, AdminContext, AdminError, ConfirmationRequired, Conflict, NotFound, field_errors
 from sts.web.console.core import _json_body, _json, _rp_json
 from sts.web.console.activity import ActivityPages
-from sts.web.console.users import admin_context
 from sts.web.console.overview import OverviewPages
 from sts.web.console.relying_parties import RelyingPartyPages
-from sts.web.console.users import UserPages
+from sts.web.console.users import UserPages, admin_context
 
 
 class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
@@ -83,7 +81,7 @@ class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
                 user_core.add_user, ctx, Actor.console(self.actor(request)), str(body.get("name", "")),
                 str(body.get("password", "")), _claim_pairs(body.get("claims")), admin=bool(body.get("admin")))
         except AdminError as err:
-            return _user_error_json(err)
+            return _admin_error_json(err)
         return _json({"name": change.user.name, "warnings": list(change.warnings)}, 201)
 
     async def api_user(self, request: Request) -> Response:
@@ -95,7 +93,7 @@ class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
             try:
                 await run_in_threadpool(user_core.remove_user, ctx, actor, name)
             except AdminError as err:
-                return _user_error_json(err, removed=False)
+                return _admin_error_json(err, removed=False)
             return _json({"removed": True})
         body = await _json_body(request)
         if body is None:
@@ -103,7 +101,7 @@ class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
         try:
             change = await run_in_threadpool(_patch_user, ctx, actor, name, body)
         except AdminError as err:
-            return _user_error_json(err)
+            return _admin_error_json(err)
         return _json({**user_core.user_data(change.user), "warnings": list(change.warnings)})
 
     async def api_tokens(self, request: Request) -> Response:
@@ -111,7 +109,7 @@ class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
         try:
             found = await run_in_threadpool(self._search_tokens, dict(request.query_params))
         except AdminError as err:
-            return _user_error_json(err)
+            return _admin_error_json(err)
         return _json([token_core.describe(t).to_dict() for t in found])
 
     async def api_token_cancel(self, request: Request) -> Response:
@@ -120,7 +118,7 @@ class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
             await run_in_threadpool(token_core.cancel_token, admin_context(self.runtime),
                                     Actor.console(self.actor(request)), token_id)
         except AdminError as err:
-            return _user_error_json(err, cancelled=False)
+            return _admin_error_json(err, cancelled=False)
         return _json({"cancelled": True})
 
     async def api_audit(self, request: Request) -> Response:
@@ -128,7 +126,7 @@ class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
         try:
             entries = await run_in_threadpool(self._audit_entries, dict(request.query_params))
         except AdminError as err:
-            return _user_error_json(err)
+            return _admin_error_json(err)
         return _json([entry.to_dict() for entry in entries])
 
     async def api_explain(self, request: Request) -> Response:
@@ -140,7 +138,7 @@ class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
         try:
             answer = await run_in_threadpool(self._explain, dict(body))
         except AdminError as err:
-            return _user_error_json(err)
+            return _admin_error_json(err)
         return _json(answer.to_dict())
 
 
@@ -172,12 +170,6 @@ def _patch_user(ctx: AdminContext, actor: Actor, name: str, body: dict[str, Any]
     if "disabled" in body:
         change = user_core.set_disabled(ctx, actor, name, bool(body["disabled"]))
     return user_core.UserChange(change.user, warnings)
-
-
-def _user_error_json(error: AdminError, **extra: object) -> Response:
-    """An AdminError as the API answers it: 404 not found, 409 conflict, else 400; errors by field."""
-    status = 404 if isinstance(error, NotFound) else 409 if isinstance(error, Conflict) else 400
-    return _json({**extra, "errors": field_errors(error)}, status)
 
 
 def _rp_policy_json(body: dict[str, Any]) -> rp_core.RelyingPartyPolicy:
