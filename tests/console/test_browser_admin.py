@@ -110,3 +110,17 @@ def test_a_cli_change_appears_in_the_audit_page(page: Any, live: LiveServer) -> 
     assert cells[1:5] == ["user.add", f"cli:{getpass.getuser()}", "ok", "carol"]
     assert "emailaddress" in cells[5]
     shot(page, "audit-cli-change")
+
+
+def test_claim_picker_adds_a_known_claim_by_its_short_name(page: Any, live: LiveServer) -> None:
+    page.goto(f"{live.base_url}/console/users")
+    page.fill("#f-name", "dora")
+    page.fill("#f-password", "pw")
+    page.fill("#f-claim_name", "givenname")
+    page.fill("#f-claim_value", "Dora")
+    page.fill("#f-claims", "urn:example:boots=7")
+    page.click("button[type=submit]:has-text('Add user')")
+    assert "Warning: claim URI urn:example:boots is not in the claim dictionary" in page.content()
+    row = page.locator("table.list tr", has_text="dora").first.inner_text()
+    assert "givenname = Dora" in row and "urn:example:boots = 7" in row
+    shot(page, "users-picker")
