@@ -15,8 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import Enum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sts.admin.algorithms import (DATA_ENCRYPTIONS, KEY_TRANSPORTS, KEY_TYPES, SIGNATURES, TOKEN_TYPES,
                                   AlgorithmChoice, check_legacy, choose, short_name)
@@ -228,11 +227,11 @@ def _add(ctx: AdminContext, actor: Actor, endpoint: str, cert_pem: bytes | None,
          allow_legacy: bool, errors: dict[str, str]) -> RelyingPartyChange:
     """The common end of both adds: defaults, policy, checks, the store, the audit record."""
     settings = ctx.settings
-    base = RelyingParty(endpoint=endpoint or "urn:unset:endpoint", cert_pem=cert_pem,
+    base = RelyingParty(endpoint=endpoint, cert_pem=cert_pem,
                         default_lifetime=timedelta(seconds=settings.default_lifetime_seconds),
                         max_lifetime=timedelta(seconds=settings.max_lifetime_seconds))
     warnings: list[str] = []
-    party = replace(_apply_policy(base, policy, errors, warnings), endpoint=endpoint)
+    party = _apply_policy(base, policy, errors, warnings)
     if party.encrypt and party.cert_pem is None:
         errors.setdefault("cert", _NEEDS_CERT)
     if errors:
@@ -263,49 +262,46 @@ def _apply_policy(party: RelyingParty, policy: RelyingPartyPolicy, errors: dict[
                   warnings: list[str]) -> RelyingParty:
     """``party`` with every given policy field checked and applied; errors land in ``errors`` by field."""
     changes: dict[str, object] = {}
-    for name in ("match_prefix", "encrypt", "refuse_long_lifetime"):
-        value = getattr(policy, name)
-        if value is not None:
-            changes[name] = bool(value)
-    pick: list[tuple[str, str, Mapping[str, Enum], str]] = [
-        ("token_type", "token_type", TOKEN_TYPES, "token type"),
-        ("signature", "signature_algorithm", SIGNATURES, "signature algorithm"),
-        ("data_encryption", "data_encryption", DATA_ENCRYPTIONS, "data encryption"),
-        ("key_transport", "key_transport", KEY_TRANSPORTS, "key transport")]
-    for field, attribute, table, what in pick:
-        text = getattr(policy, field)
-        if text is not None:
-            _set(changes, attribute, _attempt(errors, lambda: choose(table, text, field=field, what=what)))
-    if policy.required_claims is not None:
-        _set(changes, "required_claims", _attempt(errors, lambda: _claims(policy.required_claims or (),
-                                                                          "required_claims", warnings)))
-    if policy.permitted_claims is not None:
-        _set(changes, "permitted_claims", _attempt(errors, lambda: _permitted(policy.permitted_claims or (),
-                                                                              warnings)))
-    if policy.name_id_claim is not None:
-        text = policy.name_id_claim.strip()
-        changes["name_id_claim"] = None
-        if text:
-            _set(changes, "name_id_claim", _attempt(errors, lambda: _claims((text,), "name_id_claim", warnings)[0]))
-    for field in ("default_lifetime", "max_lifetime"):
-        seconds = getattr(policy, field)
-        if seconds is not None:
-            _set(changes, field, _attempt(errors, lambda: _lifetime(seconds, field)))
-    if policy.allowed_token_types is not None:
-        _set(changes, "allowed_token_types", _attempt(errors, lambda: _types(
-            policy.allowed_token_types or (), TOKEN_TYPES, "allowed_token_types", "token type")))
-    if policy.allowed_key_types is not None:
-        _set(changes, "allowed_key_types", _attempt(errors, lambda: _types(
-            policy.allowed_key_types or (), KEY_TYPES, "allowed_key_types", "key type")))
-    if policy.additional_audiences is not None:
-        _set(changes, "additional_audiences", _attempt(errors, lambda: _audiences(policy.additional_audiences or ())))
+    for field, (attribute, parse) in _policy_fields(warnings).items():
+        value = getattr(policy, field)
+        if value is None:
+            continue
+        try:
+            changes[attribute] = parse(value)
+        except InvalidInput as exc:
+            errors.setdefault(exc.field or field, exc.message)
     changed = replace(party, **changes)  # type: ignore[arg-type]
-    if changed.default_lifetime > changed.max_lifetime:
-        if policy.default_lifetime is not None:
-            warnings.append(f"the default lifetime {int(changed.default_lifetime.total_seconds())}s is longer than "
-                            f"the cap: {int(changed.max_lifetime.total_seconds())}s is used")
-        changed = replace(changed, default_lifetime=changed.max_lifetime)
-    return changed
+    if changed.default_lifetime <= changed.max_lifetime:
+        return changed
+    if policy.default_lifetime is not None:
+        warnings.append(f"the default lifetime {int(changed.default_lifetime.total_seconds())}s is longer than "
+                        f"the cap: {int(changed.max_lifetime.total_seconds())}s is used")
+    return replace(changed, default_lifetime=changed.max_lifetime)
+
+
+def _policy_fields(warnings: list[str]) -> dict[str, tuple[str, Callable[[Any], object]]]:
+    """Policy field -> (RelyingParty attribute, how its input is checked and converted)."""
+    return {
+        "match_prefix": ("match_prefix", bool),
+        "encrypt": ("encrypt", bool),
+        "refuse_long_lifetime": ("refuse_long_lifetime", bool),
+        "token_type": ("token_type", lambda v: choose(TOKEN_TYPES, v, field="token_type", what="token type")),
+        "signature": ("signature_algorithm",
+                      lambda v: choose(SIGNATURES, v, field="signature", what="signature algorithm")),
+        "data_encryption": ("data_encryption",
+                            lambda v: choose(DATA_ENCRYPTIONS, v, field="data_encryption", what="data encryption")),
+        "key_transport": ("key_transport",
+                          lambda v: choose(KEY_TRANSPORTS, v, field="key_transport", what="key transport")),
+        "required_claims": ("required_claims", lambda v: _claims(v, "required_claims", warnings)),
+        "permitted_claims": ("permitted_claims", lambda v: _permitted(v, warnings)),
+        "name_id_claim": ("name_id_claim", lambda v: _name_id_claim(v, warnings)),
+        "default_lifetime": ("default_lifetime", lambda v: _lifetime(v, "default_lifetime")),
+        "max_lifetime": ("max_lifetime", lambda v: _lifetime(v, "max_lifetime")),
+        "allowed_token_types": ("allowed_token_types",
+                                lambda v: _types(v, TOKEN_TYPES, "allowed_token_types", "token type")),
+        "allowed_key_types": ("allowed_key_types", lambda v: _types(v, KEY_TYPES, "allowed_key_types", "key type")),
+        "additional_audiences": ("additional_audiences", _audiences),
+    }
 
 
 def _apply_rollover(ctx: AdminContext, party: RelyingParty, rollover: Rollover, warnings: list[str]) -> RelyingParty:
@@ -374,6 +370,11 @@ def _claims(texts: Iterable[str], field: str, warnings: list[str]) -> tuple[str,
     return tuple(dict.fromkeys(uris))
 
 
+def _name_id_claim(text: str, warnings: list[str]) -> str | None:
+    """The NameID claim's URI; an empty text clears it."""
+    return _claims((text,), "name_id_claim", warnings)[0] if text.strip() else None
+
+
 def _permitted(texts: Iterable[str], warnings: list[str]) -> tuple[str, ...]:
     wanted = [t for t in texts if t.strip()]
     if not wanted or any(t.strip() == ANY_CLAIM for t in wanted):
@@ -422,11 +423,6 @@ def _attempt(errors: dict[str, str], step: Callable[[], T]) -> T | None:
     except InvalidInput as exc:
         errors.setdefault(exc.field or "form", exc.message)
         return None
-
-
-def _set(changes: dict[str, object], attribute: str, value: object) -> None:
-    if value is not None:
-        changes[attribute] = value
 
 
 __all__ = ["RelyingPartyChange", "RelyingPartyPolicy", "Rollover", "add_relying_party",
