@@ -155,3 +155,17 @@ def test_a_cli_change_shows_in_the_audit_page(client: TestClient, admin: str, co
     assert f"<td>user.add</td><td>cli:{getpass.getuser()}</td><td>ok</td><td>hal</td>" in page
     assert "created: name=hal" in page
     assert client.get("/console/audit?since=yesterday").status_code == 400
+
+
+def test_accessibility_of_the_pages_with_results(client: TestClient, admin: str, runtime: Runtime) -> None:
+    from a11y import check_page  # type: ignore[import-not-found]
+
+    _token(runtime, "_t3")
+    check_page(client.get(f"/console/users/{ADMIN}").text, "administrator's user page")
+    check_page(client.get("/console/tokens/_t3").text, "token detail")
+    check_page(client.get("/console/audit").text, "audit with entries")
+    for claims in ("givenname\nupn?", "upn"):
+        check_page(client.post("/console/explain", data={"csrf": admin, "user": "alice", "rp": DEMO_RP_ENDPOINT,
+                                                         "claims": claims}).text, f"explain {claims!r}")
+    check_page(client.post("/console/users/alice", data={"csrf": admin, "action": "promote",
+                                                         "password": "x"}).text, "refused promotion")
