@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import shlex
-import shutil
 import ssl
 import sys
 from datetime import timedelta
@@ -108,7 +107,12 @@ def _self_command() -> str:
     """How this ``sts`` was started (``.venv/bin/sts`` after ``make run``), so the printed command runs as is."""
     program = sys.argv[0] if sys.argv else ""
     if not program or program.endswith("__main__.py") or program == "-c":
-        return f"{shlex.quote(sys.executable)} -m sts"
+        return f"{_runnable(sys.executable)} -m sts"
+    return _runnable(program)
+
+
+def _runnable(program: str) -> str:
+    """``program`` as typed from the current directory: relative below it, absolute elsewhere, quoted."""
     path = Path(program)
     if path.is_absolute():
         try:
@@ -116,8 +120,8 @@ def _self_command() -> str:
         except ValueError:
             return shlex.quote(program)
     text = str(path)
-    # A bare name found on PATH stays bare; a relative path needs its directory (`./sts`, `.venv/bin/sts`).
-    return shlex.quote(text if "/" in text or shutil.which(text) else f"./{text}")
+    # A file in the current directory needs "./" to run (the shell would look for a bare name on PATH).
+    return shlex.quote(text if "/" in text else f"./{text}")
 
 
 def _check_tls_files(certfile: str, keyfile: str, client_ca: str | None) -> None:
