@@ -40,6 +40,7 @@ from sts.model import (
     TokenTarget,
     UseKey,
 )
+from sts.service.claims import StoreClaimsSource
 from sts.tokens.crypto.encryption import decrypt_key_bytes
 from sts.tokens.crypto.keys import SigningKey
 from sts.tokens.crypto.proof import p_sha1
@@ -162,6 +163,15 @@ def test_the_claims_source_is_the_one_given(make_service: MakeService) -> None:
     source = Claims(Claim("urn:example:tier", ("gold",)))
     response = make_service(claims=source).issue(rst(), principal())
     assert source.asked == ["alice"] and response.token.claims == (Claim("urn:example:tier", ("gold",)),)
+
+
+def test_the_default_is_the_user_store_as_the_store_claims_source_reads_it(
+    make_service: MakeService, fakes: Fakes
+) -> None:
+    request = rst(claims=(ClaimRequest(EMAIL), ClaimRequest(SURNAME, optional=True)))
+    default = make_service().issue(request, principal()).token.claims
+    explicit = make_service(claims=StoreClaimsSource(fakes.users)).issue(request, principal()).token.claims
+    assert default == explicit == (Claim(GIVENNAME, ("Alice",)), Claim(EMAIL, ("alice@example.org",)))
 
 
 @pytest.mark.parametrize("name", ["nobody", "mallory"])
