@@ -8,7 +8,7 @@ import click
 
 from sts.admin.audit import AuditQuery, search_audit
 from sts.cli.context import _Context, pass_ctx
-from sts.cli.users import admin_context, admin_errors
+from sts.cli.context import admin_context, admin_errors
 
 
 @click.command()

@@ -13,7 +13,8 @@ from sts.admin import clients as core
 from sts.admin.base import Actor
 from sts.admin.users import parse_claim_lines
 from sts.cli.context import _Context, _echo_claims, pass_ctx
-from sts.cli.rp import admin_context, admin_errors, echo_warnings, read_file
+from sts.cli.context import admin_context, admin_errors, echo_warnings
+from sts.cli.rp import read_file
 from sts.tokens.crypto.keys import fingerprint_sha256
 
 _OPTIONS = {"name": "NAME", "cert": "--cert", "claims": "--claim"}

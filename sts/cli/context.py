@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from sts.admin.base import AdminContext, AdminError, InvalidInput, field_errors
 from sts.config import Settings, load_settings
 from sts.model import Claim
 from sts.store.database import Database
@@ -119,3 +120,26 @@ def _keyring(ctx: _Context) -> Keyring:
     if not settings.signing_key_path.exists():
         raise ctx.not_initialised()
     return Keyring.for_home(settings.signing_key_path)
+
+
+def admin_context(ctx: _Context) -> AdminContext:
+    """The admin core over this home's stores and settings."""
+    return AdminContext.for_stores(ctx.stores(), ctx.settings())
+
+
+@contextmanager
+def admin_errors(options: Mapping[str, str] | None = None) -> Iterator[None]:
+    """A refused operation as one line (exit status 1), naming the option at fault (``--cert: ...``)."""
+    try:
+        yield
+    except AdminError as err:
+        if options is None or not isinstance(err, InvalidInput):
+            raise click.ClickException(err.message) from None
+        parts = [f"{options[field]}: {message}" if field in options else message
+                 for field, message in field_errors(err).items()]
+        raise click.ClickException("; ".join(parts)) from None
+
+
+def echo_warnings(warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)

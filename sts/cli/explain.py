@@ -9,7 +9,7 @@ import click
 
 from sts.admin.explain import AdminExplanation, ExplainQuery, explain as explain_query
 from sts.cli.context import _Context, pass_ctx
-from sts.cli.users import admin_errors
+from sts.cli.context import admin_errors
 
 
 @click.command()

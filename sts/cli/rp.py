@@ -7,17 +7,15 @@ fault. The flag that names a legacy algorithm (``--signature rsa-sha1``) is the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from sts.admin import relying_parties as core
 from sts.admin.algorithms import DATA_ENCRYPTIONS, KEY_TRANSPORTS, SIGNATURES
-from sts.admin.base import Actor, AdminContext, AdminError, InvalidInput, field_errors
+from sts.admin.base import Actor
 from sts.admin.certificates import summarize_pem
-from sts.cli.context import _Context, _iso_time, pass_ctx
+from sts.cli.context import _Context, _iso_time, admin_context, admin_errors, echo_warnings, pass_ctx
 
 #: The option each field of the admin core is read from, to name it in an error.
 _OPTIONS = {"endpoint": "--endpoint", "cert": "--cert", "metadata": "--metadata", "token_type": "--token-type",
@@ -28,29 +26,6 @@ _OPTIONS = {"endpoint": "--endpoint", "cert": "--cert", "metadata": "--metadata"
             "allowed_key_types": "--allow-key-type", "additional_audiences": "--audience",
             "next_cert": "--next-cert", "next_cert_from": "--next-cert-from"}
 _CLAIM_HELP = "a short name (emailaddress, givenname, role...) or a full URI; repeat for more"
-
-
-def admin_context(ctx: _Context) -> AdminContext:
-    """The admin core over this home's stores and settings."""
-    return AdminContext.for_stores(ctx.stores(), ctx.settings())
-
-
-@contextmanager
-def admin_errors(options: Mapping[str, str]) -> Iterator[None]:
-    """A refused operation as one line (exit status 1), naming the option at fault (``--cert: ...``)."""
-    try:
-        yield
-    except AdminError as err:
-        if not isinstance(err, InvalidInput):
-            raise click.ClickException(err.message) from None
-        parts = [f"{options[field]}: {message}" if field in options else message
-                 for field, message in field_errors(err).items()]
-        raise click.ClickException("; ".join(parts)) from None
-
-
-def echo_warnings(warnings: tuple[str, ...]) -> None:
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
 
 
 def read_file(path: Path | None, option: str) -> bytes | None:
@@ -220,4 +195,4 @@ def rp_remove(ctx: _Context, url: str) -> None:
     click.echo(f"removed relying party {removed.endpoint}")
 
 
-__all__ = ["admin_context", "admin_errors", "echo_warnings", "read_file", "rp"]
+__all__ = ["read_file", "rp"]

@@ -7,37 +7,17 @@ result or the refusal in one line. Every change reaches the audit log (``sts aud
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import click
 
 from sts.admin import users as core
-from sts.admin.base import Actor, AdminContext, AdminError
-from sts.cli.context import _Context, _echo_claims, pass_ctx
+from sts.admin.base import Actor
+from sts.cli.context import _Context, _echo_claims, admin_context, admin_errors, echo_warnings, pass_ctx
 from sts.service.claim_dictionary import KNOWN_CLAIMS
 
 _CLAIM_HELP = "A claim as NAME=VALUE (a short name such as givenname, emailaddress, role, or a full URI); repeat " \
               "for more. `sts user claims` lists the short names."
-
-
-def admin_context(ctx: _Context) -> AdminContext:
-    """The admin core over this home's stores and settings."""
-    return AdminContext.for_stores(ctx.stores(), ctx.settings())
-
-
-@contextmanager
-def admin_errors() -> Iterator[None]:
-    """A refused operation as a one-line error (exit status 1)."""
-    try:
-        yield
-    except AdminError as err:
-        raise click.ClickException(err.message) from None
-
-
-def _warn(warnings: tuple[str, ...]) -> None:
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
 
 
 def _read_password(password: str | None, password_stdin: bool) -> str:
@@ -74,7 +54,7 @@ def user_add(ctx: _Context, name: str, password: str | None, password_stdin: boo
         pairs = core.parse_claim_lines(claims)
         secret = _read_password(password, password_stdin)
         change = core.add_user(admin_context(ctx), Actor.cli(), name, secret, pairs, admin=admin)
-    _warn(change.warnings)
+    echo_warnings(change.warnings)
     click.echo(f"added {'administrator' if admin else 'user'} {name}")
 
 
@@ -104,7 +84,7 @@ def user_update(ctx: _Context, name: str, claims: tuple[str, ...], clear_claims:
     admin_ctx = admin_context(ctx)
     with admin_errors():
         if claims or clear_claims:
-            _warn(core.set_claims(admin_ctx, Actor.cli(), name, core.parse_claim_lines(claims)).warnings)
+            echo_warnings(core.set_claims(admin_ctx, Actor.cli(), name, core.parse_claim_lines(claims)).warnings)
         if disabled is not None:
             core.set_disabled(admin_ctx, Actor.cli(), name, disabled)
     click.echo(f"updated user {name}")
