@@ -52,6 +52,12 @@ LINE_BREAKS = """(element) => {
   return breaks;
 }"""
 
+# The same for every code value in the page but fingerprints, in one round trip: [[text, breaks], ...].
+EVERY_CODE_BREAKS = f"""() => {{
+  const lineBreaks = {LINE_BREAKS};
+  return Array.from(document.querySelectorAll("main code:not(.fp)"), (e) => [e.textContent, lineBreaks(e)]);
+}}"""
+
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
@@ -113,8 +119,9 @@ def shot(page: Any, name: str) -> None:
 
 
 def every_page(live: LiveServer, page: Any) -> Iterator[tuple[str, str]]:
-    """(name, path) of every console page, a token's detail page included."""
+    """(name, path) of every console page, a token's detail page and a confirmation included."""
     yield from PAGES.items()
+    yield "rp-remove", f"/console/rps/remove?endpoint={LONG_RP.replace(':', '%3A').replace('/', '%2F')}"
     page.goto(f"{live.base_url}/console/tokens")
     yield "token", page.locator("table.list a").first.get_attribute("href")
 
@@ -142,6 +149,14 @@ def test_a_narrow_screen_never_scrolls_sideways(narrow: Any, live: LiveServer) -
         assert page_width <= view_width, f"{path}: the page is {page_width} px wide on a {view_width} px screen"
         nav = narrow.locator("header.top nav").bounding_box()
         assert nav["x"] >= 0 and nav["x"] + nav["width"] <= view_width, f"{path}: the navigation leaves the screen"
+    sign_in_page = narrow.context.browser.new_context(viewport={"width": 375, "height": 800}).new_page()
+    try:
+        sign_in_page.goto(f"{live.base_url}/console/login")
+        shot(sign_in_page, "narrow-login")
+        assert sign_in_page.evaluate(
+            "document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    finally:
+        sign_in_page.context.close()
     narrow.goto(f"{live.base_url}/console/rps")
     table = narrow.locator("table.list")
     # The list is wider than the screen (the long endpoint) and scrolls inside its own box.
@@ -162,9 +177,9 @@ def test_urls_wrap_only_after_a_separator(narrow: Any, wide: Any, live: LiveServ
     for page in (narrow, wide):
         for _, path in every_page(live, page):
             page.goto(f"{live.base_url}{path}")
-            for code in page.locator("main code:not(.fp)").all():
-                mid_word = [pair for pair in code.evaluate(LINE_BREAKS) if pair[0].isalnum() and pair[1].isalnum()]
-                assert not mid_word, f"{path}: {code.inner_text()!r} breaks inside a word: {mid_word}"
+            for text, breaks in page.evaluate(EVERY_CODE_BREAKS):
+                mid_word = [pair for pair in breaks if pair[0].isalnum() and pair[1].isalnum()]
+                assert not mid_word, f"{path}: {text!r} breaks inside a word: {mid_word}"
 
 
 def test_the_activity_chart_has_axes_and_shows_failures(wide: Any, live: LiveServer) -> None:
