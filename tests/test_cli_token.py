@@ -41,6 +41,15 @@ def test_get_validate_renew_cancel(live_sts, demo, tmp_path: Path, wst) -> None:
     assert _run("cancel", *login, str(renewed_file))[:2] == (0, "cancelled\n")
 
 
+def test_get_takes_claim_short_names_and_refuses_unknown_ones(live_sts, demo, tmp_path: Path) -> None:
+    token_file = tmp_path / "token.xml"
+    code, _, err = _run("get", *_login(live_sts, demo), "--applies-to", demo["rp"], "--claim", "givenname",
+                        "--out", str(token_file))
+    assert code == 0, err
+    code, _, err = _run("get", *_login(live_sts, demo), "--applies-to", demo["rp"], "--claim", "givenam")
+    assert code == 2 and "unknown claim name 'givenam'" in err and "givenname" in err
+
+
 def test_get_prints_the_token_and_accepts_the_wsdl_or_base_url(live_sts, demo) -> None:
     for url in (live_sts.sts_url + "?wsdl", live_sts.base_url):
         code, out, err = _run("get", *_login(live_sts, demo, url), "--applies-to", demo["rp"], "--digest",

@@ -19,6 +19,8 @@ from urllib.parse import urlsplit
 
 import click
 
+from sts.service.claim_dictionary import resolve_claim
+
 from sts.uris import SoapVersion, TrustVersion
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -152,7 +154,8 @@ _KEY_TYPES = ("bearer", "symmetric", "public")
 @token.command("get")
 @_client_options
 @click.option("--applies-to", required=True, help="the relying party's address (AppliesTo)")
-@click.option("--claim", "claims", multiple=True, help="a claim URI to request (repeatable)")
+@click.option("--claim", "claims", multiple=True,
+              help="a claim to request: a short name (givenname, emailaddress, role...) or a URI (repeatable)")
 @click.option("--token-type", help="saml11, saml20 or a token type URI")
 @click.option("--key-type", type=click.Choice(_KEY_TYPES), help="bearer, symmetric or public (needs --cert/--key)")
 @click.option("--out", type=click.Path(dir_okay=False), help="write the token here (else print it)")
@@ -161,8 +164,8 @@ _KEY_TYPES = ("bearer", "symmetric", "public")
 def get(shared: _ClientOptions, applies_to: str, claims: tuple[str, ...], token_type: str | None,
         key_type: str | None, out: str | None, proof_out: str | None) -> None:
     """Issue: ask the STS for a token for --applies-to."""
-    client = shared.client()
-    result = client.issue(applies_to, token_type=token_type, claims=claims, key_type=key_type)
+    uris = _claim_uris(claims)
+    result = shared.client().issue(applies_to, token_type=token_type, claims=uris, key_type=key_type)
     _write_result(result, out, proof_out)
 
 
@@ -199,3 +202,11 @@ def cancel(shared: _ClientOptions, token_file: str) -> None:
     client = shared.client()
     client.cancel(_read_token(token_file))
     click.echo("cancelled")
+
+
+def _claim_uris(claims: tuple[str, ...]) -> tuple[str, ...]:
+    """Short names expand through the claim dictionary; any URI goes to the STS as given (it may know more)."""
+    try:
+        return tuple(resolve_claim(claim).uri for claim in claims)
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--claim") from None
