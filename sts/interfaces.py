@@ -1,22 +1,22 @@
 """The seams of the STS: the Protocols that storage, claims and tokens implement, in one place.
 
-(The X.509 client registry the authenticator reads, ``sts.service.auth.ClientDirectory``, stays beside the
-store record it returns: declaring it here would make this module import the store.)
-
 ``SecurityTokenService`` and the endpoint receive implementations of these through their constructors (no
 globals, no registries); tests pass in-memory fakes (``tests/service/conftest.py``) and a fixed ``Clock``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
+
+from cryptography import x509
 
 from sts.model import (
     AssertionContent,
     Claim,
     ClaimRequest,
+    ClientRecord,
     IssuedToken,
     Principal,
     RelyingParty,
@@ -63,6 +63,15 @@ class ClientLookup(Protocol):
     def get(self, name: str) -> object: ...
 
 
+class ClientDirectory(Protocol):
+    """Registered clients by each way a KeyInfo names a certificate (``sts.store.clients.SqlClientStore``)."""
+
+    def by_certificate(self, cert: x509.Certificate) -> ClientRecord | None: ...
+    def by_issuer_serial(self, issuer: str, serial: int) -> ClientRecord | None: ...
+    def by_ski(self, ski: bytes) -> ClientRecord | None: ...
+    def by_thumbprint(self, sha1: bytes) -> ClientRecord | None: ...
+
+
 class TokenProvider(Protocol):
     """Builds, signs and encrypts one token from the decided content (``sts.service.providers``)."""
 
@@ -103,3 +112,10 @@ class SigningKeys(Protocol):
     """A keyring: the signing key in use at an instant (``sts.tokens.keyring.Keyring``)."""
 
     def current(self, now: datetime) -> SigningKey: ...
+
+
+class AuditSink(Protocol):
+    """Where audit entries go (``sts.store.audit.AuditTrail``; a list in tests)."""
+
+    def record(self, event: str, *, actor: str | None, outcome: str, subject: str | None = None,
+               detail: Mapping[str, object] | None = None) -> None: ...

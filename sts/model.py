@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from lxml import etree
 
 from sts.uris import (
@@ -461,3 +463,22 @@ class UserRecord:
     claims: tuple[Claim, ...] = ()
     disabled: bool = False
     admin: bool = False
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    """A registered client, its certificate and claims."""
+
+    name: str
+    certificate: x509.Certificate
+    claims: tuple[Claim, ...] = ()
+    allow_sha1: bool = False
+    disabled: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        return self.certificate.fingerprint(hashes.SHA256()).hex()
+
+    def as_user(self) -> UserRecord:
+        """The client as the claims code sees a principal (``sts.service.claims.collect_claims`` takes a UserRecord)."""
+        return UserRecord(self.name, self.claims, self.disabled)

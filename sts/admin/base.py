@@ -11,8 +11,9 @@ import getpass
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from sts.interfaces import AuditSink
 from sts.store.audit import AuditTrail
 from sts.xmltime import utcnow
 
@@ -92,13 +93,6 @@ class ConfirmationRequired(AdminError):
     def __init__(self, message: str, *, field: str | None = None, risk: str = "") -> None:
         super().__init__(message, field=field)
         self.risk = risk
-
-
-class AuditSink(Protocol):
-    """Where audit entries go (``sts.store.audit.AuditTrail``; a list in tests)."""
-
-    def record(self, event: str, *, actor: str | None, outcome: str, subject: str | None = None,
-               detail: Mapping[str, object] | None = None) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from sts.admin.base import (Actor, AdminContext, AdminError, Change, Conflict, I
                             record_change, record_refusal)
 from sts.admin.certificates import CertificateSummary, certificate_pem, read_certificate
 from sts.admin.users import ClaimPairs, resolve_claims
-from sts.store.clients import ClientRecord
+from sts.model import ClientRecord
 from sts.store.users import check_user_name
 
 

@@ -15,7 +15,6 @@ import enum
 import hashlib
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
 
 from cryptography import x509
 from lxml import etree
@@ -23,10 +22,9 @@ from lxml import etree
 from sts import ns
 from sts.tokens.crypto.keys import check_certificate
 from sts.errors import FailedAuthentication, InvalidRequest, MessageExpired
-from sts.interfaces import ReplayCache, UserDirectory
-from sts.model import Principal, RequestContext
+from sts.interfaces import ClientDirectory, ReplayCache, UserDirectory
+from sts.model import ClientRecord, Principal, RequestContext
 from sts.protocol.soap import Envelope
-from sts.store.clients import ClientRecord
 from sts.uris import AuthnMethod
 from sts.protocol.wsse.header import SecurityHeader
 from sts.protocol.wsse.signature import (
@@ -72,15 +70,6 @@ class UsernameTokenAuthenticator:
 
 
 # --- X.509-signed requests ------------------------------------------------------------------------------------
-
-
-class ClientDirectory(Protocol):
-    """Registered clients by each way a KeyInfo names a certificate (``sts.store.clients.SqlClientStore``)."""
-
-    def by_certificate(self, cert: x509.Certificate) -> ClientRecord | None: ...
-    def by_issuer_serial(self, issuer: str, serial: int) -> ClientRecord | None: ...
-    def by_ski(self, ski: bytes) -> ClientRecord | None: ...
-    def by_thumbprint(self, sha1: bytes) -> ClientRecord | None: ...
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,32 +19,13 @@ from sqlalchemy.exc import IntegrityError
 
 from sts.tokens.crypto.keys import check_certificate, load_certificate
 from sts.interfaces import Clock
-from sts.model import Claim, UserRecord
+from sts.model import ClientRecord
 from sts.protocol.wsse.build import subject_key_identifier
 from sts.protocol.wsse.signature import parse_issuer_name
 from sts.store.prepared import Prepared, fetch
 from sts.store.schema import client_claims, clients, users, utcnow
 from sts.store.transactions import reading, writing
 from sts.store.users import _aggregate, check_user_name
-
-
-@dataclass(frozen=True)
-class ClientRecord:
-    """A registered client, its certificate and claims."""
-
-    name: str
-    certificate: x509.Certificate
-    claims: tuple[Claim, ...] = ()
-    allow_sha1: bool = False
-    disabled: bool = False
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint_hex(self.certificate)
-
-    def as_user(self) -> UserRecord:
-        """The client as the claims code sees a principal (``sts.service.claims.collect_claims`` takes a UserRecord)."""
-        return UserRecord(self.name, self.claims, self.disabled)
 
 
 def fingerprint_hex(cert: x509.Certificate) -> str:
