@@ -12,9 +12,9 @@ from starlette.responses import RedirectResponse, Response
 from sts.admin import audit as audit_core
 from sts.admin import explain as explain_core
 from sts.admin import tokens as token_core
-from sts.admin.base import Actor, AdminError, Conflict, NotFound, field_errors
+from sts.admin.base import AdminError, Conflict, NotFound, field_errors
 from sts.web.console.core import ConsoleCore, _form_values
-from sts.web.console.users import CLAIM_CONTEXT, admin_context
+from sts.web.console.users import CLAIM_CONTEXT
 
 AUDIT_EVENTS = ("issue", "renew", "cancel", "validate", "auth-failed", "user.*", "admin.*", "rp.*", "keys.*",
                 "token.cancel", "console.*", "console.login", "console.login-failed")
@@ -63,7 +63,7 @@ class ActivityPages(ConsoleCore):
     # -- tokens ------------------------------------------------------------------------------------------
 
     def _search_tokens(self, params: dict[str, str]) -> list[Any]:
-        return token_core.list_tokens(admin_context(self.runtime), token_core.TokenQuery.from_text(params))
+        return token_core.list_tokens(self.admin_context(), token_core.TokenQuery.from_text(params))
 
     async def tokens(self, request: Request) -> Response:
         params = dict(request.query_params)
@@ -78,7 +78,7 @@ class ActivityPages(ConsoleCore):
     async def token(self, request: Request) -> Response:
         token_id = request.path_params["token_id"]
         try:
-            detail = await run_in_threadpool(token_core.token_detail, admin_context(self.runtime), token_id)
+            detail = await run_in_threadpool(token_core.token_detail, self.admin_context(), token_id)
         except NotFound as err:
             return self.render(request, "message.html", 404, title="Not found", message=f"{err.message}.")
         return self.render(request, "token.html", t=detail.record, detail=detail, empty=token_core.EMPTY)
@@ -86,8 +86,8 @@ class ActivityPages(ConsoleCore):
     async def token_cancel(self, request: Request) -> Response:
         token_id = request.path_params["token_id"]
         try:
-            await run_in_threadpool(token_core.cancel_token, admin_context(self.runtime),
-                                    Actor.console(self.actor(request)), token_id)
+            await run_in_threadpool(token_core.cancel_token, self.admin_context(),
+                                    self.admin_actor(request), token_id)
         except NotFound as err:
             return self.render(request, "message.html", 404, title="Not found", message=f"{err.message}.")
         except Conflict:
@@ -100,7 +100,7 @@ class ActivityPages(ConsoleCore):
     # -- audit -------------------------------------------------------------------------------------------
 
     def _audit_entries(self, params: dict[str, str]) -> list[audit_core.AuditEntry]:
-        ctx = admin_context(self.runtime)
+        ctx = self.admin_context()
         return audit_core.search_audit(ctx, audit_core.AuditQuery.from_text(params, ctx.clock()))
 
     async def audit_page(self, request: Request) -> Response:

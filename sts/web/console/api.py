@@ -16,7 +16,7 @@ from sts.web.console.core import _json_body, _json, _rp_json
 from sts.web.console.activity import ActivityPages
 from sts.web.console.overview import OverviewPages
 from sts.web.console.relying_parties import RelyingPartyPages
-from sts.web.console.users import UserPages, admin_context
+from sts.web.console.users import UserPages
 
 
 class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
@@ -35,7 +35,7 @@ class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
         if request.method == "GET":
             rows = await run_in_threadpool(self._rp_rows)
             return _json([{**_rp_json(r["rp"]), "certificate": r["cert"]} for r in rows])
-        ctx, actor = self.rp_admin_context(), self.rp_actor(request)
+        ctx, actor = self.admin_context(), self.admin_actor(request)
         endpoint = request.query_params.get("endpoint", "")
         if request.method == "DELETE":
             try:
@@ -69,7 +69,7 @@ class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
     async def api_users(self, request: Request) -> Response:
         """GET lists; POST adds ``{"name", "password", "claims": [[NAME, VALUE], ...] or {NAME: VALUE}, "admin"}``
         (NAME a short claim name or a URI). Refusals: ``{"errors": {field: message}}``."""
-        ctx = admin_context(self.runtime)
+        ctx = self.admin_context()
         if request.method == "GET":
             records = await run_in_threadpool(user_core.list_users, ctx)
             return _json([user_core.user_data(r) for r in records])
@@ -78,7 +78,7 @@ class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
             return _json({"error": "the body must be a JSON object"}, 400)
         try:
             change = await run_in_threadpool(
-                user_core.add_user, ctx, Actor.console(self.actor(request)), str(body.get("name", "")),
+                user_core.add_user, ctx, self.admin_actor(request), str(body.get("name", "")),
                 str(body.get("password", "")), _claim_pairs(body.get("claims")), admin=bool(body.get("admin")))
         except AdminError as err:
             return _admin_error_json(err)
@@ -88,7 +88,7 @@ class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
         """DELETE removes; PATCH applies what the body gives: ``claims`` (replaced), ``password``, ``disabled``,
         ``admin`` (true needs a ``password`` that meets the administrators' policy)."""
         name = request.path_params["name"]
-        ctx, actor = admin_context(self.runtime), Actor.console(self.actor(request))
+        ctx, actor = self.admin_context(), self.admin_actor(request)
         if request.method == "DELETE":
             try:
                 await run_in_threadpool(user_core.remove_user, ctx, actor, name)
@@ -115,8 +115,8 @@ class ApiRoutes(OverviewPages, RelyingPartyPages, UserPages, ActivityPages):
     async def api_token_cancel(self, request: Request) -> Response:
         token_id = request.path_params["token_id"]
         try:
-            await run_in_threadpool(token_core.cancel_token, admin_context(self.runtime),
-                                    Actor.console(self.actor(request)), token_id)
+            await run_in_threadpool(token_core.cancel_token, self.admin_context(),
+                                    self.admin_actor(request), token_id)
         except AdminError as err:
             return _admin_error_json(err, cancelled=False)
         return _json({"cancelled": True})

@@ -16,6 +16,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from sts.admin.base import Actor, AdminContext
 from sts.model import RelyingParty
 from sts.runtime import Runtime
 from sts.web.console.auth import COOKIE, Lockout, SessionCodec, parse_basic, same_token
@@ -161,6 +162,15 @@ class ConsoleCore:
     def actor(self, request: Request) -> str:
         session = getattr(request.state, "session", None)
         return str(session.user if session else getattr(request.state, "actor", ""))
+
+    def admin_actor(self, request: Request) -> Actor:
+        """The signed-in administrator as the admin core's audit records name them."""
+        return Actor.console(self.actor(request))
+
+    def admin_context(self) -> AdminContext:
+        """The admin core over this process's stores, audit trail, settings and clock."""
+        runtime = self.runtime
+        return AdminContext(stores=runtime.stores, audit=runtime.audit, settings=runtime.settings, clock=_now)
 
 
 def _text(value: object) -> str:

@@ -12,7 +12,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from sts.admin.base import Actor, AdminContext, AdminError, ConfirmationRequired
+from sts.admin.base import AdminError, ConfirmationRequired
 from sts.admin.keys import (Override, Rollover, Scheduled, Switch, lead_risk, list_keys, min_lead, schedule_rollover,
                             span, upcoming_switches)
 from sts.tokens.crypto.keys import SigningKey
@@ -127,11 +127,6 @@ class OverviewPages(ConsoleCore):
         current: SigningKey = keyring.current(now) if keyring is not None else self.runtime.signing_key
         return current
 
-    def admin_context(self) -> AdminContext:
-        """The admin core's view of this console's runtime (its stores, audit trail, settings and clock)."""
-        return AdminContext(stores=self.runtime.stores, audit=self.runtime.audit, settings=self.runtime.settings,
-                            clock=_now)
-
     def upcoming_switches(self) -> list[Switch]:
         """Signing-key switches due soon, for the dashboard's warning (none without a keyring)."""
         keyring = self.keyring()
@@ -178,7 +173,7 @@ class OverviewPages(ConsoleCore):
             cert_file.filename else None
         rollover = Rollover(at=at, overlap=timedelta(days=int(overlap_raw)), key_pem=key_pem, cert_pem=cert_pem,
                             override=Override.CONFIRMED if values.get("confirm_short_lead") else None)
-        actor = Actor.console(self.actor(request))
+        actor = self.admin_actor(request)
         try:
             return await run_in_threadpool(schedule_rollover, self.admin_context(), actor, rollover, keyring)
         except ConfirmationRequired as refused:

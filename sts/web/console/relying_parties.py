@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from sts.admin import relying_parties as core
-from sts.admin.base import Actor, AdminContext, AdminError, ConfirmationRequired, NotFound, field_errors
+from sts.admin.base import AdminError, ConfirmationRequired, NotFound, field_errors
 from sts.admin.certificates import MAX_CERTIFICATE_BYTES
 from sts.admin.rp_metadata import MAX_METADATA_BYTES
 from sts.model import RelyingParty
@@ -32,19 +32,11 @@ class RelyingPartyPages(ConsoleCore):
 
     # -- plumbing ----------------------------------------------------------------------------------------
 
-    def rp_admin_context(self) -> AdminContext:
-        """The admin core over the console's stores, writing to the process's audit trail."""
-        runtime = self.runtime
-        return AdminContext(stores=runtime.stores, audit=runtime.audit, settings=runtime.settings)
-
-    def rp_actor(self, request: Request) -> Actor:
-        return Actor.console(self.actor(request))
-
     def _rp_rows(self) -> list[dict[str, Any]]:
         now = _now()
         return [{"rp": rp, "cert": forms.cert_info(rp.cert_pem, now),
                  "next_cert": forms.cert_info(rp.next_cert_pem, now)}
-                for rp in core.list_relying_parties(self.rp_admin_context())]
+                for rp in core.list_relying_parties(self.admin_context())]
 
     def _rp_page(self, request: Request, form: forms.RpForm, status: int = 200, **extra: Any) -> Response:
         return self.render(request, "rp_form.html", status, values=form.values, errors=form.errors,
@@ -83,7 +75,7 @@ class RelyingPartyPages(ConsoleCore):
         certificate = None if from_metadata else await _upload(raw, form, "cert")
         if form.errors:
             return self._rp_page(request, form, 400, mode="add")
-        ctx, actor, legacy = self.rp_admin_context(), self.rp_actor(request), form.flag("legacy")
+        ctx, actor, legacy = self.admin_context(), self.admin_actor(request), form.flag("legacy")
         try:
             if source is not None:
                 change = await run_in_threadpool(lambda: core.add_relying_party_from_metadata(
@@ -100,7 +92,7 @@ class RelyingPartyPages(ConsoleCore):
         """The relying party named by ``?endpoint=``, or the 404 page to answer with."""
         endpoint = request.query_params.get("endpoint", "")
         try:
-            return await run_in_threadpool(core.get_relying_party, self.rp_admin_context(), endpoint)
+            return await run_in_threadpool(core.get_relying_party, self.admin_context(), endpoint)
         except NotFound as err:
             return self.render(request, "message.html", 404, title="Not found", message=f"{err.message}.")
 
@@ -122,7 +114,7 @@ class RelyingPartyPages(ConsoleCore):
         rollover = await _rollover(raw, form, existing)
         if form.errors:
             return self._rp_page(request, form, 400, mode="edit", **info)
-        ctx, actor = self.rp_admin_context(), self.rp_actor(request)
+        ctx, actor = self.admin_context(), self.admin_actor(request)
         try:
             change = await run_in_threadpool(lambda: core.update_relying_party(
                 ctx, actor, existing.endpoint, policy, certificate=certificate, rollover=rollover,
@@ -143,7 +135,7 @@ class RelyingPartyPages(ConsoleCore):
                                action=f"rps/remove?endpoint={quote(existing.endpoint, safe='')}",
                                back="rps")
         try:
-            await run_in_threadpool(core.remove_relying_party, self.rp_admin_context(), self.rp_actor(request),
+            await run_in_threadpool(core.remove_relying_party, self.admin_context(), self.admin_actor(request),
                                     existing.endpoint)
         except NotFound as err:  # removed meanwhile
             return self.render(request, "message.html", 404, title="Not found", message=f"{err.message}.")

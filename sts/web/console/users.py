@@ -14,17 +14,11 @@ from starlette.responses import RedirectResponse, Response
 from sts.admin import users as core
 from sts.admin.base import Actor, AdminContext, AdminError, field_errors
 from sts.model import UserRecord
-from sts.runtime import Runtime
 from sts.service.claim_dictionary import KNOWN_CLAIMS, short_name
 from sts.web.console.core import ConsoleCore, _form_values, _text
 
 # What the claim pickers offer (short name, URI, description); any URI may still be typed.
 CLAIM_CONTEXT: dict[str, Any] = {"known_claims": KNOWN_CLAIMS, "short_name": short_name}
-
-
-def admin_context(runtime: Runtime) -> AdminContext:
-    """The admin core over this process's stores, audit trail and settings."""
-    return AdminContext(stores=runtime.stores, audit=runtime.audit, settings=runtime.settings)
 
 
 def claim_lines(values: dict[str, Any]) -> list[str]:
@@ -39,9 +33,6 @@ def claim_lines(values: dict[str, Any]) -> list[str]:
 class UserPages(ConsoleCore):
     """Users and their claims."""
 
-    def _admin(self) -> AdminContext:
-        return admin_context(self.runtime)
-
     async def users(self, request: Request) -> Response:
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
@@ -53,7 +44,7 @@ class UserPages(ConsoleCore):
             values = _form_values(raw)
             name = str(values.get("name", "")).strip()
             try:
-                change = await run_in_threadpool(self._add_user, Actor.console(self.actor(request)), name,
+                change = await run_in_threadpool(self._add_user, self.admin_actor(request), name,
                                                  str(values.get("password", "")), claim_lines(values),
                                                  bool(values.get("admin")))
             except AdminError as err:
@@ -62,13 +53,13 @@ class UserPages(ConsoleCore):
                 if not change.warnings:
                     return RedirectResponse(f"{request.scope.get('root_path', '')}/users?added={quote(name)}", 303)
                 warnings, values = change.warnings, {}
-        records = await run_in_threadpool(core.list_users, self._admin())
+        records = await run_in_threadpool(core.list_users, self.admin_context())
         return self.render(request, "users.html", status, users=records, values=values, errors=errors,
                            warnings=warnings, min_length=self.runtime.settings.admin_password_min_length,
                            **CLAIM_CONTEXT)
 
     def _add_user(self, actor: Actor, name: str, password: str, lines: list[str], admin: bool) -> core.UserChange:
-        return core.add_user(self._admin(), actor, name, password, core.parse_claim_lines(lines), admin=admin)
+        return core.add_user(self.admin_context(), actor, name, password, core.parse_claim_lines(lines), admin=admin)
 
     async def user_edit(self, request: Request) -> Response:
         name = request.path_params["name"]
@@ -91,9 +82,9 @@ class UserPages(ConsoleCore):
         operation = self._user_operation(action, raw)
         if operation is None:
             return self.render(request, "message.html", 400, title="Bad request", message="Unknown action.")
-        actor = Actor.console(self.actor(request))
+        actor = self.admin_actor(request)
         try:
-            change = await run_in_threadpool(operation, self._admin(), actor, name)
+            change = await run_in_threadpool(operation, self.admin_context(), actor, name)
         except AdminError as err:
             if action == "claims":
                 values = _form_values(raw)
