@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from console_support import ADMIN, ADMIN_PASSWORD, sign_in  # type: ignore[import-not-found]
@@ -40,3 +41,20 @@ def client(runtime: Runtime) -> TestClient:
 @pytest.fixture
 def admin(client: TestClient) -> str:
     return sign_in(client)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, one per test module (browser tests only)."""
+    from browser_support import launched_browser  # type: ignore[import-not-found]
+
+    with launched_browser() as instance:
+        yield instance
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh 1280 x 900 browser page (its own context: no cookies from another test)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()

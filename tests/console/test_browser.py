@@ -15,68 +15,25 @@ from typing import Any
 
 import pytest
 from a11y import check_page  # type: ignore[import-not-found]
-from console_support import ADMIN, ADMIN_PASSWORD  # type: ignore[import-not-found]
-from live import LiveServer, start_server
+from browser_support import ARTIFACTS, console_server, requires_chromium, shot, sign_in  # type: ignore[import-not-found]
+from live import LiveServer
 from trust_client import post, rst_envelope
 
 from sts import ns
-from sts.config import load_settings
 from sts.tokens.crypto.encryption import decrypt_element
 from sts.tokens.crypto.keys import load_private_key
-from sts.home import DEMO_PASSWORD, DEMO_USER, init_home
-from sts.runtime import build_runtime
+from sts.home import DEMO_PASSWORD, DEMO_USER
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "console-relying-parties.png"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 RP = "https://browser-rp.example/app"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Debian's chromium is not installed (/usr/bin/chromium): run `make deps`")
+pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    home = tmp_path_factory.mktemp("console-home")
-    init_home(home)
-    stores = build_runtime(load_settings(home)).stores
-    stores.users.add(ADMIN, ADMIN_PASSWORD, admin=True)
-    stores.close()
-    server_info, server, thread = start_server(home)
-    yield server_info
-    server.should_exit = True  # type: ignore[attr-defined]
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield instance
-        instance.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    yield context.new_page()
-    context.close()
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Any, live: LiveServer) -> None:
-    page.goto(f"{live.base_url}/console/login")
-    page.fill("#f-name", ADMIN)
-    page.fill("#f-password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live.base_url}/console/")
+    with console_server(tmp_path_factory.mktemp("console-home")) as server_info:
+        yield server_info
 
 
 def issue_for(live: LiveServer, endpoint: str) -> Any:

@@ -11,65 +11,34 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from console_support import ADMIN, ADMIN_PASSWORD  # type: ignore[import-not-found]
-from live import LiveServer, start_server
+from browser_support import console_server, requires_chromium, shot, sign_in  # type: ignore[import-not-found]
+from live import LiveServer
 
-from sts.config import load_settings
-from sts.home import DEMO_RP_ENDPOINT, init_home
-from sts.runtime import build_runtime
+from sts.home import DEMO_RP_ENDPOINT
+from sts.store.database import Database
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Debian's chromium is not installed (/usr/bin/chromium): run `make deps`")
+pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    home = tmp_path_factory.mktemp("console-admin-home")
-    init_home(home)
-    stores = build_runtime(load_settings(home)).stores
-    stores.users.add(ADMIN, ADMIN_PASSWORD, admin=True)
-    stores.users.add("bob", "pw", [("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname", "Bob")])
-    stores.close()
-    server_info, server, thread = start_server(home)
-    yield server_info
-    server.should_exit = True  # type: ignore[attr-defined]
-    thread.join(timeout=10)
+    def add_bob(stores: Database) -> None:
+        stores.users.add("bob", "pw", [("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname", "Bob")])
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield instance
-        instance.close()
+    with console_server(tmp_path_factory.mktemp("console-admin-home"), add_bob) as server_info:
+        yield server_info
 
 
 @pytest.fixture
 def page(browser: Any, live: LiveServer) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     signed_in = context.new_page()
-    signed_in.goto(f"{live.base_url}/console/login")
-    signed_in.fill("#f-name", ADMIN)
-    signed_in.fill("#f-password", ADMIN_PASSWORD)
-    signed_in.click("button[type=submit]")
-    signed_in.wait_for_url(f"{live.base_url}/console/")
+    sign_in(signed_in, live)
     yield signed_in
     context.close()
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 def explain(page: Any, live: LiveServer, claims: str) -> str:

@@ -9,37 +9,25 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from console_support import ADMIN, ADMIN_PASSWORD  # type: ignore[import-not-found]
-from live import LiveServer, start_server
-import test_browser as shared  # type: ignore[import-not-found]
+from browser_support import console_server, requires_chromium, shot, sign_in  # type: ignore[import-not-found]
+from console_support import ADMIN  # type: ignore[import-not-found]
+from live import LiveServer
 
 from sts.config import load_settings
-from sts.home import init_home
 from sts.runtime import build_runtime
 from sts.store.audit import AuditTrail
 from sts.tokens.crypto.keys import load_certificate
 from sts.tokens.keyring import LEGACY_ID, Keyring
 from sts.xmltime import utcnow
 
-CHROMIUM, shot, sign_in = shared.CHROMIUM, shared.shot, shared.sign_in
-browser, page = shared.browser, shared.page  # the browser and page fixtures, as test_browser makes them
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Debian's chromium is not installed (/usr/bin/chromium): run `make deps`")
+pytestmark = requires_chromium
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A home of its own: these tests change its signing keys."""
-    home = tmp_path_factory.mktemp("console-keys-home")
-    init_home(home)
-    stores = build_runtime(load_settings(home)).stores
-    stores.users.add(ADMIN, ADMIN_PASSWORD, admin=True)
-    stores.close()
-    server_info, server, thread = start_server(home)
-    yield server_info
-    server.should_exit = True  # type: ignore[attr-defined]
-    thread.join(timeout=10)
+    with console_server(tmp_path_factory.mktemp("console-keys-home")) as server_info:
+        yield server_info
 
 
 def _ring(live: LiveServer) -> Keyring:

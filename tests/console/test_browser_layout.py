@@ -12,18 +12,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from browser_support import ARTIFACTS, console_server, requires_chromium, sign_in  # type: ignore[import-not-found]
 from console_support import ADMIN, ADMIN_PASSWORD  # type: ignore[import-not-found]
-from live import LiveServer, start_server
-from test_browser import ARGS, ARTIFACTS, CHROMIUM, PAGES, issue_for  # type: ignore[import-not-found]
+from live import LiveServer
+from test_browser import PAGES, issue_for  # type: ignore[import-not-found]
 from trust_client import post, rst_envelope
 
-from sts.config import load_settings
-from sts.home import DEMO_RP_ENDPOINT, DEMO_USER, init_home
+from sts.home import DEMO_RP_ENDPOINT, DEMO_USER
 from sts.model import RelyingParty
-from sts.runtime import build_runtime
+from sts.store.database import Database
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Debian's chromium is not installed (/usr/bin/chromium): run `make deps`")
+pytestmark = requires_chromium
 
 # A long endpoint, so that the narrow screen has a URL wider than itself to place.
 LONG_RP = "https://a-relying-party-with-a-long-name.example.org/federation/passive/endpoint/for/tokens?tenant=x"
@@ -63,39 +62,23 @@ EVERY_CODE_BREAKS = f"""() => {{
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A live STS with an administrator, a long relying-party endpoint, one token issued and two failed sign-ins."""
     home = tmp_path_factory.mktemp("layout-home")
-    init_home(home)
-    stores = build_runtime(load_settings(home)).stores
-    stores.users.add(ADMIN, ADMIN_PASSWORD, admin=True)
-    stores.relying_parties.add(RelyingParty(endpoint=LONG_RP, cert_pem=(home / "demo" / "rp.crt").read_bytes()))
-    stores.close()
-    server_info, server, thread = start_server(home)
-    assert issue_for(server_info, DEMO_RP_ENDPOINT).status == 200
-    for _ in range(FAILED_SIGN_INS):
-        refused = post(server_info.sts_url, rst_envelope(user=DEMO_USER, password="not the password",
-                                                         applies_to=DEMO_RP_ENDPOINT))
-        assert refused.fault_code is not None and refused.fault_code[1] == "FailedAuthentication"
-    yield server_info
-    server.should_exit = True  # type: ignore[attr-defined]
-    thread.join(timeout=10)
 
+    def add_long_rp(stores: Database) -> None:
+        stores.relying_parties.add(RelyingParty(endpoint=LONG_RP, cert_pem=(home / "demo" / "rp.crt").read_bytes()))
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    with playwright_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield instance
-        instance.close()
+    with console_server(home, add_long_rp) as server_info:
+        assert issue_for(server_info, DEMO_RP_ENDPOINT).status == 200
+        for _ in range(FAILED_SIGN_INS):
+            refused = post(server_info.sts_url, rst_envelope(user=DEMO_USER, password="not the password",
+                                                             applies_to=DEMO_RP_ENDPOINT))
+            assert refused.fault_code is not None and refused.fault_code[1] == "FailedAuthentication"
+        yield server_info
 
 
 def signed_in(browser: Any, live: LiveServer, width: int) -> Any:
     """A new page, ``width`` CSS pixels wide, signed in as the administrator."""
     page = browser.new_context(viewport={"width": width, "height": 800}).new_page()
-    page.goto(f"{live.base_url}/console/login")
-    page.fill("#f-name", ADMIN)
-    page.fill("#f-password", ADMIN_PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live.base_url}/console/")
+    sign_in(page, live)
     return page
 
 
