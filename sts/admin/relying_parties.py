@@ -22,7 +22,7 @@ from sts.admin.algorithms import (DATA_ENCRYPTIONS, KEY_TRANSPORTS, KEY_TYPES, S
 from sts.admin.base import (Actor, AdminContext, AdminError, Change, Conflict, InvalidFields, InvalidInput, NotFound,
                             record_change, record_refusal)
 from sts.admin.certificates import certificate_pem, read_certificate, summarize_pem
-from sts.admin.rp_metadata import load_rp_metadata, parse_rp_metadata
+from sts.admin.rp_metadata import RpMetadata, load_rp_metadata, read_rp_metadata
 from sts.model import ANY_CLAIM, RelyingParty
 from sts.service.claim_dictionary import UnknownClaimName, resolve_claim
 from sts.store.relying_parties import check_endpoint
@@ -137,13 +137,14 @@ def add_relying_party_from_metadata(ctx: AdminContext, actor: Actor, source: str
                                     allow_legacy: bool = False) -> RelyingPartyChange:
     """Register the relying party that WS-Federation or SAML 2.0 SP metadata describes: ``source`` is the
     document, or a file path or http(s) URL to read it from. ``endpoint`` overrides the entityID, ``certificate``
-    the metadata's certificate. Whatever is wrong with the metadata is ONE message for the field ``metadata``.
-    Event ``rp.add``."""
+    the metadata's certificate. The claims the metadata requests become the party's required claims (and, with
+    its optional ones, the permitted set) unless ``policy`` names claims itself. Whatever is wrong with the
+    metadata is ONE message for the field ``metadata``. Event ``rp.add``."""
     label = source if isinstance(source, str) else "uploaded metadata"
     try:
         try:
             document = load_rp_metadata(source) if isinstance(source, str) else source
-            meta_endpoint, meta_cert = parse_rp_metadata(document)
+            metadata = read_rp_metadata(document)
         except ValueError as exc:
             raise InvalidInput(f"the metadata cannot be used: {exc}", field="metadata") from None
         errors: dict[str, str] = {}
@@ -151,12 +152,12 @@ def add_relying_party_from_metadata(ctx: AdminContext, actor: Actor, source: str
             cert = _attempt(errors, lambda: certificate_pem(read_certificate(certificate, ctx.clock(), field="cert")))
         else:
             try:
-                cert = certificate_pem(read_certificate(meta_cert, ctx.clock(), field="metadata"))
+                cert = certificate_pem(read_certificate(metadata.cert_pem, ctx.clock(), field="metadata"))
             except InvalidInput as exc:
                 raise InvalidInput(f"the certificate in the metadata: {exc.message}", field="metadata") from None
-        subject = (endpoint or "").strip() or meta_endpoint
+        subject = (endpoint or "").strip() or metadata.endpoint
         _attempt(errors, lambda: _check_new_endpoint(subject))
-        return _add(ctx, actor, subject, cert, policy, allow_legacy, errors)
+        return _add(ctx, actor, subject, cert, _with_requested_claims(policy, metadata), allow_legacy, errors)
     except AdminError as err:
         record_refusal(ctx.audit, actor, "rp.add", (endpoint or label).strip(), err)
         raise
@@ -247,6 +248,15 @@ def _add(ctx: AdminContext, actor: Actor, endpoint: str, cert_pem: bytes | None,
     final = tuple(dict.fromkeys(warnings))
     record_change(ctx.audit, actor, Change("rp.add", endpoint, None, relying_party_data(party), final))
     return RelyingPartyChange(party, final)
+
+
+def _with_requested_claims(policy: RelyingPartyPolicy, metadata: RpMetadata) -> RelyingPartyPolicy:
+    """The metadata's requested claims as the policy, unless the administrator gave claims themselves."""
+    if not metadata.claims or policy.required_claims or policy.permitted_claims:
+        return policy
+    required = tuple(c.uri for c in metadata.claims if c.required)
+    optional = tuple(c.uri for c in metadata.claims if not c.required)
+    return replace(policy, required_claims=required, permitted_claims=(required + optional) if optional else None)
 
 
 def _check_new_endpoint(endpoint: str) -> None:

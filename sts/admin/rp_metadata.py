@@ -9,11 +9,16 @@ Two forms (both ``md:EntityDescriptor``, SAML 2.0 Metadata):
 The endpoint (the AppliesTo the STS registers) is the ``entityID`` when it is a URL or URN, else the
 application's endpoint / AssertionConsumerService Location. The certificate is the one of a KeyDescriptor with
 ``use="encryption"``, else one without ``use``; a ``use="signing"`` certificate is never taken to encrypt.
+
+The claims the relying party asks for come along: WS-Federation's ``fed:ClaimTypesRequested/auth:ClaimType``
+(``Optional``) and SAML's ``md:AttributeConsumingService/md:RequestedAttribute`` (``isRequired``).
 """
 
 from __future__ import annotations
 
 import base64
+
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -29,8 +34,28 @@ MAX_METADATA_BYTES = 1024 * 1024
 _ROLE_ENDPOINTS = ("ApplicationServiceEndpoint", "PassiveRequestorEndpoint", "TargetScopes")
 
 
+@dataclass(frozen=True)
+class RequestedClaim:
+    uri: str
+    required: bool
+
+
+@dataclass(frozen=True)
+class RpMetadata:
+    endpoint: str
+    cert_pem: bytes
+    claims: tuple[RequestedClaim, ...] = ()
+
+
 def parse_rp_metadata(data: bytes) -> tuple[str, bytes]:
     """(endpoint, certificate PEM) from WS-Federation or SAML 2.0 SP metadata; ValueError saying what is missing."""
+    metadata = read_rp_metadata(data)
+    return metadata.endpoint, metadata.cert_pem
+
+
+def read_rp_metadata(data: bytes) -> RpMetadata:
+    """Endpoint, certificate and requested claims from WS-Federation or SAML 2.0 SP metadata; ValueError saying
+    what is missing."""
     try:
         root = parse(data, max_bytes=MAX_METADATA_BYTES)
     except Exception as exc:  # noqa: BLE001 - any parse problem is "not metadata"
@@ -53,7 +78,23 @@ def parse_rp_metadata(data: bytes) -> tuple[str, bytes]:
     if endpoint is None:
         raise ValueError("no endpoint: neither a URL/URN entityID nor an application endpoint or "
                          "AssertionConsumerService Location")
-    return endpoint, cert_pem
+    return RpMetadata(endpoint, cert_pem, _requested_claims(roles))
+
+
+def _requested_claims(roles: list[etree._Element]) -> tuple[RequestedClaim, ...]:
+    """Each claim once, in document order; required wins when a claim is listed both ways."""
+    found: dict[str, bool] = {}
+    for role in roles:
+        for claim_type in role.iterfind(f"{ns.qn(FED, 'ClaimTypesRequested')}/{ns.qn(ns.AUTH, 'ClaimType')}"):
+            _note(found, claim_type.get("Uri"), claim_type.get("Optional", "false").strip() not in ("true", "1"))
+        for attribute in role.iterfind(f"{_md('AttributeConsumingService')}/{_md('RequestedAttribute')}"):
+            _note(found, attribute.get("Name"), attribute.get("isRequired", "false").strip() in ("true", "1"))
+    return tuple(RequestedClaim(uri, required) for uri, required in found.items())
+
+
+def _note(found: dict[str, bool], uri: str | None, required: bool) -> None:
+    if uri and uri.strip():
+        found[uri.strip()] = found.get(uri.strip(), False) or required
 
 
 def fetch_rp_metadata(url: str, *, timeout: float = 10.0, max_bytes: int = MAX_METADATA_BYTES) -> bytes:

@@ -371,6 +371,36 @@ def test_add_from_metadata_document_and_file(ctx: AdminContext, actor: Actor, ce
     assert named.relying_party.endpoint == "urn:sp:override"
 
 
+RP_METADATA = Path(__file__).resolve().parents[2] / "fixtures" / "rp-metadata"
+IDENTITY = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims"
+
+
+def test_metadata_claims_become_the_policy(ctx: AdminContext, actor: Actor, last_audit: LastAudit) -> None:
+    """fed:ClaimTypesRequested: Optional="false" or absent is required, Optional="true" only permitted."""
+    change = core.add_relying_party_from_metadata(ctx, actor, str(RP_METADATA / "wsfed-claims-requested.xml"))
+    party = change.relying_party
+    assert party.endpoint == "https://claims-rp.example/app/"
+    assert party.required_claims == (f"{IDENTITY}/givenname", f"{IDENTITY}/emailaddress")
+    assert party.permitted_claims == (f"{IDENTITY}/givenname", f"{IDENTITY}/emailaddress",
+                                      "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
+    assert change.warnings == ()
+    assert last_audit("rp.add").detail["after"]["required_claims"] == list(party.required_claims)
+
+
+def test_saml_requested_attributes_go_through_the_claim_dictionary(ctx: AdminContext, actor: Actor) -> None:
+    """md:RequestedAttribute isRequired; a URI outside the dictionary is kept, with the dictionary's warning."""
+    change = core.add_relying_party_from_metadata(ctx, actor, str(RP_METADATA / "saml-sp-requested-attributes.xml"))
+    assert change.relying_party.required_claims == (f"{IDENTITY}/surname", "urn:example:employee-number")
+    assert f"{IDENTITY}/upn" in change.relying_party.permitted_claims
+    assert any("urn:example:employee-number" in w and "claim dictionary" in w for w in change.warnings)
+
+
+def test_claims_given_by_the_administrator_win_over_the_metadata(ctx: AdminContext, actor: Actor) -> None:
+    change = core.add_relying_party_from_metadata(ctx, actor, str(RP_METADATA / "wsfed-claims-requested.xml"),
+                                                  policy=RelyingPartyPolicy(required_claims=("surname",)))
+    assert change.relying_party.required_claims == (f"{IDENTITY}/surname",)
+
+
 @pytest.mark.parametrize("source, message", [
     (b"<x/>", "no md:EntityDescriptor"),
     (b"not xml", "not readable XML metadata"),
