@@ -93,7 +93,7 @@ def _try_it_snippet() -> str:
 
 
 def _test_only_modules() -> set[str]:
-    """Top-level modules of the packages only the test and notebook extras install (httpx, pytest, ...)."""
+    """Top-level modules of the packages only the test and notebook extras install (pytest, msal, ...)."""
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
     names = {re.split(r"[=<>!~\[; ]", spec, maxsplit=1)[0].lower().replace("_", "-")
              for group in extras.values() for spec in group}

@@ -7,7 +7,7 @@ from lxml import etree
 from msal.mex import Mex
 
 from sts import ns
-from sts.web.metadata import validator
+from xsd_validation import validator  # type: ignore[import-not-found]
 from sts.web.metadata.mex import render_mex_wsdl
 from sts.web.metadata.wsdl import build_wsdl, render_wsdl
 

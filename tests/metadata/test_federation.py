@@ -16,7 +16,7 @@ from signxml.exceptions import InvalidDigest
 
 from sts import ns
 from sts.protocol import xmlsafe
-from sts.web.metadata import validator
+from xsd_validation import validator  # type: ignore[import-not-found]
 from sts.web.metadata.federation import render_federation_metadata
 
 

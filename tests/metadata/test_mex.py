@@ -9,7 +9,7 @@ from lxml import etree
 
 from sts import ns
 from sts.protocol import xmlsafe
-from sts.web.metadata import validator
+from xsd_validation import validator  # type: ignore[import-not-found]
 from sts.web.metadata.mex import (
     TRANSFER_GET_RESPONSE,
     render_mex,

@@ -8,7 +8,8 @@ import pytest
 from lxml import etree
 
 from sts import ns
-from sts.web.metadata import SCHEMA_DIR, load_xsd_for_serving, schema_names, schema_path, validator, xsd_url
+from sts.web.metadata import SCHEMA_DIR, load_xsd_for_serving, schema_names, schema_path, xsd_url
+from xsd_validation import validator  # type: ignore[import-not-found]
 
 FIXTURES = Path("/work/shared/fixtures")
 

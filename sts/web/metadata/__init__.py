@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
 from sts import ns
 
-if TYPE_CHECKING:  # xmlschema is a test dependency: never imported at runtime by the STS itself.
-    import xmlschema
 
 SCHEMA_DIR: Path = Path(__file__).resolve().parents[2] / "schemas"
 
@@ -128,25 +125,3 @@ VALIDATION_SCHEMAS: dict[str, str] = {
     ns.MEX: "MetadataExchange.xsd",
     "http://www.w3.org/XML/1998/namespace": "xml.xsd",
 }
-
-
-def _driver_schema() -> bytes:
-    """An empty schema that imports every vendored namespace, so one validator covers them all."""
-    xs = "{%s}" % ns.XSD
-    root = etree.Element(xs + "schema", nsmap={"xs": ns.XSD})
-    for namespace, name in VALIDATION_SCHEMAS.items():
-        etree.SubElement(root, xs + "import", namespace=namespace, schemaLocation=name)
-    return bytes(etree.tostring(root))
-
-
-@functools.cache
-def validator() -> xmlschema.XMLSchema10:
-    """One cached ``xmlschema`` validator over the vendored copies, built fully offline (tests only).
-
-    ``allow="sandbox"`` confines every resource to :data:`SCHEMA_DIR`: a stray remote import fails loudly
-    instead of reaching the network. Validate with ``validator().validate(element)`` or ``iter_errors``.
-    """
-    import xmlschema  # noqa: PLC0415 - lazy on purpose: test dependency only
-
-    kwargs: dict[str, Any] = {"base_url": str(SCHEMA_DIR), "allow": "sandbox", "defuse": "always", "validation": "lax"}
-    return xmlschema.XMLSchema10(_driver_schema().decode(), **kwargs)
