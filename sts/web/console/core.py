@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, is_dataclass
@@ -11,6 +13,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -71,6 +74,7 @@ class ConsoleCore:
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["q"] = lambda s: quote(str(s), safe="")
         self.env.filters["dt"] = lambda d: d.strftime("%Y-%m-%d %H:%M UTC") if d else ""
+        self.env.filters["url"] = wrap_url
 
     # -- plumbing ----------------------------------------------------------------------------------------
 
@@ -210,3 +214,13 @@ async def _json_body(request: Request) -> dict[str, Any] | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
+
+
+_URL_PIECES = re.compile(r"(?<=[/?.&=])(?<!:/)(?<!://)")
+
+
+def wrap_url(value: object) -> Markup:
+    """A URL that wraps only after ``/``, ``?``, ``.``, ``&`` or ``=`` (never at a hyphen or inside a word): each
+    piece stays whole (``white-space: nowrap``) and a <wbr> follows it; ``://`` never splits."""
+    pieces = [piece for piece in _URL_PIECES.split(str(value)) if piece]
+    return Markup("<wbr>").join(Markup('<span class="nobr">{}</span>').format(piece) for piece in pieces)
