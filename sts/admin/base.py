@@ -8,7 +8,8 @@ JSON API) only read input, call the operation and render its result or its :clas
 from __future__ import annotations
 
 import getpass
-from collections.abc import Mapping
+from contextlib import contextmanager
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -133,6 +134,16 @@ def record_change(audit: AuditSink, actor: Actor, change: Change, *, outcome: st
     audit.record(change.event, actor=actor.name, outcome=outcome, subject=change.subject, detail=detail)
 
 
+@contextmanager
+def refusals_audited(ctx: AdminContext, actor: Actor, event: str, subject: str) -> Iterator[None]:
+    """An operation's checks and change: an AdminError raised inside is audited as refused, then re-raised."""
+    try:
+        yield
+    except AdminError as err:
+        record_refusal(ctx.audit, actor, event, subject, err)
+        raise
+
+
 def record_refusal(audit: AuditSink, actor: Actor, event: str, subject: str, error: AdminError) -> None:
     """A refused operation is audited too, with its reason (never its input secrets)."""
     audit.record(event, actor=actor.name, outcome="refused", subject=subject,
@@ -140,4 +151,4 @@ def record_refusal(audit: AuditSink, actor: Actor, event: str, subject: str, err
 
 
 __all__ = ["Actor", "AdminContext", "AdminError", "AuditSink", "Change", "ConfirmationRequired", "Conflict", "InvalidFields", "InvalidInput",
-           "NotFound", "field_errors", "record_change", "record_refusal"]
+           "NotFound", "field_errors", "record_change", "record_refusal", "refusals_audited"]

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sts.admin.algorithms import check_legacy_names
-from sts.admin.base import (Actor, AdminContext, AdminError, Change, Conflict, InvalidFields, InvalidInput, NotFound,
-                            record_change, record_refusal)
+from sts.admin.base import (Actor, AdminContext, Change, Conflict, InvalidFields, InvalidInput, NotFound,
+                            record_change, refusals_audited)
 from sts.admin.certificates import CertificateSummary, certificate_pem, read_certificate
 from sts.admin.users import ClaimPairs, resolve_claims
 from sts.model import ClientRecord
@@ -52,7 +52,7 @@ def add_client(ctx: AdminContext, actor: Actor, name: str, certificate: bytes, c
                allow_sha1: bool = False) -> ClientChange:
     """Register a client: ``name`` is the subject of its tokens, ``certificate`` (PEM or DER) what it signs with.
     ``allow_sha1`` is the explicit opt-in to its RSA-SHA1 signatures (legacy). Event ``client.add``."""
-    try:
+    with refusals_audited(ctx, actor, "client.add", name):
         errors: dict[str, str] = {}
         try:
             check_user_name(name)
@@ -78,22 +78,16 @@ def add_client(ctx: AdminContext, actor: Actor, name: str, certificate: bytes, c
         except ValueError as exc:  # what is left are collisions: the name (a user's or a client's), the certificate
             message = str(exc)
             raise Conflict(message, field="cert" if "certificate" in message else "name") from None
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "client.add", name, err)
-        raise
     record_change(ctx.audit, actor, Change("client.add", name, None, client_data(record), warnings))
     return ClientChange(record, warnings)
 
 
 def remove_client(ctx: AdminContext, actor: Actor, name: str) -> ClientRecord:
     """Remove the client: its signed requests are refused from now on. Event ``client.remove``."""
-    try:
+    with refusals_audited(ctx, actor, "client.remove", name):
         record = get_client(ctx, name)
         if not ctx.stores.clients.remove(name):
             raise NotFound(f"no client named {name}", field="name")
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "client.remove", name, err)
-        raise
     record_change(ctx.audit, actor, Change("client.remove", name, client_data(record), None))
     return record
 

@@ -19,8 +19,8 @@ from typing import Any, TypeVar
 
 from sts.admin.algorithms import (DATA_ENCRYPTIONS, KEY_TRANSPORTS, KEY_TYPES, SIGNATURES, TOKEN_TYPES,
                                   AlgorithmChoice, check_legacy, choose, short_name)
-from sts.admin.base import (Actor, AdminContext, AdminError, Change, Conflict, InvalidFields, InvalidInput, NotFound,
-                            record_change, record_refusal)
+from sts.admin.base import (Actor, AdminContext, Change, Conflict, InvalidFields, InvalidInput, NotFound,
+                            record_change, refusals_audited)
 from sts.admin.certificates import certificate_pem, read_certificate, summarize_pem
 from sts.admin.rp_metadata import RpMetadata, load_rp_metadata, read_rp_metadata
 from sts.model import ANY_CLAIM, RelyingParty
@@ -120,15 +120,12 @@ def add_relying_party(ctx: AdminContext, actor: Actor, endpoint: str, *, certifi
     """Register a relying party at ``endpoint``, its tokens encrypted for ``certificate`` (PEM or DER) unless the
     policy turns encryption off. Event ``rp.add``."""
     subject = endpoint.strip()
-    try:
+    with refusals_audited(ctx, actor, "rp.add", subject):
         errors: dict[str, str] = {}
         _attempt(errors, lambda: _check_new_endpoint(subject))
         cert = None if certificate is None else _attempt(
             errors, lambda: certificate_pem(read_certificate(certificate, ctx.clock(), field="cert")))
         return _add(ctx, actor, subject, cert, policy, allow_legacy, errors)
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "rp.add", subject, err)
-        raise
 
 
 def add_relying_party_from_metadata(ctx: AdminContext, actor: Actor, source: str | bytes, *,
@@ -141,7 +138,7 @@ def add_relying_party_from_metadata(ctx: AdminContext, actor: Actor, source: str
     its optional ones, the permitted set) unless ``policy`` names claims itself. Whatever is wrong with the
     metadata is ONE message for the field ``metadata``. Event ``rp.add``."""
     label = source if isinstance(source, str) else "uploaded metadata"
-    try:
+    with refusals_audited(ctx, actor, "rp.add", (endpoint or label).strip()):
         try:
             document = load_rp_metadata(source) if isinstance(source, str) else source
             metadata = read_rp_metadata(document)
@@ -158,9 +155,6 @@ def add_relying_party_from_metadata(ctx: AdminContext, actor: Actor, source: str
         subject = (endpoint or "").strip() or metadata.endpoint
         _attempt(errors, lambda: _check_new_endpoint(subject))
         return _add(ctx, actor, subject, cert, _with_requested_claims(policy, metadata), allow_legacy, errors)
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "rp.add", (endpoint or label).strip(), err)
-        raise
 
 
 def update_relying_party(ctx: AdminContext, actor: Actor, endpoint: str,
@@ -169,7 +163,7 @@ def update_relying_party(ctx: AdminContext, actor: Actor, endpoint: str,
     """Change what is given and nothing else: the policy, the certificate (replaced now), a rollover. All of it is
     checked before anything is stored. Event ``rp.update`` for the policy and certificate, ``rp.rollover`` for
     the next certificate (one entry each, only for what changed)."""
-    try:
+    with refusals_audited(ctx, actor, "rp.update" if rollover is None else "rp.rollover", endpoint):
         before = get_relying_party(ctx, endpoint)
         errors: dict[str, str] = {}
         warnings: list[str] = []
@@ -187,9 +181,6 @@ def update_relying_party(ctx: AdminContext, actor: Actor, endpoint: str,
         warnings[:0] = check_legacy(_algorithms(changed), subject=before.endpoint, opted_in=allow_legacy,
                                     before=_algorithms(before))
         ctx.stores.relying_parties.update(changed)
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "rp.update" if rollover is None else "rp.rollover", endpoint, err)
-        raise
     _record_update(ctx, actor, before, changed, tuple(warnings), tuple(rollover_warnings))
     return RelyingPartyChange(changed, tuple(dict.fromkeys([*warnings, *rollover_warnings])))
 
@@ -208,13 +199,10 @@ def cancel_certificate_rollover(ctx: AdminContext, actor: Actor, endpoint: str) 
 
 def remove_relying_party(ctx: AdminContext, actor: Actor, endpoint: str) -> RelyingParty:
     """Remove the relying party: the next token request for it is refused. Event ``rp.remove``."""
-    try:
+    with refusals_audited(ctx, actor, "rp.remove", endpoint):
         party = get_relying_party(ctx, endpoint)
         if not ctx.stores.relying_parties.remove(party.endpoint):
             raise NotFound(f"no relying party with endpoint {endpoint}", field="endpoint")
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "rp.remove", endpoint, err)
-        raise
     record_change(ctx.audit, actor, Change("rp.remove", party.endpoint, relying_party_data(party), None))
     return party
 

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
 
-from sts.admin.base import Actor, AdminContext, AdminError, Change, Conflict, InvalidInput, NotFound, record_change
-from sts.admin.base import record_refusal
+from sts.admin.base import Actor, AdminContext, Change, Conflict, InvalidInput, NotFound, record_change
+from sts.admin.base import refusals_audited
 from sts.model import TokenRecord
 from sts.service.claim_dictionary import short_name
 
@@ -98,15 +98,12 @@ def describe(record: TokenRecord) -> TokenDetail:
 
 def cancel_token(ctx: AdminContext, actor: Actor, token_id: str) -> TokenRecord:
     """Revoke a valid token (Validate then answers it is invalid; Renew refuses it). Event ``token.cancel``."""
-    try:
+    with refusals_audited(ctx, actor, "token.cancel", token_id):
         before = ctx.stores.tokens.get(token_id)
         if before is None:
             raise NotFound(f"no token {token_id}", field="token_id")
         if before.status != "valid" or not ctx.stores.tokens.transition(token_id, "valid", "cancelled"):
             raise Conflict(f"token {token_id} is not valid any more (it is {before.status})", field="token_id")
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "token.cancel", token_id, err)
-        raise
     after = ctx.stores.tokens.get(token_id)
     assert after is not None  # tokens are never deleted by a transition
     record_change(ctx.audit, actor, Change("token.cancel", token_id, _token_data(before), _token_data(after)))

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sts.admin.base import (Actor, AdminContext, AdminError, Change, Conflict, InvalidInput, NotFound, record_change,
-                            record_refusal)
+from sts.admin.base import (Actor, AdminContext, Change, Conflict, InvalidInput, NotFound, record_change,
+                            refusals_audited)
 from sts.model import UserRecord
 from sts.service.claim_dictionary import UnknownClaimName, resolve_claim
 
@@ -102,7 +102,7 @@ def add_user(ctx: AdminContext, actor: Actor, name: str, password: str, claims: 
     """Create a user (an administrator with ``admin``); the claims may use short names. Event ``user.add``
     (``admin.add`` for an administrator)."""
     event = "admin.add" if admin else "user.add"
-    try:
+    with refusals_audited(ctx, actor, event, name):
         if ctx.stores.users.get(name) is not None:
             raise Conflict(f"user {name} already exists", field="name")
         _check_password(password)
@@ -114,9 +114,6 @@ def add_user(ctx: AdminContext, actor: Actor, name: str, password: str, claims: 
         except ValueError as exc:
             message = str(exc)
             raise (Conflict if "already exists" in message else InvalidInput)(message, field="name") from None
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, event, name, err)
-        raise
     record = get_user(ctx, name)
     record_change(ctx.audit, actor, Change(event, name, None, user_data(record), warnings))
     return UserChange(record, warnings)
@@ -129,39 +126,30 @@ def add_admin(ctx: AdminContext, actor: Actor, name: str, password: str) -> User
 
 def set_claims(ctx: AdminContext, actor: Actor, name: str, claims: ClaimPairs) -> UserChange:
     """Replace every claim of the user (short names allowed). Event ``user.update``."""
-    try:
+    with refusals_audited(ctx, actor, "user.update", name):
         before = get_user(ctx, name)
         resolved, warnings = resolve_claims(claims)
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "user.update", name, err)
-        raise
     ctx.stores.users.set_claims(name, resolved)
     return _changed(ctx, actor, "user.update", before, warnings)
 
 
 def set_password(ctx: AdminContext, actor: Actor, name: str, password: str) -> UserChange:
     """Reset the password (an administrator's must meet the policy). Event ``user.password``."""
-    try:
+    with refusals_audited(ctx, actor, "user.password", name):
         before = get_user(ctx, name)
         _check_password(password)
         if before.admin:
             check_admin_password(ctx, name, password)
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "user.password", name, err)
-        raise
     ctx.stores.users.set_password(name, password)
     return _changed(ctx, actor, "user.password", before)
 
 
 def set_disabled(ctx: AdminContext, actor: Actor, name: str, disabled: bool) -> UserChange:
     """Disable (or enable) the user; an administrator cannot disable their own account. Event ``user.update``."""
-    try:
+    with refusals_audited(ctx, actor, "user.update", name):
         before = get_user(ctx, name)
         if disabled and name == actor.name:
             raise InvalidInput("you cannot disable your own account", field="disable")
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "user.update", name, err)
-        raise
     ctx.stores.users.set_disabled(name, disabled)
     return _changed(ctx, actor, "user.update", before)
 
@@ -169,14 +157,11 @@ def set_disabled(ctx: AdminContext, actor: Actor, name: str, disabled: bool) -> 
 def promote(ctx: AdminContext, actor: Actor, name: str, password: str) -> UserChange:
     """Make an existing user an administrator. The stored password cannot be checked against the policy (only
     its hash is kept), so promotion sets a new one that meets it. Event ``admin.add``."""
-    try:
+    with refusals_audited(ctx, actor, "admin.add", name):
         before = get_user(ctx, name)
         if before.admin:
             raise Conflict(f"{name} is already an administrator", field="name")
         check_admin_password(ctx, name, password)
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "admin.add", name, err)
-        raise
     ctx.stores.users.set_password(name, password)
     ctx.stores.users.set_admin(name, True)
     return _changed(ctx, actor, "admin.add", before)
@@ -184,26 +169,20 @@ def promote(ctx: AdminContext, actor: Actor, name: str, password: str) -> UserCh
 
 def demote(ctx: AdminContext, actor: Actor, name: str) -> UserChange:
     """Take the administrator role away (never from yourself). Event ``user.update``."""
-    try:
+    with refusals_audited(ctx, actor, "user.update", name):
         before = get_user(ctx, name)
         if name == actor.name:
             raise InvalidInput("you cannot take the administrator role from your own account", field="admin")
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "user.update", name, err)
-        raise
     ctx.stores.users.set_admin(name, False)
     return _changed(ctx, actor, "user.update", before)
 
 
 def remove_user(ctx: AdminContext, actor: Actor, name: str) -> UserRecord:
     """Remove the user and its claims (never yourself). Event ``user.remove``; returns the removed user."""
-    try:
+    with refusals_audited(ctx, actor, "user.remove", name):
         before = get_user(ctx, name)
         if name == actor.name:
             raise InvalidInput("you cannot remove your own account", field="disable")
-    except AdminError as err:
-        record_refusal(ctx.audit, actor, "user.remove", name, err)
-        raise
     ctx.stores.users.remove(name)
     record_change(ctx.audit, actor, Change("user.remove", name, user_data(before), None))
     return before
