@@ -11,7 +11,7 @@ from lxml import etree
 from sts import ns
 from sts.protocol.addressing import render_request_headers
 from sts.config import load_settings
-from xsd_validation import validator  # type: ignore[import-not-found]
+from interop.xsd import validator
 from sts.model import RelyingParty
 from sts.protocol.soap import build_envelope
 from sts.uris import RequestType, SoapVersion, TrustVersion

@@ -7,7 +7,7 @@ from lxml import etree
 from msal.mex import Mex
 
 from sts import ns
-from xsd_validation import validator  # type: ignore[import-not-found]
+from interop.xsd import validator
 from sts.web.metadata.mex import render_mex_wsdl
 from sts.web.metadata.wsdl import build_wsdl, render_wsdl
 

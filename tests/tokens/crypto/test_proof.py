@@ -10,7 +10,6 @@ import json
 import shutil
 import subprocess
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -26,9 +25,10 @@ from sts.errors import BadRequest, InsecureProofDelivery, RequestFailed
 from sts.model import Entropy, ProofKey, RelyingParty, RequestSecurityToken, UseKey
 from sts.uris import KeyTransport, KeyType, RequestType, TrustVersion
 from sts.protocol.wstrust.parse import parse_encrypted_key
+from paths import FIXTURES  # type: ignore[import-not-found]
 
 VECTORS = json.loads(
-    (Path(__file__).resolve().parents[2] / "fixtures" / "psha1" / "vectors.json").read_text()
+    (FIXTURES / "psha1" / "vectors.json").read_text()
 )["vectors"]
 WST13 = TrustVersion.WST13
 PSHA1_13 = "http://docs.oasis-open.org/ws-sx/ws-trust/200512/CK/PSHA1"

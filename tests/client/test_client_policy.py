@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -12,8 +11,9 @@ from sts import ns
 from sts.client.trust import TrustClient, UsernameCredentials
 from sts.client.policy import PolicyError, read_service_policy
 from sts.uris import KeyType, TokenType, TrustVersion
+from paths import FIXTURES  # type: ignore[import-not-found]
 
-WSDLS = Path(__file__).resolve().parent.parent / "fixtures" / "service-wsdl"
+WSDLS = FIXTURES / "service-wsdl"
 IDENTITY = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims"
 
 

@@ -1,11 +1,11 @@
-from pathlib import Path
 
 import pytest
 
 from sts.errors import InvalidRequest
 from sts.protocol.xmlsafe import id_map, parse
+from paths import FIXTURES  # type: ignore[import-not-found]
 
-HOSTILE = Path(__file__).resolve().parent.parent / "fixtures" / "hostile"
+HOSTILE = FIXTURES / "hostile"
 
 
 @pytest.mark.parametrize("name", ["billion-laughs.xml", "xxe-file.xml", "xxe-network.xml"])

@@ -12,7 +12,7 @@ from live import LiveServer, start_server
 from peers import signxml_verify
 from sts import ns
 from sts.config import load_settings
-from xsd_validation import validator  # type: ignore[import-not-found]
+from interop.xsd import validator
 from sts.model import RelyingParty
 from sts.uris import TokenType, TrustVersion
 from sts.runtime import open_stores

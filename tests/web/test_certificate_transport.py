@@ -26,7 +26,7 @@ from sts.config import load_settings
 from sts.tokens.crypto.encryption import decrypt_element
 from sts.tokens.crypto.keys import load_private_key
 from sts.home import init_home
-from xsd_validation import validator  # type: ignore[import-not-found]
+from interop.xsd import validator
 from sts.web.metadata.mex import certificatetransport_url, render_mex_wsdl, usernamemixed_url
 from sts.protocol.soap import build_envelope
 from sts.web.tls import client_cert_der, ssl_options

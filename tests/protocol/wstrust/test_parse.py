@@ -10,6 +10,7 @@ from sts.uris import DigestAlgorithm, KeyTransport, KeyType, RequestType, TokenT
 from sts.protocol.wstrust.parse import parse_rst
 from sts.protocol.wstrust.render import render_rst
 from sts.protocol.xmlsafe import parse
+from paths import FIXTURES  # type: ignore[import-not-found]
 
 WST13, WST05 = ns.WST13, ns.WST2005
 
@@ -205,8 +206,7 @@ def test_bad_key_size(size: str) -> None:
 
 
 def test_use_key_certificate_and_key_value() -> None:
-    from pathlib import Path
-    fixture = Path(__file__).resolve().parents[2] / "fixtures/recorded/picketlink/wstrust-rst-usekey.xml"
+    fixture = FIXTURES / "recorded/picketlink/wstrust-rst-usekey.xml"
     rst = parse_rst(parse(fixture.read_bytes()))
     assert rst.use_key.certificate_der[:1] == b"\x30"
     body = (f"<wst:UseKey><ds:KeyInfo xmlns:ds='{ns.DS}'><ds:KeyValue><ds:RSAKeyValue><ds:Modulus>AQAB</ds:Modulus>"
@@ -216,8 +216,7 @@ def test_use_key_certificate_and_key_value() -> None:
 
 
 def test_use_key_as_a_bare_certificate_picketlink_style() -> None:
-    from pathlib import Path
-    fixture = Path(__file__).resolve().parents[2] / "fixtures/recorded/picketlink/wst-issue-public-certificate.xml"
+    fixture = FIXTURES / "recorded/picketlink/wst-issue-public-certificate.xml"
     rst = parse_rst(parse(fixture.read_bytes()))
     assert rst.use_key is not None and rst.use_key.certificate_der[:1] == b"\x30"
 

@@ -9,7 +9,7 @@ from lxml import etree
 
 from sts import ns
 from sts.protocol import xmlsafe
-from xsd_validation import validator  # type: ignore[import-not-found]
+from interop.xsd import validator
 from sts.web.metadata.mex import (
     TRANSFER_GET_RESPONSE,
     render_mex,

@@ -10,7 +10,7 @@ from lxml import etree
 from sts import ns
 from sts.tokens.crypto.encryption import decrypt_key, encrypt_key_bytes
 from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert
-from xsd_validation import validator  # type: ignore[import-not-found]
+from interop.xsd import validator
 from sts.model import EncryptedSecret, ProofResponse
 from sts.uris import DigestAlgorithm, KeyTransport, TrustVersion
 from sts.protocol.wstrust.proof import render_proof

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import httpx
 import msal.mex
@@ -10,8 +9,9 @@ import pytest
 
 from sts.client.mex import MexError, read_mex
 from sts.uris import SoapVersion, TrustVersion
+from paths import FIXTURES  # type: ignore[import-not-found]
 
-RECORDED = Path(__file__).resolve().parent.parent / "fixtures" / "recorded"
+RECORDED = FIXTURES / "recorded"
 
 
 def test_adfs_mex_endpoints_with_versions_credentials_and_security() -> None:

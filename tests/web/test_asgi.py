@@ -20,7 +20,7 @@ from sts.model import RelyingParty
 from sts.uris import SAML11_PROFILE, SAML20_PROFILE, SoapVersion, TokenType, TrustVersion
 from sts.runtime import open_stores
 from sts.config import load_settings
-from xsd_validation import validator  # type: ignore[import-not-found]
+from interop.xsd import validator
 from trust_client import post, rst_envelope
 
 PLAIN_RP = "https://plain.example/app"

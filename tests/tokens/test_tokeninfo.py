@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from sts.tokens.tokeninfo import MARK, describe, render_text
+from paths import FIXTURES  # type: ignore[import-not-found]
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 RECORDED = FIXTURES / "recorded"
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import json
 
@@ -13,8 +12,8 @@ from sts.cli.main import main
 from sts.config import load_settings
 from sts.tokens.crypto.keys import generate_key_and_cert
 from trust_client import post, rst_envelope
+from paths import FIXTURES  # type: ignore[import-not-found]
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
 DOB = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/dateofbirth"
 

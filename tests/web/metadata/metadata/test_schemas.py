@@ -9,7 +9,7 @@ from lxml import etree
 
 from sts import ns
 from sts.web.metadata import SCHEMA_DIR, load_xsd_for_serving, schema_names, schema_path, xsd_url
-from xsd_validation import validator  # type: ignore[import-not-found]
+from interop.xsd import validator
 
 FIXTURES = Path("/work/shared/fixtures")
 

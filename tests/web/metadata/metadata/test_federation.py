@@ -16,7 +16,7 @@ from signxml.exceptions import InvalidDigest
 
 from sts import ns
 from sts.protocol import xmlsafe
-from xsd_validation import validator  # type: ignore[import-not-found]
+from interop.xsd import validator
 from sts.web.metadata.federation import render_federation_metadata
 
 

@@ -15,7 +15,7 @@ from sts.tokens.crypto.encryption import decrypt_key
 from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert
 from sts.tokens.crypto.proof import proof_key_info
 from sts.tokens.crypto.signing import XmlSigner
-from xsd_validation import validator  # type: ignore[import-not-found]
+from interop.xsd import validator
 from sts.model import AssertionContent, ProofKey
 from sts.tokens.saml import saml11, saml20
 from sts.uris import CM_HOLDER_OF_KEY_11, CM_HOLDER_OF_KEY_20

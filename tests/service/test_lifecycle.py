@@ -16,6 +16,7 @@ from sts.uris import SoapVersion, TokenType, TrustVersion
 from sts.runtime import open_stores
 from sts.xmltime import format_datetime, utcnow
 from trust_client import Reply, post, rst_envelope
+from paths import FIXTURES  # type: ignore[import-not-found]
 
 PLAIN_RP = "https://plain-lifecycle.example/"
 OTHER_RP = "https://other-lifecycle.example/"
@@ -117,7 +118,7 @@ def test_tampered_and_foreign_tokens_validate_invalid(live_sts, demo) -> None:
     tampered.find(f".//{{{ns.SAML2}}}NameID").text = "mallory"
     code, reason = _status(_validate(live_sts, demo, version, tampered), version)
     assert code == "invalid" and "altered" in reason
-    foreign = etree.fromstring((Path(__file__).parent.parent / "fixtures/recorded/adal-python/"
+    foreign = etree.fromstring((FIXTURES / "recorded/adal-python/"
                                 "adfs-wstrust13-soap12-rstrc-issue-saml11-bearer.xml").read_bytes())
     assertion = foreign.find(f".//{{{ns.SAML1}}}Assertion")
     assert _status(_validate(live_sts, demo, version, assertion), version)[0] == "invalid"

@@ -9,7 +9,7 @@ from lxml import etree
 from sts import ns
 from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert
 from sts.tokens.crypto.signing import XmlSigner
-from xsd_validation import validator  # type: ignore[import-not-found]
+from interop.xsd import validator
 from sts.web.metadata.federation import render_federation_metadata
 
 MD = f"{{{ns.MD}}}"

@@ -29,8 +29,9 @@ from sts.tokens.crypto.keys import load_private_key
 from sts.errors import FailedAuthentication, InvalidScope, RequestFailed, StsError
 from sts.uris import KeyType, SoapVersion, TokenType, TrustVersion
 from sts.runtime import open_stores
+from paths import FIXTURES  # type: ignore[import-not-found]
 
-RECORDED = Path(__file__).resolve().parent.parent / "fixtures" / "recorded"
+RECORDED = FIXTURES / "recorded"
 GIVENNAME = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"
 
 

@@ -12,8 +12,9 @@ from assertion_content import NAME, ROLES, make_content
 from sts import ns
 from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert
 from sts.model import AssertionContent, Claim
+from paths import PROJECT_ROOT  # type: ignore[import-not-found]
 
-_ROOT = Path(__file__).resolve().parents[2]
+_ROOT = PROJECT_ROOT
 _SCHEMA_DIRS = (_ROOT / "sts" / "schemas", _ROOT.parent / "shared" / "schemas")
 
 
