@@ -10,7 +10,7 @@ PORT ?= 8080
 # Debian packages: xmlsec1 is the independent verifier in tests; libxmlsec1-dev builds python-xmlsec if no wheel fits.
 DEB_PACKAGES := xmlsec1 libxmlsec1-dev libxmlsec1-openssl pkg-config libxml2-dev libxslt1-dev
 
-.PHONY: run test deps test-deps venv clean bench notebooks interop interop-deps record
+.PHONY: run test deps test-deps venv clean bench notebooks interop interop-deps record attack fuzz soak
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -87,3 +87,19 @@ clean:
 .PHONY: bench
 bench: test-deps
 	$(PY) bench/issue_bench.py
+
+# The attack suite (tests/security): one case per attack, each with its precise safe outcome. Against our own STS
+# by default; another one: make attack STS_URL=https://sts.example/services/sts STS_USER=... STS_PASSWORD=...
+#                                  STS_APPLIES_TO=https://rp.example/  (cases that need our keys are then skipped)
+attack: test-deps
+	STS_URL="$(STS_URL)" $(PY) -m pytest -q -p no:cacheprovider tests/security $(ATTACK_ARGS)
+
+# Fuzzing the request parser, the WS-Security header reader and the verifier: briefly in `make test`, long here.
+FUZZ_EXAMPLES ?= 20000
+fuzz: test-deps
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q -p no:cacheprovider tests/fuzz $(FUZZ_ARGS)
+
+# N concurrent clients issue, validate, renew and cancel against `sts serve --workers 2` for a fixed time;
+# prints throughput, p50/p99 latency and errors (exit 1 on any error). make soak SOAK_ARGS="--clients 64 --seconds 60"
+soak: test-deps
+	$(PY) bench/soak.py $(SOAK_ARGS)

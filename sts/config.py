@@ -49,6 +49,27 @@ class Settings:
     #: How far ahead a signing-key rollover must be scheduled: the time relying parties need to fetch the
     #: federation metadata that lists the next key. Sooner needs an explicit override (``--now``, a confirmation).
     rollover_min_lead_seconds: int = 86400
+    # --- hardening (issue 12) ---
+    #: XML resource limits, checked on every parsed message before anything reads it (defaults follow Apache
+    #: CXF's hardened StAX reader and WCF's reader quotas; max_request_bytes and max_xml_depth are above).
+    max_xml_attributes: int = 500  # attributes on one element (CXF maxAttributeCount)
+    max_xml_attribute_length: int = 65536  # characters in one attribute value (CXF maxAttributeSize)
+    max_xml_text_length: int = 131072  # characters in one text node (16 x WCF's MaxStringContentLength)
+    max_xml_elements: int = 50000  # elements in one document (CXF maxChildElements)
+    max_xml_namespaces_per_element: int = 64  # namespace declarations on one element
+    max_xml_namespaces: int = 512  # namespace declarations in one document
+    #: Failed password checks: after ``auth_throttle_free_failures`` failures (per user name and per client
+    #: address, within ``auth_throttle_window_seconds``) the next check waits a delay that doubles from
+    #: ``auth_throttle_base_delay_ms`` per failure up to ``auth_throttle_max_delay_ms``. Never a lock-out.
+    auth_throttle_free_failures: int = 3
+    auth_throttle_base_delay_ms: int = 100
+    auth_throttle_max_delay_ms: int = 2000
+    auth_throttle_window_seconds: int = 900
+    #: How long ``sts serve`` lets requests in flight finish after SIGTERM before it exits.
+    graceful_shutdown_seconds: int = 30
+    #: Certificates (the STS's, relying parties', clients') expiring within this many days are flagged by
+    #: ``sts check-config``.
+    certificate_warning_days: int = 30
 
     @property
     def effective_issuer(self) -> str:
@@ -179,4 +200,21 @@ renew_after_expiry_seconds = {settings.renew_after_expiry_seconds}
 # The least notice a signing-key rollover gives relying parties (seconds); a sooner switch needs an explicit
 # override (`sts keys rollover --now` / `--allow-short-lead`, or the console's confirmation).
 rollover_min_lead_seconds = {settings.rollover_min_lead_seconds}
+# XML resource limits on every message (defaults after Apache CXF's and WCF's hardened readers).
+max_xml_attributes = {settings.max_xml_attributes}
+max_xml_attribute_length = {settings.max_xml_attribute_length}
+max_xml_text_length = {settings.max_xml_text_length}
+max_xml_elements = {settings.max_xml_elements}
+max_xml_namespaces_per_element = {settings.max_xml_namespaces_per_element}
+max_xml_namespaces = {settings.max_xml_namespaces}
+# Failed password checks (per user name and per client address): after the free failures, the next check waits
+# a delay doubling from the base up to the maximum (milliseconds). Never a lock-out: the right password works.
+auth_throttle_free_failures = {settings.auth_throttle_free_failures}
+auth_throttle_base_delay_ms = {settings.auth_throttle_base_delay_ms}
+auth_throttle_max_delay_ms = {settings.auth_throttle_max_delay_ms}
+auth_throttle_window_seconds = {settings.auth_throttle_window_seconds}
+# Seconds `sts serve` lets requests in flight finish after SIGTERM.
+graceful_shutdown_seconds = {settings.graceful_shutdown_seconds}
+# `sts check-config` flags certificates expiring within this many days.
+certificate_warning_days = {settings.certificate_warning_days}
 """

@@ -86,6 +86,9 @@ users = Table(
     Column("disabled", Boolean, nullable=False, default=False),
     Column("admin", Boolean, nullable=False, default=False),
     Column("created", UtcDateTime, nullable=False),
+    # Version 4: the admin_password_min_length in force when the password was set (NULL: set before that was
+    # recorded), so that `sts check-config` can name administrators whose password predates the policy.
+    Column("password_policy_length", Integer, nullable=True),
 )
 
 user_claims = Table(
@@ -193,6 +196,18 @@ audit_log = Table(
     Column("outcome", String(64), nullable=True),
 )
 
+# Version 4: failed password checks per user name and per client address, shared by every worker and node, so
+# that the growing delay before the next check (never a lock-out) holds whichever process answers.
+auth_failures = Table(
+    "auth_failures",
+    metadata,
+    Column("scope", String(16), primary_key=True),  # "user" or "address"
+    Column("key", String(255), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("first_failure", UtcDateTime, nullable=False),
+    Column("last_failure", UtcDateTime, nullable=False, index=True),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -254,12 +269,18 @@ def _console_backend(conn: Connection) -> None:
             index.create(conn)
 
 
+def _hardening(conn: Connection) -> None:
+    auth_failures.create(conn, checkfirst=True)
+    _add_columns(conn, users, ("password_policy_length",))
+
+
 # Append new steps here (ALTER TABLE via Core DDL, data fixes) and change the Tables above to match.
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: every table", _baseline),
     Migration(2, "clients and client_claims: X.509 client authentication", _add_clients),
     Migration(3, "relying-party policy (token/key types, audiences, next certificate); audit actor and outcome",
               _console_backend),
+    Migration(4, "auth_failures: the shared brute-force throttle; users.password_policy_length", _hardening),
 )
 
 

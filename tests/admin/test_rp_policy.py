@@ -18,7 +18,7 @@ from sts.config import load_settings
 from sts.tokens.crypto.keys import generate_key_and_cert, load_certificate, load_private_key
 from sts.home import DEMO_PASSWORD, DEMO_RP_ENDPOINT
 from sts.model import RelyingParty
-from sts.store.schema import current_version, migrate, schema_version
+from sts.store.schema import MIGRATIONS, current_version, migrate, schema_version
 from sts.store.transactions import writing
 from sts.uris import KeyType, TokenType
 from sts.rp.verifier import TokenRejected, TokenVerifier
@@ -109,9 +109,9 @@ def test_store_round_trip_and_migration_from_version_2(home: Path) -> None:
                                                                                      ("audit_log", "outcome")]:
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
         conn.execute(schema_version.update().values(version=2))
-    assert migrate(stores.engine) == 3
+    assert migrate(stores.engine) == MIGRATIONS[-1].version
     with stores.engine.connect() as conn:
-        assert current_version(conn) == 3
+        assert current_version(conn) == MIGRATIONS[-1].version
         assert "next_cert_from" in {c["name"] for c in inspect(conn).get_columns("relying_parties")}
     moment = utcnow().replace(microsecond=0)
     changed = replace(party, allowed_token_types=(TokenType.SAML11,), allowed_key_types=(KeyType.PUBLIC_KEY,),
