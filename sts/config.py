@@ -87,6 +87,12 @@ class Settings:
         return self.database_url or f"sqlite:///{(self.home / 'sts.db').resolve()}"
 
     @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, when the database is SQLite (it holds password hashes: mode 0600)."""
+        url = self.effective_database_url
+        return Path(url.removeprefix("sqlite:///")) if url.startswith("sqlite:///") else None
+
+    @property
     def rollover_min_lead(self) -> timedelta:
         return timedelta(seconds=self.rollover_min_lead_seconds)
 

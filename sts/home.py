@@ -76,6 +76,10 @@ def init_home(home: Path, *, demo: bool = True) -> InitReport:
     if not settings.secrets_key_path.exists():
         _write_private(settings.secrets_key_path, os.urandom(32))
         report.note(str(settings.secrets_key_path))
+    database = settings.sqlite_path
+    if database is not None and not database.exists():
+        # Password hashes and sealed secrets live there; SQLite gives its -wal and -shm files the same mode.
+        _write_private(database, b"")
     stores = open_stores(settings)
     if demo and not stores.users.list() and not stores.relying_parties.list():
         _add_demo(home, stores)

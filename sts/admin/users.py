@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sts.admin.base import (Actor, AdminContext, Change, Conflict, InvalidInput, NotFound, record_change,
                             refusals_audited)
 from sts.model import UserRecord
+from sts.store.password_policy import record_policy
 from sts.service.claim_dictionary import UnknownClaimName, resolve_claim
 
 ClaimPairs = Sequence[tuple[str, str]]
@@ -114,6 +115,7 @@ def add_user(ctx: AdminContext, actor: Actor, name: str, password: str, claims: 
         except ValueError as exc:
             message = str(exc)
             raise (Conflict if "already exists" in message else InvalidInput)(message, field="name") from None
+    _record_policy(ctx, name, admin)
     record = get_user(ctx, name)
     record_change(ctx.audit, actor, Change(event, name, None, user_data(record), warnings))
     return UserChange(record, warnings)
@@ -141,6 +143,7 @@ def set_password(ctx: AdminContext, actor: Actor, name: str, password: str) -> U
         if before.admin:
             check_admin_password(ctx, name, password)
     ctx.stores.users.set_password(name, password)
+    _record_policy(ctx, name, before.admin)
     return _changed(ctx, actor, "user.password", before)
 
 
@@ -163,6 +166,7 @@ def promote(ctx: AdminContext, actor: Actor, name: str, password: str) -> UserCh
             raise Conflict(f"{name} is already an administrator", field="name")
         check_admin_password(ctx, name, password)
     ctx.stores.users.set_password(name, password)
+    _record_policy(ctx, name, True)
     ctx.stores.users.set_admin(name, True)
     return _changed(ctx, actor, "admin.add", before)
 
@@ -186,6 +190,11 @@ def remove_user(ctx: AdminContext, actor: Actor, name: str) -> UserRecord:
     ctx.stores.users.remove(name)
     record_change(ctx.audit, actor, Change("user.remove", name, user_data(before), None))
     return before
+
+
+def _record_policy(ctx: AdminContext, name: str, checked: bool) -> None:
+    """Remember whether (and under which minimum length) the new password met the administrators' policy."""
+    record_policy(ctx.stores.engine, name, ctx.settings.admin_password_min_length if checked else None)
 
 
 def _changed(ctx: AdminContext, actor: Actor, event: str, before: UserRecord,
