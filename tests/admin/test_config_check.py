@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ def home(tmp_path: Path) -> Path:
     return path
 
 
-def context(home: Path, **settings: object) -> AdminContext:
+def context(home: Path, **settings: Any) -> AdminContext:
     base = load_settings(home)
     return AdminContext.for_stores(open_stores(base), replace(base, **settings))
 
