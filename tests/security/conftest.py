@@ -1,0 +1,33 @@
+"""The attack suite's fixtures: ``target`` (see attack_target.py) and the valid request after every STS case."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from cryptography import x509
+
+from attack_target import PLAIN_RP, SECOND_USER, Target, prepare_home, remote_target
+from live import LiveServer
+from sts.config import load_settings
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> Target:
+    remote = remote_target()
+    if remote is not None:
+        return remote
+    live: LiveServer = request.getfixturevalue("live_sts")
+    demo: dict[str, str] = request.getfixturevalue("demo")
+    prepare_home(live.home)
+    cert = x509.load_pem_x509_certificate(load_settings(live.home).signing_cert_path.read_bytes())
+    return Target(live.sts_url, demo["user"], demo["password"], PLAIN_RP, cert, live.home, SECOND_USER)
+
+
+@pytest.fixture(autouse=True)
+def _valid_request_still_works(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every STS case: a valid request is still answered with a token."""
+    yield
+    if "target" in request.fixturenames:
+        target: Target = request.getfixturevalue("target")
+        target.assert_still_issues()
