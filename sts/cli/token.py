@@ -38,6 +38,7 @@ class _ClientOptions:
     sts_url: str
     user: str | None
     password: str | None
+    password_stdin: bool
     digest: bool
     cert: str | None
     key: str | None
@@ -56,7 +57,9 @@ class _ClientOptions:
             credentials = X509Credentials.from_files(self.key, self.cert)
         elif self.user:
             password = self.password
-            if password is None:
+            if self.password_stdin:
+                password = sys.stdin.readline().rstrip("\r\n")
+            elif password is None:
                 password = click.prompt("password", hide_input=True)
             credentials = UsernameCredentials(self.user, password or "", digest=self.digest)
         else:
@@ -84,7 +87,10 @@ def _client_options(func: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--sts", "sts_url", required=True, help="the STS's WSDL, SOAP endpoint or base URL"),
         click.option("--user", help="user name (UsernameToken)"),
-        click.option("--password", help="password (prompted for when --user is given without it)"),
+        click.option("--password", envvar="STS_PASSWORD", show_envvar=True,
+                     help="password (prompted for when --user is given without it; a password on the command "
+                          "line is visible to other users: prefer the prompt, --password-stdin or $STS_PASSWORD)"),
+        click.option("--password-stdin", is_flag=True, help="read the password from the first line of stdin"),
         click.option("--digest", is_flag=True, help="send a PasswordDigest instead of the password text"),
         click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="client certificate (PEM)"),
         click.option("--key", type=click.Path(exists=True, dir_okay=False), help="client private key (PEM)"),

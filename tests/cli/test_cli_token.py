@@ -98,3 +98,13 @@ def test_faults_and_network_errors_are_plain(live_sts, demo, tmp_path: Path) -> 
     empty.write_bytes(b"")
     code, _, err = _run("validate", *_login(live_sts, demo), str(empty))
     assert code == 1 and "is empty" in err
+
+
+def test_the_password_need_not_be_on_the_command_line(live_sts, demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    login = ["--sts", live_sts.sts_url, "--user", demo["user"]]
+    result = CliRunner().invoke(main, ["token", "get", *login, "--password-stdin", "--applies-to", demo["rp"]],
+                                input=demo["password"] + "\n")
+    assert result.exit_code == 0, result.stderr
+    monkeypatch.setenv("STS_PASSWORD", demo["password"])
+    result = CliRunner().invoke(main, ["token", "get", *login, "--applies-to", demo["rp"]])
+    assert result.exit_code == 0, result.stderr
