@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
 from lxml import etree
@@ -22,6 +23,7 @@ from sts.config import load_settings
 from sts.model import RelyingParty
 from sts.rp.verifier import TokenVerifier
 from sts.runtime import open_stores
+from sts.protocol.xmlsafe import parse
 from sts.uris import SoapVersion
 from trust_client import Reply, post, rst_envelope
 
@@ -53,6 +55,11 @@ class Target:
     def post(self, body: bytes, soap: SoapVersion = SoapVersion.SOAP12, **kwargs: object) -> Reply:
         reply: Reply = post(self.sts_url, body, soap, **kwargs)
         return reply
+
+    def send(self, body: bytes, headers: dict[str, str]) -> Reply:
+        """Post with exactly these HTTP headers (content type, SOAPAction) and read the reply as XML."""
+        response = httpx.post(self.sts_url, content=body, headers=headers, timeout=30)
+        return Reply(response.status_code, response.headers.get("content-type", ""), parse(response.content))
 
     def issue(self, **options: object) -> Reply:
         soap = options.get("soap", SoapVersion.SOAP12)
