@@ -6,11 +6,15 @@ from __future__ import annotations
 import ipaddress
 import os
 import shlex
+import signal
+import socket
 import ssl
 import sys
 from datetime import timedelta
 from pathlib import Path
 import click
+import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from sts.cli.context import _build_runtime, _Context, _database_errors, _keyring, _os_problem, pass_ctx
 from sts.model import RelyingParty
@@ -50,9 +54,7 @@ def init(ctx: _Context, no_demo: bool) -> None:
 @pass_ctx
 def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str | None,
           ssl_keyfile: str | None, ssl_client_ca: str | None) -> None:
-    """Serve the STS over HTTP (or HTTPS with --ssl-certfile/--ssl-keyfile)."""
-    import uvicorn
-
+    """Serve the STS over HTTP (or HTTPS with --ssl-certfile/--ssl-keyfile); SIGTERM drains, then exits 0."""
     from sts.home import demo_banner
     from sts.web.tls import TlsH11Protocol, ssl_options
 
@@ -80,14 +82,81 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
                       STS_TLS_CLIENT_CERTS="1" if client_certificates else "0")
     # TlsH11Protocol: uvicorn's h11 protocol that hands the TLS client certificate to the app (sts.web.tls).
     options = dict(host=host, port=port, log_level=settings.log_level, proxy_headers=False, http=TlsH11Protocol,
+                   timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
                    **ssl_options(ssl_certfile, ssl_keyfile, ssl_client_ca))
     if workers > 1:
-        uvicorn.run("sts.web.asgi:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
-        return
-    from sts.web.asgi import create_app
+        config = uvicorn.Config("sts.web.asgi:app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    else:
+        from sts.web.asgi import create_app
 
-    app = create_app(_build_runtime(settings), loopback_bind=loopback, client_certificates=client_certificates)
-    uvicorn.run(app, **options)  # type: ignore[arg-type]
+        app = create_app(_build_runtime(settings), loopback_bind=loopback, client_certificates=client_certificates)
+        config = uvicorn.Config(app, **options)  # type: ignore[arg-type]
+    _serve_until_stopped(config)
+
+
+class _Stopped(Exception):
+    """SIGTERM, once uvicorn has drained (it raises the signal again after its graceful shutdown)."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+def _serve_until_stopped(config: uvicorn.Config) -> None:
+    """Serve until SIGTERM or SIGINT, then drain and exit 0.
+
+    On the signal the listening socket closes at once (new connections are refused), every request in flight gets
+    its complete answer, and whatever still runs after ``graceful_shutdown_seconds`` is cancelled. uvicorn drains,
+    then raises SIGTERM again so that the default action would kill the process (exit status 143): a service
+    manager would count that as a failure, so the signal ends the command here instead, with status 0.
+    """
+    from uvicorn.config import STARTUP_FAILURE
+
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        if config.workers > 1:
+            _DrainingSupervisor(config, sockets=[config.bind_socket()]).run()
+            return
+        server = uvicorn.Server(config)
+        server.run()
+        if not server.started:
+            sys.exit(STARTUP_FAILURE)  # as uvicorn.run: the port is taken, the app failed to load, ...
+    except (_Stopped, KeyboardInterrupt):
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _DrainingSupervisor(Multiprocess):
+    """uvicorn's supervisor of ``--workers`` processes, stopping at once on SIGTERM/SIGINT.
+
+    uvicorn's own one notices the signal within half a second and keeps the shared listening socket open until every
+    worker has drained, so a client that connects meanwhile is queued and then reset. This one closes its copy of
+    the socket and passes SIGTERM to the workers inside the signal handler; each worker closes its copy as it
+    starts to drain, so new connections are refused while the requests in flight finish.
+    """
+
+    def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        super().__init__(config, sockets)
+        self._stopping = False
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._stop)
+
+    def _stop(self, signum: int, frame: object) -> None:
+        self._stopping = True
+        for sock in self.sockets:
+            sock.close()
+        for process in self.processes:
+            if process.pid is not None and process.exitcode is None:
+                try:
+                    os.kill(process.pid, signal.SIGTERM)
+                except ProcessLookupError:  # already gone
+                    pass
+        self.signal_queue.append(signum)  # the supervisor's loop then stops and joins the workers
+
+    def keep_subprocess_alive(self) -> None:
+        if not self._stopping:  # a worker that drained and exited is not to be replaced (its socket is closed)
+            super().keep_subprocess_alive()
 
 
 def _console_banner(ctx: _Context, base: str) -> list[str]:
