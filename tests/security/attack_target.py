@@ -24,7 +24,10 @@ from sts.model import RelyingParty
 from sts.rp.verifier import TokenVerifier
 from sts.runtime import open_stores
 from sts.protocol.xmlsafe import parse
-from sts.uris import SoapVersion
+from sts.protocol.addressing import render_request_headers
+from sts.protocol.soap import build_envelope
+from sts.protocol.wstrust.render import render_rst
+from sts.uris import RequestType, SoapVersion, TrustVersion
 from trust_client import Reply, post, rst_envelope
 
 #: A relying party without token encryption, so that the cases can read, wrap and re-present issued tokens.
@@ -51,6 +54,12 @@ class Target:
                                        password=str(options.pop("password", self.password)), soap=soap,
                                        **options)
         return envelope
+
+    def envelope_with_security(self, security: etree._Element, soap: SoapVersion = SoapVersion.SOAP12) -> bytes:
+        """An Issue for the target's relying party carrying exactly this wsse:Security header."""
+        headers = render_request_headers(RequestType.ISSUE.request_action(TrustVersion.WST13))
+        rst = render_rst(TrustVersion.WST13, applies_to=self.applies_to)
+        return build_envelope(soap, rst, [*headers, security])
 
     def post(self, body: bytes, soap: SoapVersion = SoapVersion.SOAP12, **kwargs: object) -> Reply:
         reply: Reply = post(self.sts_url, body, soap, **kwargs)
