@@ -25,6 +25,7 @@ from lxml import etree
 from sts import ns
 from sts.protocol import xmlsafe
 from sts.rp.verifier import TokenRejected, TokenVerifier, VerifiedToken
+from sts.tokens.verification import check_one_token
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -72,6 +73,9 @@ def token_from_soap(body: bytes) -> etree._Element:
     tokens = [child for child in securities[0] if child.tag in _TOKEN_TAGS]
     if len(tokens) != 1:
         raise TokenRejected("the wsse:Security header carries no (or more than one) SAML token", "unsigned")
+    # Nothing else of the kind anywhere in the message (the Body, another header): an application reading "the
+    # assertion" from the envelope must find the one that is verified. Ids unique across the whole envelope.
+    check_one_token(root, tokens[0])
     return tokens[0]
 
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from cryptography import x509
 
-from sts.rp.saml import _metadata_signing_certificates
+from sts.rp.saml import read_federation_metadata
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ class FederationMetadataTrust:
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self.fetches = 0  # successful and failed attempts, for operators and tests
+        #: The metadata's entityID (the STS's issuer) once read; the verifier checks tokens against it.
+        self.entity_id: str | None = None
         self._last_unknown_key_fetch: float | None = None
         if initial is None:
             self._certificates = self._fetch()
@@ -99,7 +101,9 @@ class FederationMetadataTrust:
 
     def _fetch(self) -> tuple[x509.Certificate, ...]:
         self.fetches += 1
-        return _metadata_signing_certificates(self.url, self._pinned)
+        certificates, entity_id = read_federation_metadata(self.url, self._pinned)
+        self.entity_id = entity_id
+        return certificates
 
     def _after(self, seconds: float | None) -> float | None:
         return None if seconds is None else self._monotonic() + seconds

@@ -209,6 +209,16 @@ def _metadata_signing_certificates(
     source: str | bytes, pinned: x509.Certificate | None
 ) -> tuple[x509.Certificate, ...]:
     """The signing KeyDescriptors' certificates of a metadata document (its signature checked when pinned)."""
+    return read_federation_metadata(source, pinned)[0]
+
+
+def read_federation_metadata(
+    source: str | bytes, pinned: x509.Certificate | None
+) -> tuple[tuple[x509.Certificate, ...], str | None]:
+    """The signing certificates and the entityID (the STS's issuer) of a metadata document (URL or bytes).
+
+    With ``pinned`` the document's signature must verify with it, and both are read from what it covers.
+    """
     if isinstance(source, str):
         import httpx  # noqa: PLC0415
 
@@ -243,4 +253,5 @@ def _metadata_signing_certificates(
                 certificates.append(cert)
     if not certificates:
         raise ValueError("the metadata names no signing certificate")
-    return tuple(certificates)
+    entity_id = (root.get("entityID") or "").strip() if root.tag == ns.qn(ns.MD, "EntityDescriptor") else ""
+    return tuple(certificates), entity_id or None

@@ -1,4 +1,5 @@
-"""What the relying-party verifier returns (``VerifiedToken``) and its one error (``TokenRejected``)."""
+"""What the relying-party verifier returns (``VerifiedToken``) and its one error (``TokenRejected``, defined with
+the one verification path in ``sts.tokens.verification``)."""
 
 from __future__ import annotations
 
@@ -11,27 +12,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from sts.model import Delegate
+from sts.tokens.verification import TokenRejected as TokenRejected
 from sts.xmltime import parse_datetime
 
 PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey]
 
 _MAX_BYTES: Final = 1024 * 1024
-
-
-class TokenRejected(Exception):
-    """The token is not acceptable; ``reason`` says why (fit for a log or a 401), ``code`` what kind of failure.
-
-    Codes: signature, unsigned, expired, not-yet-valid, audience, issuer, claim-missing, decryption, malformed,
-    replay.
-    """
-
-    def __init__(self, reason: str, code: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
-
-    def __str__(self) -> str:
-        return self.reason
 
 
 @dataclass(frozen=True)

@@ -5,11 +5,13 @@ Profile 1.1, XML-Enc 1.0/1.1, SAML V2.0 Condition for Delegation Restriction.
 
 ``TokenVerifier.verify`` accepts a bare Assertion, an EncryptedAssertion / xenc:EncryptedData, a
 RequestedSecurityToken, an RSTR, an RSTRC or a SOAP envelope around one; it decrypts with the relying party's key,
-verifies the signature with signxml's ``XMLVerifier`` against the configured STS certificates only (never the
-certificate in KeyInfo; built from a metadata URL, those follow the STS's key rollover, see ``federation_trust``), demands the SAML signature profile's shape (one Reference to the assertion's own ID,
-enveloped + exclusive c14n, Signature a child of the Assertion) and then reads everything from the XML signxml
-returns: what the signature covers, re-parsed from the digested bytes. Every failure is a ``TokenRejected`` with a
-reason and a short code; nothing else escapes.
+verifies the signature against the configured STS certificates only (never the certificate in KeyInfo; built
+from a metadata URL, those follow the STS's key rollover, see ``federation_trust``) through the one verification
+path the STS's Validate/Renew/Cancel use too (``sts.tokens.verification``: one token per document, unique Ids,
+the algorithm allow-list checked before any cryptography, the SAML signature profile's shape, the signed element
+being the token itself), and then reads everything from the XML signxml returns: what the signature covers,
+re-parsed from the digested bytes. Every failure is a ``TokenRejected`` with a reason and a short code; nothing
+else escapes.
 """
 
 from __future__ import annotations
@@ -23,26 +25,29 @@ from typing import Final
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
-from signxml.algorithms import DigestAlgorithm as SxDigest
-from signxml.algorithms import SignatureMethod as SxMethod
-from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from sts import ns
 from sts.protocol import xmlsafe
-from sts.tokens.crypto.encryption import decrypt_element, decrypt_key
+from sts.tokens.crypto.encryption import decrypt_key, key_transport_uri
 from sts.tokens.crypto.keys import PrivateKey
+from sts.tokens.verification import (
+    ASSERTION_ID,
+    AlgorithmAllowList,
+    check_one_token,
+    decrypt_token,
+    verify_assertion,
+)
 from sts.errors import InvalidRequest
 from sts.interfaces import ReplayCache
-from sts.uris import ENVELOPED, EXC_C14N, DigestAlgorithm, SignatureAlgorithm
 from sts.rp.federation_trust import DEFAULT_REFRESH, DEFAULT_UNKNOWN_KEY_INTERVAL, FederationMetadataTrust
 from sts.rp.verified_token import _MAX_BYTES, TokenRejected, VerifiedToken
-from sts.rp.saml import _metadata_signing_certificates, _read_saml11, _read_saml20
+from sts.rp.saml import _read_saml11, _read_saml20, read_federation_metadata
 from sts.rp.saml import claim_uri_11 as claim_uri_11
 from sts.xmltime import utcnow
 
 __all__ = [
+    "AlgorithmAllowList",
     "InMemoryReplayCache",
     "TokenRejected",
     "TokenVerifier",
@@ -51,9 +56,6 @@ __all__ = [
 ]
 
 
-_ID_ATTRIBUTE: Final = {ns.qn(ns.SAML2, "Assertion"): "ID", ns.qn(ns.SAML1, "Assertion"): "AssertionID"}
-_SIGNATURE_METHODS: Final = frozenset({SignatureAlgorithm.RSA_SHA256, SignatureAlgorithm.ECDSA_SHA256})
-_DIGEST_METHODS: Final = frozenset({DigestAlgorithm.SHA256})
 _CONTAINERS: Final = frozenset({"RequestSecurityTokenResponseCollection", "RequestSecurityTokenResponse"})
 _TRUST_NAMESPACES: Final = frozenset({ns.WST13, ns.WST2005, ns.WST14})
 
@@ -136,8 +138,12 @@ class TokenVerifier:
         replay_cache: ReplayCache | None = None,
         allow_sha1: bool = False,
         metadata: FederationMetadataTrust | None = None,
+        algorithms: AlgorithmAllowList | None = None,
     ) -> None:
-        """``metadata``: the certificates come from there (kept current) instead of ``sts_certificates``."""
+        """``metadata``: the certificates (and, without ``issuer``, the expected issuer: its entityID) come from
+        there, kept current, instead of ``sts_certificates``. ``algorithms``: the allow-list (default
+        ``AlgorithmAllowList()``); ``allow_sha1`` is the shorthand for adding RSA-SHA1 signatures and SHA-1 digests.
+        """
         if not sts_certificates and metadata is None:
             raise ValueError("at least one STS certificate is needed")
         audiences = (audience,) if isinstance(audience, str) else tuple(audience)
@@ -145,7 +151,6 @@ class TokenVerifier:
             raise ValueError("at least one audience is needed")
         self.metadata = metadata
         self._fixed = tuple(sts_certificates)
-        self._pem_cache: tuple[tuple[x509.Certificate, ...], tuple[str, ...]] = ((), ())
         self.rp_private_key = rp_private_key
         self.audiences = audiences
         self._audience_keys = frozenset(_audience_key(a) for a in audiences)
@@ -154,12 +159,8 @@ class TokenVerifier:
         self.clock_skew = clock_skew
         self.clock = clock
         self.replay_cache = replay_cache
-        methods = set(_SIGNATURE_METHODS) | ({SignatureAlgorithm.RSA_SHA1} if allow_sha1 else set())
-        digests = set(_DIGEST_METHODS) | ({DigestAlgorithm.SHA1} if allow_sha1 else set())
-        self._methods = frozenset(m.value for m in methods)
-        self._digests = frozenset(d.value for d in digests)
-        self._sx_methods = frozenset(SxMethod(m) for m in self._methods)
-        self._sx_digests = frozenset(SxDigest(d) for d in self._digests)
+        allowed = algorithms if algorithms is not None else AlgorithmAllowList()
+        self.algorithms = allowed.allowing("rsa-sha1") if allow_sha1 else allowed
 
     @classmethod
     def from_federation_metadata(
@@ -175,14 +176,17 @@ class TokenVerifier:
 
         With ``metadata_certificate`` the document's own signature must verify with it, and the certificates
         are read from what that signature covers. Without it the document is trusted as fetched: only do that
-        over a channel you trust. ``options`` are the constructor's keyword arguments (``audience`` is needed).
+        over a channel you trust. ``options`` are the constructor's keyword arguments (``audience`` is needed);
+        without ``issuer`` the tokens' Issuer must be the metadata's entityID.
 
         From a URL the certificates follow the STS's key rollover without a restart: the document is read again
         every ``refresh_interval``, and when a token is signed by a key not trusted (at most once per
         ``unknown_key_interval``, so forged tokens cannot make it fetch on every request). None turns either off.
         """
         if isinstance(source, bytes):
-            return cls(_metadata_signing_certificates(source, metadata_certificate), **options)  # type: ignore[arg-type]
+            certificates, entity_id = read_federation_metadata(source, metadata_certificate)
+            options.setdefault("issuer", entity_id)  # the STS's entityID is the Issuer of its tokens
+            return cls(certificates, **options)  # type: ignore[arg-type]
         trust = FederationMetadataTrust(source, metadata_certificate=metadata_certificate,
                                         refresh_interval=refresh_interval, unknown_key_interval=unknown_key_interval)
         return cls((), metadata=trust, **options)  # type: ignore[arg-type]
@@ -191,14 +195,6 @@ class TokenVerifier:
     def sts_certificates(self) -> tuple[x509.Certificate, ...]:
         """The STS certificates trusted now."""
         return self.metadata.certificates if self.metadata is not None else self._fixed
-
-    def _pems(self) -> tuple[str, ...]:
-        certificates = self.sts_certificates
-        cached = self._pem_cache
-        if cached[0] is not certificates:
-            cached = (certificates, tuple(c.public_bytes(Encoding.PEM).decode("ascii") for c in certificates))
-            self._pem_cache = cached
-        return cached[1]
 
     def verify(self, token: bytes | etree._Element) -> VerifiedToken:
         """Verify ``token`` and return what its signature covers; ``TokenRejected`` otherwise (never anything else)."""
@@ -211,13 +207,22 @@ class TokenVerifier:
         except Exception as exc:  # noqa: BLE001 - the contract: one exception class, never a crash
             raise TokenRejected(f"malformed token ({type(exc).__name__})", "malformed") from None
 
+    @property
+    def expected_issuer(self) -> str | None:
+        """``issuer``, else the entityID of the STS metadata the certificates come from (None: not checked)."""
+        if self.issuer is not None:
+            return self.issuer
+        return self.metadata.entity_id if self.metadata is not None else None
+
     # --- steps ---
 
     def _verify(self, token: bytes | etree._Element) -> VerifiedToken:
         if self.metadata is not None:
             self.metadata.refresh_if_due()
         data = token if isinstance(token, bytes) else etree.tostring(token)
-        element = extract_token(xmlsafe.parse(data, max_bytes=_MAX_BYTES))
+        root = xmlsafe.parse(data, max_bytes=_MAX_BYTES)
+        element = extract_token(root)
+        check_one_token(root, element)
         assertion = self._decrypted(element)
         signed = self._verified_assertion(assertion)
         read = _read_saml20 if signed.tag == ns.qn(ns.SAML2, "Assertion") else _read_saml11
@@ -227,41 +232,20 @@ class TokenVerifier:
 
     def _decrypted(self, element: etree._Element) -> etree._Element:
         """The assertion, decrypted when needed, as the root of its own document."""
-        if element.tag == ns.qn(ns.SAML2, "EncryptedAssertion"):
-            inner = element.find(ns.qn(ns.XENC, "EncryptedData"))
-            if inner is None:
-                raise TokenRejected("an EncryptedAssertion without xenc:EncryptedData", "malformed")
-            element = inner
-        if element.tag == ns.qn(ns.XENC, "EncryptedData"):
-            if self.rp_private_key is None:
-                raise TokenRejected("the token is encrypted and no relying party key is configured", "decryption")
-            try:
-                element = decrypt_element(element, self.rp_private_key)
-            except InvalidRequest as exc:
-                raise TokenRejected(f"the decrypted token is malformed: {exc}", "malformed") from None
-            except ValueError as exc:
-                raise TokenRejected(f"the token does not decrypt: {exc}", "decryption") from None
-        if element.tag not in _ID_ATTRIBUTE:
+        if element.tag in (ns.qn(ns.SAML2, "EncryptedAssertion"), ns.qn(ns.XENC, "EncryptedData")):
+            return decrypt_token(element, self.rp_private_key, self.algorithms)
+        if element.tag not in ASSERTION_ID:
             raise TokenRejected(f"not a SAML assertion: {_local(element)[1] or '?'}", "malformed")
         # Its own document: ancestors (an RSTR, an envelope) must not take part in anything below.
         return xmlsafe.parse(etree.tostring(element), max_bytes=_MAX_BYTES)
 
     def _verified_assertion(self, assertion: etree._Element) -> etree._Element:
-        id_attribute = _ID_ATTRIBUTE[assertion.tag]
-        assertion_id = assertion.get(id_attribute)
-        if not assertion_id:
-            raise TokenRejected(f"the assertion has no {id_attribute}", "malformed")
         try:
-            xmlsafe.id_map(assertion)
-        except InvalidRequest:
-            raise TokenRejected(f"duplicate Id {assertion_id!r} in the token (signature wrapping)", "signature") from None
-        self._check_signature_shape(assertion, assertion_id)
-        try:
-            return self._verified_signature(assertion, assertion_id, id_attribute)
+            return verify_assertion(assertion, self.sts_certificates, self.algorithms, when=self.clock())
         except TokenRejected as rejected:
             if rejected.code != "signature" or not self._refreshed_for(assertion):
                 raise
-        return self._verified_signature(assertion, assertion_id, id_attribute)  # with the certificates fetched now
+        return verify_assertion(assertion, self.sts_certificates, self.algorithms, when=self.clock())  # fetched now
 
     def _refreshed_for(self, assertion: etree._Element) -> bool:
         """Whether the signature names a key not trusted and fetching the metadata changed what is trusted."""
@@ -277,71 +261,22 @@ class TokenVerifier:
                 return False  # a key we trust, and the signature is still wrong: no new key will fix that
         return self.metadata.refresh_for_unknown_key()
 
-    def _verified_signature(self, assertion: etree._Element, assertion_id: str, id_attribute: str) -> etree._Element:
-        data = etree.tostring(assertion)
-        config = SignatureConfiguration(
-            require_x509=True,
-            location="./",
-            expect_references=1,
-            signature_methods=self._sx_methods,
-            digest_algorithms=self._sx_digests,
-            verification_time=self.clock(),
-        )
-        failure = "no STS certificate is configured"
-        for pem in self._pems():
-            try:
-                result = XMLVerifier().verify(data, x509_cert=pem, id_attribute=id_attribute, expect_config=config)
-            except Exception as exc:  # noqa: BLE001 - signxml, lxml and cryptography each raise their own
-                failure = f"{type(exc).__name__}: {exc}"
-                continue
-            signed = result[0].signed_xml if isinstance(result, list) else result.signed_xml
-            if signed is None or signed.tag != assertion.tag or signed.get(id_attribute) != assertion_id:
-                raise TokenRejected("the signature does not cover the assertion", "signature")
-            return signed
-        raise TokenRejected(f"the signature does not verify with the STS certificate ({failure})", "signature")
-
-    def _check_signature_shape(self, assertion: etree._Element, assertion_id: str) -> None:
-        """SAML's signature profile: one enveloped Signature over the assertion itself, exclusive c14n only."""
-        signatures = assertion.findall(ns.qn(ns.DS, "Signature"))
-        if not signatures:
-            raise TokenRejected("the assertion is not signed", "unsigned")
-        if len(signatures) > 1:
-            raise TokenRejected("the assertion has more than one Signature", "signature")
-        signed_info = signatures[0].find(ns.qn(ns.DS, "SignedInfo"))
-        if signed_info is None:
-            raise TokenRejected("a Signature without SignedInfo", "signature")
-        c14n = signed_info.find(ns.qn(ns.DS, "CanonicalizationMethod"))
-        if c14n is None or c14n.get("Algorithm") != EXC_C14N:
-            raise TokenRejected("SignedInfo is not canonicalised with exclusive c14n", "signature")
-        method = signed_info.find(ns.qn(ns.DS, "SignatureMethod"))
-        algorithm = method.get("Algorithm", "") if method is not None else ""
-        if algorithm not in self._methods:
-            raise TokenRejected(f"signature method {algorithm!r} is not allowed", "signature")
-        references = signed_info.findall(ns.qn(ns.DS, "Reference"))
-        if len(references) != 1:
-            raise TokenRejected(f"the signature has {len(references)} References, expected 1", "signature")
-        reference = references[0]
-        if reference.get("URI") != "#" + assertion_id:
-            raise TokenRejected("the signature does not reference the assertion's own ID", "signature")
-        transforms = [t.get("Algorithm") for t in reference.iterfind(f"{{{ns.DS}}}Transforms/{{{ns.DS}}}Transform")]
-        if transforms != [ENVELOPED, EXC_C14N]:
-            raise TokenRejected("the Reference's transforms are not enveloped + exclusive c14n", "signature")
-        digest = reference.find(ns.qn(ns.DS, "DigestMethod"))
-        if digest is None or digest.get("Algorithm") not in self._digests:
-            raise TokenRejected("the Reference's digest method is not allowed", "signature")
-
     def _decrypt_proof_key(self, encrypted_key: etree._Element) -> bytes:
         if self.rp_private_key is None:
             raise TokenRejected("the proof key is encrypted and no relying party key is configured", "decryption")
+        digest = encrypted_key.find(f"{{{ns.XENC}}}EncryptionMethod/{{{ns.DS}}}DigestMethod")
+        self.algorithms.check_key_transport(key_transport_uri(encrypted_key),
+                                            (digest.get("Algorithm") or "").strip() if digest is not None else None)
         try:
-            return decrypt_key(encrypted_key, self.rp_private_key)
+            return decrypt_key(encrypted_key, self.rp_private_key, allowed=self.algorithms.key_transport)
         except ValueError as exc:
             raise TokenRejected(f"the proof key does not decrypt: {exc}", "decryption") from None
 
     def _check(self, token: VerifiedToken) -> None:
         now = self.clock()
-        if self.issuer is not None and token.issuer != self.issuer:
-            raise TokenRejected(f"unexpected issuer {token.issuer!r}", "issuer")
+        issuer = self.expected_issuer
+        if issuer is not None and token.issuer != issuer:
+            raise TokenRejected(f"unexpected issuer {token.issuer!r} (expected {issuer!r})", "issuer")
         if token.not_before is not None and now + self.clock_skew < token.not_before:
             raise TokenRejected(f"the token is not valid before {token.not_before.isoformat()}", "not-yet-valid")
         if now - self.clock_skew >= token.not_on_or_after:

@@ -1,9 +1,18 @@
 """Find the recorded token that a Validate, Renew, Cancel, ActAs or OnBehalfOf target names.
 
-A target is a reference (the token id) or the token element itself, as parsed with the request. An inline SAML assertion is trusted only after its
-signature verifies with this STS's certificate (signxml, which returns only what the signature covers; the id is
-read from that); an EncryptedAssertion or xenc:EncryptedData, which the STS cannot decrypt (it is for the relying
-party), is recognised by the hash recorded when it was issued.
+A target is a reference (the token id) or the token element itself, as parsed with the request. An inline token
+goes through the one verification path the relying party's verifier uses (``sts.tokens.verification``): it must
+be the only token in its RST (a batch holds one per RST) with Ids unique across the whole request, and the target
+element must itself be the token. A SAML assertion is trusted only when its own signature verifies with one of
+this STS's published certificates, with an allowed algorithm, and covers that very element (signxml returns only
+what the signature covers; the id is read from that, never from the request). An EncryptedAssertion or
+xenc:EncryptedData, which the STS cannot decrypt (it is for the relying party), is recognised by the hash recorded
+when it was issued.
+
+The algorithm policy: the resolver's allow-list (default ``AlgorithmAllowList()``: RSA-SHA256/ECDSA-SHA256 and
+SHA-256) plus, for a token this STS recorded, the signature algorithm it was issued with (a relying party's
+configured legacy choice, e.g. RSA-SHA1 with SHA-1 digests). So an RSA-SHA1 token issued for a legacy relying
+party still validates, and a SHA-1 signature on any other token is refused before it is checked.
 """
 
 from __future__ import annotations
@@ -12,20 +21,26 @@ import hashlib
 from collections.abc import Callable, Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
-from signxml.exceptions import InvalidInput, InvalidSignature
-from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from sts import ns
 from sts.errors import InvalidRequest
 from sts.interfaces import TokenRecords
-from sts.model import Resolution, TokenTarget
+from sts.model import Resolution, TokenRecord, TokenTarget
+from sts.tokens.verification import (
+    ASSERTION_ID,
+    ENCRYPTED_ASSERTION,
+    ENCRYPTED_DATA,
+    AlgorithmAllowList,
+    TokenRejected,
+    check_one_token,
+    verify_assertion,
+)
 
 __all__ = ["Resolution", "TokenResolver", "token_hash"]  # Resolution now lives in sts.model; still importable here
 
-_ID_ATTRIBUTE = {ns.qn(ns.SAML2, "Assertion"): "ID", ns.qn(ns.SAML1, "Assertion"): "AssertionID"}
-_ENCRYPTED = frozenset({ns.qn(ns.SAML2, "EncryptedAssertion"), ns.qn(ns.XENC, "EncryptedData")})
+_ENCRYPTED = frozenset({ENCRYPTED_ASSERTION, ENCRYPTED_DATA})
+_RST = frozenset({ns.qn(ns.WST13, "RequestSecurityToken"), ns.qn(ns.WST2005, "RequestSecurityToken")})
 
 
 def token_hash(element: etree._Element) -> str:
@@ -37,24 +52,17 @@ class TokenResolver:
     """Built once per process with the STS certificates whose signatures it trusts."""
 
     def __init__(self, records: TokenRecords,
-                 certificates: Sequence[x509.Certificate] | Callable[[], Sequence[x509.Certificate]]) -> None:
+                 certificates: Sequence[x509.Certificate] | Callable[[], Sequence[x509.Certificate]],
+                 *, algorithms: AlgorithmAllowList | None = None) -> None:
         """``certificates``: a fixed list, or a callable asked per verification (a keyring's published ones)."""
         self._records = records
         self._source = certificates if callable(certificates) else None
-        self._pem: dict[x509.Certificate, str] = {}
-        self._fixed = () if callable(certificates) else tuple(self._as_pem(c) for c in certificates)
-
-    def _as_pem(self, cert: x509.Certificate) -> str:
-        pem = self._pem.get(cert)
-        if pem is None:
-            pem = self._pem[cert] = cert.public_bytes(Encoding.PEM).decode()
-        return pem
+        self._fixed = () if callable(certificates) else tuple(certificates)
+        self.algorithms = algorithms if algorithms is not None else AlgorithmAllowList()
 
     @property
-    def _certificates(self) -> tuple[str, ...]:
-        if self._source is None:
-            return self._fixed
-        return tuple(self._as_pem(c) for c in self._source())
+    def _certificates(self) -> tuple[x509.Certificate, ...]:
+        return self._fixed if self._source is None else tuple(self._source())
 
     def resolve(self, target: TokenTarget) -> Resolution:
         if target.reference is not None:
@@ -65,29 +73,45 @@ class TokenResolver:
         element = target.unverified_token
         if element is None:
             raise InvalidRequest("empty token target")
+        if element.tag not in _ENCRYPTED and element.tag not in ASSERTION_ID:
+            return Resolution(None, "not a SAML token")
+        try:
+            check_one_token(_scope(element), element)
+        except TokenRejected as rejected:
+            return Resolution(None, f"the token is refused: {rejected.reason}")
         if element.tag in _ENCRYPTED:
             record = self._records.get_by_hash(token_hash(element))
             return Resolution(record, None if record else "the encrypted token is not one this STS issued")
-        id_attribute = _ID_ATTRIBUTE.get(element.tag)
-        if id_attribute is None:
-            return Resolution(None, "not a SAML token")
-        token_id = self._verified_id(element, id_attribute)
-        if token_id is None:
+        return self._resolve_signed(element)
+
+    def _resolve_signed(self, element: etree._Element) -> Resolution:
+        # The record named by the unverified id only chooses the algorithm policy (the one it was signed with);
+        # nothing is decided on it until the signature over this very element verified and names the same id.
+        unverified_id = element.get(ASSERTION_ID[element.tag]) or ""
+        candidate = self._records.get(unverified_id) if unverified_id else None
+        try:
+            signed = verify_assertion(element, self._certificates, self._policy_for(candidate))
+        except TokenRejected as rejected:
+            if rejected.code == "algorithm":
+                return Resolution(None, f"the token is refused: {rejected.reason}")
             return Resolution(None, "the token is not signed by this STS or was altered")
-        record = self._records.get(token_id)
+        token_id = signed.get(ASSERTION_ID[signed.tag])
+        record = candidate if candidate is not None and candidate.token_id == token_id else None
         return Resolution(record, None if record else "the token is unknown to this STS")
 
-    def _verified_id(self, element: etree._Element, id_attribute: str) -> str | None:
-        for cert in self._certificates:
-            try:
-                # signxml verifies a copy of the element on its own, never the request around it.
-                result = XMLVerifier().verify(
-                    element, x509_cert=cert, id_attribute=id_attribute, expect_references=1,
-                    expect_config=SignatureConfiguration(require_x509=True),
-                )
-            except (InvalidSignature, InvalidInput, ValueError):
-                continue
-            verified = result[0] if isinstance(result, list) else result
-            signed = verified.signed_xml
-            return None if signed is None else signed.get(id_attribute)
-        return None
+    def _policy_for(self, record: TokenRecord | None) -> AlgorithmAllowList:
+        issued_with = record.details.signature_algorithm if record is not None else None
+        if not issued_with:
+            return self.algorithms
+        try:
+            return self.algorithms.allowing(issued_with)
+        except ValueError:
+            return self.algorithms
+
+
+def _scope(element: etree._Element) -> etree._Element:
+    """The RST holding a target (a batch has one token per RST), or the whole document when there is none."""
+    for ancestor in element.iterancestors():
+        if ancestor.tag in _RST:
+            return ancestor
+    return element.getroottree().getroot()

@@ -223,11 +223,18 @@ def decrypt_key(
 # --- decryption: for the STS's own verifier and the tests -------------------------------------------------
 
 
-def decrypt_element(encrypted_data: etree._Element, private_key: PrivateKey) -> etree._Element:
+def decrypt_element(
+    encrypted_data: etree._Element,
+    private_key: PrivateKey,
+    *,
+    allowed_data: Collection[DataEncryption] | None = None,
+    allowed_transport: Collection[KeyTransport] | None = None,
+) -> etree._Element:
     """The element inside ``encrypted_data`` (an xenc:EncryptedData with an embedded EncryptedKey).
 
-    Raises ValueError when the algorithms are unknown or the key or data do not decrypt; the plaintext goes
-    through ``xmlsafe.parse`` like any other untrusted XML.
+    Raises ValueError when the algorithms are unknown or not in ``allowed_*`` (checked before any
+    cryptography: no padding oracle for a refused algorithm) or the key or data do not decrypt; the plaintext
+    goes through ``xmlsafe.parse`` like any other untrusted XML.
     """
     if encrypted_data.tag != _xenc("EncryptedData"):
         raise ValueError("not an xenc:EncryptedData")
@@ -238,6 +245,10 @@ def decrypt_element(encrypted_data: etree._Element, private_key: PrivateKey) -> 
     if encrypted_key is None:
         raise ValueError("no xenc:EncryptedKey in the EncryptedData's KeyInfo")
     transport = _algorithm(encrypted_key, KeyTransport)
+    if allowed_data is not None and data_algorithm not in allowed_data:
+        raise ValueError(f"data encryption {data_algorithm.value!r} is not allowed here")
+    if allowed_transport is not None and transport not in allowed_transport:
+        raise ValueError(f"key transport {transport.value!r} is not allowed here")
     cipher = _CIPHERS[data_algorithm]
     try:
         session_key = private_key.decrypt(_cipher_value(encrypted_key), _KEY_TRANSPORT_PADDING[transport])

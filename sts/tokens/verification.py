@@ -1,0 +1,380 @@
+"""The one token-verification path: Validate, Renew, Cancel, ActAs/OnBehalfOf and the relying party's verifier.
+
+Specs: XML-DSig 1.1 §3.2 and SAML 2.0 core §5.4 (the signature profile: one enveloped Signature, a child of the
+Assertion, one Reference to its own ID, exclusive c14n), SAML 1.1 core §5, XML-Enc 1.0 §3-§5 and 1.1 §5.2.4.
+
+What every caller gets from here, in this order, before anything reads the token:
+
+1. exactly one token in the document (``check_one_token``): one saml:Assertion (1.1 or 2.0), EncryptedAssertion
+   or xenc:EncryptedData, and it is the element the caller was asked about; a second one anywhere (beside the
+   signed one, in Advice, elsewhere in the RSTR or envelope) is refused: an application that reads "the
+   assertion" must never read an unsigned one (the crewjam/saml and samlify CVEs);
+2. Ids unique across the whole document (``xmlsafe.id_map``);
+3. the algorithms checked against an ``AlgorithmAllowList`` BEFORE any cryptography: an EncryptedKey transported
+   with RSA PKCS#1 v1.5 is never decrypted (Bleichenbacher), AES-CBC data never when the policy is AES-GCM
+   (Jager and Somorovsky), a SHA-1 signature never checked when SHA-256 is required;
+4. the signature verified by signxml with the pinned certificates only (never the one in KeyInfo); what is
+   returned is signxml's ``signed_xml`` (the digested bytes, re-parsed), and it must be the token element itself:
+   same tag, same ID, the Signature its child. Never an ancestor or a sibling (XML signature wrapping).
+
+Every failure is a ``TokenRejected`` with a reason and a code; the codes are listed on the class.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Final, TypeVar
+
+from cryptography import x509
+from lxml import etree
+from signxml.algorithms import DigestAlgorithm as SxDigest
+from signxml.algorithms import SignatureMethod as SxMethod
+from signxml.verifier import SignatureConfiguration, XMLVerifier
+
+from sts import ns
+from sts.errors import InvalidRequest
+from sts.protocol import xmlsafe
+from sts.tokens.crypto.encryption import decrypt_element, key_transport_uri
+from sts.tokens.crypto.keys import PrivateKey
+from sts.uris import ENVELOPED, EXC_C14N, DataEncryption, DigestAlgorithm, KeyTransport, SignatureAlgorithm
+
+__all__ = [
+    "AlgorithmAllowList",
+    "TokenRejected",
+    "check_one_token",
+    "decrypt_token",
+    "verify_assertion",
+]
+
+log = logging.getLogger(__name__)
+_E = TypeVar("_E", bound=Enum)
+
+ASSERTION_ID: Final = {ns.qn(ns.SAML2, "Assertion"): "ID", ns.qn(ns.SAML1, "Assertion"): "AssertionID"}
+ENCRYPTED_ASSERTION: Final = ns.qn(ns.SAML2, "EncryptedAssertion")
+ENCRYPTED_DATA: Final = ns.qn(ns.XENC, "EncryptedData")
+#: Where an xenc:EncryptedData stands as a token (elsewhere, e.g. an encrypted SOAP Body, it is not one).
+_TOKEN_HOLDERS: Final = frozenset({
+    "RequestedSecurityToken", "Security", "ValidateTarget", "RenewTarget", "CancelTarget", "ActAs", "OnBehalfOf",
+})
+
+
+class TokenRejected(Exception):
+    """The token is not acceptable; ``reason`` says why (fit for a log or a 401), ``code`` what kind of failure.
+
+    Codes: signature, unsigned, algorithm (an algorithm the policy does not list, refused before any
+    cryptography), expired, not-yet-valid, audience, issuer, claim-missing, decryption, malformed, replay.
+    """
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+# --- the allow-list ------------------------------------------------------------------------------------------------
+
+#: The short names administrators type (the same as ``sts rp`` and the console use), and SHA-1 digests.
+SIGNATURE_NAMES: Final[Mapping[str, SignatureAlgorithm]] = {
+    "rsa-sha256": SignatureAlgorithm.RSA_SHA256, "ecdsa-sha256": SignatureAlgorithm.ECDSA_SHA256,
+    "rsa-sha1": SignatureAlgorithm.RSA_SHA1}
+DIGEST_NAMES: Final[Mapping[str, DigestAlgorithm]] = {"sha256": DigestAlgorithm.SHA256, "sha1": DigestAlgorithm.SHA1}
+DATA_ENCRYPTION_NAMES: Final[Mapping[str, DataEncryption]] = {
+    "aes256-gcm": DataEncryption.AES256_GCM, "aes128-gcm": DataEncryption.AES128_GCM,
+    "aes256-cbc": DataEncryption.AES256_CBC, "aes128-cbc": DataEncryption.AES128_CBC}
+KEY_TRANSPORT_NAMES: Final[Mapping[str, KeyTransport]] = {
+    "rsa-oaep-mgf1p": KeyTransport.RSA_OAEP_MGF1P, "rsa-1_5": KeyTransport.RSA_1_5}
+LEGACY_NAMES: Final = frozenset({"rsa-sha1", "sha1", "aes256-cbc", "aes128-cbc", "rsa-1_5"})
+_TABLES: Final[tuple[Mapping[str, Enum], ...]] = (SIGNATURE_NAMES, DIGEST_NAMES, DATA_ENCRYPTION_NAMES,
+                                                  KEY_TRANSPORT_NAMES)
+#: The digest an STS signature of each method uses (RSA-SHA1 tokens carry SHA-1 digests).
+_DIGEST_OF: Final = {SignatureAlgorithm.RSA_SHA256: DigestAlgorithm.SHA256,
+                     SignatureAlgorithm.ECDSA_SHA256: DigestAlgorithm.SHA256,
+                     SignatureAlgorithm.RSA_SHA1: DigestAlgorithm.SHA1}
+#: How often one legacy algorithm's use is logged (per process): a busy legacy relying party must not flood the log.
+LEGACY_LOG_INTERVAL: Final = 60.0
+
+
+def algorithm_name(value: Enum) -> str:
+    """The short name of an algorithm (``rsa-sha1``); its URI when it has none."""
+    for table in _TABLES:
+        for name, known in table.items():
+            if known is value:
+                return name
+    return str(value.value)
+
+
+def _lookup(text: str) -> Enum:
+    key = text.strip()
+    for table in _TABLES:
+        found = table.get(key.lower())
+        if found is not None:
+            return found
+        for known in table.values():
+            if known.value == key:
+                return known
+    names = ", ".join(name for table in _TABLES for name in table)
+    raise ValueError(f"unknown algorithm {text!r}: use a URI or one of {names}")
+
+
+@dataclass(frozen=True)
+class AlgorithmAllowList:
+    """The algorithms a token may use, in four sets; anything else is refused (code ``algorithm``).
+
+    The default is what this STS issues by default: RSA-SHA256 or ECDSA-SHA256 signatures, SHA-256 digests,
+    AES-GCM (128/256) data encryption, RSA-OAEP (rsa-oaep-mgf1p) key transport. SHA-1, AES-CBC and RSA PKCS#1
+    v1.5 are there only when configured (``allowing``); each use is then logged (``legacy()`` lists them).
+    """
+
+    signature_methods: frozenset[SignatureAlgorithm] = frozenset(
+        {SignatureAlgorithm.RSA_SHA256, SignatureAlgorithm.ECDSA_SHA256})
+    digest_methods: frozenset[DigestAlgorithm] = frozenset({DigestAlgorithm.SHA256})
+    data_encryption: frozenset[DataEncryption] = frozenset({DataEncryption.AES256_GCM, DataEncryption.AES128_GCM})
+    key_transport: frozenset[KeyTransport] = frozenset({KeyTransport.RSA_OAEP_MGF1P})
+    _sx: tuple[frozenset[SxMethod], frozenset[SxDigest]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        sx = (frozenset(SxMethod(m.value) for m in self.signature_methods),
+              frozenset(SxDigest(d.value) for d in self.digest_methods))
+        object.__setattr__(self, "_sx", sx)
+
+    def allowing(self, *algorithms: str | Enum) -> AlgorithmAllowList:
+        """This list plus the named algorithms (short names or URIs; ``rsa-sha1`` brings its ``sha1`` digests).
+
+        Raises ValueError naming an unknown algorithm.
+        """
+        sets: dict[type[Enum], set[Enum]] = {
+            SignatureAlgorithm: set(self.signature_methods), DigestAlgorithm: set(self.digest_methods),
+            DataEncryption: set(self.data_encryption), KeyTransport: set(self.key_transport)}
+        for named in algorithms:
+            value = named if isinstance(named, Enum) else _lookup(named)
+            sets[type(value)].add(value)
+            if isinstance(value, SignatureAlgorithm):
+                sets[DigestAlgorithm].add(_DIGEST_OF[value])
+        return AlgorithmAllowList(
+            frozenset(sets[SignatureAlgorithm]), frozenset(sets[DigestAlgorithm]),  # type: ignore[arg-type]
+            frozenset(sets[DataEncryption]), frozenset(sets[KeyTransport]))  # type: ignore[arg-type]
+
+    def legacy(self) -> tuple[str, ...]:
+        """The short names of the legacy algorithms this list allows (for ``sts check-config``), sorted."""
+        enabled = {algorithm_name(a) for a in (*self.signature_methods, *self.digest_methods,
+                                               *self.data_encryption, *self.key_transport)}
+        return tuple(sorted(enabled & LEGACY_NAMES))
+
+    def names(self) -> dict[str, tuple[str, ...]]:
+        """Set -> the short names it allows (reports, ``--json``)."""
+        return {kind: tuple(sorted(algorithm_name(a) for a in values)) for kind, values in (
+            ("signature_methods", self.signature_methods), ("digest_methods", self.digest_methods),
+            ("data_encryption", self.data_encryption), ("key_transport", self.key_transport))}
+
+    # --- the checks (before any cryptography) ---
+
+    def check_signature(self, method_uri: str, digest_uri: str) -> None:
+        """``TokenRejected`` (algorithm) unless both the SignatureMethod and the DigestMethod are allowed."""
+        method = _allowed(method_uri, SignatureAlgorithm, self.signature_methods, "signature method")
+        digest = _allowed(digest_uri, DigestAlgorithm, self.digest_methods, "digest method")
+        _log_legacy(method, digest)
+
+    def check_encryption(self, data_uri: str, transport_uri: str, oaep_digest_uri: str | None) -> None:
+        """``TokenRejected`` (algorithm) unless the data encryption and the key transport are allowed."""
+        data = _allowed(data_uri, DataEncryption, self.data_encryption, "data encryption")
+        self.check_key_transport(transport_uri, oaep_digest_uri)
+        _log_legacy(data)
+
+    def check_key_transport(self, transport_uri: str, oaep_digest_uri: str | None) -> None:
+        transport = _allowed(transport_uri, KeyTransport, self.key_transport, "key transport")
+        if oaep_digest_uri is not None and oaep_digest_uri != DigestAlgorithm.SHA1.value:
+            # rsa-oaep-mgf1p is OAEP with SHA-1 (XML-Enc 1.0 §5.4.2); another digest is not what we decrypt.
+            raise TokenRejected(f"RSA-OAEP digest {oaep_digest_uri!r} is not allowed", "algorithm")
+        _log_legacy(transport)
+
+    @property
+    def signxml_methods(self) -> frozenset[SxMethod]:
+        return self._sx[0]
+
+    @property
+    def signxml_digests(self) -> frozenset[SxDigest]:
+        return self._sx[1]
+
+
+def _allowed(uri: str, kind: type[_E], allowed: frozenset[_E], what: str) -> _E:
+    try:
+        value = kind(uri)
+    except ValueError:
+        raise TokenRejected(f"{what} {uri!r} is not allowed", "algorithm") from None
+    if value not in allowed:
+        raise TokenRejected(f"{what} {algorithm_name(value)} ({uri}) is not allowed by the policy", "algorithm")
+    return value
+
+
+_legacy_lock = threading.Lock()
+_legacy_logged: dict[str, float] = {}
+
+
+def _log_legacy(*used: Enum) -> None:
+    """A warning when a legacy algorithm is used, at most once per ``LEGACY_LOG_INTERVAL`` per algorithm."""
+    for value in used:
+        name = algorithm_name(value)
+        if name not in LEGACY_NAMES:
+            continue
+        now = time.monotonic()
+        with _legacy_lock:
+            last = _legacy_logged.get(name)
+            if last is not None and now - last < LEGACY_LOG_INTERVAL:
+                continue
+            _legacy_logged[name] = now
+        log.warning("legacy algorithm %s accepted in a token (allowed by configuration; at most one such line "
+                    "per %d s)", name, LEGACY_LOG_INTERVAL)
+
+
+# --- one token per document ----------------------------------------------------------------------------------------
+
+
+def _token_elements(root: etree._Element) -> list[etree._Element]:
+    found = []
+    for element in root.iter(*ASSERTION_ID, ENCRYPTED_ASSERTION, ENCRYPTED_DATA):
+        if element.tag == ENCRYPTED_DATA and element is not root:
+            parent = element.getparent()
+            if parent is None or parent.tag == ENCRYPTED_ASSERTION:
+                continue  # the content of an EncryptedAssertion: the same token
+            if not isinstance(parent.tag, str) or ns.split_qn(parent.tag)[1] not in _TOKEN_HOLDERS:
+                continue
+        found.append(element)
+    return found
+
+
+def check_one_token(scope: etree._Element, token: etree._Element) -> None:
+    """``token`` is the one token in ``scope`` (a document or an RST), and Ids are unique in its whole document.
+
+    ``TokenRejected`` (signature) for a duplicate Id or a second token.
+    """
+    try:
+        xmlsafe.id_map(scope.getroottree().getroot())
+    except InvalidRequest as exc:
+        raise TokenRejected(f"duplicate Id {exc.detail!r} in the document (signature wrapping)", "signature") from None
+    others = [e for e in _token_elements(scope) if e is not token]
+    if others:
+        # A second token is what signature wrapping needs: the signature would cover one, a reader take the other.
+        what = ns.split_qn(others[0].tag)[1]
+        raise TokenRejected(f"the document holds more than one token (another {what}): only one is accepted",
+                            "signature")
+
+
+# --- decryption ----------------------------------------------------------------------------------------------------
+
+
+def decrypt_token(element: etree._Element, private_key: PrivateKey | None,
+                  algorithms: AlgorithmAllowList) -> etree._Element:
+    """The assertion inside an EncryptedAssertion or xenc:EncryptedData, as the root of its own document.
+
+    The algorithms are checked before the key is touched. ``TokenRejected``: algorithm, decryption, malformed.
+    """
+    if element.tag == ENCRYPTED_ASSERTION:
+        inner = element.find(ENCRYPTED_DATA)
+        if inner is None:
+            raise TokenRejected("an EncryptedAssertion without xenc:EncryptedData", "malformed")
+        element = inner
+    method = element.find(ns.qn(ns.XENC, "EncryptionMethod"))
+    encrypted_key = element.find(f"{{{ns.DS}}}KeyInfo/{{{ns.XENC}}}EncryptedKey")
+    if encrypted_key is None:
+        raise TokenRejected("no xenc:EncryptedKey in the EncryptedData's KeyInfo", "decryption")
+    oaep_digest = encrypted_key.find(f"{{{ns.XENC}}}EncryptionMethod/{{{ns.DS}}}DigestMethod")
+    algorithms.check_encryption(
+        (method.get("Algorithm") or "").strip() if method is not None else "",
+        key_transport_uri(encrypted_key),
+        (oaep_digest.get("Algorithm") or "").strip() if oaep_digest is not None else None)
+    if private_key is None:
+        raise TokenRejected("the token is encrypted and no relying party key is configured", "decryption")
+    try:
+        decrypted = decrypt_element(element, private_key, allowed_data=algorithms.data_encryption,
+                                    allowed_transport=algorithms.key_transport)
+    except InvalidRequest as exc:
+        raise TokenRejected(f"the decrypted token is malformed: {exc}", "malformed") from None
+    except ValueError as exc:
+        raise TokenRejected(f"the token does not decrypt: {exc}", "decryption") from None
+    check_one_token(decrypted, decrypted)
+    return decrypted
+
+
+# --- the signature -------------------------------------------------------------------------------------------------
+
+
+def verify_assertion(assertion: etree._Element, certificates: Sequence[x509.Certificate],
+                     algorithms: AlgorithmAllowList, *, when: datetime | None = None) -> etree._Element:
+    """What the assertion's signature covers (signxml's re-parsed bytes), which is the assertion itself.
+
+    ``assertion`` must be a saml:Assertion already admitted by ``check_one_token``; it is verified as its own
+    document (its ancestors take no part). Only ``certificates`` are trusted. ``TokenRejected``: unsigned,
+    signature, algorithm, malformed.
+    """
+    id_attribute = ASSERTION_ID.get(assertion.tag)
+    if id_attribute is None:
+        raise TokenRejected(f"not a SAML assertion: {ns.split_qn(str(assertion.tag))[1] or '?'}", "malformed")
+    assertion_id = assertion.get(id_attribute)
+    if not assertion_id:
+        raise TokenRejected(f"the assertion has no {id_attribute}", "malformed")
+    check_signature_shape(assertion, assertion_id, algorithms)
+    data = etree.tostring(assertion)
+    config = SignatureConfiguration(
+        require_x509=True, location="./", expect_references=1,
+        signature_methods=algorithms.signxml_methods, digest_algorithms=algorithms.signxml_digests,
+        verification_time=when,
+    )
+    failure = "no STS certificate is configured"
+    for cert in certificates:
+        try:
+            result = XMLVerifier().verify(data, x509_cert=cert, id_attribute=id_attribute, expect_config=config)
+        except Exception as exc:  # noqa: BLE001 - signxml, lxml and cryptography each raise their own
+            failure = f"{type(exc).__name__}: {exc}"
+            continue
+        signed = result[0].signed_xml if isinstance(result, list) else result.signed_xml
+        if signed is None or signed.tag != assertion.tag or signed.get(id_attribute) != assertion_id:
+            raise TokenRejected("the signature does not cover the assertion", "signature")
+        return signed
+    raise TokenRejected(f"the signature does not verify with the STS certificate ({failure})", "signature")
+
+
+def check_signature_shape(assertion: etree._Element, assertion_id: str, algorithms: AlgorithmAllowList) -> None:
+    """SAML's signature profile: one enveloped Signature over the assertion itself, exclusive c14n only.
+
+    The algorithms are checked here, before signxml computes anything.
+    """
+    signatures = assertion.findall(ns.qn(ns.DS, "Signature"))
+    if not signatures:
+        raise TokenRejected("the assertion is not signed", "unsigned")
+    if len(signatures) > 1:
+        raise TokenRejected("the assertion has more than one Signature", "signature")
+    if sum(1 for _ in assertion.iter(ns.qn(ns.DS, "Signature"))) > 1:
+        raise TokenRejected("the assertion holds another Signature below its own", "signature")
+    signed_info = signatures[0].find(ns.qn(ns.DS, "SignedInfo"))
+    if signed_info is None:
+        raise TokenRejected("a Signature without SignedInfo", "signature")
+    c14n = signed_info.find(ns.qn(ns.DS, "CanonicalizationMethod"))
+    if c14n is None or c14n.get("Algorithm") != EXC_C14N:
+        raise TokenRejected("SignedInfo is not canonicalised with exclusive c14n", "signature")
+    references = signed_info.findall(ns.qn(ns.DS, "Reference"))
+    if len(references) != 1:
+        raise TokenRejected(f"the signature has {len(references)} References, expected 1", "signature")
+    reference = references[0]
+    if reference.get("URI") != "#" + assertion_id:
+        raise TokenRejected("the signature does not reference the assertion's own ID", "signature")
+    transforms = [t.get("Algorithm") for t in reference.iterfind(f"{{{ns.DS}}}Transforms/{{{ns.DS}}}Transform")]
+    if transforms != [ENVELOPED, EXC_C14N]:
+        raise TokenRejected("the Reference's transforms are not enveloped + exclusive c14n", "signature")
+    method = signed_info.find(ns.qn(ns.DS, "SignatureMethod"))
+    digest = reference.find(ns.qn(ns.DS, "DigestMethod"))
+    algorithms.check_signature((method.get("Algorithm") or "").strip() if method is not None else "",
+                               (digest.get("Algorithm") or "").strip() if digest is not None else "")
+
+
+def as_list(algorithms: Iterable[str | Enum]) -> AlgorithmAllowList:
+    """The default list plus ``algorithms`` (short names or URIs)."""
+    return AlgorithmAllowList().allowing(*algorithms)
