@@ -36,11 +36,19 @@ def _read(path: Path) -> bytes:
               help="An audience the token must name (repeat to accept several).")
 @click.option("--issuer", default=None, help="The issuer the token must name.")
 @click.option("--require-claim", "required", multiple=True, metavar="URI", help="A claim the token must carry.")
+@click.option("--allow-algorithm", "allow_algorithms", multiple=True, metavar="NAME|URI",
+              help="Also accept this algorithm (legacy ones: rsa-sha1, sha1, aes256-cbc, aes128-cbc, rsa-1_5; "
+                   "short name or URI; repeat for several). Each use is logged as a warning.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (subject, claims and the rest).")
 def verify(file: Path, sts_certs: tuple[Path, ...], rp_key: Path | None, audiences: tuple[str, ...],
-           issuer: str | None, required: tuple[str, ...], as_json: bool) -> None:
-    """Verify a token (or an RSTR/RSTRC holding one); exit 0 only when it is valid."""
+           issuer: str | None, required: tuple[str, ...], allow_algorithms: tuple[str, ...], as_json: bool) -> None:
+    """Verify a token (or an RSTR/RSTRC holding one); exit 0 only when it is valid.
+
+    Accepted by default: RSA-SHA256 or ECDSA-SHA256 signatures with SHA-256 digests, AES-GCM data and RSA-OAEP
+    key transport; any other algorithm is refused before any cryptography unless --allow-algorithm names it.
+    """
     from sts.tokens.crypto.keys import load_certificate, load_private_key
+    from sts.tokens.verification import AlgorithmAllowList
     from sts.rp.verifier import TokenRejected, TokenVerifier
 
     try:
@@ -48,12 +56,18 @@ def verify(file: Path, sts_certs: tuple[Path, ...], rp_key: Path | None, audienc
         key = load_private_key(rp_key.read_bytes()) if rp_key else None
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+    try:
+        algorithms = AlgorithmAllowList().allowing(*allow_algorithms)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--allow-algorithm") from None
+    if algorithms.legacy():
+        click.echo(f"warning: legacy algorithms accepted: {', '.join(algorithms.legacy())}", err=True)
     verifier = TokenVerifier(certificates, rp_private_key=key, audience=audiences, issuer=issuer,
-                             required_claims=required)
+                             required_claims=required, algorithms=algorithms)
     try:
         verified = verifier.verify(_read(file))
     except TokenRejected as exc:
-        click.echo(f"token rejected: {exc.reason}", err=True)
+        click.echo(f"token rejected: {exc.reason} (code: {exc.code})", err=True)
         raise SystemExit(1) from None
     summary = {
         "valid": True,
