@@ -108,6 +108,15 @@ class ReplayCache(Protocol):
     def first_seen(self, key: bytes, until: datetime) -> bool: ...
 
 
+class ThrottleStore(Protocol):
+    """Failed password checks per user key and per address key, shared by every process
+    (``sts.store.throttle.SqlThrottleStore``); the rule that reads them is ``sts.service.throttle``."""
+
+    def counts(self, user: str, address: str, since: datetime) -> tuple[int, int]: ...
+    def failed(self, user: str, address: str, now: datetime, since: datetime) -> None: ...
+    def reset(self, user: str) -> None: ...
+
+
 class SigningKeys(Protocol):
     """A keyring: the signing key in use at an instant (``sts.tokens.keyring.Keyring``)."""
 

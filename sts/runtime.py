@@ -8,6 +8,8 @@ from datetime import timedelta
 from sts.store.audit import AuditTrail
 from sts.service.auth import ProofDemand, RequestAuthenticator, UsernameTokenAuthenticator, X509Authenticator
 from sts.service.directory import SubjectDirectory
+from sts.service.throttle import AuthThrottle, ThrottlePolicy
+from sts.store.throttle import SqlThrottleStore
 from sts.protocol.wsse.signature import AlgorithmPolicy
 from sts.config import Settings
 from sts.tokens.crypto.keys import SigningKey
@@ -37,11 +39,14 @@ class Runtime:
     audit: AuditTrail
     encryption_key: SigningKey | None = None
     keyring: Keyring | None = None  # set by build_runtime: signs with current(now), publishes published(now)
+    throttle: AuthThrottle | None = None  # set by build_runtime: every password check goes through it
 
 
 def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
     stores = open_stores(settings)
     audit = AuditTrail(stores.engine, clock)
+    throttle = AuthThrottle(SqlThrottleStore(stores.engine), ThrottlePolicy.from_settings(settings), audit=audit,
+                            clock=clock)
     keyring = Keyring.for_home(settings.signing_key_path)
     signing_key = keyring.current(clock())
     signer = XmlSigner(signing_key, default_algorithm(signing_key))  # an EC key opts in to ECDSA
@@ -74,6 +79,7 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
             skew=settings.clock_skew,
             freshness=settings.nonce_window,
             allow_text_over_http=settings.allow_password_text_over_http,
+            throttle=throttle,
         ),
         x509=X509Authenticator(
             clients=stores.clients,
@@ -92,7 +98,8 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
         metadata_exchange=MetadataExchange(settings.public_base_url, settings.client_proof),
         audit=audit,
     )
-    return Runtime(settings, stores, signing_key, signer, service, endpoint, audit, encryption_key, keyring)
+    return Runtime(settings, stores, signing_key, signer, service, endpoint, audit, encryption_key, keyring,
+                   throttle)
 
 
 def _load_encryption_key(settings: Settings) -> SigningKey | None:

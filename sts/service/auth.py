@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -41,6 +42,7 @@ from sts.protocol.wsse.signature import (
 )
 from sts.protocol.wsse.timestamp import check_created, check_timestamp
 from sts.protocol.wsse.username import verify_username_token
+from sts.service.throttle import AuthThrottle
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,8 @@ class UsernameTokenAuthenticator:
     skew: timedelta = timedelta(minutes=5)
     freshness: timedelta = timedelta(minutes=5)
     allow_text_over_http: bool = False
+    #: The brute-force throttle every password check goes through (None: unthrottled, for tests of the rest).
+    throttle: AuthThrottle | None = None
 
     def authenticate(self, header: SecurityHeader, ctx: RequestContext) -> Principal:
         now = ctx.received_at
@@ -57,6 +61,13 @@ class UsernameTokenAuthenticator:
         token = header.username_token
         if token is None:
             raise FailedAuthentication("no UsernameToken in the request")
+        throttle = self.throttle
+
+        def check(name: str, verify: Callable[[], bool]) -> bool:
+            if throttle is None:
+                return verify()
+            return throttle.check(name, ctx.remote, ctx.received_at, verify)
+
         name = verify_username_token(
             token,
             self.users,
@@ -65,6 +76,7 @@ class UsernameTokenAuthenticator:
             window=self.freshness,
             skew=self.skew,
             text_allowed=ctx.tls or ctx.loopback_bind or self.allow_text_over_http,
+            check=check,
         )
         return Principal(name=name, authn_method=AuthnMethod.PASSWORD, authn_instant=now)
 

@@ -37,6 +37,7 @@ from sts.web.tls import client_cert_der
 from sts.protocol.soap import build_envelope, fault_http_status, render_fault
 from sts.uris import SoapVersion
 from sts.runtime import Runtime, build_runtime
+from sts.service.throttle import run_throttled
 from sts.xmltime import utcnow
 
 SOAP_PATHS = (
@@ -143,7 +144,8 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
         body = await _read_limited(request, settings.max_request_bytes)
         if body is None:
             return _as_response(_fault(InvalidRequest("request too large"), version))
-        return _as_response(await run_in_threadpool(runtime.endpoint.handle, body, ctx))
+        # A due brute-force delay is awaited here, not slept in a worker thread (sts.service.throttle).
+        return _as_response(await run_throttled(lambda: runtime.endpoint.handle(body, ctx)))
 
     async def service_get(request: Request) -> Response:
         if "xsd" in request.query_params:

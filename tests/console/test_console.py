@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 from starlette.testclient import TestClient
 
 from sts.cli.main import main
-from sts.web.console.auth import Lockout, SessionCodec, parse_basic
+from sts.web.console.auth import SessionCodec, parse_basic
 from sts.runtime import Runtime
 
 PAGES = ["/console/", "/console/rps", "/console/rps/new", "/console/users", "/console/explain", "/console/tokens",
@@ -70,26 +70,6 @@ def test_wrong_password_and_non_admin_are_refused(client: TestClient, runtime: R
         assert response.status_code == 401
         assert "wrong name or password" in response.text
         assert f'value="{name}"' in response.text  # input kept
-
-
-def test_lock_out_after_repeated_failures(client: TestClient) -> None:
-    page = client.get("/console/login")
-    token = csrf_of(page.text)
-    for _ in range(5):
-        client.post("/console/login", data={"csrf": token, "name": ADMIN, "password": "nope"})
-    response = client.post("/console/login", data={"csrf": token, "name": ADMIN, "password": ADMIN_PASSWORD})
-    assert response.status_code == 429
-    assert "too many failed attempts" in response.text
-
-
-def test_lockout_runs_out() -> None:
-    lock = Lockout(max_failures=2, seconds=10)
-    lock.failed("a", now=100)
-    lock.failed("a", now=101)
-    assert lock.locked_for("a", now=102) > 0
-    assert lock.locked_for("a", now=112) == 0
-    lock.failed("a", now=112)
-    assert lock.locked_for("a", now=112) == 0
 
 
 def test_session_codec_rejects_tampering_and_expiry() -> None:

@@ -9,12 +9,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sts.errors import FailedAuthentication, InsecureTransport, MessageExpired, SecurityHeaderError
 from sts.interfaces import ReplayCache, UserDirectory
 from sts.protocol.wsse.header import UsernameToken
 from sts.protocol.wsse.timestamp import check_created
+
+
+#: Runs one password check: ``(user name, the check) -> its result``. The default just runs it; the service
+#: passes the brute-force throttle's (``sts.service.throttle``), which may first wait and then counts the result.
+PasswordCheck = Callable[[str, Callable[[], bool]], bool]
+
+
+def _unguarded(name: str, verify: Callable[[], bool]) -> bool:
+    return verify()
 
 
 def password_digest(nonce: bytes, created: str, password: str) -> str:
@@ -30,17 +40,25 @@ def verify_username_token(
     window: timedelta,
     skew: timedelta,
     text_allowed: bool,
+    check: PasswordCheck = _unguarded,
 ) -> str:
-    """Return the authenticated user name or raise; unknown user and wrong password fail alike."""
+    """Return the authenticated user name or raise; unknown user and wrong password fail alike.
+
+    Only the password comparison itself runs under ``check``: a token refused before it (no password, stale
+    Created, PasswordText over plain HTTP, a digest without Nonce) is not a password check.
+    """
     if token.password is None:
         raise FailedAuthentication("UsernameToken without Password")
     check_created(token.created_at, now, window, skew)
+    password = token.password
     if token.digest:
-        ok = _check_digest(token, users)
+        if token.nonce is None or token.created is None:
+            raise SecurityHeaderError("PasswordDigest needs Nonce and Created")
+        ok = check(token.username, lambda: _check_digest(token, users))
     else:
         if not text_allowed:
             raise InsecureTransport("PasswordText over plain HTTP")
-        ok = users.check_password(token.username, token.password)
+        ok = check(token.username, lambda: users.check_password(token.username, password))
     if not ok:
         raise FailedAuthentication(f"bad credentials for {token.username!r}")
     _remember_nonce(token, replay, now, window, skew)
@@ -48,8 +66,7 @@ def verify_username_token(
 
 
 def _check_digest(token: UsernameToken, users: UserDirectory) -> bool:
-    if token.nonce is None or token.created is None:
-        raise SecurityHeaderError("PasswordDigest needs Nonce and Created")
+    assert token.nonce is not None and token.created is not None  # checked by the caller
     secret = users.digest_secret(token.username)
     expected = password_digest(token.nonce, token.created, secret if secret is not None else "")
     # Compare even for an unknown user, so timing does not tell which names exist.

@@ -17,8 +17,9 @@ from sts.web.console.core import ConsoleCore, _form_values
 from sts.web.console.users import CLAIM_CONTEXT
 
 AUDIT_EVENTS = ("issue", "renew", "cancel", "validate", "auth-failed", "user.*", "admin.*", "rp.*", "keys.*",
-                "token.cancel", "console.*", "console.login", "console.login-failed")
-AUDIT_OUTCOMES = ("", "ok", "refused", "fault", "denied", "locked")
+                "token.cancel", "console.*", "console.login", "console.login-failed", "auth.throttled")
+# "throttled": a password check that first waited out the brute-force delay (event auth.throttled).
+AUDIT_OUTCOMES = ("", "ok", "refused", "fault", "denied", "throttled", "locked")  # locked: before issue 12
 
 
 def explain_lines(values: dict[str, Any]) -> list[str]:

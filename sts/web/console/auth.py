@@ -1,4 +1,7 @@
-"""Console authentication: signed session cookies, CSRF tokens, HTTP Basic for scripts, sign-in lock-out.
+"""Console authentication: signed session cookies, CSRF tokens, HTTP Basic for scripts.
+
+Sign-in passwords go through the brute-force throttle every password check shares (``sts.service.throttle``,
+state in the database): a growing, capped delay, never a lock-out that would let anyone lock the admin out.
 
 The session is a cookie ``sts_console`` holding ``base64(json{u, c, e}).hmac`` (user, CSRF token, expiry),
 signed with a key derived from the home's secrets key, so every worker process accepts it and nothing is
@@ -13,16 +16,12 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 
 COOKIE = "sts_console"
 LOGIN_COOKIE = "sts_console_login"
 SESSION_SECONDS = 8 * 3600
-#: Failures per user name before sign-in attempts for that name are refused for ``LOCKOUT_SECONDS``.
-MAX_FAILURES = 5
-LOCKOUT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -65,39 +64,6 @@ class SessionCodec:
 
 def same_token(expected: str | None, given: str | None) -> bool:
     return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
-
-
-class Lockout:
-    """Per-name failure counting (per process): after MAX_FAILURES, attempts wait out LOCKOUT_SECONDS."""
-
-    def __init__(self, max_failures: int = MAX_FAILURES, seconds: float = LOCKOUT_SECONDS) -> None:
-        self._max = max_failures
-        self._seconds = seconds
-        self._failures: dict[str, tuple[int, float]] = {}
-        self._lock = threading.Lock()
-
-    def locked_for(self, name: str, now: float | None = None) -> float:
-        """Seconds until ``name`` may try again (0: now)."""
-        now = now or time.monotonic()
-        with self._lock:
-            count, last = self._failures.get(name, (0, 0.0))
-        if count < self._max:
-            return 0.0
-        return max(0.0, last + self._seconds - now)
-
-    def failed(self, name: str, now: float | None = None) -> None:
-        now = now or time.monotonic()
-        with self._lock:
-            count, last = self._failures.get(name, (0, 0.0))
-            if count >= self._max and now - last >= self._seconds:
-                count = 0  # the lock-out ran out: a fresh series of attempts
-            self._failures[name] = (count + 1, now)
-            if len(self._failures) > 10000:  # bounded memory under a spray of names
-                self._failures.pop(next(iter(self._failures)))
-
-    def succeeded(self, name: str) -> None:
-        with self._lock:
-            self._failures.pop(name, None)
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:

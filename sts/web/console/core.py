@@ -22,7 +22,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from sts.admin.base import Actor, AdminContext
 from sts.model import RelyingParty
 from sts.runtime import Runtime
-from sts.web.console.auth import COOKIE, Lockout, SessionCodec, parse_basic, same_token
+from sts.service.throttle import run_throttled
+from sts.web.console.auth import COOKIE, SessionCodec, parse_basic, same_token
 
 
 HERE = Path(__file__).resolve().parent
@@ -69,7 +70,6 @@ class ConsoleCore:
         self.runtime = runtime
         self.secure_cookies = secure_cookies
         self.codec = SessionCodec(runtime.settings.secrets_key_path.read_bytes())
-        self.lockout = Lockout()
         self.env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["q"] = lambda s: quote(str(s), safe="")
@@ -96,6 +96,20 @@ class ConsoleCore:
                 self.runtime.stores.audit(event, subject, {"actor": actor, "outcome": outcome, **(detail or {})})
         except Exception:  # noqa: BLE001 - an audit failure must not break the console action
             pass
+
+    async def check_password(self, request: Request, name: str, password: str) -> bool:
+        """A sign-in's password check (form or HTTP Basic) under the brute-force throttle that SOAP uses too: a
+        due delay is awaited before the check (no thread held), never a lock-out; the state is in the database."""
+        remote = request.client.host if request.client else ""
+        received_at = _now()
+        users, throttle = self.runtime.stores.users, self.runtime.throttle
+
+        def check() -> bool:
+            if throttle is None:
+                return users.check_password(name, password)
+            return throttle.check(name, remote, received_at, lambda: users.check_password(name, password))
+
+        return await run_throttled(check)
 
     def _is_admin(self, name: str) -> bool:
         record = self.runtime.stores.users.get(name)
@@ -135,14 +149,10 @@ class ConsoleCore:
             basic = parse_basic(request.headers.get("authorization"))
             if basic is not None:
                 name, password = basic
-                if self.lockout.locked_for(name) > 0:
-                    return _json({"error": "too many failed sign-ins: try again later"}, 429)
-                ok = await run_in_threadpool(self.runtime.stores.users.check_password, name, password)
+                ok = await self.check_password(request, name, password)
                 if not ok or not await run_in_threadpool(self._is_admin, name):
-                    self.lockout.failed(name)
                     self.audit("console.login-failed", name, "denied", detail={"via": "basic"})
                     return _unauthorized()
-                self.lockout.succeeded(name)
                 request.state.actor = name
             elif session is not None and await run_in_threadpool(self._is_admin, session.user):
                 if request.method not in ("GET", "HEAD") and not same_token(
