@@ -199,13 +199,15 @@ def new_home(directory: Path) -> Path:
     return directory
 
 
-def start_server(home: Path, port: int, workers: int = 2, log: Path | None = None) -> subprocess.Popen[bytes]:
-    """``sts serve --workers N`` in a new session (its own process group: the master and its workers)."""
-    out = open(log or home / "serve.log", "ab")  # noqa: SIM115 -- the child keeps it; closed with the process
+def start_server(home: Path, port: int, workers: int = 2, log: Path | None = None,
+                 env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """``sts serve --workers N`` in a new session (its own process group: the master and its workers); its output
+    goes to ``log`` (default: serve.log in the home), ``env`` is added to the environment."""
+    out = open(log or home / "serve.log", "ab")  # noqa: SIM115 -- the child keeps its copy; ours closes below
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "sts", "--home", str(home), "serve", "--port", str(port), "--workers", str(workers)],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT, env={**os.environ, **(env or {})})
     finally:
         out.close()
 
@@ -246,11 +248,12 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def serving(home: Path, workers: int = 2) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def serving(home: Path, workers: int = 2, env: dict[str, str] | None = None,
+            ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``sts serve --workers N`` on a free loopback port for the block; yields (base URL, process)."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    process = start_server(home, port, workers)
+    process = start_server(home, port, workers, env=env)
     try:
         wait_until_answering(base_url, process)
         yield base_url, process

@@ -1,0 +1,125 @@
+"""SIGTERM drains `sts serve`: requests in flight get their whole answer, new connections are refused, exit 0.
+
+The slow requests are BatchIssue collections (each entry a signed and encrypted SAML 2.0 token), several at once,
+sized from one measured batch so that they are still running well after the signal on a fast or a busy machine.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from lxml import etree
+
+from bench.soak import SOAP, VERSION, new_home, serving
+from sts import ns
+from sts.home import DEMO_PASSWORD, DEMO_RP_ENDPOINT, DEMO_USER
+from sts.protocol.addressing import render_request_headers
+from sts.protocol.soap import build_envelope
+from sts.protocol.wsse.build import build_security_header
+from sts.protocol.wstrust.render import render_rst
+from sts.protocol.xmlsafe import parse
+
+ENTRIES = 60  # tokens per BatchIssue request
+IN_FLIGHT_SECONDS = 3.0  # how long the requests in flight should take together, at least
+
+
+def _batch_issue(entries: int = ENTRIES) -> bytes:
+    collection = etree.Element(f"{{{ns.WST13}}}RequestSecurityTokenCollection")
+    for _ in range(entries):
+        collection.append(render_rst(VERSION, applies_to=DEMO_RP_ENDPOINT, request_type="BatchIssue"))
+    headers = render_request_headers(VERSION.uri("RST/BatchIssue"))
+    headers.append(build_security_header(DEMO_USER, DEMO_PASSWORD, digest=True))
+    return build_envelope(SOAP, collection, headers)
+
+
+def _tokens_in(response: httpx.Response) -> int:
+    """How many tokens a complete BatchIssue answer carries (a cut answer does not parse)."""
+    assert response.status_code == 200, response.text[:500]
+    return len(parse(response.content).findall(f".//{{{ns.WST13}}}RequestedSecurityToken"))
+
+
+class _InFlight:
+    """``count`` BatchIssue requests posted at once from threads; each one's answer (or error) and end time."""
+
+    def __init__(self, url: str, count: int, entries: int = ENTRIES) -> None:
+        self.results: list[httpx.Response | Exception] = []
+        self.finished: list[float] = []
+        self._lock = threading.Lock()
+        self._sending = threading.Semaphore(0)
+        self._threads = [threading.Thread(target=self._post, args=(url, _batch_issue(entries))) for _ in range(count)]
+        for thread in self._threads:
+            thread.start()
+        for _ in range(count):  # every request is on its way before the test goes on
+            assert self._sending.acquire(timeout=60)
+        time.sleep(0.5)  # and has reached the server
+
+    def _post(self, url: str, body: bytes) -> None:
+        outcome: httpx.Response | Exception
+        try:
+            with httpx.Client(timeout=120, event_hooks={"request": [lambda _: self._sending.release()]}) as client:
+                outcome = client.post(url, content=body, headers={"content-type": SOAP.content_type})
+        except httpx.HTTPError as exc:
+            outcome = exc
+        with self._lock:
+            self.results.append(outcome)
+            self.finished.append(time.monotonic())
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=120)
+
+
+def _refused(base_url: str) -> bool:
+    try:
+        httpx.get(f"{base_url}/healthz", timeout=5)
+    except httpx.ConnectError:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("workers", [2, 1])
+def test_sigterm_drains_requests_in_flight_refuses_new_ones_and_exits_0(tmp_path: Path, workers: int) -> None:
+    home = new_home(tmp_path / "home")
+    grace = 60
+    with serving(home, workers, env={"STS_GRACEFUL_SHUTDOWN_SECONDS": str(grace)}) as (base_url, process):
+        url = f"{base_url}/services/sts"
+        start = time.monotonic()
+        assert _tokens_in(httpx.post(url, content=_batch_issue(), headers={"content-type": SOAP.content_type},
+                                     timeout=120)) == ENTRIES
+        one = time.monotonic() - start
+        in_flight = _InFlight(url, count=min(12, max(4, math.ceil(IN_FLIGHT_SECONDS * workers / one))))
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # long enough for every process to close its listening socket
+        assert _refused(base_url), "a new connection was accepted after SIGTERM"
+        refused_at = time.monotonic()
+        assert process.wait(timeout=grace + 30) == 0
+        exited = time.monotonic() - signalled
+        in_flight.join()
+    assert all(isinstance(result, httpx.Response) for result in in_flight.results), in_flight.results
+    assert [_tokens_in(result) for result in in_flight.results] == [ENTRIES] * len(in_flight.results)  # type: ignore[arg-type]
+    # The drain was real: requests were still being answered after new connections were already refused.
+    assert max(in_flight.finished) > refused_at
+    assert exited < grace
+
+
+def test_requests_longer_than_the_grace_period_are_cut_at_graceful_shutdown_seconds(tmp_path: Path) -> None:
+    home = new_home(tmp_path / "home")
+    with serving(home, 2, env={"STS_GRACEFUL_SHUTDOWN_SECONDS": "1"}) as (base_url, process):
+        in_flight = _InFlight(f"{base_url}/services/sts", count=8, entries=200)
+        signalled = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        exited = time.monotonic() - signalled
+        in_flight.join()
+    assert exited < 15, f"exit took {exited:.1f} s with graceful_shutdown_seconds = 1"
+    # Every request got an answer: the finished ones their tokens, the ones cut at the deadline uvicorn's 500.
+    statuses = sorted(result.status_code for result in in_flight.results if isinstance(result, httpx.Response))
+    assert len(statuses) == len(in_flight.results) and set(statuses) <= {200, 500}, in_flight.results
+    assert 500 in statuses, "no request outlasted the grace period: the batches are too small to test it"
