@@ -11,6 +11,7 @@ from sts import ns
 from sts.uris import TokenType
 from sts.rp.verifier import TokenVerifier
 from sts.rp.verified_token import TokenRejected
+from sts.tokens.verification import AlgorithmAllowList
 
 from .answer import Answer, Rstr
 from .sidecar import Expect
@@ -133,5 +134,8 @@ def _token_problems(rstr: Rstr, expect: Expect, target: Target, rp: RelyingParty
 def verifier_for(target: Target, rp: RelyingParty) -> TokenVerifier:
     """Our relying-party verifier pinned to the target's certificate, decrypting with the RP's key."""
     key = load_pem_private_key(rp.key_pem, None) if rp.key_pem else None
+    # The relying party's own algorithms are its allow-list (a *-cbc profile opted in to AES-CBC).
+    chosen = (target.signature, rp.profile.data_encryption, rp.profile.key_transport)
     return TokenVerifier(sts_certificates=[x509.load_pem_x509_certificate(target.sts_cert_pem)],
-                         rp_private_key=key, audience=rp.address)  # type: ignore[arg-type]
+                         rp_private_key=key, audience=rp.address,  # type: ignore[arg-type]
+                         algorithms=AlgorithmAllowList().allowing(*(name for name in chosen if name)))
