@@ -1,6 +1,8 @@
 """X.509-signed requests through ``RequestAuthenticator`` and the client store (the pipeline calls exactly this).
 
-Each case asserts the exact error class the endpoint turns into its fault.
+Each case asserts the exact error class the endpoint turns into its fault (errors.py maps class -> fault code:
+FailedCheck -> wsse:FailedCheck, UnsupportedAlgorithm -> wsse:UnsupportedAlgorithm, ...), and is followed by a
+genuine signed request that must still authenticate (``_valid_request_still_works``).
 """
 
 from __future__ import annotations
@@ -15,18 +17,28 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
+from attack_target import local_only
 from signing import make_client, reparse, rst_root, zeep_sign
 from sts import ns
 from sts.service.auth import AuthResult, ProofDemand, RequestAuthenticator, UsernameTokenAuthenticator, X509Authenticator
-from sts.errors import AuthenticationBadElements, FailedAuthentication, FailedCheck, MessageExpired, UnsupportedAlgorithm
+from sts.errors import (
+    AuthenticationBadElements,
+    FailedAuthentication,
+    FailedCheck,
+    InvalidRequest,
+    MessageExpired,
+    UnsupportedAlgorithm,
+)
 from sts.model import RequestContext
 from sts.store.passwords import PasswordHasher, SecretBox
 from sts.protocol.soap import parse_envelope
 from sts.store.database import Database, open_database
-from sts.uris import AuthnMethod, SignatureAlgorithm
+from sts.uris import AuthnMethod, DigestAlgorithm, SignatureAlgorithm
 from sts.protocol.wsse.build import sign_envelope
 from sts.protocol.wsse.header import parse_security_header
 from sts.protocol.wsse.signature import AlgorithmPolicy
+
+pytestmark = local_only
 
 WST = ns.WST13
 Client = tuple[rsa.RSAPrivateKey, x509.Certificate]
@@ -46,6 +58,17 @@ def db(tmp_path: Path, svc: Client) -> Iterator[Database]:
     database.clients.add("svc", svc[1].public_bytes(Encoding.PEM), [("urn:c:role", "robot")])
     yield database
     database.close()
+
+
+#: Cases that change the client record on purpose: the valid request after them is not expected to pass.
+_CHANGES_THE_CLIENT = frozenset({"test_disabled_client"})
+
+
+@pytest.fixture(autouse=True)
+def _valid_request_still_works(request: pytest.FixtureRequest, db: Database, svc: Client) -> Iterator[None]:
+    yield
+    if request.node.originalname not in _CHANGES_THE_CLIENT:
+        assert run(authenticator(db), signed_request(svc)).principal.name == "svc"
 
 
 def authenticator(db: Database, demand: ProofDemand = ProofDemand.EITHER, *, sha1: bool = False) -> RequestAuthenticator:
@@ -189,3 +212,150 @@ def test_zeep_signed_request_is_accepted(db, svc, tmp_path: Path) -> None:
     result = run(authenticator(db), message)
     assert result.principal.name == "svc"
     assert result.body.findtext(".//{*}Address") == "https://rp.example/"
+
+
+# --- XML signature wrapping of the signed Body, every classic position ---------------------------------------------
+
+S12 = f"{{{ns.SOAP12}}}"
+
+
+def _forged_body(like: etree._Element) -> etree._Element:
+    """A Body asking for a token for another relying party (no wsu:Id, or the one given)."""
+    forged = etree.Element(like.tag)
+    forged.append(rst_root(applies_to="https://evil.example/").find(f"{S12}Body")[0])  # type: ignore[index]
+    return forged
+
+
+def _signed_parts(svc: Client) -> tuple[etree._Element, etree._Element, etree._Element]:
+    root = signed_request(svc)
+    body, header = root.find(f"{S12}Body"), root.find(f"{S12}Header")
+    assert body is not None and header is not None
+    return root, header, body
+
+
+def _body_in_a_header_wrapper(root: etree._Element, header: etree._Element, body: etree._Element) -> None:
+    body.addnext(_forged_body(body))
+    etree.SubElement(header, "{urn:evil}Wrapper").append(body)
+
+
+def _body_in_the_security_header(root: etree._Element, header: etree._Element, body: etree._Element) -> None:
+    body.addnext(_forged_body(body))
+    security = header.find(f"{{{ns.WSSE}}}Security")
+    assert security is not None
+    etree.SubElement(security, "{urn:evil}Wrapper").append(body)
+
+
+def _body_in_a_wrapper_under_the_envelope(root: etree._Element, header: etree._Element, body: etree._Element) -> None:
+    body.addnext(_forged_body(body))
+    wrapper = etree.Element("{urn:evil}Wrapper")
+    body.addprevious(wrapper)
+    wrapper.append(body)
+
+
+def _second_body_after_the_signed_one(root: etree._Element, header: etree._Element, body: etree._Element) -> None:
+    body.addnext(_forged_body(body))
+
+
+def _forged_body_first_signed_one_second(root: etree._Element, header: etree._Element, body: etree._Element) -> None:
+    body.addprevious(_forged_body(body))
+
+
+def _forged_body_with_the_same_wsu_id(root: etree._Element, header: etree._Element, body: etree._Element) -> None:
+    forged = _forged_body(body)
+    forged.set(f"{{{ns.WSU}}}Id", body.get(f"{{{ns.WSU}}}Id"))  # type: ignore[arg-type]
+    body.addnext(forged)
+    etree.SubElement(header, "{urn:evil}Wrapper").append(body)
+
+
+def _rst_replaced_inside_the_signed_body(root: etree._Element, header: etree._Element, body: etree._Element) -> None:
+    """The signed Body element kept (its Id too), its content swapped: the digest must not match."""
+    body.remove(body[0])
+    body.append(_forged_body(body)[0])
+
+
+def _signed_rst_moved_into_a_forged_rst(root: etree._Element, header: etree._Element, body: etree._Element) -> None:
+    forged = _forged_body(body)[0]
+    signed_rst = body[0]
+    body.remove(signed_rst)
+    etree.SubElement(forged, "{urn:evil}Extension").append(signed_rst)
+    body.append(forged)
+
+
+XSW = {
+    "body-in-a-header-wrapper": _body_in_a_header_wrapper,
+    "body-in-the-security-header": _body_in_the_security_header,
+    "body-in-a-wrapper-under-the-envelope": _body_in_a_wrapper_under_the_envelope,
+    "second-body-after-the-signed-one": _second_body_after_the_signed_one,
+    "forged-body-first": _forged_body_first_signed_one_second,
+    "forged-body-with-the-same-wsu-id": _forged_body_with_the_same_wsu_id,
+    "rst-replaced-inside-the-signed-body": _rst_replaced_inside_the_signed_body,
+    "signed-rst-inside-a-forged-rst": _signed_rst_moved_into_a_forged_rst,
+}
+#: What each position gets. A second Body or an element beside Header and Body is a malformed envelope
+#: (InvalidRequest, before any signature is looked at); everything else, a duplicate wsu:Id included, fails the
+#: signature check (FailedCheck).
+XSW_OUTCOME: dict[str, type[Exception]] = {
+    "second-body-after-the-signed-one": InvalidRequest,
+    "forged-body-first": InvalidRequest,
+    "body-in-a-wrapper-under-the-envelope": InvalidRequest,
+}
+
+
+@pytest.mark.parametrize("name", list(XSW))
+def test_signature_wrapping(db, svc, name) -> None:
+    root, header, body = _signed_parts(svc)
+    XSW[name](root, header, body)
+    with pytest.raises(XSW_OUTCOME.get(name, FailedCheck)):
+        run(authenticator(db), reparse(root))
+
+
+def test_signature_over_the_timestamp_only(db, svc) -> None:
+    with pytest.raises(AuthenticationBadElements):
+        run(authenticator(db), signed_request(svc, sign_body=False, sign_timestamp=True))
+
+
+def test_signature_over_the_body_only(db, svc) -> None:
+    with pytest.raises(AuthenticationBadElements):
+        run(authenticator(db), signed_request(svc, sign_body=True, sign_timestamp=False))
+
+
+@pytest.mark.parametrize("method,digest_name", [
+    ("http://www.w3.org/2001/04/xmldsig-more#hmac-sha256", "sha256"),
+    ("http://www.w3.org/2000/09/xmldsig#hmac-sha1", "sha1"),
+])
+def test_hmac_keyed_with_the_client_certificate(db, svc, method, digest_name) -> None:
+    """Algorithm confusion: the SignatureValue an HMAC keyed with the (public) registered certificate."""
+    import base64
+    import hmac
+
+    root = signed_request(svc)
+    signed_info = root.find(f".//{{{ns.DS}}}SignedInfo")
+    assert signed_info is not None
+    signed_info.find(f"{{{ns.DS}}}SignatureMethod").set("Algorithm", method)  # type: ignore[union-attr]
+    key = svc[1].public_bytes(Encoding.PEM)
+    value = hmac.new(key, etree.tostring(signed_info, method="c14n", exclusive=True), digest_name).digest()
+    root.find(f".//{{{ns.DS}}}SignatureValue").text = base64.b64encode(value).decode()  # type: ignore[union-attr]
+    with pytest.raises(UnsupportedAlgorithm):
+        run(authenticator(db), reparse(root))
+
+
+def test_sha1_digest_under_rsa_sha256(db, svc) -> None:
+    with pytest.raises(UnsupportedAlgorithm):
+        run(authenticator(db), signed_request(svc, digest=DigestAlgorithm.SHA1))
+
+
+def test_rsa_sha1_for_a_client_not_allowed_sha1(db, svc) -> None:
+    with pytest.raises(UnsupportedAlgorithm):
+        run(authenticator(db), signed_request(svc, algorithm=SignatureAlgorithm.RSA_SHA1))
+
+
+def test_certificate_in_the_bst_swapped_for_a_registered_one(db, svc) -> None:
+    """A stranger signs but names the registered client's certificate: the signature does not verify with it."""
+    stranger = make_client("stranger")
+    root = signed_request((stranger[0], stranger[1]))
+    token = root.find(f".//{{{ns.WSSE}}}BinarySecurityToken")
+    assert token is not None
+    import base64
+    token.text = base64.b64encode(svc[1].public_bytes(Encoding.DER)).decode()
+    with pytest.raises((FailedCheck, FailedAuthentication)):
+        run(authenticator(db), reparse(root))
