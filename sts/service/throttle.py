@@ -5,8 +5,11 @@ The rule
 --------
 * Failed password checks are counted per user name and per client address (IPv4 address; IPv6 /64 network,
   since one host gets a whole /64) in the database (``sts.store.throttle``), so the count holds across worker
-  processes and nodes. A count starts again after ``auth_throttle_window_seconds`` without a failure; a correct
-  password resets the user's count (not the address's: one known password must not clear a spraying address).
+  processes and nodes. A count starts again after ``auth_throttle_window_seconds`` without a failure. A correct
+  password resets the user's count and takes one failure off the address's: an address whose users mostly
+  succeed (NAT, a busy client) does not drift into delays, while a sprayer would have to pay a valid sign-in
+  of some account per guess, in the audit trail, to stay free of the address's delay (and each targeted user
+  still has its own count).
 * After ``free`` failures (``auth_throttle_free_failures`` for a user; ``ADDRESS_FACTOR`` times that for an
   address, which many users may share behind NAT), the next check waits ``base * 2**(failures - free)``,
   capped at ``auth_throttle_max_delay_ms``. The larger of the two delays applies. NEVER a lock-out: the right
@@ -150,12 +153,16 @@ class AuthThrottle:
         return admission
 
     def settle(self, admission: Admission, ok: bool) -> None:
-        """Count a failure, or clear the user's failures after a success that followed some (else no write)."""
+        """Count a failure; after a success that followed failures, clear the user's and forgive one of the
+        address's (a success with nothing to clear writes nothing)."""
         if not ok:
             now = self._clock()
             self._store.failed(admission.user, admission.address, now, now - self.policy.window)
-        elif admission.user_failures:
+            return
+        if admission.user_failures:
             self._store.reset(admission.user)
+        if admission.address_failures:
+            self._store.forgive(admission.address)
 
     def _report(self, name: str, remote: str, admission: Admission) -> None:
         # The user name as tried and the address; never the password.

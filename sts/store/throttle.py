@@ -7,7 +7,8 @@ sees the same counts (implements ``sts.interfaces.ThrottleStore``; the rule itse
   older than the window counts as zero (it is stale, and is overwritten or purged later);
 * ``failed``: one write transaction per failure, both rows upserted (``INSERT ... ON CONFLICT DO UPDATE`` on
   SQLite and PostgreSQL), a stale row restarting at 1; now and then the stale rows are deleted;
-* ``reset``: one DELETE, only after a success that followed failures (the caller knows from ``counts``).
+* ``reset`` (the user's row: one DELETE) and ``forgive`` (one failure off the address's row: one UPDATE), only
+  after a success that followed failures (the caller knows from ``counts``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, delete, insert, or_, select, update
+from sqlalchemy import (Connection, Engine, Integer, and_, bindparam, case, delete, insert, literal_column, or_,
+                        select, update)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -40,6 +42,13 @@ _COUNTS = Prepared(
     )
 )
 _RESET = Prepared(delete(table).where(table.c.scope == bindparam("scope"), table.c.key == bindparam("key")))
+# Inline constants: a prepared statement takes only named parameters.
+_ZERO, _ONE = literal_column("0", Integer), literal_column("1", Integer)
+_FORGIVE = Prepared(
+    update(table)
+    .where(table.c.scope == bindparam("scope"), table.c.key == bindparam("key"), table.c.failures > _ZERO)
+    .values(failures=table.c.failures - _ONE)
+)
 
 # Bind names differ from the columns: SQLAlchemy reserves column names in INSERT/UPDATE values.
 _ROW = {"scope": bindparam("s"), "key": bindparam("k"), "failures": 1,
@@ -98,8 +107,12 @@ class SqlThrottleStore:
                 conn.execute(delete(table).where(table.c.last_failure <= since))
 
     def reset(self, user: str) -> None:
-        """Forget the user's failures (a correct password); the address's count stays."""
+        """Forget the user's failures (a correct password)."""
         write(self._engine, _RESET, {"scope": USER, "key": user})
+
+    def forgive(self, address: str) -> None:
+        """Take one failure off the address's count (a correct password from it)."""
+        write(self._engine, _FORGIVE, {"scope": ADDRESS, "key": address})
 
     def _count(self, conn: Connection, row: Mapping[str, object]) -> None:
         if self._upsert is not None:
