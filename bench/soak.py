@@ -173,9 +173,11 @@ async def timed(journal: Journal, kind: str, operation: Awaitable[etree._Element
     return root
 
 
-async def run_clients(url: str, clients: int, seconds: float, stop: asyncio.Event | None = None) -> Journal:
-    """``clients`` concurrent clients cycling until ``seconds`` have passed (or ``stop`` is set)."""
-    journal = Journal()
+async def run_clients(url: str, clients: int, seconds: float, stop: asyncio.Event | None = None,
+                      journal: Journal | None = None) -> Journal:
+    """``clients`` concurrent clients cycling until ``seconds`` have passed (or ``stop`` is set), journalling into
+    ``journal`` (default: a new one) as they go."""
+    journal = journal if journal is not None else Journal()
     deadline = time.monotonic() + seconds
     stop = stop or asyncio.Event()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
