@@ -3,7 +3,8 @@
 ::
 
     StsError                      fault code + fixed public reason (+ at most one value from the request)
-    ├─ InvalidRequest             wst:InvalidRequest             malformed XML/SOAP/RST
+    ├─ InvalidRequest             wst:InvalidRequest             malformed XML/SOAP/RST, an XML limit passed
+    │  └─ ActionMismatch          wst:InvalidRequest             two actions (or action and RequestType) disagree
     ├─ BadRequest                 wst:BadRequest                 unsupported TokenType/RequestType/element
     ├─ FailedAuthentication       wst:FailedAuthentication       unknown user or wrong password (same reason)
     ├─ AuthenticationBadElements  wst:AuthenticationBadElements  required parts not signed
@@ -19,6 +20,7 @@
     │  ├─ FailedCheck             wsse:FailedCheck               broken or wrapped signature
     │  ├─ MessageExpired          wsse:MessageExpired            stale/future Timestamp or Created, replayed nonce
     │  └─ UnsupportedSecurityToken wsse:UnsupportedSecurityToken
+    ├─ ActionNotSupported         wsa:ActionNotSupported         an action this endpoint does not serve
     └─ SoapError                  env:Sender (client) faults of SOAP itself
        ├─ VersionMismatch         env:VersionMismatch
        └─ MustUnderstand          env:MustUnderstand
@@ -67,6 +69,20 @@ def _clip(value: str, limit: int = 200) -> str:
 class InvalidRequest(StsError):
     code = "InvalidRequest"
     reason = "The request was invalid or malformed"
+
+
+class ActionMismatch(InvalidRequest):
+    """Two parts of one request name different operations: wsa:Action, the SOAPAction header, the content type's
+    action parameter, or the RST's RequestType. The public reason names both values (each clipped)."""
+
+    def __init__(self, first: tuple[str, str], second: tuple[str, str]) -> None:
+        (self.first_source, self.first), (self.second_source, self.second) = first, second
+        super().__init__(f"{self.first_source} {self.first!r} contradicts {self.second_source} {self.second!r}")
+
+    @property
+    def public_reason(self) -> str:
+        return (f"{self.reason}: {self.first_source} {_clip(self.first, 120)} contradicts "
+                f"{self.second_source} {_clip(self.second, 120)}")
 
 
 class BadRequest(StsError):
@@ -144,6 +160,14 @@ class FailedCheck(SecurityHeaderError):
 class MessageExpired(SecurityHeaderError):
     code = "MessageExpired"
     reason = "The message has expired"
+
+
+class ActionNotSupported(StsError):
+    """WS-Addressing 1.0 SOAP Binding §6.4.4: the action is not one this endpoint serves (a Sender fault)."""
+
+    code = "ActionNotSupported"
+    code_ns = ns.WSA
+    reason = "The [action] cannot be processed at the receiver"
 
 
 class SoapError(StsError):

@@ -204,6 +204,11 @@ class RequestContext:
     certificate_transport: bool = False
     #: The TLS layer asks clients for a certificate: MEX then lists the certificatetransport endpoints too.
     client_certificates: bool = False
+    #: ``soap_version`` was announced by the transport (the HTTP Content-Type): the envelope must be of that version.
+    soap_version_announced: bool = False
+    #: The actions the transport carried, as (where, action): the SOAPAction header, the content type's action
+    #: parameter. An empty SOAPAction ("") means none and is left out.
+    transport_actions: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

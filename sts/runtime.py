@@ -11,6 +11,7 @@ from sts.service.directory import SubjectDirectory
 from sts.service.throttle import AuthThrottle, ThrottlePolicy
 from sts.store.throttle import SqlThrottleStore
 from sts.protocol.wsse.signature import AlgorithmPolicy
+from sts.protocol.xmlsafe import XmlLimits
 from sts.config import Settings
 from sts.tokens.crypto.keys import SigningKey
 from sts.tokens.crypto.proof import ProofKeyFactory
@@ -93,8 +94,7 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
     endpoint = TrustEndpoint(
         service,
         authenticator,
-        max_bytes=settings.max_request_bytes,
-        max_depth=settings.max_xml_depth,
+        limits=XmlLimits.from_settings(settings),
         metadata_exchange=MetadataExchange(settings.public_base_url, settings.client_proof),
         audit=audit,
     )

@@ -1,4 +1,4 @@
-"""WS-Addressing 1.0 (and the 2004/08 submission) headers in and out.
+"""WS-Addressing 1.0 (and the 2004/08 submission) headers in and out, and the one action a request names.
 
 Tolerant in: adal sends a lowercase ``wsa:messageID``; both namespaces are read. Strict out: 1.0 only.
 """
@@ -6,11 +6,13 @@ Tolerant in: adal sends a lowercase ``wsa:messageID``; both namespaces are read.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from lxml import etree
 
 from sts import ns
+from sts.errors import ActionMismatch, ActionNotSupported, InvalidRequest
 
 _WSA_NAMESPACES = (ns.WSA, ns.WSA2004)
 
@@ -20,19 +22,48 @@ class AddressingHeaders:
     action: str | None = None
     message_id: str | None = None
     to: str | None = None
+    #: Every wsa:Action header block (a second one must not name another operation unseen).
+    actions: tuple[str, ...] = ()
 
 
 def parse_addressing(headers: tuple[etree._Element, ...]) -> AddressingHeaders:
     """Read Action, MessageID and To from the SOAP header blocks (unverified: routing hints only)."""
     found: dict[str, str] = {}
+    actions: list[str] = []
     for block in headers:
         namespace, local = ns.split_qn(block.tag)
         if namespace not in _WSA_NAMESPACES:
             continue
         key = local.lower()
+        if key == "action":
+            actions.append((block.text or "").strip())
         if key in ("action", "messageid", "to") and key not in found:
             found[key] = (block.text or "").strip()
-    return AddressingHeaders(action=found.get("action"), message_id=found.get("messageid"), to=found.get("to"))
+    return AddressingHeaders(action=found.get("action"), message_id=found.get("messageid"), to=found.get("to"),
+                             actions=tuple(actions))
+
+
+def agreed_action(given: Sequence[tuple[str, str]], known: Collection[str]) -> str | None:
+    """The one action that every source names, from ``(source, action)`` pairs (wsa:Action, SOAPAction, the SOAP
+    1.2 content type's action parameter); None when no source names one.
+
+    Each action given must be one this endpoint serves (``ActionNotSupported`` otherwise, WS-Addressing 1.0 SOAP
+    Binding §6.4.4), and all must be the same (``ActionMismatch`` naming two: that binding requires SOAPAction, and
+    the SOAP 1.2 content type's action, to be empty or identical to wsa:Action). An empty SOAPAction is "none" and
+    never reaches here; an empty wsa:Action is malformed.
+    """
+    for source, action in given:
+        if not action:
+            raise InvalidRequest(f"{source} is empty", detail=f"{source} is empty")
+        if action not in known:
+            raise ActionNotSupported(f"{source} {action!r}", detail=action)
+    if not given:
+        return None
+    first = given[0]
+    for other in given[1:]:
+        if other[1] != first[1]:
+            raise ActionMismatch(first, other)
+    return first[1]
 
 
 def render_reply_headers(action: str, relates_to: str | None) -> list[etree._Element]:

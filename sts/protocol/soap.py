@@ -36,15 +36,22 @@ class Envelope:
         return None
 
 
-def parse_envelope(root: etree._Element) -> Envelope:
-    """Check an envelope's shape and return its parts; raise a SOAP or ``InvalidRequest`` fault."""
+def envelope_version(root: etree._Element) -> SoapVersion:
+    """The SOAP version of an Envelope root element; ``InvalidRequest`` for another root, ``VersionMismatch`` for an
+    Envelope in an unknown namespace."""
     namespace, local = ns.split_qn(root.tag) if isinstance(root.tag, str) else ("", "")
     if local != "Envelope":
         raise InvalidRequest("root element is not a SOAP Envelope", detail=local or "?")
     try:
-        version = SoapVersion(namespace)
+        return SoapVersion(namespace)
     except ValueError:
         raise VersionMismatch(f"envelope namespace {namespace!r}") from None
+
+
+def parse_envelope(root: etree._Element) -> Envelope:
+    """Check an envelope's shape and return its parts; raise a SOAP or ``InvalidRequest`` fault."""
+    version = envelope_version(root)
+    namespace = version.value
     header, body = _header_and_body(root, namespace)
     headers = tuple(child for child in header if isinstance(child.tag, str)) if header is not None else ()
     _check_must_understand(headers, version)
@@ -139,6 +146,8 @@ def _sender(version: SoapVersion, sender: bool) -> str:
 def _prefix_for(namespace: str) -> str:
     if namespace == ns.WSSE:
         return "wsse"
+    if namespace == ns.WSA:
+        return "wsa"  # wsa:ActionNotSupported (WS-Addressing 1.0 SOAP Binding §6.4.4)
     if namespace == ns.WST2005:
         return "t"
     return "trust"

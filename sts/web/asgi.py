@@ -12,6 +12,8 @@ from __future__ import annotations
 import base64
 import json
 import os
+from email.message import Message
+from email.utils import collapse_rfc2231_value
 from functools import cached_property
 
 from cryptography import x509
@@ -117,7 +119,8 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
     settings = runtime.settings
     documents = _Documents(runtime, client_certificates)
 
-    def _context(request: Request, version: SoapVersion, *, certificate_transport: bool) -> RequestContext:
+    def _context(request: Request, version: SoapVersion, *, certificate_transport: bool,
+                 announced: bool = True) -> RequestContext:
         tls = request.url.scheme == "https"
         return RequestContext(
             remote=request.client.host if request.client else "",
@@ -128,6 +131,8 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
             tls_client_cert_der=client_cert_der(request.scope) if tls else None,
             certificate_transport=certificate_transport,
             client_certificates=client_certificates,
+            soap_version_announced=announced,
+            transport_actions=_transport_actions(request),
         )
 
     async def soap(request: Request) -> Response:
@@ -162,8 +167,10 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
         return Response(documents.mex, media_type=XML)
 
     async def mex_post(request: Request) -> Response:
-        version = _soap_version(request.headers.get("content-type", "")) or SoapVersion.SOAP12
-        ctx = _context(request, version, certificate_transport=False)
+        # Tolerant: a MEX Get with another content type is answered in SOAP 1.2 (whatever its envelope says).
+        announced = _soap_version(request.headers.get("content-type", ""))
+        version = announced or SoapVersion.SOAP12
+        ctx = _context(request, version, certificate_transport=False, announced=announced is not None)
         body = await _read_limited(request, settings.max_request_bytes)
         if body is None:
             return _as_response(_fault(InvalidRequest("request too large"), version))
@@ -221,6 +228,28 @@ def _soap_version(content_type: str) -> SoapVersion | None:
     if media == "application/soap+xml":
         return SoapVersion.SOAP12
     return None
+
+
+def _transport_actions(request: Request) -> tuple[tuple[str, str], ...]:
+    """The actions HTTP carried: every SOAPAction header (SOAP 1.1; quoted; ``""`` means none; msal sends one with
+    SOAP 1.2 too) and the ``action`` parameter of the content type (SOAP 1.2, RFC 3902). The pipeline checks them
+    against wsa:Action and the RST."""
+    actions: list[tuple[str, str]] = []
+    for value in request.headers.getlist("soapaction"):
+        action = value.strip()
+        if len(action) >= 2 and action[0] == action[-1] == '"':
+            action = action[1:-1].strip()
+        if action:
+            actions.append(("SOAPAction", action))
+    content_type = request.headers.get("content-type", "")
+    if "action" in content_type.lower():  # the usual content type has none: skip the parameter parser
+        parsed = Message()
+        parsed["content-type"] = content_type
+        param = parsed.get_param("action")
+        action = collapse_rfc2231_value(param).strip() if param is not None else ""
+        if action:
+            actions.append(("the content type's action", action))
+    return tuple(actions)
 
 
 async def _read_limited(request: Request, limit: int) -> bytes | None:

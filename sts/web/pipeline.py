@@ -1,12 +1,19 @@
 """One SOAP request through the STS, bytes in and bytes out (DESIGN.md "One Issue request, in order").
 
 Transport-free so that HTTP, tests and benchmarks share it: parse -> envelope -> addressing -> security header
--> authenticate -> RST -> service -> RSTR -> envelope. Every ``StsError`` becomes a SOAP fault with its fixed
+-> authenticate -> RST -> service -> RSTR -> envelope.
+
+Strict dispatch: the operation is what the endpoint, the action and the RST agree on. Every action given
+(wsa:Action, the SOAPAction header, the SOAP 1.2 content type's action) must be one this endpoint serves
+(``wsa:ActionNotSupported`` otherwise) and all must be the same; the RST's RequestType and WS-Trust version must
+match it (``wst:InvalidRequest`` naming both values otherwise). No action at all is tolerated: the RequestType
+decides. An envelope of another SOAP version than the content type announced is a VersionMismatch. Every ``StsError`` becomes a SOAP fault with its fixed
 public reason; anything unexpected is logged with a correlation id and answered as ``wst:RequestFailed``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass
@@ -15,13 +22,21 @@ from cryptography import x509
 from lxml import etree
 
 from sts import ns
-from sts.protocol.addressing import AddressingHeaders, parse_addressing, render_reply_headers
+from sts.protocol.addressing import AddressingHeaders, agreed_action, parse_addressing, render_reply_headers
 from sts.store.audit import AuditTrail
 from sts.service.auth import RequestAuthenticator
-from sts.errors import InvalidRequest, RequestFailed, StsError
+from sts.errors import ActionMismatch, InvalidRequest, RequestFailed, StsError, VersionMismatch
 from sts.model import Principal, RequestContext, RequestSecurityToken
 from sts.service.token_service import SecurityTokenService
-from sts.protocol.soap import WSA_FAULT_ACTION, build_envelope, fault_http_status, parse_envelope, render_fault
+from sts.protocol.soap import (
+    WSA_FAULT_ACTION,
+    Envelope,
+    build_envelope,
+    envelope_version,
+    fault_http_status,
+    parse_envelope,
+    render_fault,
+)
 from sts.uris import RequestType, SoapVersion, TrustVersion
 from sts.protocol.wsse.header import parse_security_header
 from sts.protocol.wstrust.parse import is_collection, parse_rst, parse_rst_collection
@@ -32,7 +47,7 @@ from sts.protocol.wstrust.render import (
     render_rstr,
     render_validate_response,
 )
-from sts.protocol.xmlsafe import parse
+from sts.protocol.xmlsafe import XmlLimits, parse
 from sts.web.metadata.mex import MetadataExchange
 
 log = logging.getLogger("sts.web.pipeline")
@@ -40,6 +55,8 @@ log = logging.getLogger("sts.web.pipeline")
 WXF_GET = f"{ns.WXF}/Get"
 WXF_GET_RESPONSE = f"{ns.WXF}/GetResponse"
 
+#: The WS-Trust request actions this endpoint serves (2005/02 as AD FS names them, and 1.3, which 1.4 keeps), single
+#: and batch, each with the RequestType and version it stands for.
 _TRUST_ACTIONS = {
     rt.request_action(v): (rt, v) for rt in RequestType for v in TrustVersion
 } | {
@@ -86,18 +103,25 @@ class TrustEndpoint:
         service: SecurityTokenService,
         authenticator: RequestAuthenticator,
         *,
-        max_bytes: int,
-        max_depth: int,
+        limits: XmlLimits | None = None,
+        max_bytes: int | None = None,
+        max_depth: int | None = None,
         metadata_exchange: MetadataExchange | None = None,
         audit: AuditTrail | None = None,
     ) -> None:
         self._audit = audit
         self._service = service
         self._authenticator = authenticator
-        self._max_bytes = max_bytes
-        self._max_depth = max_depth
+        # max_bytes/max_depth: the older keywords, overriding those two bounds of ``limits``.
+        base = limits or XmlLimits()
+        self._limits = dataclasses.replace(
+            base,
+            max_bytes=base.max_bytes if max_bytes is None else max_bytes,
+            max_depth=base.max_depth if max_depth is None else max_depth,
+        )
         #: The one MEX answer: a WS-Transfer Get posted here gets what the MEX routes give.
         self.metadata_exchange = metadata_exchange
+        self._actions = frozenset(_TRUST_ACTIONS) | ({WXF_GET} if metadata_exchange is not None else frozenset())
 
     def handle(self, body: bytes, ctx: RequestContext) -> SoapResponse:
         progress = _Progress(soap=ctx.soap_version)
@@ -124,13 +148,29 @@ class TrustEndpoint:
         elif progress.event is not None:
             self._audit.record(progress.event, actor=progress.actor, outcome=outcome, subject=progress.subject)
 
-    def _handle(self, body: bytes, ctx: RequestContext, progress: _Progress) -> SoapResponse:
-        root = parse(body, max_bytes=self._max_bytes, max_depth=self._max_depth)
+    def _envelope(self, body: bytes, ctx: RequestContext, progress: _Progress) -> tuple[etree._Element, Envelope]:
+        """Parse within the XML limits; the envelope's SOAP version must be the one the content type announced (a
+        VersionMismatch in the announced version otherwise, SOAP 1.1 §4.4.1, SOAP 1.2 Part 1 §5.4.7)."""
+        root = parse(body, limits=self._limits)
+        version = envelope_version(root)
+        if ctx.soap_version_announced and version is not ctx.soap_version:
+            raise VersionMismatch(f"a {version.name} envelope sent with the {ctx.soap_version.name} content type",
+                                  detail=f"a {_SOAP_NAMES[version]} envelope sent as {_MEDIA[ctx.soap_version]}")
         envelope = parse_envelope(root)
         progress.soap = envelope.version
+        return root, envelope
+
+    def _action(self, addressing: AddressingHeaders, ctx: RequestContext, known: frozenset[str]) -> str | None:
+        """The one action the request names (or None): see the module's docstring."""
+        given = [("wsa:Action", action) for action in addressing.actions] + list(ctx.transport_actions)
+        return agreed_action(given, known)
+
+    def _handle(self, body: bytes, ctx: RequestContext, progress: _Progress) -> SoapResponse:
+        root, envelope = self._envelope(body, ctx, progress)
         addressing = parse_addressing(envelope.headers)
         progress.addressing = addressing
-        if addressing.action == WXF_GET and self.metadata_exchange is not None:
+        action = self._action(addressing, ctx, self._actions)
+        if action == WXF_GET and self.metadata_exchange is not None:
             return _metadata(self.metadata_exchange, envelope.version, addressing, ctx)
         if envelope.body is None:
             raise InvalidRequest("soap:Body is empty", detail="Body")
@@ -150,13 +190,13 @@ class TrustEndpoint:
             requests = parse_rst_collection(auth.body)
             progress.event = requests[0].request_type.value.lower() if requests else "batch"
             progress.subject = requests[0].applies_to if requests else None
-            return self._batch(envelope.version, requests, requester, addressing)
+            return self._batch(envelope.version, requests, requester, addressing, action)
         rst = parse_rst(auth.body)
         progress.event = rst.request_type.value.lower()
         progress.subject = rst.applies_to
         if rst.batch:
             raise InvalidRequest("a Batch request type outside a RequestSecurityTokenCollection", detail="RequestType")
-        _check_action(addressing, rst.request_type, rst.version)
+        _check_action(action, rst.request_type, rst.version, rst.batch)
         return self._reply(
             envelope.version,
             self._answer(rst, requester, collected=False),
@@ -171,11 +211,9 @@ class TrustEndpoint:
         try:
             if exchange is None:
                 raise InvalidRequest("metadata exchange is not served here")
-            envelope = parse_envelope(parse(body, max_bytes=self._max_bytes, max_depth=self._max_depth))
-            progress.soap = envelope.version
+            _, envelope = self._envelope(body, ctx, progress)
             addressing = parse_addressing(envelope.headers)
-            if addressing.action not in (None, WXF_GET):
-                raise InvalidRequest("only WS-Transfer Get is served here", detail=addressing.action)
+            self._action(addressing, ctx, _MEX_ACTIONS)  # only a WS-Transfer Get (or no action at all) is served
         except StsError as err:
             return self._fault(err, progress)
         return _metadata(exchange, envelope.version, addressing, ctx)
@@ -195,14 +233,14 @@ class TrustEndpoint:
         return render_cancel_response(service.cancel(rst, principal))
 
     def _batch(self, soap: SoapVersion, requests: tuple[RequestSecurityToken, ...], requester: _Requester,
-               addressing: AddressingHeaders) -> SoapResponse:
+               addressing: AddressingHeaders, action: str | None) -> SoapResponse:
         """One RSTRC answering a RequestSecurityTokenCollection; each request is decided on its own."""
         version = requests[0].version
         kinds = {rst.request_type for rst in requests}
         if len(kinds) != 1:
             raise InvalidRequest("a batch mixes request types", detail="RequestType")
         (kind,) = kinds
-        _check_action(addressing, kind, version)
+        _check_action(action, kind, version, requests[0].batch)
         answers = [self._answer(rst, requester, collected=True) for rst in requests]
         return self._reply(soap, render_collection(version, answers), version.uri(f"RSTRC/Batch{kind.value}Final"),
                            addressing)
@@ -233,10 +271,15 @@ def _metadata(exchange: MetadataExchange, soap: SoapVersion, addressing: Address
 
 
 def _prefix(err: StsError) -> str:
-    """The customary prefix of a fault code: wst (WS-Trust), wsse (WS-Security) or soap."""
+    """The customary prefix of a fault code: wst (WS-Trust), wsse (WS-Security), wsa (WS-Addressing) or soap."""
     if err.code_ns is None:
         return "wst"
-    return "wsse" if err.code_ns == ns.WSSE else "soap"
+    return {ns.WSSE: "wsse", ns.WSA: "wsa"}.get(err.code_ns, "soap")
+
+
+_MEX_ACTIONS = frozenset({WXF_GET})
+_SOAP_NAMES = {SoapVersion.SOAP11: "SOAP 1.1", SoapVersion.SOAP12: "SOAP 1.2"}
+_MEDIA = {SoapVersion.SOAP11: "text/xml", SoapVersion.SOAP12: "application/soap+xml"}
 
 
 def _version_hint(body: etree._Element) -> TrustVersion | None:
@@ -247,10 +290,10 @@ def _version_hint(body: etree._Element) -> TrustVersion | None:
         return None
 
 
-def _check_action(addressing: AddressingHeaders, request_type: RequestType, version: TrustVersion) -> None:
-    """A WS-Trust action that contradicts the RST's RequestType is refused; other actions are hints."""
-    if addressing.action is None:
+def _check_action(action: str | None, request_type: RequestType, version: TrustVersion, batch: bool) -> None:
+    """The agreed action (if any) must stand for the RST's RequestType in the RST's WS-Trust version."""
+    if action is None:
         return
-    known = _TRUST_ACTIONS.get(addressing.action)
-    if known is not None and known != (request_type, version):
-        raise InvalidRequest("wsa:Action does not match the RequestType", detail=addressing.action)
+    if _TRUST_ACTIONS.get(action) != (request_type, version):
+        name = f"Batch{request_type.value}" if batch else request_type.value
+        raise ActionMismatch(("the action", action), ("the RequestType", version.uri(name)))

@@ -41,9 +41,15 @@ def test_malformed() -> None:
         parse(b"<a><b></a>")
 
 
-def test_comments_and_pis_dropped() -> None:
-    root = parse(b"<a><!-- x --><?pi y?><b>t</b></a>")
+def test_comments_dropped() -> None:
+    root = parse(b"<a><!-- x --><b>t</b></a>")
     assert [child.tag for child in root] == ["b"]
+
+
+def test_processing_instructions_refused() -> None:
+    """Issue 12: refused, no longer dropped (tests/protocol/test_processing_instructions.py has the rest)."""
+    with pytest.raises(InvalidRequest, match="processing instruction"):
+        parse(b"<a><!-- x --><?pi y?><b>t</b></a>")
 
 
 def test_duplicate_ids_are_an_error() -> None:
