@@ -163,3 +163,21 @@ def test_renewal_keeps_the_delegation(sts) -> None:
     assert _delegates(token) == ["portal"]
 
 
+
+
+def test_a_wrapped_or_doubled_act_as_token_is_refused(sts) -> None:
+    """The one verification path: the ActAs element must itself be the signed token, the only one in the RST."""
+    genuine = _issue(sts, "alice", "wonderland").token()
+    wrapper = copy.deepcopy(genuine)
+    wrapper.remove(wrapper.find(f"{{{ns.DS}}}Signature"))
+    wrapper.set("ID", "_wrapper")
+    wrapper.append(copy.deepcopy(genuine))  # the genuine signed one inside an attacker's Assertion
+    reply = _issue(sts, "portal", "portal-pw", targets={"ActAs": wrapper})
+    assert reply.fault_code == (ns.WST13, "InvalidSecurityToken")
+    moved = copy.deepcopy(wrapper)
+    moved.remove(moved[-1])
+    moved.insert(1, copy.deepcopy(genuine.find(f"{{{ns.DS}}}Signature")))  # its Signature names the genuine ID
+    reply = _issue(sts, "portal", "portal-pw", targets={"ActAs": moved})
+    assert reply.fault_code == (ns.WST13, "InvalidSecurityToken")
+    reply = _issue(sts, "portal", "portal-pw", applies_to=BACKEND_RP, targets={"ActAs": copy.deepcopy(genuine)})
+    assert reply.status == 200, reply.fault_reason  # the genuine token still works right after
