@@ -8,7 +8,7 @@ from datetime import timedelta
 from sts.store.audit import AuditTrail
 from sts.service.auth import ProofDemand, RequestAuthenticator, UsernameTokenAuthenticator, X509Authenticator
 from sts.service.directory import SubjectDirectory
-from sts.service.throttle import AuthThrottle, ThrottlePolicy
+from sts.service.throttle import AuthThrottle, ThrottledUsers, ThrottlePolicy
 from sts.store.throttle import SqlThrottleStore
 from sts.protocol.wsse.signature import AlgorithmPolicy
 from sts.protocol.xmlsafe import XmlLimits
@@ -60,7 +60,7 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
             delegates=frozenset(settings.delegates),
         ),
         registry=stores.relying_parties,
-        users=SubjectDirectory(stores.users, stores.clients),
+        users=SubjectDirectory(ThrottledUsers(stores.users, throttle), stores.clients),
         provider=SamlTokenProvider(signer, settings.effective_issuer, keyring),
         tokens=stores.tokens,
         clock=clock,

@@ -233,12 +233,16 @@ class RequestAuthenticator:
         if self.x509 is None:
             raise FailedAuthentication("signed requests are not configured")
         assert security is not None  # a signature was found in it
+        # The password first: a throttled request is run again from the start (sts.service.throttle), so the
+        # wait must come before anything is recorded, such as the signature in the replay cache.
+        person = None
+        if demand is ProofDemand.EITHER and header.username_token is not None:
+            person = self.username.authenticate(header, ctx)
         verified = self.x509.authenticate(root, security, header, ctx)
         body = _only_child(verified.signed.signed_body)
         certificate = verified.signed.certificate
-        if demand is ProofDemand.EITHER and header.username_token is not None:
-            return AuthResult(self.username.authenticate(header, ctx), verified.signed, body, verified.client,
-                              certificate)
+        if person is not None:
+            return AuthResult(person, verified.signed, body, verified.client, certificate)
         principal = Principal(name=verified.client.name, authn_method=AuthnMethod.X509, authn_instant=ctx.received_at)
         return AuthResult(principal, verified.signed, body, verified.client, certificate)
 

@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, TypeVar
 
 from anyio import to_thread
 
-from sts.interfaces import AuditSink, Clock, ThrottleStore
+from sts.interfaces import AuditSink, Clock, ThrottleStore, UserDirectory
+from sts.model import UserRecord
 from sts.xmltime import utcnow
 
 if TYPE_CHECKING:
@@ -64,6 +65,10 @@ T = TypeVar("T")
 _MAX_WAITS = 8
 
 _deferring: contextvars.ContextVar[bool] = contextvars.ContextVar("sts_throttle_deferring", default=False)
+#: The client address and arrival time of the request being run (set by ``run_throttled``), for the checks that
+#: are not handed them (``ThrottledUsers``).
+_origin: contextvars.ContextVar[tuple[str, datetime] | None] = contextvars.ContextVar("sts_throttle_origin",
+                                                                                     default=None)
 
 
 class Throttled(BaseException):
@@ -177,6 +182,35 @@ class AuthThrottle:
                                        "address_failures": admission.address_failures})
 
 
+class ThrottledUsers:
+    """A ``UserDirectory`` whose ``check_password`` goes through the throttle, for the password checks made deep
+    in the service: a UsernameToken with a password inside ActAs/OnBehalfOf (``sts.service.delegation``).
+
+    Keyed by the request's origin (``run_throttled(..., origin=...)``). Its wait blocks the worker thread: by
+    then the request's nonce and signature are recorded, so it could not be run again; only an authenticated,
+    trusted delegate gets this far, so the few threads it may hold are not an anonymous attacker's to take.
+    """
+
+    def __init__(self, users: UserDirectory, throttle: AuthThrottle) -> None:
+        self._users = users
+        self._throttle = throttle
+
+    def get(self, name: str) -> UserRecord | None:
+        return self._users.get(name)
+
+    def digest_secret(self, name: str) -> str | None:
+        return self._users.digest_secret(name)
+
+    def check_password(self, name: str, password: str) -> bool:
+        remote, received_at = _origin.get() or ("", utcnow())
+        token = _deferring.set(False)
+        try:
+            return self._throttle.check(name, remote, received_at,
+                                        lambda: self._users.check_password(name, password))
+        finally:
+            _deferring.reset(token)
+
+
 def user_key(name: str) -> str:
     """The user's key: the name as sent (names are exact), a digest when too long for the column."""
     if len(name) <= MAX_KEY:
@@ -198,13 +232,15 @@ def address_key(remote: str) -> str:
     return str(ip)
 
 
-async def run_throttled(fn: Callable[[], T]) -> T:
+async def run_throttled(fn: Callable[[], T], *, origin: tuple[str, datetime] | None = None) -> T:
     """Run ``fn`` in the thread pool; when the throttle says wait, wait here (no thread held) and run it again.
+    ``origin`` is the request's (client address, arrival time), for ``ThrottledUsers``.
 
     The wait ends at ``received_at + delay`` and the delay is capped, so the loop ends: the next run finds it
     served (or a longer one, still bounded by the cap from ``received_at``, if more failures arrived meanwhile).
     """
     token = _deferring.set(True)  # copied into the worker thread's context by anyio
+    origin_token = _origin.set(origin)
     try:
         for _ in range(_MAX_WAITS):
             try:
@@ -213,5 +249,10 @@ async def run_throttled(fn: Callable[[], T]) -> T:
                 await asyncio.sleep(throttled.seconds)
     finally:
         _deferring.reset(token)
+        _origin.reset(origin_token)
     # Only a clock that does not move (a test's) gets here: the blocking form sleeps at most the cap once more.
-    return await to_thread.run_sync(fn)
+    origin_token = _origin.set(origin)
+    try:
+        return await to_thread.run_sync(fn)
+    finally:
+        _origin.reset(origin_token)

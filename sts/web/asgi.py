@@ -150,7 +150,8 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
         if body is None:
             return _as_response(_fault(InvalidRequest("request too large"), version))
         # A due brute-force delay is awaited here, not slept in a worker thread (sts.service.throttle).
-        return _as_response(await run_throttled(lambda: runtime.endpoint.handle(body, ctx)))
+        return _as_response(await run_throttled(lambda: runtime.endpoint.handle(body, ctx),
+                                                origin=(ctx.remote, ctx.received_at)))
 
     async def service_get(request: Request) -> Response:
         if "xsd" in request.query_params:

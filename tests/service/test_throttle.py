@@ -20,6 +20,7 @@ from sts.service.throttle import (
     EVENT,
     AuthThrottle,
     Throttled,
+    ThrottledUsers,
     ThrottlePolicy,
     address_key,
     run_throttled,
@@ -231,3 +232,26 @@ def test_direct_callers_sleep_and_the_signal_passes_except_exception(db: Databas
     assert _check(throttle, db, "alice", "right")  # no run_throttled around it: a blocking wait
     assert time.monotonic() - start >= 0.1 * 0.95
     assert not issubclass(Throttled, Exception)  # the pipeline's catch-all must not turn it into a fault
+
+
+def test_password_checks_inside_the_service_are_throttled_by_the_requests_origin(db: Database) -> None:
+    # ActAs/OnBehalfOf UsernameTokens (sts.service.delegation) check passwords through ThrottledUsers.
+    throttle = _throttle(db)
+    users = ThrottledUsers(db.users, throttle)
+    assert users.get("alice") is not None and users.digest_secret("alice") == "right"
+
+    def request(password: str) -> bool:
+        return users.check_password("alice", password)
+
+    async def run(password: str) -> tuple[bool, float]:
+        start = time.monotonic()
+        ok = await run_throttled(lambda: request(password), origin=(ADDRESS, utcnow()))
+        return ok, time.monotonic() - start
+
+    assert asyncio.run(run("wrong"))[0] is False
+    assert asyncio.run(run("wrong"))[0] is False
+    store = SqlThrottleStore(db.engine)
+    assert store.counts("alice", ADDRESS, utcnow() - throttle.policy.window) == (2, 2)
+    # The wait blocks here (the request cannot be run again once its nonce is recorded), then the check runs.
+    ok, elapsed = asyncio.run(run("right"))
+    assert ok and elapsed >= 0.1 * 0.95
