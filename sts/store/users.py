@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import secrets
 import unicodedata
 from collections.abc import Iterable, Sequence
 
@@ -64,6 +65,8 @@ class SqlUserStore:
         self._engine = engine
         self._hasher = hasher
         self._box = box
+        # Opened for unknown and disabled users, so that a PasswordDigest check costs the same for every name.
+        self._dummy_sealed = None if box is None else box.seal(secrets.token_urlsafe(16), _aad(""))
 
     # -- management ------------------------------------------------------------------------------------
 
@@ -173,6 +176,8 @@ class SqlUserStore:
             return None
         rows = fetch(self._engine, _DIGEST_SECRET, {"name": name})
         if not rows or rows[0][1] or rows[0][0] is None:
+            if self._dummy_sealed is not None:
+                self._box.open(self._dummy_sealed, _aad(""))  # the same work as for a known user
             return None
         return self._box.open(bytes(rows[0][0]), _aad(name))
 
