@@ -118,7 +118,8 @@ def test_acknowledged_operations_survive_sigkill_during_a_soak(tmp_path: Path) -
         restart_seconds = time.monotonic() - started
         print(f"\nrestart to first token after SIGKILL: {restart_seconds:.2f} s "
               f"({len(journal.issued)} issued, {len(journal.renewed)} renewed, {len(journal.cancelled)} cancelled "
-              f"acknowledged before the kill, {journal.error_count} requests cut)")
+              f"acknowledged before the kill, {journal.error_count} requests cut; {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.1f})")
         assert restart_seconds < RESTART_BOUND
 
         # No token ID twice: among the acknowledged answers, and after the restart against those before it.

@@ -19,9 +19,9 @@ SOAK = Path(__file__).resolve().parents[2] / "bench" / "soak.py"
 def test_64_clients_against_two_workers_see_no_error(tmp_path: Path) -> None:
     home = new_home(tmp_path / "home")
     with serving(home, workers=2) as (base_url, process):
-        journal = asyncio.run(run_clients(f"{base_url}/services/sts", clients=64, seconds=4))
+        journal = asyncio.run(run_clients(f"{base_url}/services/sts", clients=64, seconds=3))
         assert stop_server(process) == 0
-    summary = report(journal, 4)
+    summary = report(journal, 3)
     assert journal.error_count == 0, summary
     # Every client got through at least one whole cycle: every kind of operation was exercised under load.
     assert all(len(journal.latencies[kind]) >= 64 for kind in KINDS), summary
