@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -373,8 +373,3 @@ def check_signature_shape(assertion: etree._Element, assertion_id: str, algorith
     digest = reference.find(ns.qn(ns.DS, "DigestMethod"))
     algorithms.check_signature((method.get("Algorithm") or "").strip() if method is not None else "",
                                (digest.get("Algorithm") or "").strip() if digest is not None else "")
-
-
-def as_list(algorithms: Iterable[str | Enum]) -> AlgorithmAllowList:
-    """The default list plus ``algorithms`` (short names or URIs)."""
-    return AlgorithmAllowList().allowing(*algorithms)
