@@ -94,3 +94,13 @@ def test_the_audit_view_shows_and_filters_throttling(web: TestClient) -> None:
     assert "console.login-failed" not in rows  # filtered to the throttling
     assert '<option value="throttled" selected>' in page.text
     assert "guess" not in page.text
+
+
+def test_non_ascii_csrf_tokens_are_refused_not_a_server_error(web: TestClient) -> None:
+    # hmac.compare_digest raises TypeError on non-ASCII str: the console compares bytes.
+    web.get("/console/login")
+    response = web.post("/console/login", data={"csrf": "é" * 32, "name": ADMIN, "password": ADMIN_PASSWORD})
+    assert response.status_code == 403
+    sign_in(web)
+    response = web.post("/console/api/users", json={}, headers={"x-csrf-token": ("é" * 32).encode("latin-1")})
+    assert response.status_code == 403

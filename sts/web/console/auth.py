@@ -52,7 +52,7 @@ class SessionCodec:
             payload = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         except (binascii.Error, ValueError):
             return None
-        if not hmac.compare_digest(self._mac(payload), mac):
+        if not _same(self._mac(payload), mac):
             return None
         try:
             data = json.loads(payload)
@@ -63,7 +63,13 @@ class SessionCodec:
 
 
 def same_token(expected: str | None, given: str | None) -> bool:
-    return bool(expected) and bool(given) and hmac.compare_digest(str(expected), str(given))
+    return bool(expected) and bool(given) and _same(str(expected), str(given))
+
+
+def _same(expected: str, given: str) -> bool:
+    """Constant-time equality of two texts. As bytes: ``compare_digest`` raises TypeError on a non-ASCII str,
+    and a cookie or form field may hold anything."""
+    return hmac.compare_digest(expected.encode("utf-8", "surrogatepass"), given.encode("utf-8", "surrogatepass"))
 
 
 def parse_basic(header: str | None) -> tuple[str, str] | None:
