@@ -97,6 +97,23 @@ def build_envelope(
     return bytes(etree.tostring(envelope, xml_declaration=False, encoding="utf-8"))
 
 
+def upgrade_header(version: SoapVersion) -> etree._Element:
+    """The env:Upgrade header block of a VersionMismatch fault in an envelope of ``version`` (SOAP 1.2 Part 1 §5.4.7;
+    a SOAP 1.1 reply carries it too, Appendix A): the envelopes this node supports, SOAP 1.2 first.
+
+    The qname attributes are QNames in text, which lxml does not rewrite when it merges namespace declarations
+    into the envelope's: the envelope's own namespace is therefore named by the envelope's prefix ``s`` (see
+    ``build_envelope``), the other by a prefix of its own.
+    """
+    other = SoapVersion.SOAP11 if version is SoapVersion.SOAP12 else SoapVersion.SOAP12
+    prefixes = {version: "s", other: "s11" if other is SoapVersion.SOAP11 else "s12"}
+    upgrade = etree.Element(ns.qn(ns.SOAP12, "Upgrade"), nsmap={prefixes[v]: v.value for v in SoapVersion})
+    for supported_version in (SoapVersion.SOAP12, SoapVersion.SOAP11):
+        supported = etree.SubElement(upgrade, ns.qn(ns.SOAP12, "SupportedEnvelope"))
+        supported.set("qname", f"{prefixes[supported_version]}:Envelope")
+    return upgrade
+
+
 def render_fault(err: StsError, version: SoapVersion, trust_ns: str | None) -> etree._Element:
     """The soap:Fault element for an error (public reason only, never internal detail)."""
     env_ns = version.value

@@ -148,7 +148,7 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
         ctx = _context(request, version, certificate_transport=certificate_transport)
         body = await _read_limited(request, settings.max_request_bytes)
         if body is None:
-            return _as_response(_fault(InvalidRequest("request too large"), version))
+            return _as_response(_fault(_too_large(settings.max_request_bytes), version))
         # A due brute-force delay is awaited here, not slept in a worker thread (sts.service.throttle).
         return _as_response(await run_throttled(lambda: runtime.endpoint.handle(body, ctx),
                                                 origin=(ctx.remote, ctx.received_at)))
@@ -174,7 +174,7 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
         ctx = _context(request, version, certificate_transport=False, announced=announced is not None)
         body = await _read_limited(request, settings.max_request_bytes)
         if body is None:
-            return _as_response(_fault(InvalidRequest("request too large"), version))
+            return _as_response(_fault(_too_large(settings.max_request_bytes), version))
         return _as_response(await run_in_threadpool(runtime.endpoint.handle_metadata, body, ctx))
 
     async def federation_metadata(request: Request) -> Response:
@@ -265,6 +265,12 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(limit: int) -> InvalidRequest:
+    """The same words as the parser's size check (sts.protocol.xmlsafe), for a body refused while it is read."""
+    message = f"the request exceeds the limit of {limit} bytes (max_request_bytes)"
+    return InvalidRequest(message, detail=message)
 
 
 def _fault(err: StsError, version: SoapVersion) -> SoapResponse:

@@ -36,6 +36,7 @@ from sts.protocol.soap import (
     fault_http_status,
     parse_envelope,
     render_fault,
+    upgrade_header,
 )
 from sts.uris import RequestType, SoapVersion, TrustVersion
 from sts.protocol.wsse.header import parse_security_header
@@ -255,6 +256,8 @@ class TrustEndpoint:
         headers = []
         if progress.addressing is not None and progress.addressing.action:
             headers = render_reply_headers(WSA_FAULT_ACTION, progress.addressing.message_id)
+        if isinstance(err, VersionMismatch):
+            headers.append(upgrade_header(progress.soap))
         fault = render_fault(err, progress.soap, progress.trust_ns)
         return SoapResponse(
             fault_http_status(err, progress.soap),

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from lxml import etree
 
@@ -17,8 +18,10 @@ from sts.errors import InvalidRequest
 from sts.model import RequestContext
 from sts.protocol.xmlsafe import DEFAULT_LIMITS, XmlLimits, parse
 from sts.runtime import Runtime, build_runtime
+from sts.uris import SoapVersion
 from sts.xmltime import utcnow
-from trust_client import Reply, rst_envelope
+from live import LiveServer
+from trust_client import Reply, post, rst_envelope
 
 #: Generous for a busy two-core machine: a flood that is really processed takes seconds, or gets a token.
 FLOOD_SECONDS = 1.0
@@ -193,3 +196,16 @@ def test_endpoint_uses_the_configured_limits(sts_home: Path, demo: dict[str, str
     strict = build_runtime(settings)
     reply = _handle(strict, _in_header(_valid(demo), _attributes(4)))
     assert reply.fault_reason is not None and reply.fault_reason.endswith("the limit is 3 (max_xml_attributes)")
+
+
+def test_a_body_over_max_request_bytes_over_http(live_sts: LiveServer, demo: dict[str, str]) -> None:
+    """Refused while it is read, with the parser's words; the server then still serves."""
+    limit = load_settings(live_sts.home).max_request_bytes
+    body = _in_header(_valid(demo), b"<x:f xmlns:x='urn:x'>" + b"x" * limit + b"</x:f>")
+    response = httpx.post(live_sts.sts_url, content=body, headers={"content-type": SoapVersion.SOAP12.content_type},
+                          timeout=30)
+    reply = Reply(response.status_code, response.headers["content-type"], etree.fromstring(response.content))
+    assert reply.fault_code == (ns.WST13, "InvalidRequest")
+    assert reply.fault_reason == (f"The request was invalid or malformed: the request exceeds the limit of {limit} "
+                                  "bytes (max_request_bytes)")
+    assert post(live_sts.sts_url, _valid(demo)).status == 200

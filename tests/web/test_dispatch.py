@@ -75,6 +75,7 @@ def test_soap12_envelope_as_text_xml_is_a_version_mismatch_in_soap11(live_sts: L
     assert reply.fault_reason == ("The envelope namespace is not a supported SOAP version: a SOAP 1.2 envelope "
                                   "sent as text/xml")
     validator().validate(reply.root)
+    assert _upgrade(reply) == [ns.SOAP12, ns.SOAP11]
     _assert_still_serves(live_sts.sts_url, demo)
 
 
@@ -84,7 +85,24 @@ def test_soap11_envelope_as_soap12_is_a_version_mismatch_in_soap12(live_sts: Liv
     assert reply.content_type.startswith("application/soap+xml")
     assert reply.fault_code == (ns.SOAP12, "VersionMismatch")
     validator().validate(reply.root)
+    assert _upgrade(reply) == [ns.SOAP12, ns.SOAP11]
     _assert_still_serves(live_sts.sts_url, demo)
+
+
+def _upgrade(reply: Reply) -> list[str]:
+    """The envelope namespaces a VersionMismatch's env:Upgrade header lists (SOAP 1.2 Part 1 §5.4.7)."""
+    namespaces = []
+    for supported in reply.root.iterfind(f".//{{{ns.SOAP12}}}Upgrade/{{{ns.SOAP12}}}SupportedEnvelope"):
+        prefix, _, local = supported.get("qname", "").partition(":")
+        assert local == "Envelope"
+        namespaces.append(supported.nsmap[prefix])
+    return namespaces
+
+
+def test_an_unknown_envelope_namespace_is_a_version_mismatch(runtime: Runtime) -> None:
+    reply = _handle(runtime, b"<e:Envelope xmlns:e='urn:soap:99'><e:Body/></e:Envelope>")
+    assert reply.fault_code == (ns.SOAP12, "VersionMismatch")
+    assert _upgrade(reply) == [ns.SOAP12, ns.SOAP11]
 
 
 @pytest.mark.parametrize("content_type", ["application/xml", "text/plain", ""])
