@@ -17,6 +17,7 @@ import uvicorn
 from uvicorn.supervisors import Multiprocess
 
 from sts.cli.context import _build_runtime, _Context, _database_errors, _keyring, _os_problem, pass_ctx
+from sts.config import Settings
 from sts.model import RelyingParty
 
 
@@ -51,9 +52,11 @@ def init(ctx: _Context, no_demo: bool) -> None:
 @click.option("--ssl-client-ca", type=click.Path(exists=True, dir_okay=False),
               help="Ask TLS clients for a certificate issued by (or equal to) one in this PEM bundle; registered "
                    "clients then authenticate by it on /adfs/services/trust/{13,2005}/certificatetransport.")
+@click.option("--allow-insecure-key-permissions", is_flag=True,
+              help="Start even when a private key can be read by other users (a warning instead of a refusal).")
 @pass_ctx
 def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str | None,
-          ssl_keyfile: str | None, ssl_client_ca: str | None) -> None:
+          ssl_keyfile: str | None, ssl_client_ca: str | None, allow_insecure_key_permissions: bool) -> None:
     """Serve the STS over HTTP (or HTTPS with --ssl-certfile/--ssl-keyfile); SIGTERM drains, then exits 0."""
     from sts.home import demo_banner
     from sts.web.tls import TlsH11Protocol, ssl_options
@@ -67,6 +70,7 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
         raise ctx.not_initialised()
     if ssl_certfile and ssl_keyfile:
         _check_tls_files(ssl_certfile, ssl_keyfile, ssl_client_ca)
+    _check_key_permissions(settings, ssl_keyfile, allowed=allow_insecure_key_permissions)
     base = settings.public_base_url.rstrip("/")
     click.echo(f"sts serving {base}/services/sts (WSDL {base}/services/sts?wsdl, MEX {base}/adfs/services/trust/mex,"
                f" metadata {base}/FederationMetadata/2007-06/FederationMetadata.xml)")
@@ -92,6 +96,19 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
         app = create_app(_build_runtime(settings), loopback_bind=loopback, client_certificates=client_certificates)
         config = uvicorn.Config(app, **options)  # type: ignore[arg-type]
     _serve_until_stopped(config)
+
+
+def _check_key_permissions(settings: Settings, ssl_keyfile: str | None, *, allowed: bool) -> None:
+    """Refuse to start with a private key other users can read (``sts check-config`` reports the same)."""
+    from sts.admin.config_check import key_permission_findings
+
+    findings = key_permission_findings(settings, [Path(ssl_keyfile)] if ssl_keyfile else [], keys_only=True)
+    if not findings:
+        return
+    problems = "; ".join(f"{finding.problem} (fix: {finding.fix})" for finding in findings)
+    if not allowed:
+        raise click.ClickException(f"refusing to start: {problems}; or start with --allow-insecure-key-permissions")
+    click.echo(f"warning: {problems}", err=True)
 
 
 class _Stopped(Exception):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from live import free_port, wait_healthy
 from sts.cli.main import main
 from sts.home import init_home
 
@@ -52,3 +55,22 @@ def test_an_uninitialised_home_is_a_one_line_error(tmp_path: Path) -> None:
     result = run(tmp_path / "nothing")
     assert result.exit_code == 1
     assert "is not initialised: run `sts --home" in result.output
+
+
+def test_serve_refuses_a_world_readable_key_unless_told(home: Path) -> None:
+    key = home / "keys" / "sts-signing.key"
+    key.chmod(0o644)
+    port = free_port()
+    command = [sys.executable, "-m", "sts", "--home", str(home), "serve", "--port", str(port)]
+    refused = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.startswith(f"Error: refusing to start: {key} is readable by every user (mode 0644) "
+                                     f"(fix: chmod 600 {key}); or start with --allow-insecure-key-permissions")
+    process = subprocess.Popen([*command, "--allow-insecure-key-permissions"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", process)
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=30)
+    assert f"warning: {key} is readable by every user" in err
