@@ -137,6 +137,11 @@ def transport_findings(settings: Settings, bind: Bind | None) -> list[Finding]:
         findings.append(Finding(
             "transport", "allow_password_text_over_http = true: clear-text passwords are accepted over plain HTTP",
             "set allow_password_text_over_http = false in sts.toml"))
+    if settings.auth_throttle_max_delay_ms <= 0 or settings.auth_throttle_base_delay_ms <= 0:
+        findings.append(Finding(
+            "transport", "the brute-force throttle is off (auth_throttle_base_delay_ms or auth_throttle_max_delay_ms "
+                         "is 0): passwords can be guessed as fast as the server answers",
+            "remove both settings from sts.toml (defaults 100 and 2000 ms)"))
     return findings
 
 

@@ -89,6 +89,8 @@ def test_plain_http_off_loopback(home: Path) -> None:
     assert check_configuration(ctx, bind=Bind("::1", tls=False)) == []
     (finding,) = check_configuration(context(home, allow_password_text_over_http=True))
     assert "allow_password_text_over_http" in finding.problem
+    (finding,) = check_configuration(context(home, auth_throttle_max_delay_ms=0))
+    assert finding.problem.startswith("the brute-force throttle is off")
 
 
 def test_legacy_algorithms_anywhere(home: Path) -> None:
