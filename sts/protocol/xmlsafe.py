@@ -122,7 +122,7 @@ def parse(
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise InvalidRequest("document type declarations are refused")
-    exact = (docinfo.encoding or "").lower() not in _ASCII_MARKUP_ENCODINGS
+    exact = not _ascii_markup(data, docinfo.encoding)
     check_processing_instructions(root, data, exact=exact)
     check_limits(root, data, limits, exact=exact)
     return root
@@ -135,6 +135,20 @@ def _overridden(limits: XmlLimits, max_bytes: int | None, max_depth: int | None)
         max_bytes=limits.max_bytes if max_bytes is None else max_bytes,
         max_depth=limits.max_depth if max_depth is None else max_depth,
     )
+
+
+def _ascii_markup(data: bytes, encoding: str | None) -> bool:
+    """Whether libxml2 read ``data`` in an encoding whose markup characters are their ASCII bytes.
+
+    The reported encoding alone is not enough: without a declaration lxml reports UTF-8 even for UTF-16 that
+    libxml2 recognised by its byte order mark. So the first markup byte must be ASCII "<" too, not a UTF-16/32
+    form (a NUL next to it, or a byte order mark) nor EBCDIC's "<?xm" (4C 6F A7 94).
+    """
+    if (encoding or "").lower() not in _ASCII_MARKUP_ENCODINGS:
+        return False
+    head = data[3:67] if data.startswith(b"\xef\xbb\xbf") else data[:64]
+    head = head.lstrip(b" \t\r\n")
+    return head[:1] == b"<" and head[1:2] not in (b"\x00", b"") and not head.startswith(b"\x4c\x6f\xa7\x94")
 
 
 def _limit(found: str, limit: int, setting: str) -> InvalidRequest:

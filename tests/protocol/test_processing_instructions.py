@@ -31,6 +31,9 @@ REFUSED = {
     "splitting-a-name-id": (NAME_ID, "x"),
     "target-starting-with-xml": (b"<a><?xml-foo bar?></a>", "xml-foo"),
     "utf-16": ('<?xml version="1.0" encoding="UTF-16"?><a><?hidden?></a>'.encode("utf-16"), "hidden"),
+    # without a declaration lxml reports UTF-8 for what libxml2 read as UTF-16: b"<?" is not in these bytes
+    "utf-16-without-a-declaration": ("<a><?hidden?></a>".encode("utf-16"), "hidden"),
+    "utf-32-without-a-declaration": ("<a><?hidden?></a>".encode("utf-32"), "hidden"),
 }
 
 

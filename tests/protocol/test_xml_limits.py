@@ -122,14 +122,16 @@ def test_comments_and_cdata_do_not_hide_text() -> None:
         parse(b"<f><![CDATA[" + b"x" * (DEFAULT_LIMITS.max_text_length + 1) + b"]]></f>")
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-7"])
-def test_other_encodings_get_the_exact_checks(encoding: str) -> None:
-    """The byte-count shortcuts assume ASCII markup; in UTF-16 or UTF-7 (where '<' is '+ADw-') they would miss."""
+@pytest.mark.parametrize("encoding,declared", [("utf-16", True), ("utf-16-be", True), ("utf-7", True),
+                                               ("utf-16", False), ("utf-32", False)])
+def test_other_encodings_get_the_exact_checks(encoding: str, declared: bool) -> None:
+    """The byte-count shortcuts assume ASCII markup; in UTF-16 or UTF-7 (where '<' is '+ADw-') they would miss,
+    declared or (UTF-16/32 with a byte order mark) not."""
+    declaration = f"<?xml version='1.0' encoding='{encoding}'?>" if declared else ""
     flood = "<f " + " ".join(f"a{i}='1'" for i in range(600)) + "/>"
-    document = f"<?xml version='1.0' encoding='{encoding}'?>{flood}".encode(encoding)
     with pytest.raises(InvalidRequest, match="max_xml_attributes"):
-        parse(document)
-    elements = f"<?xml version='1.0' encoding='{encoding}'?><f>{'<e/>' * 60}</f>".encode(encoding)
+        parse(f"{declaration}{flood}".encode(encoding))
+    elements = f"{declaration}<f>{'<e/>' * 60}</f>".encode(encoding)
     with pytest.raises(InvalidRequest, match="max_xml_elements"):
         parse(elements, limits=dataclasses.replace(DEFAULT_LIMITS, max_elements=50))
 
