@@ -394,6 +394,8 @@ def verify_message(
     if timestamp_index is None:
         raise AuthenticationBadElements("the wsu:Timestamp is not signed", detail="Timestamp")
 
+    if not "".join((signature.findtext(_ds("SignatureValue")) or "").split()):
+        raise FailedCheck("an empty ds:SignatureValue")
     results = _signxml_verify(envelope_root, security, trusted.certificate, policy, now)
     if len(results) != len(unverified.references):
         raise FailedCheck("signxml verified a different number of references")
@@ -453,7 +455,8 @@ def _signxml_verify(
         results = XMLVerifier().verify(
             root, x509_cert=certificate, expect_config=policy.signxml_config(location, now)
         )
-    except (SignXMLException, etree.DocumentInvalid, ValueError) as exc:
+    except (SignXMLException, etree.DocumentInvalid, ValueError, TypeError) as exc:
+        # TypeError too: signxml hands malformed values (an absent text) straight to base64 and the like.
         raise FailedCheck(f"signature verification failed: {exc}") from None
     return results if isinstance(results, list) else [results]
 
