@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 from lxml import etree
 
-from attack_target import local_only
 from signing import make_client, reparse, rst_root, zeep_sign
 from sts import ns
 from sts.service.auth import AuthResult, ProofDemand, RequestAuthenticator, UsernameTokenAuthenticator, X509Authenticator
@@ -37,8 +36,6 @@ from sts.uris import AuthnMethod, DigestAlgorithm, SignatureAlgorithm
 from sts.protocol.wsse.build import sign_envelope
 from sts.protocol.wsse.header import parse_security_header
 from sts.protocol.wsse.signature import AlgorithmPolicy
-
-pytestmark = local_only
 
 WST = ns.WST13
 Client = tuple[rsa.RSAPrivateKey, x509.Certificate]

@@ -24,9 +24,6 @@ from sts.tokens.saml import saml11, saml20
 from sts.tokens.verification import AlgorithmAllowList
 from sts.uris import DataEncryption, DigestAlgorithm, KeyTransport, SignatureAlgorithm
 from sts.rp.verifier import InMemoryReplayCache, TokenRejected, TokenVerifier
-from attack_target import local_only
-
-pytestmark = local_only
 
 NOW = datetime(2030, 1, 2, 12, 0, tzinfo=timezone.utc)
 AUDIENCE = "https://rp.example/"

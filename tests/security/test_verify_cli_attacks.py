@@ -16,7 +16,6 @@ import pytest
 from lxml import etree
 
 from assertion_content import make_content
-from attack_target import local_only
 from sts import ns
 from sts.tokens.crypto.encryption import encrypt_element
 from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert, random_id
@@ -24,8 +23,6 @@ from sts.tokens.crypto.signing import XmlSigner
 from sts.tokens.saml import saml20
 from sts.uris import KeyTransport
 from sts.xmltime import utcnow
-
-pytestmark = local_only
 
 AUDIENCE = "https://rp.example/"
 ISSUER = "https://sts.example/"
