@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -84,3 +85,26 @@ SAMPLE_ASSERTION = (
     b'IssueInstant="2030-01-01T00:00:00Z"><saml:Issuer>https://sts.example/</saml:Issuer><saml:Subject>'
     b'<saml:NameID>alice</saml:NameID></saml:Subject></saml:Assertion>'
 )
+
+
+# --- figures: what each target saw (printed at the end of the run by conftest.py) -------------------------------------
+
+TALLY: dict[str, Counter[str]] = defaultdict(Counter)
+STARTED: dict[str, float] = {}
+ELAPSED: dict[str, float] = defaultdict(float)
+
+
+def tally(target: str, outcome: str, started: float) -> None:
+    """Count one example of ``target`` by outcome (``ok`` or the refusal's class/code) and its time."""
+    TALLY[target][outcome] += 1
+    ELAPSED[target] += time.monotonic() - started
+
+
+def figures() -> list[str]:
+    lines = []
+    for target, outcomes in sorted(TALLY.items()):
+        total = sum(outcomes.values())
+        seconds = ELAPSED[target]
+        top = ", ".join(f"{name} {count}" for name, count in outcomes.most_common(6))
+        lines.append(f"{target}: {total} inputs in {seconds:.1f} s ({total / max(seconds, 1e-9):.0f}/s); {top}")
+    return lines

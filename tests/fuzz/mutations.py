@@ -183,11 +183,13 @@ def _set_text(data: st.DataObject, root: etree._Element, elements: list[etree._E
         pass
 
 
-MUTATIONS: tuple[Mutation, ...] = (
-    flip_byte, insert_snippet, delete_range, duplicate_range, truncate, reencode,
+BYTE_MUTATIONS: tuple[Mutation, ...] = (flip_byte, insert_snippet, delete_range, duplicate_range, truncate, reencode)
+TREE_MUTATIONS: tuple[Mutation, ...] = (
     _delete_element, _duplicate_element, _move_element, _wrap_element, _set_attribute, _delete_attribute,
     _swap_namespace, _set_text,
 )
+#: Tree mutations twice as likely: most byte mutations end at the XML parser, tree ones reach the code behind it.
+MUTATIONS: tuple[Mutation, ...] = BYTE_MUTATIONS + TREE_MUTATIONS * 2
 
 
 def mutate(data: st.DataObject, seed: bytes) -> bytes:

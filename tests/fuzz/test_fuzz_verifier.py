@@ -8,6 +8,7 @@ exception class: "malformed token (KeyError)"); and a token that is accepted say
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from assertion_content import make_content
-from fuzzing import fuzz_settings
+from fuzzing import fuzz_settings, tally
 from mutations import mutate
 from sts import ns
 from sts.model import Claim
@@ -71,12 +72,15 @@ SEEDS = [etree.tostring(e) for e in (_saml20(), _saml11(), _in_rstr(_saml20()), 
 GENUINE = {token.token_id: token for token in (VERIFIER.verify(seed) for seed in SEEDS[:2])}
 
 
-def check(blob: bytes) -> None:
+def check(blob: bytes, target: str = "verifier (mutated)") -> None:
+    started = time.monotonic()
     try:
         verified = VERIFIER.verify(blob)
     except TokenRejected as problem:
+        tally(target, problem.code, started)
         assert not CATCH_ALL.search(problem.reason), f"unhandled exception in the verifier: {problem.reason}"
         return
+    tally(target, "accepted", started)
     _assert_as_signed(verified)
 
 
@@ -103,4 +107,4 @@ def test_verifier(data: st.DataObject) -> None:
 @fuzz_settings
 @given(st.binary(max_size=512))
 def test_verifier_random_bytes(blob: bytes) -> None:
-    check(blob)
+    check(blob, "verifier (random bytes)")

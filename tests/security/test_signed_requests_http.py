@@ -81,7 +81,7 @@ def test_unregistered_certificate(registered: Target) -> None:
 
 @pytest.mark.parametrize("value", ["", "***", "AAAA"], ids=["empty", "not-base64", "short"])
 def test_broken_signature_value(registered: Target, value: str) -> None:
-    """Found by tests/fuzz: an empty value escaped as an unhandled TypeError (RequestFailed). Wanted: FailedCheck."""
+    """Found by tests/fuzz: an empty value escaped as an unhandled TypeError (RequestFailed); now FailedCheck."""
     root = _signed(registered)
     root.find(f".//{DS}SignatureValue").text = value  # type: ignore[union-attr]
     assert _post(registered, root) == (ns.WSSE, "FailedCheck")
