@@ -9,15 +9,18 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from lxml import etree
 
 from attack_target import Target, prepare_home
 from live import LiveServer, running
 from sts import ns
+from sts.config import load_settings
 from sts.home import init_home
 from sts.protocol.wsse.build import build_security_header
 from sts.protocol.wsse.username import password_digest
+from sts.runtime import open_stores
 from sts.uris import SoapVersion
 from sts.xmltime import utcnow
 
@@ -67,6 +70,7 @@ def test_digest_over_another_nonce(target: Target) -> None:
 
 # --- brute force: a server of its own (the throttle would slow down every other case of the shared one) ------------
 
+ADMIN = ("attack-admin", "a-long-enough-admin-passphrase-1")
 THROTTLE = {"auth_throttle_base_delay_ms": 20, "auth_throttle_max_delay_ms": 200}
 
 
@@ -79,6 +83,11 @@ def victim(target: Target, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     home: Path = tmp_path_factory.mktemp("brute-force-home")
     init_home(home)
     prepare_home(home)
+    stores = open_stores(load_settings(home))
+    try:
+        stores.users.add(*ADMIN, admin=True)
+    finally:
+        stores.close()
     live: LiveServer
     with running(home, **THROTTLE) as live:
         yield Target(live.sts_url, target.user, target.password, target.applies_to, None, home, None)
@@ -109,6 +118,19 @@ def test_digest_and_text_failures_look_the_same(victim: Target, target: Target) 
     digest = victim.issue(password="guess", digest=True)
     assert (text.fault_code, text.fault_reason, text.status) == (digest.fault_code, digest.fault_reason, digest.status)
     assert right_after(victim).status == 200
+
+
+def test_the_administrator_cannot_be_locked_out(victim: Target) -> None:
+    """The console used to lock an administrator out for 60 s after 5 failures: anyone could lock them out."""
+    victim.require_home("signs in as an administrator of our own")
+    api = victim.sts_url.removesuffix("/services/sts") + "/console/api/users"
+    for attempt in range(20):
+        assert httpx.get(api, auth=(ADMIN[0], f"guess-{attempt}"), timeout=30).status_code == 401
+    started = time.monotonic()
+    right = httpx.get(api, auth=ADMIN, timeout=30)
+    elapsed = time.monotonic() - started
+    assert right.status_code == 200, "the administrator is locked out"
+    assert elapsed < THROTTLE["auth_throttle_max_delay_ms"] / 1000 + 3, f"waited {elapsed:.1f} s"
 
 
 def right_after(victim: Target) -> object:
