@@ -98,7 +98,8 @@ def _tree_mutation(change: Callable[[st.DataObject, etree._Element, list[etree._
             return blob
         elements = [e for e in root.iter() if isinstance(e.tag, str)]
         change(data, root, elements)
-        return etree.tostring(root)
+        serialised: bytes = etree.tostring(root)
+        return serialised
 
     mutation.__name__ = change.__name__.lstrip("_")
     return mutation

@@ -79,7 +79,8 @@ CLIENT = make_client("svc")
 def _signed() -> bytes:
     root = rst_root(applies_to=PLAIN_RP)
     sign_envelope(root, CLIENT[0], CLIENT[1])
-    return etree.tostring(root)
+    serialised: bytes = etree.tostring(root)
+    return serialised
 
 
 #: Valid requests three times over: the hostile files are seeds too, but most of their mutants stop at the DTD.

@@ -57,7 +57,8 @@ def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
 def _signed(style: str) -> bytes:
     root = rst_root()
     sign_envelope(root, CLIENT[0], CLIENT[1], key_reference=style)  # type: ignore[arg-type]
-    return etree.tostring(root)
+    serialised: bytes = etree.tostring(root)
+    return serialised
 
 
 def _seeds() -> list[bytes]:

@@ -15,6 +15,7 @@ from lxml import etree
 
 from attack_target import Target, prepare_home
 from live import LiveServer, running
+from trust_client import Reply
 from sts import ns
 from sts.config import load_settings
 from sts.home import init_home
@@ -62,8 +63,8 @@ def test_digest_over_another_nonce(target: Target) -> None:
     assert token is not None
     created = token.findtext(f"{{{ns.WSU}}}Created")
     assert created is not None
-    token.find(f"{{{ns.WSSE}}}Password").text = password_digest(os.urandom(16), created, target.password)  # type: ignore[union-attr]
-    token.find(f"{{{ns.WSSE}}}Nonce").text = base64.b64encode(os.urandom(16)).decode()  # type: ignore[union-attr]
+    token.find(f"{{{ns.WSSE}}}Password").text = password_digest(os.urandom(16), created, target.password)
+    token.find(f"{{{ns.WSSE}}}Nonce").text = base64.b64encode(os.urandom(16)).decode()
     reply = target.post(etree.tostring(root))
     assert reply.fault_code == FAILED, reply.fault_reason
 
@@ -133,5 +134,5 @@ def test_the_administrator_cannot_be_locked_out(victim: Target) -> None:
     assert elapsed < THROTTLE["auth_throttle_max_delay_ms"] / 1000 + 3, f"waited {elapsed:.1f} s"
 
 
-def right_after(victim: Target) -> object:
+def right_after(victim: Target) -> Reply:
     return victim.issue(soap=SoapVersion.SOAP12)

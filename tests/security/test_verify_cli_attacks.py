@@ -30,8 +30,11 @@ DS = f"{{{ns.DS}}}"
 SAML2 = f"{{{ns.SAML2}}}"
 
 
+Keys = tuple[SigningKey, SigningKey, Path, Path]
+
+
 @pytest.fixture(scope="module")
-def keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[SigningKey, SigningKey, Path, Path]:
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     """The STS key, the RP key, and their files (STS certificate, RP private key)."""
     directory = tmp_path_factory.mktemp("verify-cli")
     sts_pem, sts_cert = generate_key_and_cert("sts")
@@ -53,18 +56,21 @@ def _signed(key: SigningKey, subject: str = "alice") -> etree._Element:
 def _wrapped(key: SigningKey, rp: SigningKey) -> bytes:
     good = _signed(key)
     evil = copy.deepcopy(good)
-    evil.remove(evil.find(f"{DS}Signature"))  # type: ignore[arg-type]
-    evil.find(f".//{SAML2}NameID").text = "mallory"  # type: ignore[union-attr]
+    evil.remove(evil.find(f"{DS}Signature"))
+    evil.find(f".//{SAML2}NameID").text = "mallory"
     etree.SubElement(evil, f"{SAML2}Advice").append(good)
-    return etree.tostring(evil)
+    data: bytes = etree.tostring(evil)
+    return data
 
 
 def _pi_in_nameid(key: SigningKey, rp: SigningKey) -> bytes:
-    return etree.tostring(_signed(key)).replace(b">alice<", b">a<?x?>lice<", 1)
+    data: bytes = etree.tostring(_signed(key)).replace(b">alice<", b">a<?x?>lice<", 1)
+    return data
 
 
 def _rsa_1_5(key: SigningKey, rp: SigningKey) -> bytes:
-    return etree.tostring(encrypt_element(_signed(key), rp.certificate, key_transport=KeyTransport.RSA_1_5))
+    data: bytes = etree.tostring(encrypt_element(_signed(key), rp.certificate, key_transport=KeyTransport.RSA_1_5))
+    return data
 
 
 ATTACKS: dict[str, tuple[Callable[[SigningKey, SigningKey], bytes], str]] = {
@@ -82,7 +88,7 @@ def _verify(path: Path, sts_cert: Path, rp_key: Path) -> subprocess.CompletedPro
 
 
 @pytest.mark.parametrize("name", list(ATTACKS))
-def test_sts_token_verify_refuses(keys, tmp_path: Path, name: str) -> None:
+def test_sts_token_verify_refuses(keys: Keys, tmp_path: Path, name: str) -> None:
     sts_key, rp_key, sts_cert, rp_key_file = keys
     build, code = ATTACKS[name]
     attack = tmp_path / f"{name}.xml"
@@ -93,7 +99,7 @@ def test_sts_token_verify_refuses(keys, tmp_path: Path, name: str) -> None:
     assert "Traceback" not in result.stderr
 
 
-def test_sts_token_verify_accepts_the_genuine_token(keys, tmp_path: Path) -> None:
+def test_sts_token_verify_accepts_the_genuine_token(keys: Keys, tmp_path: Path) -> None:
     """After the attacks, with the same files: a genuine encrypted token verifies (each run is a new process,
     so once is enough)."""
     sts_key, rp_key, sts_cert, rp_key_file = keys
