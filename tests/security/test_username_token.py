@@ -69,6 +69,33 @@ def test_digest_over_another_nonce(target: Target) -> None:
     assert reply.fault_code == FAILED, reply.fault_reason
 
 
+def test_digest_without_a_nonce(target: Target) -> None:
+    root = etree.fromstring(target.envelope(digest=True))
+    token = root.find(f".//{{{ns.WSSE}}}UsernameToken")
+    assert token is not None
+    token.remove(token.find(f"{{{ns.WSSE}}}Nonce"))
+    reply = target.post(etree.tostring(root))
+    assert reply.fault_code == (ns.WSSE, "InvalidSecurity"), reply.fault_reason
+
+
+def test_timestamp_expiring_before_it_was_created(target: Target) -> None:
+    root = etree.fromstring(target.envelope())
+    expires = root.find(f".//{{{ns.WSU}}}Timestamp/{{{ns.WSU}}}Expires")
+    assert expires is not None
+    expires.text = "2000-01-01T00:00:00Z"
+    reply = target.post(etree.tostring(root))
+    assert reply.fault_code in ((ns.WSSE, "InvalidSecurity"), EXPIRED), reply.fault_reason
+
+
+def test_huge_nonce(target: Target) -> None:
+    root = etree.fromstring(target.envelope(digest=True))
+    nonce = root.find(f".//{{{ns.WSSE}}}Nonce")
+    assert nonce is not None
+    nonce.text = "A" * 100_000
+    reply = target.post(etree.tostring(root))
+    assert reply.fault_code == FAILED, reply.fault_reason
+
+
 # --- brute force: a server of its own (the throttle would slow down every other case of the shared one) ------------
 
 ADMIN = ("attack-admin", "a-long-enough-admin-passphrase-1")

@@ -4,9 +4,10 @@ and processing instructions. Each is answered with wst:InvalidRequest, the flood
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from lxml import etree
 
@@ -110,3 +111,32 @@ def test_fixture_files_exist() -> None:
     readme = (HOSTILE / "README.md").read_text()
     for path in Path(HOSTILE).glob("*.xml"):
         assert f"`{path.name}`" in readme, f"{path.name} is not described in fixtures/hostile/README.md"
+
+
+def test_utf16_request_is_read(target: Target) -> None:
+    """Tolerance: a UTF-16 document (with its byte order mark) is XML too."""
+    reply = target.post(target.envelope().decode().encode("utf-16"))
+    assert reply.status == 200, reply.fault_reason
+
+
+def test_processing_instruction_in_a_utf16_request(target: Target) -> None:
+    """A byte-level PI check that only looks at UTF-8 bytes would miss this one."""
+    reply = target.post(hostile.pi_in_body(target.envelope()).decode().encode("utf-16"))
+    assert reply.fault_code == INVALID_REQUEST, reply.fault_reason
+
+
+def test_oversized_chunked_request(target: Target) -> None:
+    """No Content-Length to refuse up front: the body limit holds while reading (2 MB in 64 KB chunks)."""
+    body = target.envelope().replace(b"</s:Body>", b"<!--" + b"x" * (2 * 1024 * 1024) + b"--></s:Body>")
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(body), 65536):
+            yield body[start:start + 65536]
+
+    started = time.monotonic()
+    response = httpx.post(target.sts_url, content=chunks(), headers={"content-type": "application/soap+xml"},
+                          timeout=30)
+    assert response.status_code in (400, 413), response.status_code
+    if response.status_code == 400:
+        assert b"InvalidRequest" in response.content
+    assert time.monotonic() - started < 5
