@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from lxml import etree
@@ -81,3 +82,18 @@ def post(url: str, body: bytes, soap: SoapVersion = SoapVersion.SOAP12, content_
     response = httpx.post(url, content=body, headers={"content-type": content_type or soap.content_type},
                           timeout=30, **kwargs)  # type: ignore[arg-type]
     return Reply(response.status_code, response.headers.get("content-type", ""), parse(response.content))
+
+
+def handle_in_process(runtime: Any, body: bytes) -> Reply:
+    """``body`` through ``runtime.endpoint.handle`` (the pipeline without HTTP), read back as a Reply."""
+    from sts.model import RequestContext  # noqa: PLC0415
+    from sts.xmltime import utcnow  # noqa: PLC0415
+
+    ctx = RequestContext(remote="127.0.0.1", tls=False, loopback_bind=True, received_at=utcnow())
+    response = runtime.endpoint.handle(body, ctx)
+    return Reply(response.status, response.content_type, etree.fromstring(response.body))
+
+
+def valid_digest_issue(demo: dict[str, str]) -> bytes:
+    """A valid Issue for the demo relying party with a fresh PasswordDigest (never a replay)."""
+    return bytes(rst_envelope(user=demo["user"], password=demo["password"], applies_to=demo["rp"], digest=True))

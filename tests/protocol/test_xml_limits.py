@@ -15,13 +15,11 @@ from lxml import etree
 from sts import ns
 from sts.config import Settings, load_settings
 from sts.errors import InvalidRequest
-from sts.model import RequestContext
 from sts.protocol.xmlsafe import DEFAULT_LIMITS, XmlLimits, parse
 from sts.runtime import Runtime, build_runtime
 from sts.uris import SoapVersion
-from sts.xmltime import utcnow
 from live import LiveServer
-from trust_client import Reply, post, rst_envelope
+from trust_client import handle_in_process, valid_digest_issue, Reply, post
 
 #: Generous for a busy two-core machine: a flood that is really processed takes seconds, or gets a token.
 FLOOD_SECONDS = 1.0
@@ -165,16 +163,6 @@ def runtime(sts_home: Path) -> Iterator[Runtime]:
     yield build_runtime(load_settings(sts_home).with_bind("127.0.0.1", 8080, tls=False))
 
 
-def _handle(runtime: Runtime, body: bytes) -> Reply:
-    ctx = RequestContext(remote="127.0.0.1", tls=False, loopback_bind=True, received_at=utcnow())
-    response = runtime.endpoint.handle(body, ctx)
-    return Reply(response.status, response.content_type, etree.fromstring(response.body))
-
-
-def _valid(demo: dict[str, str]) -> bytes:
-    return bytes(rst_envelope(user=demo["user"], password=demo["password"], applies_to=demo["rp"], digest=True))
-
-
 def _in_header(envelope: bytes, fragment: bytes) -> bytes:
     end = envelope.index(b"</s:Header>")
     return envelope[:end] + fragment + envelope[end:]
@@ -182,32 +170,32 @@ def _in_header(envelope: bytes, fragment: bytes) -> bytes:
 
 @pytest.mark.parametrize("name", [n for n in FLOODS if n != "250000-elements"])  # that one exceeds 1 MB
 def test_endpoint_refuses_a_flood_then_serves(runtime: Runtime, demo: dict[str, str], name: str) -> None:
-    body = _in_header(_valid(demo), FLOODS[name])
+    body = _in_header(valid_digest_issue(demo), FLOODS[name])
     start = time.perf_counter()
-    reply = _handle(runtime, body)
+    reply = handle_in_process(runtime, body)
     elapsed = time.perf_counter() - start
     assert reply.fault_code == (ns.WST13, "InvalidRequest"), reply.fault_reason
     assert "the limit is" in (reply.fault_reason or "")
     assert elapsed < FLOOD_SECONDS, f"{name}: {elapsed:.2f} s"
-    assert _handle(runtime, _valid(demo)).status == 200
+    assert handle_in_process(runtime, valid_digest_issue(demo)).status == 200
 
 
 def test_endpoint_uses_the_configured_limits(sts_home: Path, demo: dict[str, str]) -> None:
     settings = dataclasses.replace(load_settings(sts_home).with_bind("127.0.0.1", 8080, tls=False),
                                    max_xml_attributes=3)
     strict = build_runtime(settings)
-    reply = _handle(strict, _in_header(_valid(demo), _attributes(4)))
+    reply = handle_in_process(strict, _in_header(valid_digest_issue(demo), _attributes(4)))
     assert reply.fault_reason is not None and reply.fault_reason.endswith("the limit is 3 (max_xml_attributes)")
 
 
 def test_a_body_over_max_request_bytes_over_http(live_sts: LiveServer, demo: dict[str, str]) -> None:
     """Refused while it is read, with the parser's words; the server then still serves."""
     limit = load_settings(live_sts.home).max_request_bytes
-    body = _in_header(_valid(demo), b"<x:f xmlns:x='urn:x'>" + b"x" * limit + b"</x:f>")
+    body = _in_header(valid_digest_issue(demo), b"<x:f xmlns:x='urn:x'>" + b"x" * limit + b"</x:f>")
     response = httpx.post(live_sts.sts_url, content=body, headers={"content-type": SoapVersion.SOAP12.content_type},
                           timeout=30)
     reply = Reply(response.status_code, response.headers["content-type"], etree.fromstring(response.content))
     assert reply.fault_code == (ns.WST13, "InvalidRequest")
     assert reply.fault_reason == (f"The request was invalid or malformed: the request exceeds the limit of {limit} "
                                   "bytes (max_request_bytes)")
-    assert post(live_sts.sts_url, _valid(demo)).status == 200
+    assert post(live_sts.sts_url, valid_digest_issue(demo)).status == 200

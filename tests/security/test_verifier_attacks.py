@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 import pytest
 from lxml import etree
 
 from assertion_content import make_content
+from verifier_support import AUDIENCE, ISSUER, NOW, rejected, verifier
 from sts import ns
 from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert, random_id
 from sts.tokens.crypto.signing import XmlSigner
@@ -25,9 +26,6 @@ from sts.tokens.verification import AlgorithmAllowList
 from sts.uris import DataEncryption, DigestAlgorithm, KeyTransport, SignatureAlgorithm
 from sts.rp.verifier import InMemoryReplayCache, TokenRejected, TokenVerifier
 
-NOW = datetime(2030, 1, 2, 12, 0, tzinfo=timezone.utc)
-AUDIENCE = "https://rp.example/"
-ISSUER = "https://sts.example/"
 GIVENNAME = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"
 SAML2 = f"{{{ns.SAML2}}}"
 #: A second token in the document (XSW, the crewjam/saml and samlify CVEs) or a duplicate Id.
@@ -65,17 +63,6 @@ def signed11(key: SigningKey, **changes: object) -> etree._Element:
     assertion = saml11.build_assertion(c)
     XmlSigner(key).sign(assertion, c.assertion_id)
     return assertion
-
-
-def verifier(key: SigningKey, **options: object) -> TokenVerifier:
-    return TokenVerifier([key.certificate], audience=AUDIENCE, issuer=ISSUER, clock=lambda: NOW,  # type: ignore[arg-type]
-                         **options)  # type: ignore[arg-type]
-
-
-def rejected(v: TokenVerifier, token: bytes | etree._Element) -> TokenRejected:
-    with pytest.raises(TokenRejected) as info:
-        v.verify(token)
-    return info.value
 
 
 @pytest.fixture(autouse=True)

@@ -10,16 +10,17 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from assertion_content import make_content
+from verifier_support import AUDIENCE, ISSUER, NOW, rejected, verifier
 from sts import ns
 from sts.model import Claim, TokenDetails, TokenRecord, TokenTarget
-from sts.rp.verifier import TokenRejected, TokenVerifier
+from sts.rp.verifier import TokenVerifier
 from sts.store.database import Database, open_database
 from sts.store.passwords import PasswordHasher, SecretBox
 from sts.tokens import verification
@@ -31,9 +32,6 @@ from sts.tokens.validators import TokenResolver, token_hash
 from sts.tokens.verification import AlgorithmAllowList
 from sts.uris import DataEncryption, DigestAlgorithm, KeyTransport, SignatureAlgorithm, TokenType
 
-NOW = datetime(2030, 1, 2, 12, 0, tzinfo=timezone.utc)
-AUDIENCE = "https://rp.example/"
-ISSUER = "https://sts.example/"
 GIVENNAME = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"
 SAML2 = f"{{{ns.SAML2}}}"
 DS = f"{{{ns.DS}}}"
@@ -76,17 +74,6 @@ def unsigned(key: SigningKey, subject: str = "mallory") -> etree._Element:
     evil = signed20(key, subject)
     evil.remove(evil.find(f"{DS}Signature"))
     return evil
-
-
-def verifier(key: SigningKey, **options: object) -> TokenVerifier:
-    return TokenVerifier([key.certificate], audience=AUDIENCE, issuer=ISSUER, clock=lambda: NOW,  # type: ignore[arg-type]
-                         **options)  # type: ignore[arg-type]
-
-
-def rejected(v: TokenVerifier, token: bytes | etree._Element) -> TokenRejected:
-    with pytest.raises(TokenRejected) as info:
-        v.verify(token)
-    return info.value
 
 
 def rstr(*tokens: etree._Element) -> etree._Element:
