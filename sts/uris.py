@@ -7,6 +7,8 @@ type, the 2005 NoProofKey) resolve to one member; anything unknown raises ``BadR
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from typing import Final
 
 from sts import ns
 from sts.errors import BadRequest
@@ -194,6 +196,20 @@ class KeyTransport(enum.Enum):
 
 
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+#: The short names administrators type for each algorithm (`sts rp --signature rsa-sha1`, the console, `sts token
+#: verify --allow-algorithm`): one table for every front-end and for the verifiers' allow-lists.
+SIGNATURE_NAMES: Final[Mapping[str, SignatureAlgorithm]] = {
+    "rsa-sha256": SignatureAlgorithm.RSA_SHA256, "ecdsa-sha256": SignatureAlgorithm.ECDSA_SHA256,
+    "rsa-sha1": SignatureAlgorithm.RSA_SHA1}
+DIGEST_NAMES: Final[Mapping[str, DigestAlgorithm]] = {"sha256": DigestAlgorithm.SHA256, "sha1": DigestAlgorithm.SHA1}
+DATA_ENCRYPTION_NAMES: Final[Mapping[str, DataEncryption]] = {
+    "aes256-gcm": DataEncryption.AES256_GCM, "aes128-gcm": DataEncryption.AES128_GCM,
+    "aes256-cbc": DataEncryption.AES256_CBC, "aes128-cbc": DataEncryption.AES128_CBC}
+KEY_TRANSPORT_NAMES: Final[Mapping[str, KeyTransport]] = {
+    "rsa-oaep-mgf1p": KeyTransport.RSA_OAEP_MGF1P, "rsa-1_5": KeyTransport.RSA_1_5}
+#: Legacy: SHA-1, AES-CBC and RSA PKCS#1 v1.5 key transport, accepted only where explicitly configured.
+LEGACY_ALGORITHM_NAMES: Final = frozenset({"rsa-sha1", "sha1", "aes256-cbc", "aes128-cbc", "rsa-1_5"})
+
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
 
 PASSWORD_TEXT = (

@@ -16,16 +16,12 @@ from enum import Enum
 from typing import Final, TypeVar
 
 from sts.admin.base import ConfirmationRequired, InvalidInput
-from sts.uris import DataEncryption, KeyTransport, KeyType, SignatureAlgorithm, TokenType
+from sts.uris import (DATA_ENCRYPTION_NAMES, KEY_TRANSPORT_NAMES, SIGNATURE_NAMES, DataEncryption, KeyTransport,
+                      KeyType, SignatureAlgorithm, TokenType)
 
-SIGNATURES: Final[Mapping[str, SignatureAlgorithm]] = {
-    "rsa-sha256": SignatureAlgorithm.RSA_SHA256, "ecdsa-sha256": SignatureAlgorithm.ECDSA_SHA256,
-    "rsa-sha1": SignatureAlgorithm.RSA_SHA1}
-DATA_ENCRYPTIONS: Final[Mapping[str, DataEncryption]] = {
-    "aes256-gcm": DataEncryption.AES256_GCM, "aes128-gcm": DataEncryption.AES128_GCM,
-    "aes256-cbc": DataEncryption.AES256_CBC, "aes128-cbc": DataEncryption.AES128_CBC}
-KEY_TRANSPORTS: Final[Mapping[str, KeyTransport]] = {
-    "rsa-oaep-mgf1p": KeyTransport.RSA_OAEP_MGF1P, "rsa-1_5": KeyTransport.RSA_1_5}
+SIGNATURES: Final[Mapping[str, SignatureAlgorithm]] = SIGNATURE_NAMES
+DATA_ENCRYPTIONS: Final[Mapping[str, DataEncryption]] = DATA_ENCRYPTION_NAMES
+KEY_TRANSPORTS: Final[Mapping[str, KeyTransport]] = KEY_TRANSPORT_NAMES
 TOKEN_TYPES: Final[Mapping[str, TokenType]] = {"saml20": TokenType.SAML20, "saml11": TokenType.SAML11}
 #: ``public`` is the CLI's spelling of ``public-key`` (kept: flags are a contract).
 KEY_TYPES: Final[Mapping[str, KeyType]] = {

@@ -42,7 +42,9 @@ from sts.errors import InvalidRequest
 from sts.protocol import xmlsafe
 from sts.tokens.crypto.encryption import decrypt_element, key_transport_uri
 from sts.tokens.crypto.keys import PrivateKey
-from sts.uris import ENVELOPED, EXC_C14N, DataEncryption, DigestAlgorithm, KeyTransport, SignatureAlgorithm
+from sts.uris import (DATA_ENCRYPTION_NAMES, DIGEST_NAMES, ENVELOPED, EXC_C14N, KEY_TRANSPORT_NAMES,
+                      LEGACY_ALGORITHM_NAMES, SIGNATURE_NAMES, DataEncryption, DigestAlgorithm, KeyTransport,
+                      SignatureAlgorithm)
 
 __all__ = [
     "AlgorithmAllowList",
@@ -82,17 +84,7 @@ class TokenRejected(Exception):
 
 # --- the allow-list ------------------------------------------------------------------------------------------------
 
-#: The short names administrators type (the same as ``sts rp`` and the console use), and SHA-1 digests.
-SIGNATURE_NAMES: Final[Mapping[str, SignatureAlgorithm]] = {
-    "rsa-sha256": SignatureAlgorithm.RSA_SHA256, "ecdsa-sha256": SignatureAlgorithm.ECDSA_SHA256,
-    "rsa-sha1": SignatureAlgorithm.RSA_SHA1}
-DIGEST_NAMES: Final[Mapping[str, DigestAlgorithm]] = {"sha256": DigestAlgorithm.SHA256, "sha1": DigestAlgorithm.SHA1}
-DATA_ENCRYPTION_NAMES: Final[Mapping[str, DataEncryption]] = {
-    "aes256-gcm": DataEncryption.AES256_GCM, "aes128-gcm": DataEncryption.AES128_GCM,
-    "aes256-cbc": DataEncryption.AES256_CBC, "aes128-cbc": DataEncryption.AES128_CBC}
-KEY_TRANSPORT_NAMES: Final[Mapping[str, KeyTransport]] = {
-    "rsa-oaep-mgf1p": KeyTransport.RSA_OAEP_MGF1P, "rsa-1_5": KeyTransport.RSA_1_5}
-LEGACY_NAMES: Final = frozenset({"rsa-sha1", "sha1", "aes256-cbc", "aes128-cbc", "rsa-1_5"})
+LEGACY_NAMES: Final = LEGACY_ALGORITHM_NAMES
 _TABLES: Final[tuple[Mapping[str, Enum], ...]] = (SIGNATURE_NAMES, DIGEST_NAMES, DATA_ENCRYPTION_NAMES,
                                                   KEY_TRANSPORT_NAMES)
 #: The digest an STS signature of each method uses (RSA-SHA1 tokens carry SHA-1 digests).
