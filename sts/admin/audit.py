@@ -93,13 +93,16 @@ def parse_time(text: str | None, field: str, now: datetime) -> datetime | None:
 
 
 def summarise(detail: Mapping[str, Any]) -> str:
-    """A change as its differing fields; a creation or removal as such; other detail as ``key=value``."""
+    """A change as its differing fields; a creation or removal as such; other detail as ``key=value`` (a
+    refusal's ``reason`` first)."""
     if "before" in detail or "after" in detail:
         before, after = detail.get("before"), detail.get("after")
         parts = [_diff(before, after)]
         parts += [f"warning: {w}" for w in detail.get("warnings") or ()]
         return "; ".join(p for p in parts if p)
-    return " ".join(f"{k}={_compact(v)}" for k, v in detail.items())
+    # A refusal's reason (what failed: which reference, algorithm, user...) leads, whatever order it was written in.
+    ordered = {"reason": detail["reason"], **detail} if "reason" in detail else detail
+    return " ".join(f"{k}={_compact(v)}" for k, v in ordered.items())
 
 
 def _diff(before: Any, after: Any) -> str:

@@ -129,25 +129,31 @@ class TrustEndpoint:
         try:
             response = self._handle(body, ctx, progress)
         except StsError as err:
-            log.info("fault %s: %s", type(err).__name__, err)
-            self._record(progress, ctx, f"{_prefix(err)}:{err.code}")
+            # The internal reason (which reference, transform, algorithm...) goes to the log and the audit trail;
+            # the wire keeps the generic public reason.
+            log.info("fault %s: %s (message %s)", type(err).__name__, err, _message_id(progress) or "-")
+            self._record(progress, ctx, f"{_prefix(err)}:{err.code}", str(err))
             return self._fault(err, progress)
         except Exception:  # noqa: BLE001 - the client must never see a traceback
             correlation = secrets.token_hex(8)
             log.exception("unexpected error, correlation id %s", correlation)
-            self._record(progress, ctx, "wst:RequestFailed")
+            self._record(progress, ctx, "wst:RequestFailed", f"unexpected error, correlation id {correlation}")
             return self._fault(RequestFailed(f"unexpected error {correlation}"), progress)
         self._record(progress, ctx, "ok")
         return response
 
-    def _record(self, progress: _Progress, ctx: RequestContext, outcome: str) -> None:
-        """One audit entry per request that reached authentication (metadata Gets and garbage are not logged)."""
+    def _record(self, progress: _Progress, ctx: RequestContext, outcome: str, reason: str | None = None) -> None:
+        """One audit entry per request that reached authentication (metadata Gets and garbage are not logged). A
+        refusal carries its internal reason and the request's wsa:MessageID (``sts client test`` finds it by that)."""
         if self._audit is None:
             return
+        refusal = {} if reason is None else _refusal_detail(reason, progress)
         if progress.authenticating:
-            self._audit.record("auth-failed", actor=progress.actor, outcome=outcome, detail={"remote": ctx.remote})
+            self._audit.record("auth-failed", actor=progress.actor, outcome=outcome,
+                               detail={"remote": ctx.remote, **refusal})
         elif progress.event is not None:
-            self._audit.record(progress.event, actor=progress.actor, outcome=outcome, subject=progress.subject)
+            self._audit.record(progress.event, actor=progress.actor, outcome=outcome, subject=progress.subject,
+                               detail=refusal or None)
 
     def _envelope(self, body: bytes, ctx: RequestContext, progress: _Progress) -> tuple[etree._Element, Envelope]:
         """Parse within the XML limits; the envelope's SOAP version must be the one the content type announced (a
@@ -271,6 +277,25 @@ def _metadata(exchange: MetadataExchange, soap: SoapVersion, addressing: Address
     """The WS-Transfer GetResponse: the same document whichever route the Get was sent to."""
     body = exchange.get_response(soap.value, addressing.message_id, certificate_transport=ctx.client_certificates)
     return SoapResponse(200, soap.content_type, body)
+
+
+def _message_id(progress: _Progress) -> str | None:
+    return progress.addressing.message_id if progress.addressing is not None else None
+
+
+def _refusal_detail(reason: str, progress: _Progress) -> dict[str, str]:
+    """The audit detail of a refused request: the internal reason (never a secret: it names at most a user, a
+    reference or an algorithm) and the wsa:MessageID, both clipped (the request chose them)."""
+    detail = {"reason": _clip(reason, 500)}
+    message_id = _message_id(progress)
+    if message_id:
+        detail["message_id"] = _clip(message_id, 200)
+    return detail
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _prefix(err: StsError) -> str:
