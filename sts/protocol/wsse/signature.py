@@ -420,13 +420,38 @@ _NAME_OVERRIDES = {"E": NameOID.EMAIL_ADDRESS, "EMAILADDRESS": NameOID.EMAIL_ADD
 
 
 def parse_issuer_name(text: str) -> x509.Name | None:
-    """An X509IssuerName (RFC 4514/2253, or OpenSSL's ``CN=a, O=b`` with spaces) as a Name; None if unreadable."""
-    for candidate in (text, re.sub(r"(?<!\\)\s*,\s*", ",", text)):
+    """An X509IssuerName as a Name, None if unreadable.
+
+    Spellings real stacks send: RFC 4514/2253 (Java's ``getName()``, xmlsec), OpenSSL's ``CN=a, O=b`` with spaces,
+    and RFC 1779 / .NET's ``CN=a, O="b, c"`` (quoted values, lower-case or ``OID.``-prefixed types).
+    """
+    for candidate in (text, re.sub(r"(?<!\\)\s*,\s*", ",", text), _from_rfc1779(text)):
+        if candidate is None:
+            continue
         try:
             return x509.Name.from_rfc4514_string(candidate, _NAME_OVERRIDES)
         except ValueError:
             continue
     return None
+
+
+_RFC1779_PART = re.compile(r'\s*([A-Za-z][\w.\-]*)\s*=\s*("(?:[^"\\]|\\.)*"|(?:[^,;"\\]|\\.)*?)\s*(?:[,;]|$)')
+
+
+def _from_rfc1779(text: str) -> str | None:
+    """``CN=a, O="b, c"`` as RFC 4514 (``CN=a,O=b\\, c``); None when it does not read as one."""
+    parts, position = [], 0
+    while position < len(text):
+        match = _RFC1779_PART.match(text, position)
+        if match is None or match.end() == position:
+            return None
+        kind, value = match.group(1).upper().removeprefix("OID."), match.group(2)
+        if value.startswith('"'):
+            value = re.sub(r'\\(.)', r"\1", value[1:-1])
+            value = re.sub(r'([,+"\\<>;=])', r"\\\1", value)
+        parts.append(f"{kind}={value}")
+        position = match.end()
+    return ",".join(parts) if parts else None
 
 
 # --- verifying --------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,12 @@ from lxml import etree
 from signing import key_pem, make_client, reparse, rst_root, security_of
 from sts import ns
 from sts.errors import FailedCheck, UnsupportedAlgorithm
+from sts.model import RequestContext
+from sts.protocol.soap import parse_envelope
+from sts.protocol.wsse.header import parse_security_header
+from sts.service.auth import X509Authenticator
+from sts.store.database import Database, open_database
+from sts.store.passwords import PasswordHasher, SecretBox
 from sts.protocol.wsse.signature import (
     THUMBPRINT_SHA1,
     X509_SKI,
@@ -338,3 +345,47 @@ def test_duplicate_xml_id_is_a_failed_check(rsa_client: Client) -> None:
     etree.SubElement(security_of(root), "{urn:x}Other").set(XML_ID, "id-body")
     with pytest.raises(FailedCheck, match="duplicate Id"):
         verify(root, rsa_client)
+
+
+# --- through X509Authenticator and the real client store (SQLite): every key reference finds the client ----------
+
+
+@pytest.fixture(scope="module")
+def registered(rsa_client: Client, ec_client: Client, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    database = open_database(f"sqlite:///{tmp_path_factory.mktemp('layouts') / 'sts.db'}",
+                             hasher=PasswordHasher(n=2**4), secret_box=SecretBox(bytes(range(32))))
+    database.clients.add("rsa-client", rsa_client.cert.public_bytes(serialization.Encoding.PEM))
+    database.clients.add("ec-client", ec_client.cert.public_bytes(serialization.Encoding.PEM))
+    yield database
+    database.close()
+
+
+def _authenticate(database: Database, root: etree._Element) -> str:
+    soap = SoapVersion(etree.QName(root).namespace)
+    envelope = parse_envelope(root)
+    header = parse_security_header(envelope)
+    context = RequestContext(remote="127.0.0.1", tls=True, loopback_bind=True, received_at=datetime.now(UTC),
+                             soap_version=soap)
+    authenticator = X509Authenticator(database.clients, database.nonces)
+    return authenticator.authenticate(root, security_of(root), header, context).client.name
+
+
+@pytest.mark.parametrize("key", ["bst", "bst-after", "x509v3", "certificate", "ski", "thumbprint", "issuer-serial"])
+def test_every_key_reference_finds_the_registered_client(registered: Database, rsa_client: Client, key: str) -> None:
+    assert _authenticate(registered, sign(replace(WSS4J, key=key), rsa_client)) == "rsa-client"
+
+
+def test_ecdsa_client_through_the_store(registered: Database, ec_client: Client) -> None:
+    assert _authenticate(registered, sign(replace(NODE_SOAP, method="ecdsa-sha256", key="ski"), ec_client)) == "ec-client"
+
+
+@pytest.mark.parametrize("spelling", [
+    "O=Example\\, Inc.,CN=layouts",  # RFC 2253 (Java's getName(), xmlsec)
+    "O=Example\\, Inc., CN=layouts",  # OpenSSL
+    'O="Example, Inc.", CN=layouts',  # RFC 1779 / .NET
+    "o=Example\\, Inc.,cn=layouts",
+])
+def test_issuer_name_spellings_find_the_client(registered: Database, rsa_client: Client, spelling: str) -> None:
+    root = sign(Layout(key="issuer-serial"), rsa_client)
+    _text(root, "X509IssuerName").text = spelling  # KeyInfo is not signed here: the key lookup reads it
+    assert _authenticate(registered, root) == "rsa-client"
