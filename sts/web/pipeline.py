@@ -131,7 +131,7 @@ class TrustEndpoint:
         except StsError as err:
             # The internal reason (which reference, transform, algorithm...) goes to the log and the audit trail;
             # the wire keeps the generic public reason.
-            log.info("fault %s: %s (message %s)", type(err).__name__, err, _message_id(progress) or "-")
+            log.info("fault %s: %s (message %s)", type(err).__name__, err, _clip(_message_id(progress) or "-", 200))
             self._record(progress, ctx, f"{_prefix(err)}:{err.code}", str(err))
             return self._fault(err, progress)
         except Exception:  # noqa: BLE001 - the client must never see a traceback
