@@ -70,11 +70,13 @@ X509_SKI: Final = f"{_X509_PROFILE}#X509SubjectKeyIdentifier"
 THUMBPRINT_SHA1: Final = "http://docs.oasis-open.org/wss/oasis-wss-soap-message-security-1.1#ThumbprintSHA1"
 
 C14N10: Final = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+_WITH_COMMENTS: Final = {f"{C14N10}#WithComments": C14N10, f"{EXC_C14N}WithComments": EXC_C14N}
 _XML_ID: Final = "{http://www.w3.org/XML/1998/namespace}id"
 _NCNAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
 _INCLUSIVE_NAMESPACES = ns.qn(EXC_C14N, "InclusiveNamespaces")
 #: Short names for the refusal reasons (the log and the audit view; the wire fault stays generic).
-_SHORT_NAMES: Final = {EXC_C14N: "exc-c14n", C14N10: "c14n", ENVELOPED: "enveloped-signature"}
+_SHORT_NAMES: Final = {EXC_C14N: "exc-c14n", C14N10: "c14n", ENVELOPED: "enveloped-signature",
+                       f"{C14N10}#WithComments": "c14n-with-comments", f"{EXC_C14N}WithComments": "exc-c14n-with-comments"}
 _HASHES: Final[Mapping[str, tuple[str, type[hashes.HashAlgorithm]]]] = {
     DigestAlgorithm.SHA256.value: ("sha256", hashes.SHA256), DigestAlgorithm.SHA1.value: ("sha1", hashes.SHA1)}
 _SIGNATURE_HASHES: Final[Mapping[SignatureAlgorithm, type[hashes.HashAlgorithm]]] = {
@@ -202,11 +204,16 @@ class Canonicalization:
     def name(self) -> str:
         return _SHORT_NAMES[self.algorithm] + (f" PrefixList={' '.join(self.prefixes)!r}" if self.prefixes else "")
 
-    def apply(self, element: etree._Element) -> bytes:
-        """The canonical bytes of ``element`` in its document context (the namespaces in scope of its parents)."""
-        exclusive = self.algorithm == EXC_C14N
+    def apply(self, element: etree._Element, *, reference: bool) -> bytes:
+        """The canonical bytes of ``element`` in its document context (the namespaces in scope of its parents).
+
+        A ``#Id`` Reference's node-set has no comments (XML-DSig §4.3.3.3), whatever the c14n; SignedInfo keeps
+        them under a #WithComments method.
+        """
+        base = _WITH_COMMENTS.get(self.algorithm, self.algorithm)
+        exclusive = base == EXC_C14N
         return bytes(etree.tostring(
-            element, method="c14n", exclusive=exclusive, with_comments=False,
+            element, method="c14n", exclusive=exclusive, with_comments=not reference and base != self.algorithm,
             inclusive_ns_prefixes=list(self.prefixes) if exclusive and self.prefixes else None,
         ))
 
@@ -281,12 +288,12 @@ def read_signature(
 
 def _read_c14n(element: etree._Element, where: str) -> Canonicalization:
     algorithm = element.get("Algorithm", "")
-    if algorithm == C14N10:
-        return Canonicalization(C14N10)
-    if algorithm != EXC_C14N:
+    if _WITH_COMMENTS.get(algorithm, algorithm) == C14N10:
+        return Canonicalization(algorithm)
+    if _WITH_COMMENTS.get(algorithm, algorithm) != EXC_C14N:
         raise UnsupportedAlgorithm(f"{where}: canonicalization {algorithm or 'none'}", detail=algorithm or "none")
     inclusive = element.find(_INCLUSIVE_NAMESPACES)
-    return Canonicalization(EXC_C14N, tuple(inclusive.get("PrefixList", "").split()) if inclusive is not None else ())
+    return Canonicalization(algorithm, tuple(inclusive.get("PrefixList", "").split()) if inclusive is not None else ())
 
 
 def _read_reference(reference: etree._Element) -> _Reference:
@@ -302,7 +309,7 @@ def _read_reference(reference: etree._Element) -> _Reference:
     # second c14n, a transform after the c14n, which would see octets) is refused by name.
     enveloped = bool(algorithms) and algorithms[0] == ENVELOPED
     rest = transforms[1:] if enveloped else transforms
-    if len(rest) > 1 or any(a not in (EXC_C14N, C14N10) for a in algorithms[1 if enveloped else 0:]):
+    if len(rest) > 1 or any(_WITH_COMMENTS.get(a, a) not in (EXC_C14N, C14N10) for a in algorithms[1 if enveloped else 0:]):
         names = ", ".join(_SHORT_NAMES.get(a, a or "?") for a in algorithms)
         raise UnsupportedAlgorithm(f"{where}: transforms [{names}]", detail=",".join(algorithms))
     c14n = _read_c14n(rest[0], f"{where}'s transform") if rest else _DEFAULT_C14N
@@ -594,7 +601,7 @@ def _describe(element: etree._Element, body: etree._Element, timestamp: etree._E
 def _check_signature_value(unverified: UnverifiedSignature, value: bytes, certificate: x509.Certificate) -> None:
     """XML-DSig §3.2.2: the SignatureValue over the canonical SignedInfo, with the registered certificate's key."""
     method = SignatureAlgorithm(unverified.signature_method)  # the policy admitted it: one of ours
-    data = unverified.c14n.apply(unverified.signed_info)
+    data = unverified.c14n.apply(unverified.signed_info, reference=False)
     key = certificate.public_key()
     algorithm = _SIGNATURE_HASHES[method]()
     what = f"SignatureValue over SignedInfo [{unverified.c14n.name}] with {method.name.lower().replace('_', '-')}"
@@ -627,7 +634,7 @@ def _check_digest(
 ) -> bytes:
     """The transformed bytes of ``target`` after checking them against the Reference's DigestValue."""
     where = f"Reference #{reference.uri_id} ({_describe(target, body, timestamp)})"
-    data = reference.c14n.apply(target)
+    data = reference.c14n.apply(target, reference=True)
     name, _ = _HASHES[reference.digest_method]  # the policy admitted it
     if not hmac.compare_digest(hashlib.new(name, data).digest(), reference.digest_value):
         raise FailedCheck(f"{where}: digest mismatch after transforms {reference.transforms} ({name})")

@@ -52,6 +52,9 @@ C14N10 = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 WSU_ID = f"{{{ns.WSU}}}Id"
 XML_ID = "{http://www.w3.org/XML/1998/namespace}id"
 WSA = "http://www.w3.org/2005/08/addressing"
+C14N_TRANSFORMS = {EXC_C14N: xmlsec.Transform.EXCL_C14N, C14N10: xmlsec.Transform.C14N,
+                   f"{EXC_C14N}WithComments": xmlsec.Transform.EXCL_C14N_COMMENTS,
+                   f"{C14N10}#WithComments": xmlsec.Transform.C14N_COMMENTS}
 METHODS = {"rsa-sha256": (xmlsec.Transform.RSA_SHA256, xmlsec.Transform.SHA256),
            "ecdsa-sha256": (xmlsec.Transform.ECDSA_SHA256, xmlsec.Transform.SHA256),
            "rsa-sha1": (xmlsec.Transform.RSA_SHA1, xmlsec.Transform.SHA1)}
@@ -70,6 +73,8 @@ class Layout:
     addressing: bool = False  # the WS-Addressing headers signed too
     method: str = "rsa-sha256"
     prefix: str | None = "ds"  # ds | dsig | None (default namespace)
+    comments: bool = False  # a comment inside the Body
+    prefix_list: tuple[str, ...] = ()  # the Body Transform's PrefixList instead of WSS4J's
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,8 @@ def _key_info(layout: Layout, client: Client, security: etree._Element, key_info
 def sign(layout: Layout, client: Client) -> etree._Element:
     """A signed Issue RST in ``layout``, signed by libxmlsec1, as the STS receives it (serialised, re-parsed)."""
     root = rst_root(layout.soap, timestamp=True)
+    if layout.comments:
+        root.find(".//{*}RequestType").append(etree.Comment(" a comment in the signed Body "))  # type: ignore[union-attr]
     soap_ns = etree.QName(root).namespace
     body = root.find(f"{{{soap_ns}}}Body")
     security = security_of(root)
@@ -149,7 +156,7 @@ def sign(layout: Layout, client: Client) -> etree._Element:
     for element, value in targets:
         _set_id(element, layout, value)
     method, digest = METHODS[layout.method]
-    c14n = xmlsec.Transform.EXCL_C14N if layout.c14n == EXC_C14N else xmlsec.Transform.C14N
+    c14n = C14N_TRANSFORMS[layout.c14n]
     signature = xmlsec.template.create(root, c14n, method, ns=layout.prefix)
     if layout.prefixes:
         si_c14n = signature.find(f"{{{ns.DS}}}SignedInfo/{{{ns.DS}}}CanonicalizationMethod")
@@ -161,6 +168,7 @@ def sign(layout: Layout, client: Client) -> etree._Element:
         transform = xmlsec.template.add_transform(reference, c14n)
         if layout.prefixes:
             prefixes = ["wsu" if element is body else "wsse", root.prefix or "s"]
+            prefixes = list(layout.prefix_list) if layout.prefix_list and element is body else prefixes
             xmlsec.template.transform_add_c14n_inclusive_namespaces(transform, prefixes)
     security.insert(0 if layout.signature_first else len(security), signature)
     _key_info(layout, client, security, xmlsec.template.ensure_key_info(signature))
@@ -244,8 +252,10 @@ def test_key_references(rsa_client: Client, key: str, kind: type) -> None:
     Layout(c14n=C14N10), Layout(c14n=C14N10, enveloped=True), Layout(prefixes=True), Layout(addressing=True),
     Layout(addressing=True, soap=SoapVersion.SOAP12, prefixes=True), Layout(prefix="dsig"), Layout(prefix=None),
     Layout(prefix=None, prefixes=True, signature_first=True, id_attr="Id"),
+    Layout(prefixes=True, prefix_list=("#default", "s", "wsu")), Layout(comments=True),
+    Layout(comments=True, c14n=f"{EXC_C14N}WithComments"), Layout(comments=True, c14n=f"{C14N10}#WithComments"),
 ], ids=["c14n", "c14n-enveloped", "prefixlist", "addressing", "addressing-12-prefixlist", "dsig", "default-ns",
-        "default-ns-wss4j-Id"])
+        "default-ns-wss4j-Id", "prefixlist-default", "comment", "exc-with-comments", "c14n-with-comments"])
 def test_canonicalizations_prefixes_and_coverage(rsa_client: Client, layout: Layout) -> None:
     _accepted(layout, rsa_client)
 
