@@ -22,7 +22,7 @@ from lxml import etree
 
 from sts import ns
 from sts.tokens.crypto.keys import check_certificate
-from sts.errors import FailedAuthentication, InvalidRequest, MessageExpired
+from sts.errors import FailedAuthentication, InvalidRequest, MessageExpired, UnsupportedAlgorithm
 from sts.interfaces import ClientDirectory, ReplayCache, UserDirectory
 from sts.model import ClientRecord, Principal, RequestContext
 from sts.protocol.soap import Envelope
@@ -120,7 +120,13 @@ class X509Authenticator:
             found.append(record)
             return TrustedKey(record.certificate, record.allow_sha1)
 
-        signed = verify_message(root, security, resolve=resolve, allowed=self.algorithms, now=now)
+        try:
+            signed = verify_message(root, security, resolve=resolve, allowed=self.algorithms, now=now)
+        except UnsupportedAlgorithm as err:
+            if found and not found[-1].allow_sha1 and "sha1" in str(err):  # a policy refusal: say which one
+                raise UnsupportedAlgorithm(f"{err}: client {found[-1].name} is not registered with --allow-sha1",
+                                           detail=err.detail) from None
+            raise
         # verify_message demanded a signed Timestamp; its Created bounds the replay window.
         created = header.timestamp.created if header.timestamp is not None else None
         if created is None:

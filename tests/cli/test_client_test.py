@@ -90,7 +90,8 @@ def test_sha1_from_a_client_without_allow_sha1_names_the_algorithm(setup: Setup)
     result = setup.test("svc", setup.live.sts_url, "--algorithm", "rsa-sha1")
     assert result.exit_code == 1
     assert "refused: wsse:UnsupportedAlgorithm: " in result.output
-    assert "http://www.w3.org/2000/09/xmldsig#rsa-sha1" in _reason_line(result.output)
+    assert "http://www.w3.org/2000/09/xmldsig#rsa-sha1: client svc is not registered with --allow-sha1" in \
+        _reason_line(result.output)
     record = setup.record(_message_id(result.output))
     assert record.event == "auth-failed" and record.outcome == "wsse:UnsupportedAlgorithm"
 
