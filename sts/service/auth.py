@@ -22,7 +22,7 @@ from lxml import etree
 
 from sts import ns
 from sts.tokens.crypto.keys import check_certificate
-from sts.errors import FailedAuthentication, InvalidRequest, MessageExpired, UnsupportedAlgorithm
+from sts.errors import FailedAuthentication, FailedCheck, InvalidRequest, MessageExpired, UnsupportedAlgorithm
 from sts.interfaces import ClientDirectory, ReplayCache, UserDirectory
 from sts.model import ClientRecord, Principal, RequestContext
 from sts.protocol.soap import Envelope
@@ -122,11 +122,11 @@ class X509Authenticator:
 
         try:
             signed = verify_message(root, security, resolve=resolve, allowed=self.algorithms, now=now)
-        except UnsupportedAlgorithm as err:
-            if found and not found[-1].allow_sha1 and "sha1" in str(err):  # a policy refusal: say which one
-                raise UnsupportedAlgorithm(f"{err}: client {found[-1].name} is not registered with --allow-sha1",
-                                           detail=err.detail) from None
-            raise
+        except (FailedCheck, UnsupportedAlgorithm) as err:
+            if not found:
+                raise
+            # The log and the audit trail name the client whose certificate the signature points to.
+            raise type(err)(_naming_client(err, found[-1]), detail=err.detail) from None
         # verify_message demanded a signed Timestamp; its Created bounds the replay window.
         created = header.timestamp.created if header.timestamp is not None else None
         if created is None:
@@ -273,3 +273,12 @@ def _only_child(body: etree._Element) -> etree._Element:
     if len(children) != 1:
         raise InvalidRequest(f"soap:Body has {len(children)} elements, expected 1")
     return children[0]
+
+
+def _naming_client(err: FailedCheck | UnsupportedAlgorithm, record: ClientRecord) -> str:
+    """The internal reason with the client (claimed: its signature did not verify); a SHA-1 refusal says it is the
+    client's policy, not a broken signature."""
+    text = f"signature with the certificate of client {record.name}: {err}"
+    if isinstance(err, UnsupportedAlgorithm) and not record.allow_sha1 and "sha1" in str(err):
+        text += f" (client {record.name} is not registered with --allow-sha1)"
+    return text
