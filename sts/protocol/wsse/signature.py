@@ -71,7 +71,8 @@ THUMBPRINT_SHA1: Final = "http://docs.oasis-open.org/wss/oasis-wss-soap-message-
 
 C14N10: Final = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 _WITH_COMMENTS: Final = {f"{C14N10}#WithComments": C14N10, f"{EXC_C14N}WithComments": EXC_C14N}
-_XML_ID: Final = "{http://www.w3.org/XML/1998/namespace}id"
+_XML_NS: Final = "{http://www.w3.org/XML/1998/namespace}"
+_XML_ID: Final = f"{_XML_NS}id"
 _NCNAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
 _INCLUSIVE_NAMESPACES = ns.qn(EXC_C14N, "InclusiveNamespaces")
 #: Short names for the refusal reasons (the log and the audit view; the wire fault stays generic).
@@ -212,10 +213,29 @@ class Canonicalization:
         """
         base = _WITH_COMMENTS.get(self.algorithm, self.algorithm)
         exclusive = base == EXC_C14N
-        return bytes(etree.tostring(
-            element, method="c14n", exclusive=exclusive, with_comments=not reference and base != self.algorithm,
-            inclusive_ns_prefixes=list(self.prefixes) if exclusive and self.prefixes else None,
-        ))
+        # C14N 1.0 (not exclusive) renders the xml:* attributes the apex inherits (xml:lang on the Envelope, say);
+        # lxml canonicalises a subtree without them, so they are lent to the element for the call.
+        inherited = {} if exclusive else _inherited_xml_attributes(element)
+        for name, value in inherited.items():
+            element.set(name, value)
+        try:
+            return bytes(etree.tostring(
+                element, method="c14n", exclusive=exclusive, with_comments=not reference and base != self.algorithm,
+                inclusive_ns_prefixes=list(self.prefixes) if exclusive and self.prefixes else None,
+            ))
+        finally:
+            for name in inherited:
+                del element.attrib[name]
+
+
+def _inherited_xml_attributes(element: etree._Element) -> dict[str, str]:
+    """The xml:* attributes of the ancestors that ``element`` does not set itself (the nearest one wins)."""
+    inherited: dict[str, str] = {}
+    for ancestor in element.iterancestors():
+        for name, value in ancestor.attrib.items():
+            if str(name).startswith(_XML_NS) and element.get(name) is None:
+                inherited.setdefault(str(name), str(value))
+    return inherited
 
 
 #: XML-DSig §4.3.3.2: a same-document reference whose result is still a node-set is digested in C14N 1.0.

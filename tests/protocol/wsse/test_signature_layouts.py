@@ -74,6 +74,7 @@ class Layout:
     method: str = "rsa-sha256"
     prefix: str | None = "ds"  # ds | dsig | None (default namespace)
     comments: bool = False  # a comment inside the Body
+    xml_lang: bool = False  # xml:lang on the Envelope
     prefix_list: tuple[str, ...] = ()  # the Body Transform's PrefixList instead of WSS4J's
 
 
@@ -141,6 +142,8 @@ def _key_info(layout: Layout, client: Client, security: etree._Element, key_info
 def sign(layout: Layout, client: Client) -> etree._Element:
     """A signed Issue RST in ``layout``, signed by libxmlsec1, as the STS receives it (serialised, re-parsed)."""
     root = rst_root(layout.soap, timestamp=True)
+    if layout.xml_lang:
+        root.set("{http://www.w3.org/XML/1998/namespace}lang", "en")  # C14N 1.0 renders it on every apex
     if layout.comments:
         root.find(".//{*}RequestType").append(etree.Comment(" a comment in the signed Body "))  # type: ignore[union-attr]
     soap_ns = etree.QName(root).namespace
@@ -254,8 +257,10 @@ def test_key_references(rsa_client: Client, key: str, kind: type) -> None:
     Layout(prefix=None, prefixes=True, signature_first=True, id_attr="Id"),
     Layout(prefixes=True, prefix_list=("#default", "s", "wsu")), Layout(comments=True),
     Layout(comments=True, c14n=f"{EXC_C14N}WithComments"), Layout(comments=True, c14n=f"{C14N10}#WithComments"),
+    Layout(c14n=C14N10, xml_lang=True), Layout(xml_lang=True),
 ], ids=["c14n", "c14n-enveloped", "prefixlist", "addressing", "addressing-12-prefixlist", "dsig", "default-ns",
-        "default-ns-wss4j-Id", "prefixlist-default", "comment", "exc-with-comments", "c14n-with-comments"])
+        "default-ns-wss4j-Id", "prefixlist-default", "comment", "exc-with-comments", "c14n-with-comments",
+        "c14n-inherited-xml-lang", "exc-xml-lang"])
 def test_canonicalizations_prefixes_and_coverage(rsa_client: Client, layout: Layout) -> None:
     _accepted(layout, rsa_client)
 
@@ -399,3 +404,11 @@ def test_issuer_name_spellings_find_the_client(registered: Database, rsa_client:
     root = sign(Layout(key="issuer-serial"), rsa_client)
     _text(root, "X509IssuerName").text = spelling  # KeyInfo is not signed here: the key lookup reads it
     assert _authenticate(registered, root) == "rsa-client"
+
+
+def test_c14n_lends_inherited_xml_attributes_only_for_the_call(rsa_client: Client) -> None:
+    root = sign(Layout(c14n=C14N10, xml_lang=True), rsa_client)
+    before = etree.tostring(root)
+    result = verify(root, rsa_client)
+    assert etree.tostring(root) == before
+    assert result.signed_body.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"  # as it was digested
