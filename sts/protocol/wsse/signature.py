@@ -61,7 +61,15 @@ from sts.errors import (
     UnsupportedAlgorithm,
     UnsupportedSecurityToken,
 )
-from sts.uris import BASE64_BINARY, ENVELOPED, EXC_C14N, DigestAlgorithm, SignatureAlgorithm
+from sts.uris import (
+    BASE64_BINARY,
+    DIGEST_NAMES,
+    ENVELOPED,
+    EXC_C14N,
+    SIGNATURE_NAMES,
+    DigestAlgorithm,
+    SignatureAlgorithm,
+)
 from sts.protocol.xmlsafe import id_map, parse_trusted
 
 _X509_PROFILE: Final = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0"
@@ -121,11 +129,19 @@ class AlgorithmPolicy:
     def check(self, signature_method: str, digest_methods: tuple[str, ...]) -> None:
         """Raise ``UnsupportedAlgorithm`` (naming the algorithm) unless every algorithm is allowed."""
         if signature_method not in {a.value for a in self.signature_methods}:
-            raise UnsupportedAlgorithm(f"signature method {signature_method}", detail=signature_method)
+            raise UnsupportedAlgorithm(
+                f"SignatureMethod {_algorithm_name(signature_method)} is not allowed", detail=signature_method
+            )
         allowed = {a.value for a in self.digest_methods}
         for digest in digest_methods:
             if digest not in allowed:
-                raise UnsupportedAlgorithm(f"digest method {digest}", detail=digest)
+                raise UnsupportedAlgorithm(f"DigestMethod {_algorithm_name(digest)} is not allowed", detail=digest)
+
+
+def _algorithm_name(uri: str) -> str:
+    """``rsa-sha1 (http://...#rsa-sha1)`` for the ones we know by a short name; the URI alone otherwise."""
+    names = {a.value: n for n, a in (*SIGNATURE_NAMES.items(), *DIGEST_NAMES.items())}
+    return f"{names[uri]} ({uri})" if uri in names else repr(uri)
 
 
 # --- key references (what ds:KeyInfo names; never itself trusted) ----------------------------------------------
