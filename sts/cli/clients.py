@@ -94,7 +94,7 @@ def client_test(ctx: _Context, url: str, cert_file: Path, key_file: Path, applie
     prints the detailed reason the STS recorded for a refusal. Exits 0 on a token, 1 otherwise.
     """
     from sts.admin import client_test as probe_core
-    from sts.protocol.wstrust.response import TransportError
+    from sts.protocol.wstrust.response import TrustClientError
     from sts.tokens.crypto.keys import load_certificate, load_private_key
 
     try:
@@ -113,8 +113,8 @@ def client_test(ctx: _Context, url: str, cert_file: Path, key_file: Path, applie
     started = datetime.now(UTC)
     try:
         outcome = probe_core.send_probe(probe, verify=not insecure)
-    except TransportError as exc:
-        click.echo(f"error: network: {exc}", err=True)
+    except TrustClientError as exc:  # no answer, or one that is not SOAP
+        click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     if outcome.issued:
         click.echo(f"token issued: {outcome.token_type or 'unknown type'} ({outcome.token_name or 'no token'})")

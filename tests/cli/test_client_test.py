@@ -130,9 +130,12 @@ def test_without_a_local_record_it_says_so(setup: Setup, tmp_path: Path) -> None
     assert _message_id(result.output) in result.output.splitlines()[-1]  # what to look up on the STS host
 
 
-def test_an_unreachable_sts_exits_1(setup: Setup) -> None:
+def test_no_sts_there_exits_1(setup: Setup) -> None:
     result = setup.test("svc", "http://127.0.0.1:9/")
-    assert result.exit_code == 1 and "network" in result.output
+    assert result.exit_code == 1 and "error: cannot reach the STS at http://127.0.0.1:9/services/sts" in result.output
+    result = setup.test("svc", f"{setup.live.base_url}/healthz")
+    assert result.exit_code == 1 and f"error: HTTP 405 from {setup.live.base_url}/healthz is not a SOAP reply" in \
+        result.output
 
 
 def test_a_bad_password_is_audited_with_its_reason_and_never_the_password(setup: Setup) -> None:
