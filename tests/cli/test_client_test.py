@@ -3,6 +3,7 @@ SQLite, real signatures): the wire fault stays generic, the local audit record n
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -163,3 +164,11 @@ def test_sts_audit_leads_with_the_reason(setup: Setup) -> None:
 def _load(files: Path, name: str) -> tuple[PrivateKey, x509.Certificate]:
     return load_private_key((files / f"{name}.key").read_bytes()), load_certificate(
         (files / f"{name}.crt").read_bytes())
+
+
+def test_the_log_line_names_the_reason_and_the_message(setup: Setup, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="sts.web.pipeline"):
+        result = setup.test("stranger", setup.live.base_url)
+    message_id = _message_id(result.output)
+    lines = [r.getMessage() for r in caplog.records if r.name == "sts.web.pipeline" and message_id in r.getMessage()]
+    assert lines == [f"fault FailedAuthentication: the signing certificate is not registered (message {message_id})"]
