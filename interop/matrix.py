@@ -160,12 +160,13 @@ def parse_case(name: str) -> ClientCase:
 
 
 def client_cases(target: Target) -> list[ClientCase]:
-    """Both SAML versions × both WS-Trust versions × SOAP 1.2/1.1 with password text, digest and X.509."""
+    """Both SAML versions × both WS-Trust versions × SOAP 1.2/1.1 with password text and X.509, and digest."""
     cases = []
     for profile in ("saml11-plain", "saml20"):
         for wst in ("1.3", "2005"):
             names = [case_name(profile, wst, soap) for soap in ("1.2", "1.1")]
             names += [case_name(profile, wst, "1.2", auth) for auth in ("username-digest", "x509")]
+            names.append(case_name(profile, wst, "1.1", "x509"))  # signed requests on both SOAP versions
             cases += [parse_case(name) for name in names]
     return cases
 

@@ -23,6 +23,7 @@ VERIFIERS: Final = (
 CLIENTS: Final = (
     ("msal", "interop.peers.msal_client"),
     ("zeep", "interop.peers.zeep_client"),
+    ("node-soap", "interop.peers.node_soap_client"),
 )
 
 

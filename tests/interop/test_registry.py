@@ -31,4 +31,4 @@ def test_an_unloadable_peer_is_skipped_with_the_reason(monkeypatch) -> None:
 def test_every_registered_peer_loads_here() -> None:
     names = [p.name for p in [*registry.verifier_peers(), *registry.client_peers()]]
     assert all(not isinstance(p, registry.Missing) for p in [*registry.verifier_peers(), *registry.client_peers()])
-    assert len(names) == 7
+    assert len(names) == 8
