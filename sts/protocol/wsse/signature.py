@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import hmac
 import re
@@ -229,19 +230,28 @@ class Canonicalization:
         """
         base = _WITH_COMMENTS.get(self.algorithm, self.algorithm)
         exclusive = base == EXC_C14N
-        # C14N 1.0 (not exclusive) renders the xml:* attributes the apex inherits (xml:lang on the Envelope, say);
-        # lxml canonicalises a subtree without them, so they are lent to the element for the call.
-        inherited = {} if exclusive else _inherited_xml_attributes(element)
-        for name, value in inherited.items():
-            element.set(name, value)
-        try:
-            return bytes(etree.tostring(
-                element, method="c14n", exclusive=exclusive, with_comments=not reference and base != self.algorithm,
-                inclusive_ns_prefixes=list(self.prefixes) if exclusive and self.prefixes else None,
-            ))
-        finally:
-            for name in inherited:
-                del element.attrib[name]
+        # C14N 1.0 (not exclusive) of a subtree in place is wrong in libxml2 through lxml: a spurious xmlns="" on
+        # grandchildren of a default-namespace apex, and no xml:* attributes inherited from the ancestors. So it
+        # canonicalises a standalone copy that declares what the apex has in scope, as libxmlsec1 sees it.
+        return bytes(etree.tostring(
+            element if exclusive else _standalone(element), method="c14n", exclusive=exclusive,
+            with_comments=not reference and base != self.algorithm,
+            inclusive_ns_prefixes=list(self.prefixes) if exclusive and self.prefixes else None,
+        ))
+
+
+def _standalone(element: etree._Element) -> etree._Element:
+    """A copy of ``element`` as a document root: every namespace in scope declared, inherited xml:* attributes set."""
+    nsmap = dict(element.nsmap)
+    if etree.QName(element).namespace is None:
+        nsmap.pop(None, None)  # an element in no namespace has no default namespace in scope
+    apex = etree.Element(element.tag, nsmap=nsmap)
+    for name, value in (*_inherited_xml_attributes(element).items(), *element.attrib.items()):
+        apex.set(name, value)
+    apex.text = element.text
+    for child in element:
+        apex.append(copy.deepcopy(child))
+    return apex
 
 
 def _inherited_xml_attributes(element: etree._Element) -> dict[str, str]:

@@ -258,9 +258,10 @@ def test_key_references(rsa_client: Client, key: str, kind: type) -> None:
     Layout(prefixes=True, prefix_list=("#default", "s", "wsu")), Layout(comments=True),
     Layout(comments=True, c14n=f"{EXC_C14N}WithComments"), Layout(comments=True, c14n=f"{C14N10}#WithComments"),
     Layout(c14n=C14N10, xml_lang=True), Layout(xml_lang=True),
+    Layout(c14n=C14N10, prefix=None), Layout(c14n=C14N10, prefix=None, xml_lang=True, soap=SoapVersion.SOAP12),
 ], ids=["c14n", "c14n-enveloped", "prefixlist", "addressing", "addressing-12-prefixlist", "dsig", "default-ns",
         "default-ns-wss4j-Id", "prefixlist-default", "comment", "exc-with-comments", "c14n-with-comments",
-        "c14n-inherited-xml-lang", "exc-xml-lang"])
+        "c14n-inherited-xml-lang", "exc-xml-lang", "c14n-default-ns", "c14n-default-ns-12-xml-lang"])
 def test_canonicalizations_prefixes_and_coverage(rsa_client: Client, layout: Layout) -> None:
     _accepted(layout, rsa_client)
 
