@@ -10,7 +10,7 @@ PORT ?= 8080
 # Debian packages: xmlsec1 is the independent verifier in tests; libxmlsec1-dev builds python-xmlsec if no wheel fits.
 DEB_PACKAGES := xmlsec1 libxmlsec1-dev libxmlsec1-openssl pkg-config libxml2-dev libxslt1-dev
 
-.PHONY: run test deps test-deps venv clean bench notebooks interop interop-deps record attack fuzz soak
+.PHONY: run test deps test-deps venv clean bench notebooks interop interop-deps record attack fuzz soak differential
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,11 @@ bench: test-deps
 #                                  STS_APPLIES_TO=https://rp.example/  (cases that need our keys are then skipped)
 attack: test-deps
 	STS_URL="$(STS_URL)" $(PY) -m pytest -q -p no:cacheprovider tests/security $(ATTACK_ARGS)
+
+# Signed requests, the STS against xmlsec1 --verify over the full product of the layouts (make test runs a pairwise
+# cover): every combination must be accepted by both, every tampered variant refused; prints a summary.
+differential: test-deps
+	DIFFERENTIAL=full $(PY) -m pytest -q -p no:cacheprovider tests/differential $(DIFFERENTIAL_ARGS)
 
 # Fuzzing the request parser, the WS-Security header reader and the verifier: briefly in `make test`, long here.
 FUZZ_EXAMPLES ?= 20000
