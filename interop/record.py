@@ -48,7 +48,7 @@ XENC: Final = "http://www.w3.org/2001/04/xmlenc#"
 
 
 #: Both SAML versions in both WS-Trust versions over SOAP 1.2 (what every client peer sends), plus SOAP 1.1 and
-#: a PasswordDigest (what only zeep and our client send).
+#: a PasswordDigest (what only zeep, node-soap and our client send), and X.509-signed on every SOAP × WS-Trust.
 DEFAULT_CASES: Final = tuple(parse_case(name) for name in (
     *(case_name(p, w, "1.2") for p in ("saml11-plain", "saml20") for w in ("1.3", "2005")),
     case_name("saml20-plain", "1.3", "1.2"),
@@ -57,6 +57,8 @@ DEFAULT_CASES: Final = tuple(parse_case(name) for name in (
     case_name("saml11-plain", "2005", "1.2", "username-digest"),
     case_name("saml20", "1.3", "1.2", "x509"),
     case_name("saml11-plain", "2005", "1.2", "x509"),
+    case_name("saml11-plain", "1.3", "1.1", "x509"),
+    case_name("saml20", "2005", "1.1", "x509"),
     case_name("saml20-plain", "1.3", "1.2", "x509", act_as=True),
     case_name("saml20-plain", "1.3", "1.2", key_type="symmetric"),
     case_name("saml20-plain", "1.3", "1.2", "x509", key_type="public"),
@@ -314,9 +316,10 @@ def _versions() -> str:
 
 def default_peers() -> list[ClientPeer]:
     from .peers.msal_client import PEER as MSAL  # noqa: PLC0415 - import the drivers only when recording
+    from .peers.node_soap_client import RECORDING_PEER as NODE_SOAP  # noqa: PLC0415 - wsu:Id, schema-valid
     from .peers.zeep_client import PEER as ZEEP  # noqa: PLC0415
 
-    return [MSAL, ZEEP, OurClient()]
+    return [MSAL, ZEEP, NODE_SOAP, OurClient()]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

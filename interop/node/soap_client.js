@@ -17,7 +17,8 @@
 //
 // stdin:  {"wsdlUrl", "soap": "1.1"|"1.2", "wstrust": "1.3"|"2005", "auth": "x509", "keyPem", "certPem",
 //          (or "auth": "username-text"|"username-digest", "username", "password"), "appliesTo", "tokenType",
-//          "keyType", "followUps": bool, "caPem": "..."|null, "insecure": bool, "timeoutMs"}
+//          "keyType", "followUps": bool, "caPem": "..."|null, "insecure": bool, "timeoutMs",
+//          "securityOptions": WSSecurityCert's options (absent: its defaults)}
 // stdout: {"ok": true, "port", "exchanges": [{"operation", "url", "request", "response", "status", "fault",
 //          "tokenType", "token", "validStatus"}]}  or  {"ok": false, "error", "exchanges": [...]}.
 // Exit 0 either way; non-zero only on a crash.
@@ -189,8 +190,8 @@ function httpsAgent(request) {
   return undefined;
 }
 
-// node-soap's own WS-Security, as a user sets it: WSSecurityCert with its defaults (`securityOptions` passes
-// WSSecurityCert's options through, to try a variant by hand), or WSSecurity's UsernameToken.
+// node-soap's own WS-Security, as a user sets it: WSSecurityCert with its defaults (`securityOptions` passes its
+// options through: `make record` asks for wsu:Id, or try a variant by hand), or WSSecurity's UsernameToken.
 function security(request) {
   if (request.auth === "x509") {
     return new soap.WSSecurityCert(request.keyPem, request.certPem, "", request.securityOptions || {});

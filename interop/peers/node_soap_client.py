@@ -23,7 +23,7 @@ from typing import Any, Final
 from ..model import ClientCase, ClientOutcome, Exchange, Verdict
 from ..target import Target
 
-__all__ = ["PEER", "NodeSoapClient"]
+__all__ = ["PEER", "RECORDING_PEER", "NodeSoapClient"]
 
 NODE_DIR: Final = Path(__file__).resolve().parents[1] / "node"
 SCRIPT: Final = "soap_client.js"
@@ -71,13 +71,17 @@ class Call:
 class NodeSoapClient:
     """The ``ClientPeer`` for node-soap (WSDL-driven envelope, WSSecurityCert / WSSecurity, xmldom reading)."""
 
-    def __init__(self, node_dir: Path = NODE_DIR, timeout: float = TIMEOUT_SECONDS) -> None:
+    def __init__(self, node_dir: Path = NODE_DIR, timeout: float = TIMEOUT_SECONDS, *, wsu_ids: bool = False) -> None:
+        """``wsu_ids``: WSSecurityCert's ``signerOptions.idMode = "wssecurity"`` (wsu:Id on Body and Timestamp)
+        instead of its default unqualified ``Id``, which the WSS utility and SOAP 1.2 schemas do not allow there."""
         self.node_dir = node_dir
         self.timeout = timeout
+        self.wsu_ids = wsu_ids
         self.name = f"node-soap {_version(node_dir) or '(not installed)'}"
+        ids = "wsu:Id (signerOptions.idMode 'wssecurity')" if wsu_ids else "its default Id attributes"
         self.about = ("node-soap (npm soap), the Node.js SOAP client: WSDL from the STS, WSSecurityCert signing "
-                      "Body and Timestamp (xml-crypto 6, its default enveloped-signature + exc-c14n transforms, Id "
-                      "attributes, BinarySecurityToken) or WSSecurity's UsernameToken; after Issue the same client "
+                      "Body and Timestamp (xml-crypto 6, its default enveloped-signature + exc-c14n transforms, "
+                      f"{ids}, BinarySecurityToken) or WSSecurity's UsernameToken; after Issue the same client "
                       "Validates and Cancels the token; answers read with @xmldom/xmldom")
 
     def unavailable(self) -> str | None:
@@ -115,6 +119,8 @@ class NodeSoapClient:
             assert target.client_key_pem is not None and target.client_cert_pem is not None
             request |= {"keyPem": target.client_key_pem.decode("ascii"),
                         "certPem": target.client_cert_pem.decode("ascii")}
+            if self.wsu_ids:
+                request["securityOptions"] = {"signerOptions": {"idMode": "wssecurity"}}
         else:
             request |= {"username": target.username, "password": target.password}
         return request
@@ -200,3 +206,6 @@ def _follow_ups(calls: list[Call]) -> tuple[list[str], list[str]]:
 
 
 PEER: Final = NodeSoapClient()
+#: What ``make record`` keeps: the replay checks every request against the XSDs, and node-soap's default ``Id``
+#: on wsu:Timestamp (and on a SOAP 1.2 Body) is not schema-valid; the matrix runs the default layout live.
+RECORDING_PEER: Final = NodeSoapClient(wsu_ids=True)

@@ -14,8 +14,9 @@ from lxml import etree
 
 from interop.matrix import _client_cell, case_name, parse_case
 from interop.model import ClientCase, ClientOutcome, Status
-from interop.peers.node_soap_client import PEER, NodeSoapClient, judge
+from interop.peers.node_soap_client import PEER, RECORDING_PEER, NodeSoapClient, judge
 from interop.target import USER_CLAIMS, Target, local_sts
+from interop.xsd import xsd_problems
 from sts.rp.verifier import TokenVerifier
 
 _reason = PEER.unavailable()
@@ -89,6 +90,22 @@ def test_node_soap_signs_in_its_own_layout(target: Target) -> None:
         assert transforms == [ENVELOPED, EXC_C14N]
     body = root.find("{http://www.w3.org/2003/05/soap-envelope}Body")
     assert body is not None and references[0].get("URI") == f"#{body.get('Id')}"
+
+
+WSU = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+
+
+def test_what_make_record_keeps_is_schema_valid_and_the_default_layout_is_not(target: Target) -> None:
+    """node-soap's default ``Id`` on wsu:Timestamp is outside the WSS utility schema (the replay checks every
+    request against the XSDs): ``make record`` keeps the wsu:Id layout, the matrix runs the default one live."""
+    recorded = RECORDING_PEER.issue(target, case("saml11-plain", "2005", "1.2"))
+    assert_genuine(recorded, target, "saml11-plain", subject=str(target.client_name))
+    request = recorded.exchanges[0].request
+    assert xsd_problems(request) == []
+    body = etree.fromstring(request).find("{http://www.w3.org/2003/05/soap-envelope}Body")
+    assert body is not None and body.get(f"{{{WSU}}}Id") and body.get("Id") is None
+    default = PEER.issue(target, case("saml11-plain", "2005", "1.2"))
+    assert any("Timestamp: attribute 'Id' not allowed" in p for p in xsd_problems(default.exchanges[0].request))
 
 
 @pytest.mark.parametrize(("profile", "wstrust", "soap", "auth"), [
