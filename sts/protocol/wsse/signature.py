@@ -222,7 +222,7 @@ class Canonicalization:
     def name(self) -> str:
         return _SHORT_NAMES[self.algorithm] + (f" PrefixList={' '.join(self.prefixes)!r}" if self.prefixes else "")
 
-    def apply(self, element: etree._Element, *, reference: bool) -> bytes:
+    def apply(self, element: etree._Element, *, reference: bool, where: str) -> bytes:
         """The canonical bytes of ``element`` in its document context (the namespaces in scope of its parents).
 
         A ``#Id`` Reference's node-set has no comments (XML-DSig §4.3.3.3), whatever the c14n; SignedInfo keeps
@@ -233,11 +233,15 @@ class Canonicalization:
         # C14N 1.0 (not exclusive) of a subtree in place is wrong in libxml2 through lxml: a spurious xmlns="" on
         # grandchildren of a default-namespace apex, and no xml:* attributes inherited from the ancestors. So it
         # canonicalises a standalone copy that declares what the apex has in scope, as libxmlsec1 sees it.
-        return bytes(etree.tostring(
-            element if exclusive else _standalone(element), method="c14n", exclusive=exclusive,
-            with_comments=not reference and base != self.algorithm,
-            inclusive_ns_prefixes=list(self.prefixes) if exclusive and self.prefixes else None,
-        ))
+        try:
+            return bytes(etree.tostring(
+                element if exclusive else _standalone(element), method="c14n", exclusive=exclusive,
+                with_comments=not reference and base != self.algorithm,
+                inclusive_ns_prefixes=list(self.prefixes) if exclusive and self.prefixes else None,
+            ))
+        except etree.C14NError:
+            # libxml2 refuses, as XML-DSig does, a relative namespace URI in what is canonicalised.
+            raise FailedCheck(f"{where}: [{self.name}] cannot canonicalise it (a relative namespace URI?)") from None
 
 
 def _standalone(element: etree._Element) -> etree._Element:
@@ -647,7 +651,7 @@ def _describe(element: etree._Element, body: etree._Element, timestamp: etree._E
 def _check_signature_value(unverified: UnverifiedSignature, value: bytes, certificate: x509.Certificate) -> None:
     """XML-DSig §3.2.2: the SignatureValue over the canonical SignedInfo, with the registered certificate's key."""
     method = SignatureAlgorithm(unverified.signature_method)  # the policy admitted it: one of ours
-    data = unverified.c14n.apply(unverified.signed_info, reference=False)
+    data = unverified.c14n.apply(unverified.signed_info, reference=False, where="SignedInfo")
     key = certificate.public_key()
     algorithm = _SIGNATURE_HASHES[method]()
     what = f"SignatureValue over SignedInfo [{unverified.c14n.name}] with {method.name.lower().replace('_', '-')}"
@@ -680,7 +684,7 @@ def _check_digest(
 ) -> bytes:
     """The transformed bytes of ``target`` after checking them against the Reference's DigestValue."""
     where = f"Reference #{reference.uri_id} ({_describe(target, body, timestamp)})"
-    data = reference.c14n.apply(target, reference=True)
+    data = reference.c14n.apply(target, reference=True, where=where)
     name, _ = _HASHES[reference.digest_method]  # the policy admitted it
     if not hmac.compare_digest(hashlib.new(name, data).digest(), reference.digest_value):
         raise FailedCheck(f"{where}: digest mismatch after transforms {reference.transforms} ({name})")

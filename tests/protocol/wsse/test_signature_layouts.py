@@ -413,3 +413,14 @@ def test_c14n_lends_inherited_xml_attributes_only_for_the_call(rsa_client: Clien
     result = verify(root, rsa_client)
     assert etree.tostring(root) == before
     assert result.signed_body.get("{http://www.w3.org/XML/1998/namespace}lang") == "en"  # as it was digested
+
+
+@pytest.mark.parametrize("c14n", [EXC_C14N, C14N10])
+def test_a_relative_namespace_uri_in_the_body_is_a_failed_check(rsa_client: Client, c14n: str) -> None:
+    """libxml2's C14N (and so xmlsec1) refuses relative namespace URIs: a clear FailedCheck, not a crash."""
+    root = sign(Layout(c14n=c14n), rsa_client)
+    request = root.find(".//{*}Body/{*}RequestSecurityToken")
+    assert request is not None
+    etree.SubElement(request, "{relative/uri}Extra")
+    with pytest.raises(FailedCheck, match=r"Reference #id-body \(the soap:Body\): \[c14n|\[exc-c14n"):
+        verify(reparse(root), rsa_client)
