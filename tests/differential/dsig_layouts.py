@@ -339,6 +339,15 @@ def _repoint_reference(root: etree._Element) -> None:
     reference.set("URI", "#id-ts")
 
 
+def _repoint_with_new_id(root: etree._Element) -> None:
+    """The Body's Reference and the Body's Id both renamed: digests still match, SignedInfo no longer does."""
+    reference = _find(root, "Reference", DS)
+    body = _body(root)
+    name = next(attribute for attribute in body.attrib if body.get(attribute) == "id-body")
+    body.set(name, "id-body2")
+    reference.set("URI", "#id-body2")
+
+
 def _move_body(root: etree._Element) -> None:
     """XSW: the signed Body goes into a wrapper header, an unsigned Body with another RST takes its place."""
     body = _body(root)
@@ -351,12 +360,22 @@ def _move_body(root: etree._Element) -> None:
     wrapper.append(body)
 
 
+def _duplicate_body(root: etree._Element) -> None:
+    """XSW with a duplicate ID: the signed Body kept in a wrapper header, the envelope's Body (same Id) changed."""
+    body = _body(root)
+    wrapper = etree.SubElement(root[0], "{urn:attacker}Wrapper")
+    wrapper.append(copy.deepcopy(body))
+    next(e for e in body.iter() if e.text == RP).text = "https://evil.example/"
+
+
 TAMPERS: dict[str, Callable[[etree._Element], None]] = {
     "body-byte": _change_body_byte,
     "timestamp-byte": _change_timestamp_byte,
     "signedinfo-byte": _change_signed_info_byte,
     "reference-repointed": _repoint_reference,
+    "reference-renamed": _repoint_with_new_id,
     "body-moved": _move_body,
+    "body-duplicated": _duplicate_body,
 }
 
 
