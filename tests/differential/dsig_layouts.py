@@ -166,7 +166,7 @@ class Built:
         return etree.tostring(self.root)
 
 
-def build(layout: Layout, signer: Signer, *, now: datetime | None = None) -> Built:
+def build(layout: Layout, signer: Signer, *, now: datetime | None = None, applies_to: str = RP) -> Built:
     """A signed Issue RST in ``layout``, signed by ``signer`` (ECDSA layouts need an EC signer)."""
     soap = SOAP_NS[layout.soap]
     soap_prefix = "soap" if layout.soap == "1.1" else "env"
@@ -185,7 +185,7 @@ def build(layout: Layout, signer: Signer, *, now: datetime | None = None) -> Bui
     security.set(_q(soap, "mustUnderstand"), "1" if layout.soap == "1.1" else "true")
     body = etree.SubElement(envelope, _q(soap, "Body"), nsmap={"wsu": ns.WSU} if java else None)
     _set_id(body, layout, "id-body")
-    body.append(render_rst(TrustVersion.WST13, applies_to=RP))
+    body.append(render_rst(TrustVersion.WST13, applies_to=applies_to))
 
     created = (now or datetime.now(UTC)).replace(tzinfo=None)
     timestamp = etree.Element(_q(ns.WSU, "Timestamp"), nsmap={"wsu": ns.WSU})
@@ -317,9 +317,13 @@ def _body(root: etree._Element) -> etree._Element:
     return root[1]
 
 
+def _applies_to(body: etree._Element) -> etree._Element:
+    return _find(body, "Address", ns.WSA)
+
+
 def _change_body_byte(root: etree._Element) -> None:
-    address = next(e for e in _body(root).iter() if e.text == RP)
-    address.text = RP.replace("rp.", "rq.")
+    address = _applies_to(_body(root))
+    address.text = (address.text or "").replace("://", ":/")
 
 
 def _change_timestamp_byte(root: etree._Element) -> None:
@@ -355,7 +359,7 @@ def _move_body(root: etree._Element) -> None:
     forged = copy.deepcopy(body)
     for name in list(forged.attrib):
         del forged.attrib[name]
-    next(e for e in forged.iter() if e.text == RP).text = "https://evil.example/"
+    _applies_to(forged).text = "https://evil.example/"
     root.replace(body, forged)
     wrapper.append(body)
 
@@ -365,7 +369,7 @@ def _duplicate_body(root: etree._Element) -> None:
     body = _body(root)
     wrapper = etree.SubElement(root[0], "{urn:attacker}Wrapper")
     wrapper.append(copy.deepcopy(body))
-    next(e for e in body.iter() if e.text == RP).text = "https://evil.example/"
+    _applies_to(body).text = "https://evil.example/"
 
 
 TAMPERS: dict[str, Callable[[etree._Element], None]] = {
