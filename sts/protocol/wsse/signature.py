@@ -195,11 +195,10 @@ class KeyResolver(Protocol):
 class SignedMessage:
     """What one verified signature covers.
 
-    ``signed_body`` is the soap:Body as signxml returns it for the Body's Reference: re-parsed from the exact
-    bytes that were digested, so nothing unsigned (comments, a sibling added later) can be read through it. The
-    original Body was additionally proved to be the Envelope's own Body child and to canonicalise to those very
-    bytes, so the two are the same content; callers read the RST from ``signed_body`` only (DESIGN.md,
-    "trust only what it returns").
+    ``signed_body`` is the soap:Body re-parsed from the exact bytes that were digested for its Reference, so
+    nothing unsigned (comments, a sibling added later) can be read through it. Those bytes are the c14n of the
+    Envelope's own Body child, proved so by identity before digesting; callers read the RST from ``signed_body``
+    only (DESIGN.md, "trust only what it returns").
     """
 
     certificate: x509.Certificate
