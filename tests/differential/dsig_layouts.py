@@ -1,4 +1,4 @@
-"""A generator of X.509-signed WS-Trust RSTs in the layouts real WS-Security stacks send (issue 13 item 1).
+"""A generator of X.509-signed WS-Trust (1.3 and 2005) RSTs in the layouts real WS-Security stacks send (issue 13 item 1).
 
 The XML-DSig is written here by hand (lxml's C14N and ``cryptography``), so that every layout can be produced,
 including the ones no single library writes: each ``Layout`` is one point of the product of ``DIMENSIONS``.
@@ -60,6 +60,7 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "soap": ("1.2", "1.1"),
     "algorithm": ("rsa-sha256", "ecdsa-sha256", "rsa-sha1"),
     "prefix": ("ds", "dsig", "default"),
+    "trust": ("1.3", "2005"),
 }
 
 
@@ -74,6 +75,7 @@ class Layout:
     soap: str
     algorithm: str
     prefix: str
+    trust: str
 
     def label(self) -> str:
         return ",".join(f"{f.name}={getattr(self, f.name)}" for f in fields(self))
@@ -174,7 +176,8 @@ def build(layout: Layout, signer: Signer, *, now: datetime | None = None, applie
     envelope = etree.Element(_q(soap, "Envelope"), nsmap={soap_prefix: soap, "wsa": ns.WSA})
     header = etree.SubElement(envelope, _q(soap, "Header"))
     targets: list[etree._Element] = []
-    for local, text in (("Action", RequestType.ISSUE.request_action(TrustVersion.WST13)),
+    trust = TrustVersion.WST13 if layout.trust == "1.3" else TrustVersion.WST2005
+    for local, text in (("Action", RequestType.ISSUE.request_action(trust)),
                         ("MessageID", f"urn:uuid:{uuid.uuid4()}"), ("To", "https://sts.example/services/sts")):
         element = etree.SubElement(header, _q(ns.WSA, local))
         element.text = text
@@ -185,7 +188,7 @@ def build(layout: Layout, signer: Signer, *, now: datetime | None = None, applie
     security.set(_q(soap, "mustUnderstand"), "1" if layout.soap == "1.1" else "true")
     body = etree.SubElement(envelope, _q(soap, "Body"), nsmap={"wsu": ns.WSU} if java else None)
     _set_id(body, layout, "id-body")
-    body.append(render_rst(TrustVersion.WST13, applies_to=applies_to))
+    body.append(render_rst(trust, applies_to=applies_to))
 
     created = (now or datetime.now(UTC)).replace(tzinfo=None)
     timestamp = etree.Element(_q(ns.WSU, "Timestamp"), nsmap={"wsu": ns.WSU})
