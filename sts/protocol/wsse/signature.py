@@ -544,7 +544,7 @@ def verify_message(
 
     body, timestamp = _envelope_body(envelope_root), security.find(ns.qn(ns.WSU, "Timestamp"))
     targets = [_target(ids, r.uri_id, body, timestamp) for r in unverified.references]
-    body_index = _coverage(targets, body, timestamp)
+    body_index = _coverage(targets, body, timestamp, [r.uri_id for r in unverified.references])
     _refuse_working_enveloped(unverified, targets, body, timestamp)
     signature_value = _b64_value(signature.findtext(_ds("SignatureValue")), "ds:SignatureValue")
     if not signature_value:
@@ -614,13 +614,17 @@ def _target(
     return element
 
 
-def _coverage(targets: list[etree._Element], body: etree._Element, timestamp: etree._Element | None) -> int:
+def _coverage(
+    targets: list[etree._Element], body: etree._Element, timestamp: etree._Element | None, uri_ids: list[str]
+) -> int:
     """The index of the Body's Reference, after checking that the real Body and Timestamp are both signed."""
+    covered = ", ".join(f"#{i} ({_describe(t, body, timestamp)})" for i, t in zip(uri_ids, targets))
     body_index = next((i for i, t in enumerate(targets) if t is body), None)
     if body_index is None:
-        raise AuthenticationBadElements("the soap:Body is not signed", detail="Body")
+        raise AuthenticationBadElements(f"the soap:Body is not signed (the References: {covered})", detail="Body")
     if timestamp is None or not any(t is timestamp for t in targets):
-        raise AuthenticationBadElements("the wsu:Timestamp is not signed", detail="Timestamp")
+        missing = "there is no wsu:Timestamp" if timestamp is None else "the wsu:Timestamp is not signed"
+        raise AuthenticationBadElements(f"{missing} (the References: {covered})", detail="Timestamp")
     return body_index
 
 

@@ -25,7 +25,7 @@ from lxml import etree
 
 from signing import key_pem, make_client, reparse, rst_root, security_of
 from sts import ns
-from sts.errors import FailedCheck, UnsupportedAlgorithm
+from sts.errors import AuthenticationBadElements, FailedCheck, UnsupportedAlgorithm
 from sts.model import RequestContext
 from sts.protocol.soap import parse_envelope
 from sts.protocol.wsse.header import parse_security_header
@@ -424,3 +424,15 @@ def test_a_relative_namespace_uri_in_the_body_is_a_failed_check(rsa_client: Clie
     etree.SubElement(request, "{relative/uri}Extra")
     with pytest.raises(FailedCheck, match=r"Reference #id-body \(the soap:Body\): \[c14n|\[exc-c14n"):
         verify(reparse(root), rsa_client)
+
+
+def test_an_uncovered_body_names_what_the_references_cover(rsa_client: Client) -> None:
+    root = sign(Layout(), rsa_client)
+    body = root.find(".//{*}Body")
+    assert body is not None
+    body.attrib.pop(WSU_ID)
+    body.set(WSU_ID, "other")  # the Body's Reference now names nothing: re-point it to the Timestamp's Id
+    _text(root, "Reference").set("URI", "#TS-1")
+    with pytest.raises(AuthenticationBadElements, match=r"the soap:Body is not signed \(the References: "
+                                                         r"#TS-1 \(the wsu:Timestamp\), #TS-1 \(the wsu:Timestamp\)\)"):
+        verify(root, rsa_client)
