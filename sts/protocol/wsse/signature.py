@@ -87,8 +87,8 @@ _INCLUSIVE_NAMESPACES = ns.qn(EXC_C14N, "InclusiveNamespaces")
 #: Short names for the refusal reasons (the log and the audit view; the wire fault stays generic).
 _SHORT_NAMES: Final = {EXC_C14N: "exc-c14n", C14N10: "c14n", ENVELOPED: "enveloped-signature",
                        f"{C14N10}#WithComments": "c14n-with-comments", f"{EXC_C14N}WithComments": "exc-c14n-with-comments"}
-_HASHES: Final[Mapping[str, tuple[str, type[hashes.HashAlgorithm]]]] = {
-    DigestAlgorithm.SHA256.value: ("sha256", hashes.SHA256), DigestAlgorithm.SHA1.value: ("sha1", hashes.SHA1)}
+#: hashlib's name of each DigestMethod the policy can allow.
+_DIGESTS: Final[Mapping[str, str]] = {DigestAlgorithm.SHA256.value: "sha256", DigestAlgorithm.SHA1.value: "sha1"}
 _SIGNATURE_HASHES: Final[Mapping[SignatureAlgorithm, type[hashes.HashAlgorithm]]] = {
     SignatureAlgorithm.RSA_SHA256: hashes.SHA256, SignatureAlgorithm.ECDSA_SHA256: hashes.SHA256,
     SignatureAlgorithm.RSA_SHA1: hashes.SHA1}
@@ -688,7 +688,7 @@ def _check_digest(
     """The transformed bytes of ``target`` after checking them against the Reference's DigestValue."""
     where = f"Reference #{reference.uri_id} ({_describe(target, body, timestamp)})"
     data = reference.c14n.apply(target, reference=True, where=where)
-    name, _ = _HASHES[reference.digest_method]  # the policy admitted it
+    name = _DIGESTS[reference.digest_method]  # the policy admitted it
     if not hmac.compare_digest(hashlib.new(name, data).digest(), reference.digest_value):
         raise FailedCheck(f"{where}: digest mismatch after transforms {reference.transforms} ({name})")
     return data
