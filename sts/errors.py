@@ -4,12 +4,16 @@
 
     StsError                      fault code + fixed public reason (+ at most one value from the request)
     ├─ InvalidRequest             wst:InvalidRequest             malformed XML/SOAP/RST, an XML limit passed
+    │  ├─ UnsupportedClaimsDialect wst:InvalidRequest            wst:Claims in a dialect this STS does not read
     │  └─ ActionMismatch          wst:InvalidRequest             two actions (or action and RequestType) disagree
     ├─ BadRequest                 wst:BadRequest                 unsupported TokenType/RequestType/element
     ├─ FailedAuthentication       wst:FailedAuthentication       unknown user or wrong password (same reason)
     ├─ AuthenticationBadElements  wst:AuthenticationBadElements  required parts not signed
-    ├─ InvalidSecurityToken       wst:InvalidSecurityToken       Validate/Renew/Cancel targets
+    ├─ InvalidSecurityToken       wst:InvalidSecurityToken       Validate/Renew/Cancel/ActAs targets: altered
+    │  ├─ UnknownSecurityToken    wst:InvalidSecurityToken       not issued (recorded) by this STS
+    │  └─ RevokedSecurityToken    wst:InvalidSecurityToken       cancelled or superseded by its renewal
     ├─ ExpiredData                wst:ExpiredData
+    │  └─ ExpiredSecurityToken    wst:ExpiredData                an expired ActAs/OnBehalfOf token
     ├─ InvalidTimeRange           wst:InvalidTimeRange
     ├─ InvalidScope               wst:InvalidScope               AppliesTo not a trusted relying party
     ├─ RenewNeeded                wst:RenewNeeded
@@ -18,7 +22,8 @@
     ├─ SecurityHeaderError        wsse:InvalidSecurity
     │  ├─ UnsupportedAlgorithm    wsse:UnsupportedAlgorithm
     │  ├─ FailedCheck             wsse:FailedCheck               broken or wrapped signature
-    │  ├─ MessageExpired          wsse:MessageExpired            stale/future Timestamp or Created, replayed nonce
+    │  ├─ MessageExpired          wsse:MessageExpired            stale/future Timestamp or Created
+    │  │  └─ ReplayedMessage      wsse:MessageExpired            replayed nonce or signed request
     │  └─ UnsupportedSecurityToken wsse:UnsupportedSecurityToken
     ├─ ActionNotSupported         wsa:ActionNotSupported         an action this endpoint does not serve
     └─ SoapError                  env:Sender (client) faults of SOAP itself
@@ -71,6 +76,12 @@ class InvalidRequest(StsError):
     reason = "The request was invalid or malformed"
 
 
+class UnsupportedClaimsDialect(InvalidRequest):
+    """wst:Claims in a Dialect this STS does not read (the public reason names it)."""
+
+    reason = "The claims dialect is not supported"
+
+
 class ActionMismatch(InvalidRequest):
     """Two parts of one request name different operations: wsa:Action, the SOAPAction header, the content type's
     action parameter, or the RST's RequestType. The public reason names both values (each clipped)."""
@@ -101,13 +112,33 @@ class AuthenticationBadElements(StsError):
 
 
 class InvalidSecurityToken(StsError):
+    """A Validate/Renew/Cancel/ActAs/OnBehalfOf target this STS will not act on; the subclasses say why."""
+
     code = "InvalidSecurityToken"
+    reason = "The security token is invalid or was altered"
+
+
+class UnknownSecurityToken(InvalidSecurityToken):
+    """Well formed (and, if signed, signed by this STS) but not a token this STS recorded."""
+
+    reason = "The security token was not issued by this STS"
+
+
+class RevokedSecurityToken(InvalidSecurityToken):
+    """Cancelled, or superseded by its renewal (WS-Trust 1.3 Table 1's text for this code)."""
+
     reason = "Security token has been revoked"
 
 
 class ExpiredData(StsError):
     code = "ExpiredData"
     reason = "The request data is out-of-date"
+
+
+class ExpiredSecurityToken(ExpiredData):
+    """A token the request relies on (ActAs, OnBehalfOf) is past its NotOnOrAfter."""
+
+    reason = "The security token has expired"
 
 
 class InvalidTimeRange(StsError):
@@ -160,6 +191,12 @@ class FailedCheck(SecurityHeaderError):
 class MessageExpired(SecurityHeaderError):
     code = "MessageExpired"
     reason = "The message has expired"
+
+
+class ReplayedMessage(MessageExpired):
+    """A nonce or signed request seen before within its freshness window (same code: WSS 1.1 §13.1 has no other)."""
+
+    reason = "The message was already received"
 
 
 class ActionNotSupported(StsError):

@@ -97,6 +97,9 @@ class UseKey:
     certificate_der: bytes | None = None
     rsa_modulus: int | None = None
     rsa_exponent: int | None = None
+    #: A wsse:SecurityTokenReference to a token of the request (WSS4J: the signing BinarySecurityToken's Id);
+    #: the service binds it to the certificate that signed the request.
+    token_reference: str | None = None
 
 
 @dataclass(frozen=True)

@@ -148,8 +148,9 @@ def render_fault(err: StsError, version: SoapVersion, trust_ns: str | None) -> e
 
 
 def fault_http_status(err: StsError, version: SoapVersion) -> int:
-    """SOAP 1.2 HTTP binding: 400 for sender faults, 500 otherwise; SOAP 1.1 always 500."""
-    if version is SoapVersion.SOAP12 and err.sender and not isinstance(err, VersionMismatch):
+    """SOAP 1.2 Part 2 §7.5.2.2: 400 only for an env:Sender fault; env:Receiver, env:MustUnderstand and
+    env:VersionMismatch are 500. SOAP 1.1 (§6.2) is always 500."""
+    if version is SoapVersion.SOAP12 and err.sender and not isinstance(err, (VersionMismatch, MustUnderstand)):
         return 400
     return 500
 

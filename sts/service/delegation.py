@@ -14,9 +14,10 @@ from datetime import datetime
 from lxml import etree
 
 from sts import ns
-from sts.errors import BadRequest, FailedAuthentication, InvalidSecurityToken, RequestFailed
+from sts.errors import BadRequest, ExpiredSecurityToken, FailedAuthentication, RequestFailed, RevokedSecurityToken
 from sts.interfaces import UserDirectory
 from sts.service.lifecycle import VALID, Resolver
+from sts.tokens.validators import refusal
 from sts.model import Delegate, Principal, RequestSecurityToken, TokenDetails, TokenRecord, TokenTarget
 from sts.uris import AuthnMethod
 
@@ -63,9 +64,11 @@ def _subject_of(target: TokenTarget, requester: Principal, resolver: Resolver | 
     resolution = resolver.resolve(target)
     record = resolution.record
     if record is None:
-        raise InvalidSecurityToken(resolution.problem or "unknown delegated token")
-    if record.status != VALID or record.expires <= now:
-        raise InvalidSecurityToken(f"delegated token {record.token_id} is {record.status} or expired")
+        raise refusal(resolution.problem)
+    if record.status != VALID:
+        raise RevokedSecurityToken(f"delegated token {record.token_id} is {record.status}")
+    if record.expires <= now:
+        raise ExpiredSecurityToken(f"delegated token {record.token_id} expired at {record.expires}")
     return _recorded_subject(record), record.details.delegates
 
 

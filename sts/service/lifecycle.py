@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sts.errors import InvalidRequest, InvalidSecurityToken, RenewNeeded, RequestFailed, UnableToRenew
+from sts.errors import InvalidRequest, RenewNeeded, RequestFailed, UnableToRenew
 from sts.model import (
     CancelResponse,
     Principal,
@@ -23,6 +23,7 @@ from sts.model import (
 )
 from sts.interfaces import TokenStatuses, TokenValidator
 from sts.model import Resolution
+from sts.tokens import validators
 
 VALID, CANCELLED, RENEWED = "valid", "cancelled", "renewed"
 
@@ -94,7 +95,7 @@ class TokenLifecycle:
                       refusal: type[RequestFailed] | type[UnableToRenew]) -> TokenRecord:
         resolution = self._resolver.resolve(_target(target, local))
         if resolution.record is None:
-            raise InvalidSecurityToken(resolution.problem or "unknown token")
+            raise validators.refusal(resolution.problem)
         record = resolution.record
         if principal.name != record.requester and principal.name not in self._policy.token_admins:
             raise refusal(f"{principal.name!r} may not {local[:-6].lower()} a token of {record.requester!r}",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from sts.errors import BadRequest, FailedAuthentication, InvalidRequest, InvalidScope, InvalidTimeRange
 from sts.interfaces import (
@@ -30,6 +31,7 @@ from sts.model import (
     RequestSecurityTokenResponse,
     TokenDetails,
     TokenRecord,
+    UseKey,
     UserRecord,
     ValidateResponse,
 )
@@ -37,10 +39,11 @@ from sts.service.claims import collect_claims
 from sts.service.delegation import resolve_delegation
 from sts.service.lifecycle import LifecyclePolicy, TokenLifecycle
 from sts.service.request_options import check_request_options
+from sts.store.relying_parties import normalize_endpoint
 from sts.tokens.crypto.proof import ProofKeyFactory, use_key_matches
 from sts.uris import NAMEID_UNSPECIFIED, AuthnMethod, KeyType, RequestType, TokenType
 
-__all__ = ["IssuancePlan", "IssuePolicy", "SecurityTokenService", "TokenProvider", "check_rp_policy",
+__all__ = ["IssuancePlan", "IssuePolicy", "SecurityTokenService", "TokenProvider", "audience_for", "check_rp_policy",
            "token_type_uri_for"]
 
 
@@ -128,6 +131,7 @@ class SecurityTokenService:
         if delegation is not None:
             content = replace(plan.content, delegates=delegation.delegates)
             plan = replace(plan, content=content, delegation=delegation.kind)
+        rst = _bind_use_key_reference(rst, requester_cert)
         proof_key, proof = self._proof(rst, plan.rp, requester_cert, secure_channel)
         if proof_key is not None:
             plan = replace(plan, content=replace(plan.content, proof_key=proof_key))
@@ -199,7 +203,7 @@ class SecurityTokenService:
             issuer=self._policy.issuer,
             subject_name=record.subject,
             name_id_format=details.name_id_format or NAMEID_UNSPECIFIED,
-            audience=rp.endpoint if renewing else (rst.applies_to or rp.endpoint),
+            audience=rp.endpoint if renewing else audience_for(rst.applies_to, rp),
             issue_instant=now,
             not_before=created,
             not_on_or_after=expires,
@@ -235,7 +239,7 @@ class SecurityTokenService:
             issuer=self._policy.issuer,
             subject_name=_name_id(user, rp),
             name_id_format=NAMEID_UNSPECIFIED,
-            audience=rst.applies_to or rp.endpoint,
+            audience=audience_for(rst.applies_to, rp),
             issue_instant=now,
             not_before=created,
             not_on_or_after=expires,
@@ -281,6 +285,20 @@ class SecurityTokenService:
         return created, expires
 
 
+def _bind_use_key_reference(rst: RequestSecurityToken, requester_cert: x509.Certificate | None
+                            ) -> RequestSecurityToken:
+    """A UseKey that refers to a token of the request (WSS4J: ``wsse:Reference URI="#<BST Id>"``) names the
+    key that signed it: the only key in a request the request itself proves. It becomes that certificate."""
+    use_key = rst.use_key
+    if use_key is None or use_key.token_reference is None:
+        return rst
+    if requester_cert is None:
+        raise BadRequest("UseKey refers to a token of the request, but no certificate signed the request",
+                         detail="UseKey SecurityTokenReference without a request signature")
+    der = requester_cert.public_bytes(serialization.Encoding.DER)
+    return replace(rst, use_key=UseKey(certificate_der=der))
+
+
 def check_rp_policy(rp: RelyingParty, token_type: TokenType, key_type: KeyType | None) -> None:
     """wst:BadRequest naming TokenType or KeyType when the relying party does not accept it."""
     if rp.allowed_token_types and token_type not in rp.allowed_token_types:
@@ -288,6 +306,18 @@ def check_rp_policy(rp: RelyingParty, token_type: TokenType, key_type: KeyType |
     key = key_type or KeyType.BEARER
     if rp.allowed_key_types and key not in rp.allowed_key_types:
         raise BadRequest(f"key type {key.value} not allowed for {rp.endpoint}", detail="KeyType")
+
+
+def audience_for(applies_to: str | None, rp: RelyingParty) -> str:
+    """The token's Audience (and the RSTR's AppliesTo): the relying party's registered identifier when the
+    AppliesTo names it up to normalisation (scheme and host case, default port, trailing slash), since a relying
+    party that compares exactly knows only that spelling; the requested address when a ``--prefix`` party (or
+    an allowed unregistered audience) covers it, which is what the requester asked for."""
+    if not applies_to:
+        return rp.endpoint
+    if normalize_endpoint(applies_to) == normalize_endpoint(rp.endpoint):
+        return rp.endpoint
+    return applies_to
 
 
 def _name_id(user: UserRecord, rp: RelyingParty) -> str:

@@ -24,7 +24,7 @@ from cryptography import x509
 from lxml import etree
 
 from sts import ns
-from sts.errors import InvalidRequest
+from sts.errors import InvalidRequest, InvalidSecurityToken, UnknownSecurityToken
 from sts.interfaces import TokenRecords
 from sts.model import Resolution, TokenRecord, TokenTarget
 from sts.tokens.verification import (
@@ -37,9 +37,24 @@ from sts.tokens.verification import (
     verify_assertion,
 )
 
-__all__ = ["Resolution", "TokenResolver", "token_hash"]  # Resolution now lives in sts.model; still importable here
+__all__ = ["Resolution", "TokenResolver", "refusal", "token_hash"]  # Resolution now lives in sts.model; still importable here
+
+#: The problems of a target that is sound but was never recorded here; any other problem is an altered or
+#: unacceptable token. (Validate shows the problem as its Status Reason; Renew, Cancel, ActAs and OnBehalfOf
+#: fault with the fixed reason ``refusal`` picks.)
+UNKNOWN_TOKEN = "the token is unknown to this STS"
+UNKNOWN_ENCRYPTED = "the encrypted token is not one this STS issued"
+NOT_SIGNED = "the token is not signed by this STS or was altered"
+_UNKNOWN = frozenset({UNKNOWN_TOKEN, UNKNOWN_ENCRYPTED})
 
 _ENCRYPTED = frozenset({ENCRYPTED_ASSERTION, ENCRYPTED_DATA})
+
+
+def refusal(problem: str | None) -> InvalidSecurityToken:
+    """The fault for a target that resolved to no record: unknown here, or invalid/altered."""
+    if problem in _UNKNOWN:
+        return UnknownSecurityToken(problem or "")
+    return InvalidSecurityToken(problem or "unresolved token")
 _RST = frozenset({ns.qn(ns.WST13, "RequestSecurityToken"), ns.qn(ns.WST2005, "RequestSecurityToken")})
 
 
@@ -81,7 +96,7 @@ class TokenResolver:
             return Resolution(None, f"the token is refused: {rejected.reason}")
         if element.tag in _ENCRYPTED:
             record = self._records.get_by_hash(token_hash(element))
-            return Resolution(record, None if record else "the encrypted token is not one this STS issued")
+            return Resolution(record, None if record else UNKNOWN_ENCRYPTED)
         return self._resolve_signed(element)
 
     def _resolve_signed(self, element: etree._Element) -> Resolution:
@@ -94,10 +109,10 @@ class TokenResolver:
         except TokenRejected as rejected:
             if rejected.code == "algorithm":
                 return Resolution(None, f"the token is refused: {rejected.reason}")
-            return Resolution(None, "the token is not signed by this STS or was altered")
+            return Resolution(None, NOT_SIGNED)
         token_id = signed.get(ASSERTION_ID[signed.tag])
         record = candidate if candidate is not None and candidate.token_id == token_id else None
-        return Resolution(record, None if record else "the token is unknown to this STS")
+        return Resolution(record, None if record else UNKNOWN_TOKEN)
 
     def _policy_for(self, record: TokenRecord | None) -> AlgorithmAllowList:
         issued_with = record.details.signature_algorithm if record is not None else None

@@ -249,8 +249,10 @@ class TrustEndpoint:
         (kind,) = kinds
         _check_action(action, kind, version, requests[0].batch)
         answers = [self._answer(rst, requester, collected=True) for rst in requests]
-        return self._reply(soap, render_collection(version, answers), version.uri(f"RSTRC/Batch{kind.value}Final"),
-                           addressing)
+        # WS-Trust 2005/02 defines no "Final" actions: its batch answer is RSTR/Batch<Type>.
+        batch_action = (version.uri(f"RSTR/Batch{kind.value}") if version is TrustVersion.WST2005
+                        else version.uri(f"RSTRC/Batch{kind.value}Final"))
+        return self._reply(soap, render_collection(version, answers), batch_action, addressing)
 
     def _reply(
         self, version: SoapVersion, body: etree._Element, action: str, addressing: AddressingHeaders

@@ -12,7 +12,7 @@ import hmac
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sts.errors import FailedAuthentication, InsecureTransport, MessageExpired, SecurityHeaderError
+from sts.errors import FailedAuthentication, InsecureTransport, ReplayedMessage, SecurityHeaderError
 from sts.interfaces import ReplayCache, UserDirectory
 from sts.protocol.wsse.header import UsernameToken
 from sts.protocol.wsse.timestamp import check_created
@@ -81,4 +81,4 @@ def _remember_nonce(
     key = hashlib.sha256(b"wsse-ut\0" + token.username.encode() + b"\0" + token.nonce).digest()
     base = token.created_at or now
     if not replay.first_seen(key, base + window + skew):
-        raise MessageExpired(f"replayed nonce for {token.username!r}")
+        raise ReplayedMessage(f"replayed nonce for {token.username!r}")

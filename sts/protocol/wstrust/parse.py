@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from lxml import etree
 
 from sts import ns
-from sts.errors import BadRequest, InvalidRequest
+from sts.errors import BadRequest, InvalidRequest, UnsupportedClaimsDialect
 from sts.model import ClaimRequest, EncryptedSecret, Entropy, Lifetime, Renewing, RequestSecurityToken, TokenTarget, UseKey
 from sts.uris import KeyType, RequestType, TokenType, TrustVersion
 from sts.xmltime import parse_datetime
@@ -25,6 +25,12 @@ _TRUST_NS = {v.value: v for v in TrustVersion}
 _POLICY_NS = frozenset({ns.WSP12, ns.WSP15, ns.WSP2006})
 _WSA_NS = (ns.WSA, ns.WSA2004)
 _TRUE = frozenset({"1", "true"})
+#: xs:boolean's lexical forms (case tolerated: "True" is a common slip, not an ambiguity).
+_BOOLEAN = frozenset({"1", "true", "0", "false"})
+#: Claims dialects this STS reads: the identity dialect (ws/2005/05/identity), the WS-Federation authorization
+#: dialect (its namespace, and the ``/authclaims`` URI WS-Federation 1.2 names for it) and WSO2's. A Claims
+#: element without a Dialect is read as before (tolerance).
+CLAIMS_DIALECTS = frozenset({ns.IDENTITY, ns.AUTH, f"{ns.AUTH}/authclaims", ns.WSO2_CLAIMS})
 
 #: Elements whose absence or "false" value is all this STS can honour: a true value is refused.
 _FALSE_ONLY = frozenset({"Forwardable", "Delegatable"})
@@ -218,6 +224,8 @@ def _read_use_key(child: etree._Element) -> dict[str, object]:
     (inner,) = _only_child(child, "UseKey")
     if inner.tag == ns.qn(ns.WSSE, "BinarySecurityToken"):
         return {"use_key": UseKey(certificate_der=_base64(inner, "BinarySecurityToken"))}
+    if inner.tag == ns.qn(ns.WSSE, "SecurityTokenReference"):
+        return {"use_key": UseKey(token_reference=_local_reference(inner))}
     key_info = inner if inner.tag == ns.qn(ns.DS, "KeyInfo") else None
     holder = key_info if key_info is not None else child
     cert = holder.find(f"{{{ns.DS}}}X509Data/{{{ns.DS}}}X509Certificate")
@@ -235,6 +243,18 @@ def _read_use_key(child: etree._Element) -> dict[str, object]:
             rsa_exponent=int.from_bytes(_base64(exponent, "Exponent"), "big"),
         )}
     raise BadRequest("UseKey must carry an X.509 certificate or an RSA KeyValue", detail="UseKey")
+
+
+def _local_reference(str_element: etree._Element) -> str:
+    """The Id a UseKey's SecurityTokenReference names with ``wsse:Reference URI="#Id"`` (as WSS4J sends it).
+
+    Only that form is understood: a KeyIdentifier or an external URI names no token of this request."""
+    reference = str_element.find(ns.qn(ns.WSSE, "Reference"))
+    uri = (reference.get("URI") or "").strip() if reference is not None else ""
+    if not uri.startswith("#") or len(uri) < 2:
+        raise BadRequest("UseKey's SecurityTokenReference is not a Reference to a token of the request",
+                         detail='UseKey SecurityTokenReference: only Reference URI="#Id" is supported')
+    return uri[1:]
 
 
 def _read_renewing(child: etree._Element) -> dict[str, object]:
@@ -353,6 +373,9 @@ def _lifetime(element: etree._Element) -> Lifetime:
 def _claims(element: etree._Element) -> tuple[str | None, tuple[ClaimRequest, ...]]:
     dialect = element.get("Dialect") or next(
         (value for name, value in element.attrib.items() if ns.split_qn(name)[1] == "Dialect"), None)
+    if dialect is not None and dialect.strip() not in CLAIMS_DIALECTS:
+        # Silence here would issue a token without the claims asked for in a dialect we do not read.
+        raise UnsupportedClaimsDialect(f"claims dialect {dialect!r}", detail=dialect)
     claims = []
     for child in _elements(element):
         if ns.split_qn(child.tag)[1] != "ClaimType":
@@ -363,7 +386,17 @@ def _claims(element: etree._Element) -> tuple[str | None, tuple[ClaimRequest, ..
         value = child.find(ns.qn(ns.AUTH, "Value"))
         claims.append(ClaimRequest(
             uri=uri,
-            optional=(child.get("Optional") or "false").strip().lower() in _TRUE,
+            optional=_optional(child.get("Optional")),
             value=(value.text or "").strip() if value is not None else None,
         ))
     return dialect, tuple(claims)
+
+
+def _optional(value: str | None) -> bool:
+    """A ClaimType's Optional attribute as xs:boolean; another value is refused naming it, not read as false."""
+    if value is None:
+        return False
+    word = value.strip().lower()
+    if word not in _BOOLEAN:
+        raise InvalidRequest(f"ClaimType Optional={value!r}", detail=f"ClaimType Optional={value.strip()}")
+    return word in _TRUE
