@@ -22,7 +22,9 @@ from lxml import etree
 
 from sts import ns
 from sts.tokens.crypto.keys import check_certificate
-from sts.errors import FailedAuthentication, FailedCheck, InvalidRequest, MessageExpired, UnsupportedAlgorithm
+from sts.errors import (
+    FailedAuthentication, FailedCheck, InvalidRequest, MessageExpired, ReplayedMessage, UnsupportedAlgorithm,
+)
 from sts.interfaces import ClientDirectory, ReplayCache, UserDirectory
 from sts.model import ClientRecord, Principal, RequestContext
 from sts.protocol.soap import Envelope
@@ -134,7 +136,7 @@ class X509Authenticator:
         check_created(created, now, self.freshness, self.skew)
         key = b"x509-signature\x00" + hashlib.sha256(signed.signature_value).digest()
         if not self.replay.first_seen(key, created + self.freshness + 2 * self.skew):
-            raise MessageExpired("replayed signed request")
+            raise ReplayedMessage("replayed signed request")
         return ClientAuthentication(found[-1], signed)
 
     def authenticate_transport(self, header: SecurityHeader, ctx: RequestContext) -> ClientRecord:
