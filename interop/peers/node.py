@@ -17,7 +17,7 @@ from typing import Any, Final
 from .reading import Read, mismatches
 from ..model import TokenCase, Verdict
 
-__all__ = ["PEER", "NodePeer"]
+__all__ = ["PEER", "NodePeer", "run_node_script"]
 
 NODE_DIR: Final = Path(__file__).resolve().parents[1] / "node"
 VERIFY_JS: Final = NODE_DIR / "verify.js"
@@ -30,6 +30,31 @@ _SIGNATURES: Final = frozenset({"rsa-sha256", "rsa-sha1"})
 # xml-encryption refuses CBC unless told to (disallowDecryptionWithInsecureAlgorithm: false); a relying party that
 # is sent CBC tokens has to say so, so the driver does, and says it did.
 _CBC: Final = frozenset({"aes128-cbc", "aes256-cbc"})
+
+
+
+def run_node_script(node_dir: Path, script: str, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run ``node_dir/script`` with ``request`` as JSON on stdin; its JSON object answer, or ``{"ok": false,
+    "error": ...}`` when it could not run, crashed, timed out or wrote something else. Never raises."""
+    # NODE_OPTIONS could load code into the peer; deprecation warnings go to stderr, which is kept for errors.
+    env = {key: value for key, value in os.environ.items() if key != "NODE_OPTIONS"}
+    try:
+        done = subprocess.run(["node", str(node_dir / script)], input=json.dumps(request).encode(),
+                              capture_output=True, timeout=timeout, cwd=node_dir, env=env, check=False)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"{script} did not answer within {timeout:g} s"}
+    except OSError as err:
+        return {"ok": False, "error": f"cannot run node: {err}"}
+    stderr = done.stderr.decode("utf-8", "replace").strip()
+    if done.returncode != 0:
+        return {"ok": False, "error": f"{script} crashed (exit {done.returncode}): {stderr[-800:]}"}
+    try:
+        answer = json.loads(done.stdout)
+    except ValueError:
+        return {"ok": False, "error": f"{script} wrote no JSON: {done.stdout[:300]!r} {stderr[-300:]}"}
+    if not isinstance(answer, dict):
+        return {"ok": False, "error": f"{script} wrote {type(answer).__name__}, not an object"}
+    return answer
 
 
 class NodePeer:
@@ -87,24 +112,7 @@ class NodePeer:
             "audience": audience,
             "allowInsecure": allow_insecure,
         }
-        env = {key: value for key, value in os.environ.items() if key != "NODE_OPTIONS"}
-        try:
-            done = subprocess.run(["node", str(self.node_dir / "verify.js")], input=json.dumps(request).encode(),
-                                  capture_output=True, timeout=self.timeout, cwd=self.node_dir, env=env, check=False)
-        except subprocess.TimeoutExpired:
-            return {"ok": False, "error": f"verify.js did not answer within {self.timeout:g} s"}
-        except OSError as err:
-            return {"ok": False, "error": f"cannot run node: {err}"}
-        stderr = done.stderr.decode("utf-8", "replace").strip()
-        if done.returncode != 0:
-            return {"ok": False, "error": f"verify.js crashed (exit {done.returncode}): {stderr[-800:]}"}
-        try:
-            answer = json.loads(done.stdout)
-        except ValueError:
-            return {"ok": False, "error": f"verify.js wrote no JSON: {done.stdout[:300]!r} {stderr[-300:]}"}
-        if not isinstance(answer, dict):
-            return {"ok": False, "error": f"verify.js wrote {type(answer).__name__}, not an object"}
-        return answer
+        return run_node_script(self.node_dir, "verify.js", request, self.timeout)
 
     def _compare(self, case: TokenCase, result: dict[str, Any], allowed_cbc: bool) -> Verdict:
         if result.get("ok") is not True:

@@ -13,15 +13,15 @@ Nothing from ``sts`` is used. Installed by ``npm ci --prefix interop/node`` (``p
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from ..model import ClientCase, ClientOutcome, Exchange, Verdict
 from ..target import Target
+from .node import run_node_script
+from .trust_uris import BEARER, TOKEN_TYPES, TRUST, WSDL_PATH
 
 __all__ = ["PEER", "RECORDING_PEER", "NodeSoapClient"]
 
@@ -31,14 +31,6 @@ SCRIPT: Final = "soap_client.js"
 PACKAGES: Final = ("soap", "xml-crypto", "@xmldom/xmldom")
 # Loading the WSDL and its schemas, then up to three signed calls.
 TIMEOUT_SECONDS: Final = 60.0
-TRUST: Final = {"1.3": "http://docs.oasis-open.org/ws-sx/ws-trust/200512",
-                "2005": "http://schemas.xmlsoap.org/ws/2005/02/trust"}
-#: Bearer in each version: 1.3 defines ``/Bearer``; 2005/02 has none, WCF and AD FS send NoProofKey.
-BEARER: Final = {"1.3": "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Bearer",
-                 "2005": "http://schemas.xmlsoap.org/ws/2005/05/identity/NoProofKey"}
-TOKEN_TYPES: Final = {"1.1": "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV1.1",
-                      "2.0": "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0"}
-WSDL_PATH: Final = "/services/sts?wsdl"
 
 
 def _version(node_dir: Path) -> str | None:
@@ -127,25 +119,7 @@ class NodeSoapClient:
 
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run soap_client.js once; its JSON answer, or ``{"ok": false, "error": ...}`` when it could not run."""
-        # NODE_OPTIONS could load code into the peer; deprecation warnings go to stderr, which is kept for errors.
-        env = {key: value for key, value in os.environ.items() if key != "NODE_OPTIONS"}
-        try:
-            done = subprocess.run(["node", str(self.node_dir / SCRIPT)], input=json.dumps(request).encode(),
-                                  capture_output=True, timeout=self.timeout, cwd=self.node_dir, env=env, check=False)
-        except subprocess.TimeoutExpired:
-            return {"ok": False, "error": f"{SCRIPT} did not answer within {self.timeout:g} s"}
-        except OSError as err:
-            return {"ok": False, "error": f"cannot run node: {err}"}
-        stderr = done.stderr.decode("utf-8", "replace").strip()
-        if done.returncode != 0:
-            return {"ok": False, "error": f"{SCRIPT} crashed (exit {done.returncode}): {stderr[-800:]}"}
-        try:
-            answer = json.loads(done.stdout)
-        except ValueError:
-            return {"ok": False, "error": f"{SCRIPT} wrote no JSON: {done.stdout[:300]!r} {stderr[-300:]}"}
-        if not isinstance(answer, dict):
-            return {"ok": False, "error": f"{SCRIPT} wrote {type(answer).__name__}, not an object"}
-        return answer
+        return run_node_script(self.node_dir, SCRIPT, request, self.timeout)
 
 
 def _not_applicable(target: Target, case: ClientCase) -> str | None:

@@ -21,6 +21,7 @@ from lxml import etree
 
 from ..model import ClientCase, ClientOutcome, Verdict
 from ..target import Target
+from .trust_uris import BEARER, TOKEN_TYPES, TRUST, WSDL_PATH
 from .recording import RecordingSession
 
 __all__ = ["PEER", "ZeepClient"]
@@ -29,14 +30,6 @@ SOAP11: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12: Final = "http://www.w3.org/2003/05/soap-envelope"
 WSA: Final = "http://www.w3.org/2005/08/addressing"
 WSP: Final = "http://schemas.xmlsoap.org/ws/2004/09/policy"
-TRUST: Final = {"1.3": "http://docs.oasis-open.org/ws-sx/ws-trust/200512",
-                "2005": "http://schemas.xmlsoap.org/ws/2005/02/trust"}
-#: Bearer in each version: 1.3 defines ``/Bearer``; 2005/02 has none, WCF and AD FS send NoProofKey.
-BEARER: Final = {"1.3": "http://docs.oasis-open.org/ws-sx/ws-trust/200512/Bearer",
-                 "2005": "http://schemas.xmlsoap.org/ws/2005/05/identity/NoProofKey"}
-TOKEN_TYPES: Final = {"1.1": "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV1.1",
-                      "2.0": "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0"}
-WSDL_PATH: Final = "/services/sts?wsdl"
 
 
 def _zeep(name: str = "zeep") -> Any:
