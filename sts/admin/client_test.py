@@ -12,11 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
 from lxml import etree
 
 from sts import ns
@@ -28,6 +26,7 @@ from sts.protocol.wstrust.response import TransportError, TrustFault, read_reply
 from sts.protocol.xmlsafe import parse
 from sts.store.audit import AuditRecord, AuditTrail
 from sts.tokens.crypto.keys import PrivateKey
+from sts.tokens.crypto.signing import default_algorithm
 from sts.uris import SIGNATURE_NAMES, RequestType, SignatureAlgorithm, SoapVersion, TrustVersion
 
 #: How far the STS's clock (it stamps the audit record) may be from ours: the MessageID does the matching.
@@ -63,23 +62,6 @@ class ProbeOutcome:
     @property
     def issued(self) -> bool:
         return self.fault_code is None
-
-
-def endpoint_of(url: str) -> str:
-    """The SOAP endpoint for URL as ``sts token get --sts`` reads it: a base URL means ``/services/sts``, a
-    ``?wsdl`` query is dropped."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{url!r} is not an http(s) URL of the STS")
-    path = parts.path if parts.path not in ("", "/") else "/services/sts"
-    query = "" if parts.query.lower() == "wsdl" else parts.query
-    return urlunsplit((parts.scheme, parts.netloc, path, query, ""))
-
-
-def default_algorithm(key: PrivateKey) -> SignatureAlgorithm:
-    """ECDSA-SHA256 for an EC key, RSA-SHA256 otherwise (what a current client sends)."""
-    return SignatureAlgorithm.ECDSA_SHA256 if isinstance(key, ec.EllipticCurvePrivateKey) else (
-        SignatureAlgorithm.RSA_SHA256)
 
 
 def build_probe(endpoint: str, key: PrivateKey, cert: x509.Certificate, *, applies_to: str,
@@ -134,5 +116,4 @@ def _token_name(answer: etree._Element) -> str | None:
     return str(etree.QName(token).localname) + (f" {identifier}" if identifier else "")
 
 
-__all__ = ["CLOCK_SLACK", "ProbeOutcome", "SignedProbe", "build_probe", "default_algorithm", "endpoint_of",
-           "find_record", "send_probe"]
+__all__ = ["CLOCK_SLACK", "ProbeOutcome", "SignedProbe", "build_probe", "find_record", "send_probe"]

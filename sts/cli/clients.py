@@ -94,13 +94,14 @@ def client_test(ctx: _Context, url: str, cert_file: Path, key_file: Path, applie
     prints the detailed reason the STS recorded for a refusal. Exits 0 on a token, 1 otherwise.
     """
     from sts.admin import client_test as probe_core
+    from sts.client.transport import endpoint_of
     from sts.protocol.wstrust.response import TrustClientError
     from sts.tokens.crypto.keys import load_certificate, load_private_key
 
     try:
         key = load_private_key(key_file.read_bytes())
         cert = load_certificate(cert_file.read_bytes())
-        endpoint = probe_core.endpoint_of(url)
+        endpoint = endpoint_of(url)
     except (ValueError, TypeError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
     probe = probe_core.build_probe(

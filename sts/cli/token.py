@@ -48,6 +48,7 @@ class _ClientOptions:
 
     def client(self) -> Any:
         """The TrustClient these options describe (prompts for a missing --password)."""
+        from sts.client.transport import endpoint_of
         from sts.client.trust import TransportError, TrustClient, UsernameCredentials, X509Credentials
 
         credentials: UsernameCredentials | X509Credentials | None = None
@@ -68,10 +69,12 @@ class _ClientOptions:
         soap_version = {"11": SoapVersion.SOAP11, "12": SoapVersion.SOAP12}.get(self.soap or "")
         options: dict[str, Any] = {"version": version, "soap": soap_version, "credentials": credentials,
                                    "verify": not self.insecure}
-        parts = urlsplit(self.sts_url)
-        if parts.query.lower() == "wsdl":
+        if urlsplit(self.sts_url).query.lower() == "wsdl":
             return TrustClient(self.sts_url, **options)
-        endpoint = self.sts_url.rstrip("/") + "/services/sts" if parts.path in ("", "/") else self.sts_url
+        try:
+            endpoint = endpoint_of(self.sts_url)
+        except ValueError as exc:
+            raise click.UsageError(f"--sts: {exc}") from None
         try:
             return TrustClient(endpoint + "?wsdl", endpoint=endpoint, **options)
         except TransportError:

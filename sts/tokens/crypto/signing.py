@@ -21,7 +21,7 @@ from lxml import etree
 
 from sts import ns
 from sts.uris import ENVELOPED, EXC_C14N, DigestAlgorithm, SignatureAlgorithm
-from sts.tokens.crypto.keys import SigningKey
+from sts.tokens.crypto.keys import PrivateKey, SigningKey
 
 _DS: Final = {"ds": ns.DS}
 
@@ -52,9 +52,11 @@ def algorithm_fits_key(algorithm: SignatureAlgorithm, key: SigningKey) -> bool:
     return algorithm in (_EC_ALGORITHMS if key.is_ec else _RSA_ALGORITHMS)
 
 
-def default_algorithm(key: SigningKey) -> SignatureAlgorithm:
-    """RSA-SHA256 for an RSA key, ECDSA-SHA256 for an EC key (both with SHA-256 digests)."""
-    return SignatureAlgorithm.ECDSA_SHA256 if key.is_ec else SignatureAlgorithm.RSA_SHA256
+def default_algorithm(key: SigningKey | PrivateKey) -> SignatureAlgorithm:
+    """RSA-SHA256 for an RSA key, ECDSA-SHA256 for an EC key (both with SHA-256 digests): what the STS signs its
+    tokens with, and what a current client signs its requests with."""
+    is_ec = key.is_ec if isinstance(key, SigningKey) else isinstance(key, ec.EllipticCurvePrivateKey)
+    return SignatureAlgorithm.ECDSA_SHA256 if is_ec else SignatureAlgorithm.RSA_SHA256
 
 
 class XmlSigner:
