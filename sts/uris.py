@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from typing import Final
+from urllib.parse import urlsplit, urlunsplit
 
 from sts import ns
 from sts.errors import BadRequest
@@ -263,3 +264,21 @@ CM_HOLDER_OF_KEY_20 = "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"
 CM_HOLDER_OF_KEY_11 = "urn:oasis:names:tc:SAML:1.0:cm:holder-of-key"
 #: SAML 2.0 profiles §3.1: the xsi:type of a holder-of-key SubjectConfirmationData that holds ds:KeyInfo.
 KEY_INFO_CONFIRMATION_DATA_TYPE = "KeyInfoConfirmationDataType"
+
+
+_DEFAULT_PORTS: Final = {"http": ":80", "https": ":443"}
+
+
+def normalize_endpoint(uri: str) -> str:
+    """The form endpoints are compared in: case-folded scheme and host, no default port, no trailing slash."""
+    uri = uri.strip()
+    if uri[:4].lower() == "urn:":
+        # RFC 8141: "urn" and the namespace identifier are case-insensitive, the specific string is not.
+        nid, sep, nss = uri[4:].partition(":")
+        return f"urn:{nid.lower()}{sep}{nss}".rstrip("/")
+    split = urlsplit(uri)
+    scheme, netloc = split.scheme.lower(), split.netloc.lower()
+    default_port = _DEFAULT_PORTS.get(scheme)
+    if default_port and netloc.endswith(default_port):
+        netloc = netloc[: -len(default_port)]
+    return urlunsplit((scheme, netloc, split.path.rstrip("/"), split.query, split.fragment))

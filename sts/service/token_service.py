@@ -39,9 +39,8 @@ from sts.service.claims import collect_claims
 from sts.service.delegation import resolve_delegation
 from sts.service.lifecycle import LifecyclePolicy, TokenLifecycle
 from sts.service.request_options import check_request_options
-from sts.store.relying_parties import normalize_endpoint
 from sts.tokens.crypto.proof import ProofKeyFactory, use_key_matches
-from sts.uris import NAMEID_UNSPECIFIED, AuthnMethod, KeyType, RequestType, TokenType
+from sts.uris import normalize_endpoint, NAMEID_UNSPECIFIED, AuthnMethod, KeyType, RequestType, TokenType
 
 __all__ = ["IssuancePlan", "IssuePolicy", "SecurityTokenService", "TokenProvider", "audience_for", "check_rp_policy",
            "token_type_uri_for"]

@@ -14,13 +14,13 @@ import builtins
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sts.model import RelyingParty
-from sts.uris import DataEncryption, KeyTransport, KeyType, SignatureAlgorithm, TokenType
+from sts.uris import DataEncryption, KeyTransport, KeyType, SignatureAlgorithm, TokenType, normalize_endpoint
 from sts.store.prepared import Prepared, fetch
 from sts.store.schema import CONFIG_VERSION, bump_config_version, counters, read_config_version, relying_parties, utcnow
 from sts.store.transactions import reading, writing
@@ -28,7 +28,6 @@ from sts.store.transactions import reading, writing
 # The one statement of a lookup when nothing changed: a primary-key read of the counter.
 _CONFIG_VERSION = Prepared(select(counters.c.value).where(counters.c.name == bindparam("name")))
 
-_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
 
 def check_endpoint(endpoint: str) -> None:
@@ -44,21 +43,6 @@ def check_endpoint(endpoint: str) -> None:
         if split.scheme and split.netloc:
             return
     raise ValueError(f"relying party endpoint {endpoint!r} must be an absolute URL or a urn: URI")
-
-
-def normalize_endpoint(uri: str) -> str:
-    """The form endpoints are compared in: case-folded scheme and host, no default port, no trailing slash."""
-    uri = uri.strip()
-    if uri[:4].lower() == "urn:":
-        # RFC 8141: "urn" and the namespace identifier are case-insensitive, the specific string is not.
-        nid, sep, nss = uri[4:].partition(":")
-        return f"urn:{nid.lower()}{sep}{nss}".rstrip("/")
-    split = urlsplit(uri)
-    scheme, netloc = split.scheme.lower(), split.netloc.lower()
-    default_port = _DEFAULT_PORTS.get(scheme)
-    if default_port and netloc.endswith(default_port):
-        netloc = netloc[: -len(default_port)]
-    return urlunsplit((scheme, netloc, split.path.rstrip("/"), split.query, split.fragment))
 
 
 def _covers(prefix: str, key: str) -> bool:

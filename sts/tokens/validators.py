@@ -55,6 +55,8 @@ def refusal(problem: str | None) -> InvalidSecurityToken:
     if problem in _UNKNOWN:
         return UnknownSecurityToken(problem or "")
     return InvalidSecurityToken(problem or "unresolved token")
+
+
 _RST = frozenset({ns.qn(ns.WST13, "RequestSecurityToken"), ns.qn(ns.WST2005, "RequestSecurityToken")})
 
 
