@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -194,6 +194,9 @@ def certificate_findings(settings: Settings, parties: Iterable[RelyingParty], cl
     horizon = now + timedelta(days=settings.certificate_warning_days)
     findings = []
     for what, certificate, fix in _certificates(settings, parties, clients, now):
+        if isinstance(certificate, str):  # it cannot be read: as unsafe as an expired one
+            findings.append(Finding("certificates", f"{what}: {certificate}", fix))
+            continue
         expires = certificate.not_valid_after_utc
         if expires <= horizon:
             state = "expired" if expires <= now else "expires"
@@ -203,26 +206,39 @@ def certificate_findings(settings: Settings, parties: Iterable[RelyingParty], cl
 
 
 def _certificates(settings: Settings, parties: Iterable[RelyingParty], clients: Iterable[ClientRecord],
-                  now: datetime) -> Iterator[tuple[str, x509.Certificate, str]]:
+                  now: datetime) -> Iterator[tuple[str, x509.Certificate | str, str]]:
+    """(what, the certificate or why it cannot be read, the fix) for every certificate the home relies on."""
     from sts.home import encryption_cert_path  # noqa: PLC0415 - the home module imports the stores
     from sts.tokens.keyring import Keyring  # noqa: PLC0415
 
+    rollover = "schedule a new signing key: sts keys rollover (relying parties need the notice)"
     if settings.signing_key_path.exists():
-        for certificate in Keyring.for_home(settings.signing_key_path).published(now):
-            yield (f"STS signing certificate {certificate.subject.rfc4514_string()}", certificate,
-                   "schedule a new signing key: sts keys rollover (relying parties need the notice)")
+        try:
+            published = Keyring.for_home(settings.signing_key_path).published(now)
+        except (ValueError, OSError) as exc:
+            yield "STS signing keys", f"cannot be read ({exc})", "restore keys/ from a backup, or sts init a new home"
+            published = []
+        for certificate in published:
+            yield f"STS signing certificate {certificate.subject.rfc4514_string()}", certificate, rollover
     encryption = encryption_cert_path(settings)
     if encryption.exists():
-        yield ("STS encryption certificate", x509.load_pem_x509_certificate(encryption.read_bytes()),
+        yield ("STS encryption certificate", _read_pem(encryption.read_bytes, str(encryption)),
                f"replace {encryption} and its key, then tell requesters that encrypt entropy for it")
     for party in parties:
         for pem, label in ((party.cert_pem, "certificate"), (party.next_cert_pem, "next certificate")):
             if pem:
-                yield (f"relying party {party.endpoint} ({label})", x509.load_pem_x509_certificate(pem),
+                yield (f"relying party {party.endpoint} ({label})", _read_pem(lambda: pem, "the stored PEM"),
                        f"sts rp update {party.endpoint} --next-cert NEW.pem --next-cert-from TIME")
     for client in clients:
         yield (f"client {client.name}", client.certificate,
                f"register {client.name}'s new certificate (sts client add)")
+
+
+def _read_pem(read: Callable[[], bytes], where: str) -> x509.Certificate | str:
+    try:
+        return x509.load_pem_x509_certificate(read())
+    except (ValueError, OSError) as exc:
+        return f"{where} cannot be read as a PEM certificate ({type(exc).__name__})"
 
 
 # --- administrators ----------------------------------------------------------------------------------------------

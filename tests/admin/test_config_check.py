@@ -149,3 +149,13 @@ def test_administrators_passwords(home: Path) -> None:
                for f in check_configuration(stricter, verify_passwords=False))
     user_core.set_password(ctx, Actor.cli(), "legacy-admin", STRONG)
     assert not any("legacy-admin" in f.problem for f in check_configuration(ctx))
+
+
+@pytest.mark.parametrize("name", ["keys/sts-encryption.crt", "keys/sts-signing.crt", "keys/sts-signing.key"])
+def test_an_unreadable_certificate_or_key_is_a_finding_not_a_traceback(home: Path, name: str) -> None:
+    path = home / name
+    path.write_bytes(b"-----BEGIN CERTIFICATE-----\ngarbage\n-----END CERTIFICATE-----\n")
+    path.chmod(0o600)
+    findings = check_configuration(context(home))
+    assert [f.area for f in findings] == ["certificates"]
+    assert "cannot be read" in findings[0].problem
