@@ -373,3 +373,25 @@ def _problem(resolver: TokenResolver, target: etree._Element) -> str:
     resolution = resolver.resolve(TokenTarget(unverified_token=target))
     assert resolution.record is None
     return resolution.problem or ""
+
+
+def test_the_certificate_keyinfo_names_is_tried_first_and_nothing_else_is_added(sts_key, attacker_key,
+                                                                                 monkeypatch) -> None:
+    """During a rollover two certificates are pinned: the one KeyInfo names is tried first (one verification, not
+    two); KeyInfo never makes an unpinned certificate trusted."""
+    calls: list[object] = []
+    real = verification.XMLVerifier.verify
+
+    def counting(self: object, *args: object, **kwargs: object) -> object:
+        calls.append(kwargs.get("x509_cert"))
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(verification.XMLVerifier, "verify", counting)
+    assertion = signed20(sts_key)
+    pinned = [attacker_key.certificate, sts_key.certificate]
+    signed = verification.verify_assertion(assertion, pinned, AlgorithmAllowList())
+    assert signed.get("ID") == assertion.get("ID") and calls == [sts_key.certificate]
+    calls.clear()
+    with pytest.raises(verification.TokenRejected) as info:
+        verification.verify_assertion(signed20(attacker_key), [sts_key.certificate], AlgorithmAllowList())
+    assert info.value.code == "signature" and calls == [sts_key.certificate]
