@@ -25,10 +25,25 @@ def parse_datetime(text: str | None) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+#: "YYYY-MM-DDTHH:MM:SS." by whole UTC second: a token writes the same few instants several times, and strftime
+#: was the largest part of formatting one. Bounded by clearing; a race only recomputes an entry.
+_PREFIXES: dict[int, str] = {}
+_MAX_PREFIXES = 4096
+
+
 def format_datetime(value: datetime) -> str:
-    """UTC with millisecond precision and ``Z``, the form every SAML and WS-Trust peer accepts."""
-    value = value.astimezone(timezone.utc)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """UTC with millisecond precision (truncated) and ``Z``, the form every SAML and WS-Trust peer accepts."""
+    if value.tzinfo is not timezone.utc:
+        value = value.astimezone(timezone.utc)
+    second = value.toordinal() * 86400 + value.hour * 3600 + value.minute * 60 + value.second
+    prefix = _PREFIXES.get(second)
+    if prefix is None:
+        if len(_PREFIXES) >= _MAX_PREFIXES:
+            _PREFIXES.clear()
+        prefix = _PREFIXES[second] = (
+            f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:{value.second:02d}."
+        )
+    return f"{prefix}{value.microsecond // 1000:03d}Z"
 
 
 def utcnow() -> datetime:
