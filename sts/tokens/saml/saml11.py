@@ -3,6 +3,8 @@
 ``saml:`` is declared on the Assertion so the token stays self-contained when copied out of the RSTR. The
 Signature, added later, goes last (the 1.1 XSD puts ds:Signature after the statements). Holder-of-key (SAML 1.1
 core §2.4.2.3): ``ds:KeyInfo`` follows ConfirmationMethod inside every statement's SubjectConfirmation.
+
+The fixed part (Conditions and the AuthenticationStatement with its Subject) is built once and copied per token.
 """
 
 from __future__ import annotations
@@ -11,14 +13,39 @@ import copy
 from typing import Final
 
 from lxml import etree
-from lxml.builder import ElementMaker
 
 from sts import ns
 from sts.model import AssertionContent, Claim
 from sts.uris import CM_BEARER_11, CM_HOLDER_OF_KEY_11
 from sts.xmltime import format_datetime
 
-_E: Final = ElementMaker(namespace=ns.SAML1, nsmap={"saml": ns.SAML1})
+_NSMAP: Final = {"saml": ns.SAML1}
+
+
+def _saml(local: str) -> str:
+    return ns.qn(ns.SAML1, local)
+
+
+_ATTRIBUTE: Final = _saml("Attribute")
+_ATTRIBUTE_VALUE: Final = _saml("AttributeValue")
+_AUDIENCE: Final = _saml("Audience")
+
+
+def _skeleton() -> etree._Element:
+    """Conditions and AuthenticationStatement/Subject, every attribute in its final order, values empty."""
+    sub = etree.SubElement
+    assertion = etree.Element(_saml("Assertion"), nsmap=_NSMAP, MajorVersion="1", MinorVersion="1",
+                              AssertionID="", Issuer="", IssueInstant="")
+    conditions = sub(assertion, _saml("Conditions"), NotBefore="", NotOnOrAfter="")
+    sub(sub(conditions, _saml("AudienceRestrictionCondition")), _AUDIENCE)
+    statement = sub(assertion, _saml("AuthenticationStatement"), AuthenticationMethod="", AuthenticationInstant="")
+    subject = sub(statement, _saml("Subject"))
+    sub(subject, _saml("NameIdentifier"), Format="")
+    sub(sub(subject, _saml("SubjectConfirmation")), _saml("ConfirmationMethod")).text = CM_BEARER_11
+    return assertion
+
+
+_SKELETON: Final = _skeleton()
 
 
 def build_assertion(content: AssertionContent, key_info: etree._Element | None = None) -> etree._Element:
@@ -29,19 +56,32 @@ def build_assertion(content: AssertionContent, key_info: etree._Element | None =
     """
     if content.proof_key is not None and key_info is None:
         raise ValueError("a holder-of-key assertion needs the proof key's ds:KeyInfo")
-    assertion = _E.Assertion(
-        _conditions(content),
-        MajorVersion="1",
-        MinorVersion="1",
-        AssertionID=content.assertion_id,
-        Issuer=content.issuer,
-        IssueInstant=format_datetime(content.issue_instant),
-    )
+    assertion = copy.deepcopy(_SKELETON)
+    conditions, statement = assertion
+    subject = statement[0]
+    name_identifier, confirmation = subject
+    assertion.set("AssertionID", content.assertion_id)
+    assertion.set("Issuer", content.issuer)
+    assertion.set("IssueInstant", format_datetime(content.issue_instant))
+    conditions.set("NotBefore", format_datetime(content.not_before))
+    conditions.set("NotOnOrAfter", format_datetime(content.not_on_or_after))
+    restriction = conditions[0]
+    audience_list = audiences(content)
+    restriction[0].text = audience_list[0]
+    for additional in audience_list[1:]:
+        etree.SubElement(restriction, _AUDIENCE).text = additional
+    statement.set("AuthenticationMethod", content.authn_method.saml11)
+    statement.set("AuthenticationInstant", format_datetime(content.authn_instant))
+    name_identifier.text = content.subject_name
+    name_identifier.set("Format", content.name_id_format)
+    if content.proof_key is not None and key_info is not None:
+        confirmation[0].text = CM_HOLDER_OF_KEY_11
+        confirmation.append(copy.deepcopy(key_info))
     # The 1.1 XSD requires at least one AttributeValue per Attribute: claims without values are left out.
     claims = tuple(c for c in content.claims if c.values)
     if claims:
-        assertion.append(_attribute_statement(content, claims, key_info))
-    assertion.append(_authentication_statement(content, key_info))
+        # Every 1.1 subject statement repeats the Subject (there is no assertion-level Subject in SAML 1.1).
+        statement.addprevious(_attribute_statement(copy.deepcopy(subject), claims))
     return assertion
 
 
@@ -60,39 +100,13 @@ def audiences(content: AssertionContent) -> list[str]:
     return list(dict.fromkeys((content.audience, *content.additional_audiences)))
 
 
-def _conditions(content: AssertionContent) -> etree._Element:
-    return _E.Conditions(
-        _E.AudienceRestrictionCondition(*(_E.Audience(a) for a in audiences(content))),
-        NotBefore=format_datetime(content.not_before),
-        NotOnOrAfter=format_datetime(content.not_on_or_after),
-    )
-
-
-def _subject(content: AssertionContent, key_info: etree._Element | None) -> etree._Element:
-    # Every 1.1 subject statement repeats the Subject (there is no assertion-level Subject in SAML 1.1).
-    if content.proof_key is None or key_info is None:
-        confirmation = _E.SubjectConfirmation(_E.ConfirmationMethod(CM_BEARER_11))
-    else:
-        confirmation = _E.SubjectConfirmation(_E.ConfirmationMethod(CM_HOLDER_OF_KEY_11), copy.deepcopy(key_info))
-    return _E.Subject(_E.NameIdentifier(content.subject_name, Format=content.name_id_format), confirmation)
-
-
-def _attribute(claim: Claim) -> etree._Element:
-    namespace, name = split_claim_uri(claim.uri)
-    return _E.Attribute(
-        *(_E.AttributeValue(v) for v in claim.values), AttributeName=name, AttributeNamespace=namespace
-    )
-
-
-def _attribute_statement(
-    content: AssertionContent, claims: tuple[Claim, ...], key_info: etree._Element | None
-) -> etree._Element:
-    return _E.AttributeStatement(_subject(content, key_info), *(_attribute(c) for c in claims))
-
-
-def _authentication_statement(content: AssertionContent, key_info: etree._Element | None) -> etree._Element:
-    return _E.AuthenticationStatement(
-        _subject(content, key_info),
-        AuthenticationMethod=content.authn_method.saml11,
-        AuthenticationInstant=format_datetime(content.authn_instant),
-    )
+def _attribute_statement(subject: etree._Element, claims: tuple[Claim, ...]) -> etree._Element:
+    sub = etree.SubElement
+    statement = etree.Element(_saml("AttributeStatement"), nsmap=_NSMAP)
+    statement.append(subject)
+    for claim in claims:
+        namespace, name = split_claim_uri(claim.uri)
+        attribute = sub(statement, _ATTRIBUTE, AttributeName=name, AttributeNamespace=namespace)
+        for value in claim.values:
+            sub(attribute, _ATTRIBUTE_VALUE).text = value
+    return statement

@@ -157,3 +157,17 @@ def test_hok_without_key_info_is_a_programming_error(module, content) -> None:
 def test_bearer_unchanged_when_no_proof_key(module, content, rp_key) -> None:
     data = etree.tostring(module.build_assertion(content))
     assert b"bearer" in data and b"holder-of-key" not in data and b"KeyInfo" not in data
+
+
+@pytest.mark.parametrize("module", [saml20, saml11])
+def test_builds_share_nothing_through_the_copied_skeleton(module, content, proofs, rp_key) -> None:
+    # The fixed part of an assertion is a copied skeleton: what one token sets must not reach the next.
+    hok = _build(module, content, proofs["certificate"], rp_key)
+    before = etree.tostring(hok)
+    other = dataclasses.replace(content, assertion_id="_other", subject_name="bob", claims=(),
+                                additional_audiences=("urn:b",))
+    bearer = module.build_assertion(other)
+    assert etree.tostring(hok) == before
+    assert bearer.find(f".//{DS}KeyInfo") is None
+    assert b"alice" not in etree.tostring(bearer)
+    assert module.build_assertion(content).find(f".//{DS}KeyInfo") is None
