@@ -94,6 +94,7 @@ def open_stores(settings: Settings) -> Database:
     It lives here, below ``sts.runtime``, so that nothing in the home imports the runtime back.
     """
     # Late: the stores import SQLAlchemy, which writing the home's files does not need.
+    from sts.store.credential_cache import VerifiedCredentials  # noqa: PLC0415
     from sts.store.database import open_database  # noqa: PLC0415
     from sts.store.passwords import PasswordHasher, SecretBox  # noqa: PLC0415
 
@@ -101,6 +102,7 @@ def open_stores(settings: Settings) -> Database:
         settings.effective_database_url,
         hasher=PasswordHasher(n=settings.password_hash_n),
         secret_box=SecretBox(settings.secrets_key_path.read_bytes()),
+        credentials=VerifiedCredentials(settings.password_cache_seconds),
     )
 
 

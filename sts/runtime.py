@@ -25,6 +25,7 @@ from sts.web.pipeline import TrustEndpoint
 from sts.service.providers import SamlTokenProvider
 from sts.service.token_service import IssuePolicy, SecurityTokenService
 from sts.store.database import Database
+from sts.store.prepared import request_scope
 from sts.tokens.validators import TokenResolver
 from sts.xmltime import utcnow
 
@@ -97,6 +98,7 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
         limits=XmlLimits.from_settings(settings),
         metadata_exchange=MetadataExchange(settings.public_base_url, settings.client_proof),
         audit=audit,
+        unit_of_work=lambda: request_scope(stores.engine),
     )
     return Runtime(settings, stores, signing_key, signer, service, endpoint, audit, encryption_key, keyring,
                    throttle)

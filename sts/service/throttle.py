@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, TypeVar
 from anyio import to_thread
 
 from sts.interfaces import AuditSink, Clock, ThrottleStore, UserDirectory
+from sts.offload import MoveToThread, on_event_loop
 from sts.model import UserRecord
 from sts.xmltime import utcnow
 
@@ -232,9 +233,13 @@ def address_key(remote: str) -> str:
     return str(ip)
 
 
-async def run_throttled(fn: Callable[[], T], *, origin: tuple[str, datetime] | None = None) -> T:
+async def run_throttled(fn: Callable[[], T], *, origin: tuple[str, datetime] | None = None,
+                        inline: bool = False) -> T:
     """Run ``fn`` in the thread pool; when the throttle says wait, wait here (no thread held) and run it again.
     ``origin`` is the request's (client address, arrival time), for ``ThrottledUsers``.
+
+    ``inline``: run ``fn`` on the event loop itself (``sts.offload``); a step that turns out heavy before anything
+    was committed (``MoveToThread``) makes it run again in the thread pool.
 
     The wait ends at ``received_at + delay`` and the delay is capped, so the loop ends: the next run finds it
     served (or a longer one, still bounded by the cap from ``received_at``, if more failures arrived meanwhile).
@@ -244,7 +249,12 @@ async def run_throttled(fn: Callable[[], T], *, origin: tuple[str, datetime] | N
     try:
         for _ in range(_MAX_WAITS):
             try:
+                if inline:
+                    with on_event_loop():
+                        return fn()
                 return await to_thread.run_sync(fn)
+            except MoveToThread:
+                inline = False
             except Throttled as throttled:
                 await asyncio.sleep(throttled.seconds)
     finally:

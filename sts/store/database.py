@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.pool import StaticPool
 
 from sts.interfaces import Clock
+from sts.store.credential_cache import VerifiedCredentials
 from sts.store.passwords import PasswordHasher, SecretBox
 from sts.store.clients import SqlClientStore
 from sts.store.relying_parties import SqlRelyingPartyStore
@@ -51,10 +52,11 @@ class Database:
         hasher: PasswordHasher | None = None,
         secret_box: SecretBox | None = None,
         clock: Clock = utcnow,
+        credentials: VerifiedCredentials | None = None,
     ) -> None:
         self.engine = engine
         self._clock = clock
-        self.users = SqlUserStore(engine, hasher or PasswordHasher(), secret_box)
+        self.users = SqlUserStore(engine, hasher or PasswordHasher(), secret_box, credentials)
         self.relying_parties = SqlRelyingPartyStore(engine)
         self.nonces = SqlReplayCache(engine, clock)
         self.tokens = SqlTokenStore(engine)
@@ -85,12 +87,13 @@ def open_database(
     secret_box: SecretBox | None = None,
     clock: Clock = utcnow,
     run_migrations: bool = True,
+    credentials: VerifiedCredentials | None = None,
 ) -> Database:
     """Create the engine for ``url``, bring the schema up to date and return the stores on it."""
     engine = create_database_engine(url)
     if run_migrations:
         migrate(engine)
-    return Database(engine, hasher, secret_box, clock)
+    return Database(engine, hasher, secret_box, clock, credentials)
 
 
 def create_database_engine(url: str) -> Engine:

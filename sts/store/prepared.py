@@ -11,6 +11,12 @@ exactly as through ``Connection.execute``). Each is a single statement, atomic o
 * PostgreSQL and others (DB-API 2.0): the driver opens a transaction; ``write`` commits it before
   returning, a read's is ended by the pool's reset-on-return.
 
+Inside ``request_scope(engine)`` (one per SOAP request, opened by the pipeline) every statement of the request
+runs on ONE pooled connection, checked out at the first statement and returned when the scope ends: a pool
+checkout and return cost ≈ 80 µs, as much as the statement. Writes still commit before ``write`` returns, so
+what the request acknowledges is on disk before its answer, exactly as without the scope; ``once_per_request``
+memoises a value (the configuration version) for the rest of the request.
+
 Everything else (management, migrations, multi-statement work) keeps using ``Connection`` and transactions.
 Driver errors are re-raised as SQLAlchemy's (``IntegrityError`` ...), as ``Connection.execute`` would.
 """
@@ -18,14 +24,69 @@ Driver errors are re-raised as SQLAlchemy's (``IntegrityError`` ...), as ``Conne
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from sqlalchemy import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
+from sts.offload import note_commit
+
 Processor = Callable[[Any], Any] | None
+T = TypeVar("T")
+
+
+class _Scope:
+    """The request's connection (checked out lazily) and its memoised values."""
+
+    __slots__ = ("engine", "conn", "values")
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn: Any = None
+        self.values: dict[str, Any] = {}
+
+    def release(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()  # back to the pool, which rolls back whatever is still open
+
+
+_scope: ContextVar[_Scope | None] = ContextVar("sts_request_scope", default=None)
+
+
+@contextmanager
+def request_scope(engine: Engine) -> Iterator[None]:
+    """Run the statements made inside on one connection of ``engine`` (see the module's docstring)."""
+    scope = _Scope(engine)
+    token = _scope.set(scope)
+    try:
+        yield
+    finally:
+        _scope.reset(token)
+        scope.release()
+
+
+def once_per_request(engine: Engine, key: str, compute: Callable[[], T]) -> T:
+    """``compute()``, memoised for the rest of the current request scope on ``engine`` (every call outside one)."""
+    scope = _scope.get()
+    if scope is None or scope.engine is not engine:
+        return compute()
+    values = scope.values
+    if key in values:
+        return values[key]  # type: ignore[no-any-return]
+    value = values[key] = compute()
+    return value
+
+
+def forget_in_request(engine: Engine, key: str) -> None:
+    """Drop a memoised value: the request itself changed what it stands for."""
+    scope = _scope.get()
+    if scope is not None and scope.engine is engine:
+        scope.values.pop(key, None)
 
 
 class _Compiled:
@@ -90,6 +151,9 @@ def _run(
     dialect = engine.dialect
     compiled = prepared.compiled(dialect)
     params = compiled.parameters(values)
+    scope = _scope.get()
+    if scope is not None and scope.engine is engine:
+        return _run_in_scope(scope, dialect, compiled, params, commit=commit)
     conn = engine.raw_connection()
     cursor = None
     try:
@@ -99,6 +163,7 @@ def _run(
         rowcount = cursor.rowcount
         if commit:
             conn.commit()
+            note_commit()
         return rows, rowcount
     except dialect.loaded_dbapi.Error as exc:
         if dialect.is_disconnect(exc, conn.dbapi_connection, cursor):
@@ -116,6 +181,38 @@ def _run(
             except Exception:  # noqa: BLE001 - the connection may be gone already
                 pass
         conn.close()  # back to the pool, which rolls back whatever is still open
+
+
+def _run_in_scope(
+    scope: _Scope, dialect: Dialect, compiled: _Compiled, params: Any, *, commit: bool
+) -> tuple[list[Any], int]:
+    if scope.conn is None:
+        scope.conn = scope.engine.raw_connection()
+    conn = scope.conn
+    cursor = conn.cursor()
+    try:
+        cursor.execute(compiled.sql, params)
+        rows = cursor.fetchall() if cursor.description is not None else []
+        rowcount = cursor.rowcount
+        if commit:
+            conn.commit()
+            note_commit()
+        return rows, rowcount
+    except dialect.loaded_dbapi.Error as exc:
+        if dialect.is_disconnect(exc, conn.dbapi_connection, cursor):
+            conn.invalidate(exc)
+            scope.conn = None  # the next statement of the request checks out a fresh one
+        else:
+            _rollback_quietly(conn)
+        raise DBAPIError.instance(compiled.sql, params, exc, dialect.loaded_dbapi.Error) from exc
+    except BaseException:
+        _rollback_quietly(conn)
+        raise
+    finally:
+        try:
+            cursor.close()
+        except Exception:  # noqa: BLE001 - the connection may be gone already
+            pass
 
 
 def _rollback_quietly(conn: Any) -> None:

@@ -4,8 +4,9 @@ Matching: the exact endpoint first, after normalisation (scheme and host case-in
 trailing slash ignored); else the longest ``match_prefix`` endpoint that covers the AppliesTo on a path
 boundary, so ``https://rp.example`` never covers ``https://rp.example.evil.test``.
 
-Lookups are served from an in-process index. Each lookup reads the ``config_version`` counter (one
-primary-key read) and rebuilds the index when another process changed the relying parties.
+Lookups are served from an in-process index. Each request reads the ``config_version`` counter once (one
+primary-key read, shared with the user cache) and the index is rebuilt when another process changed the
+configuration.
 """
 
 from __future__ import annotations
@@ -16,19 +17,13 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sts.model import RelyingParty
 from sts.uris import DataEncryption, KeyTransport, KeyType, SignatureAlgorithm, TokenType, normalize_endpoint
-from sts.store.prepared import Prepared, fetch
-from sts.store.schema import CONFIG_VERSION, bump_config_version, counters, read_config_version, relying_parties, utcnow
+from sts.store.schema import bump_config_version, config_version_now, read_config_version, relying_parties, utcnow
 from sts.store.transactions import reading, writing
-
-# The one statement of a lookup when nothing changed: a primary-key read of the counter.
-_CONFIG_VERSION = Prepared(select(counters.c.value).where(counters.c.name == bindparam("name")))
-
-
 
 def check_endpoint(endpoint: str) -> None:
     """Raise ValueError unless ``endpoint`` is an absolute URL (scheme and host) or a ``urn:`` URI."""
@@ -88,7 +83,7 @@ class SqlRelyingPartyStore:
         # Version first, rows second: at worst newer rows get cached under an older version, which only
         # costs one more rebuild on the next lookup, never a stale answer. So the version read needs no
         # transaction around it, and the common case is that single statement.
-        version = int(fetch(self._engine, _CONFIG_VERSION, {"name": CONFIG_VERSION})[0][0])
+        version = config_version_now(self._engine)
         index = self._index
         if index is None or index.version != version:
             with reading(self._engine) as conn:

@@ -29,12 +29,14 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    bindparam,
     insert,
     inspect,
     select,
     update,
 )
 
+from sts.store.prepared import Prepared, fetch, once_per_request
 from sts.store.transactions import writing
 
 CONFIG_VERSION = "config_version"
@@ -214,8 +216,8 @@ schema_version = Table(
     Column("version", Integer, nullable=False),
 )
 
-# Named counters; the CONFIG_VERSION row is bumped with every relying-party change so that the cache in each
-# worker process can tell, with one primary-key read, that it is stale.
+# Named counters; the CONFIG_VERSION row is bumped with every relying-party and user change so that the caches in
+# each worker process (and on each node) can tell, with one primary-key read per request, that they are stale.
 counters = Table(
     "counters",
     metadata,
@@ -324,7 +326,7 @@ def _record(conn: Connection, old: int, new: int) -> None:
 
 
 def bump_config_version(conn: Connection) -> None:
-    """Mark the relying-party configuration changed (call inside the changing transaction)."""
+    """Mark relying parties or users changed (call inside the changing transaction)."""
     conn.execute(
         update(counters).where(counters.c.name == CONFIG_VERSION).values(value=counters.c.value + 1)
     )
@@ -334,3 +336,16 @@ def read_config_version(conn: Connection) -> int:
     return int(conn.execute(select(counters.c.value).where(counters.c.name == CONFIG_VERSION)).scalar_one())
 
 
+
+
+_CONFIG_VERSION_NOW = Prepared(select(counters.c.value).where(counters.c.name == bindparam("name")))
+
+
+def config_version_now(engine: Engine) -> int:
+    """The configuration version, read once per request (``sts.store.prepared.request_scope``): every cache
+    consulted by one request checks itself against the same reading. Outside a request scope, read on each call."""
+    return once_per_request(engine, CONFIG_VERSION, lambda: _read_now(engine))
+
+
+def _read_now(engine: Engine) -> int:
+    return int(fetch(engine, _CONFIG_VERSION_NOW, {"name": CONFIG_VERSION})[0][0])

@@ -14,6 +14,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
+from sts.offload import note_commit
+
 _BEGIN_OPTION = "sqlite_begin"
 
 
@@ -24,6 +26,7 @@ def writing(engine: Engine) -> Iterator[Connection]:
         conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         with conn.begin():
             yield conn
+        note_commit()
 
 
 @contextmanager

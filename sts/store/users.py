@@ -4,45 +4,48 @@ from __future__ import annotations
 
 import builtins
 import secrets
+import threading
 import unicodedata
 from collections.abc import Iterable, Sequence
-
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sts.model import Claim, UserRecord
+from sts.offload import heavy
+from sts.store.credential_cache import VerifiedCredentials
 from sts.store.passwords import PasswordHasher, SecretBox
 from sts.store.prepared import Prepared, fetch
-from sts.store.schema import user_claims, users, utcnow
+from sts.store.schema import bump_config_version, config_version_now, user_claims, users, utcnow
 from sts.store.transactions import reading, writing
 
 MAX_NAME_LENGTH = 255
 
-# The per-request reads, one statement each (a single SELECT is one consistent snapshot): the user and its
-# claims in one LEFT JOIN, ordered as stored; a user without claims comes back as one row with NULL uri.
+# The per-request read, one statement (a single SELECT is one consistent snapshot): the user, its claims (one
+# LEFT JOIN, ordered as stored; a user without claims comes back as one row with NULL uri) and its credentials.
 _USER_COLUMNS = (users.c.name, users.c.disabled, users.c.admin)
 _CLAIM_COLUMNS = (user_claims.c.uri, user_claims.c.value)
 _WITH_CLAIMS = users.outerjoin(user_claims, user_claims.c.user_id == users.c.id)
-_GET = Prepared(
-    select(*_USER_COLUMNS, *_CLAIM_COLUMNS)
+_ENTRY = Prepared(
+    select(*_USER_COLUMNS, *_CLAIM_COLUMNS, users.c.digest_secret, users.c.password_hash)
     .select_from(_WITH_CLAIMS)
     .where(users.c.name == bindparam("name"))
     .order_by(user_claims.c.position)
 )
-_GET_WITH_SECRET = Prepared(
-    select(*_USER_COLUMNS, *_CLAIM_COLUMNS, users.c.digest_secret)
-    .select_from(_WITH_CLAIMS)
-    .where(users.c.name == bindparam("name"))
-    .order_by(user_claims.c.position)
-)
-_DIGEST_SECRET = Prepared(
-    select(users.c.digest_secret, users.c.disabled).where(users.c.name == bindparam("name"))
-)
-_PASSWORD_HASH = Prepared(
-    select(users.c.password_hash, users.c.disabled).where(users.c.name == bindparam("name"))
-)
+#: Users cached per process (unknown names too, so a miss costs what a hit costs); the oldest go first.
+MAX_CACHED_USERS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What one request needs of a user, as of configuration ``version`` (None: no such user)."""
+
+    version: int
+    record: UserRecord | None
+    sealed_secret: bytes | None
+    password_hash: str | None
 
 
 def check_user_name(name: str) -> None:
@@ -59,12 +62,21 @@ class SqlUserStore:
     """Users in SQL; passwords as scrypt hashes, digest secrets sealed by a ``SecretBox``.
 
     Without a box no digest secret is kept, and PasswordDigest authentication is unavailable.
+
+    Reads are served from a per-process cache checked against the configuration version, which every user change
+    bumps in its own transaction and every request reads once (``config_version_now``): a change made by any
+    process or node applies to the next request everywhere. Secrets stay sealed in the cache.
     """
 
-    def __init__(self, engine: Engine, hasher: PasswordHasher, box: SecretBox | None = None) -> None:
+    def __init__(self, engine: Engine, hasher: PasswordHasher, box: SecretBox | None = None,
+                 credentials: VerifiedCredentials | None = None) -> None:
         self._engine = engine
         self._hasher = hasher
         self._box = box
+        #: Recently verified PasswordText pairs (``password_cache_seconds``); off when None.
+        self._credentials = credentials
+        self._cache: dict[str, _Entry] = {}
+        self._cache_lock = threading.Lock()
         # Opened for unknown and disabled users, so that a PasswordDigest check costs the same for every name.
         self._dummy_sealed = None if box is None else box.seal(secrets.token_urlsafe(16), _aad(""))
 
@@ -88,19 +100,20 @@ class SqlUserStore:
                 key = conn.execute(insert(users).values(row)).inserted_primary_key
                 assert key is not None  # a single-row insert always reports its key
                 _insert_claims(conn, int(key[0]), claims)
+                bump_config_version(conn)
         except IntegrityError:
             raise ValueError(f"user {name} already exists") from None
 
     def remove(self, name: str) -> bool:
         with writing(self._engine) as conn:
             # Claims go with the user through ON DELETE CASCADE.
-            return conn.execute(delete(users).where(users.c.name == name)).rowcount > 0
+            return _changed(conn, conn.execute(delete(users).where(users.c.name == name)).rowcount)
 
     def set_password(self, name: str, password: str) -> bool:
         """Replace the password (and its digest secret); False when there is no such user."""
         values = {"password_hash": self._hasher.hash(password), "digest_secret": self._seal(name, password)}
         with writing(self._engine) as conn:
-            return conn.execute(update(users).where(users.c.name == name).values(values)).rowcount > 0
+            return _changed(conn, conn.execute(update(users).where(users.c.name == name).values(values)).rowcount)
 
     def set_claims(self, name: str, claims: Sequence[tuple[str, str]]) -> bool:
         """Replace all claims of the user, keeping the given order; False when there is no such user."""
@@ -110,36 +123,56 @@ class SqlUserStore:
                 return False
             conn.execute(delete(user_claims).where(user_claims.c.user_id == user_id))
             _insert_claims(conn, user_id, claims)
+            bump_config_version(conn)
             return True
 
     def set_disabled(self, name: str, disabled: bool) -> bool:
         with writing(self._engine) as conn:
             stmt = update(users).where(users.c.name == name).values(disabled=disabled)
-            return conn.execute(stmt).rowcount > 0
+            return _changed(conn, conn.execute(stmt).rowcount)
 
     def set_admin(self, name: str, admin: bool) -> bool:
         with writing(self._engine) as conn:
-            return conn.execute(update(users).where(users.c.name == name).values(admin=admin)).rowcount > 0
+            return _changed(conn, conn.execute(update(users).where(users.c.name == name).values(admin=admin)).rowcount)
 
     # -- reading ---------------------------------------------------------------------------------------
 
     def get(self, name: str) -> UserRecord | None:
-        """The user and its claims, read fresh on every call (one statement)."""
-        rows = fetch(self._engine, _GET, {"name": name})
-        return _record(rows) if rows else None
+        """The user and its claims, as of this request's configuration version."""
+        return self._entry(name).record
 
     def get_with_secret(self, name: str) -> tuple[UserRecord, str | None] | None:
-        """``get`` and ``digest_secret`` in one statement: None for an unknown user, else the record and
-        the digest secret, which is None exactly when ``digest_secret`` would be (disabled user, no secret
-        stored, no box). Like ``digest_secret``, ValueError when the sealed secret cannot be opened."""
-        rows = fetch(self._engine, _GET_WITH_SECRET, {"name": name})
-        if not rows:
+        """``get`` and ``digest_secret`` together: None for an unknown user, else the record and the digest
+        secret, which is None exactly when ``digest_secret`` would be (disabled user, no secret stored, no box).
+        Like ``digest_secret``, ValueError when the sealed secret cannot be opened."""
+        entry = self._entry(name)
+        record = entry.record
+        if record is None:
             return None
-        record = _record(rows)
-        sealed = rows[0][5]
-        if self._box is None or record.disabled or sealed is None:
+        if self._box is None or record.disabled or entry.sealed_secret is None:
             return record, None
-        return record, self._box.open(bytes(sealed), _aad(name))
+        return record, self._box.open(entry.sealed_secret, _aad(name))
+
+    def _entry(self, name: str) -> _Entry:
+        # Version first, rows second: at worst newer rows are cached under an older version, which costs one
+        # more read on the next request, never a stale answer (the relying-party index does the same).
+        version = config_version_now(self._engine)
+        entry = self._cache.get(name)
+        if entry is not None and entry.version == version:
+            return entry
+        rows = fetch(self._engine, _ENTRY, {"name": name})
+        if rows:
+            first = rows[0]
+            sealed = None if first[5] is None else bytes(first[5])
+            entry = _Entry(version, _record(rows), sealed, first[6])
+        else:
+            entry = _Entry(version, None, None, None)
+        with self._cache_lock:
+            self._cache.pop(name, None)
+            while len(self._cache) >= MAX_CACHED_USERS:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[name] = entry
+        return entry
 
     def list(self) -> builtins.list[UserRecord]:
         """Every user, by name."""
@@ -163,26 +196,43 @@ class SqlUserStore:
     # -- credentials -----------------------------------------------------------------------------------
 
     def check_password(self, name: str, password: str) -> bool:
-        """True only for an enabled user with this password; every other answer costs the same scrypt."""
-        rows = fetch(self._engine, _PASSWORD_HASH, {"name": name})
-        if not rows or rows[0][1]:
+        """True only for an enabled user with this password; every other answer costs the same scrypt, unless
+        the pair was verified against the same stored hash within ``password_cache_seconds``."""
+        entry = self._entry(name)
+        record, stored = entry.record, entry.password_hash
+        credentials = self._credentials
+        if record is None or record.disabled or stored is None:
+            heavy()
             self._hasher.dummy_verify(password)
             return False
-        return self._hasher.verify(password, rows[0][0])
+        if credentials is not None and credentials.matches(name, password, stored):
+            return True
+        heavy()  # scrypt: off the event loop (sts.offload)
+        ok = self._hasher.verify(password, stored)
+        if ok and credentials is not None:
+            credentials.remember(name, password, stored)
+        return ok
 
     def digest_secret(self, name: str) -> str | None:
         """The plain password for PasswordDigest checks; None for unknown or disabled users, or no box."""
         if self._box is None:
             return None
-        rows = fetch(self._engine, _DIGEST_SECRET, {"name": name})
-        if not rows or rows[0][1] or rows[0][0] is None:
+        entry = self._entry(name)
+        if entry.record is None or entry.record.disabled or entry.sealed_secret is None:
             if self._dummy_sealed is not None:
                 self._box.open(self._dummy_sealed, _aad(""))  # the same work as for a known user
             return None
-        return self._box.open(bytes(rows[0][0]), _aad(name))
+        return self._box.open(entry.sealed_secret, _aad(name))
 
     def _seal(self, name: str, password: str) -> bytes | None:
         return None if self._box is None else self._box.seal(password, _aad(name))
+
+
+def _changed(conn: Connection, rowcount: int) -> bool:
+    """Bump the configuration version when a user row changed (inside the changing transaction)."""
+    if rowcount:
+        bump_config_version(conn)
+    return rowcount > 0
 
 
 def _aad(name: str) -> bytes:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -109,8 +111,11 @@ class TrustEndpoint:
         max_depth: int | None = None,
         metadata_exchange: MetadataExchange | None = None,
         audit: AuditTrail | None = None,
+        unit_of_work: Callable[[], AbstractContextManager[None]] = nullcontext,
     ) -> None:
         self._audit = audit
+        #: Wraps each request: the store's request scope, so all its statements share one connection.
+        self._unit_of_work = unit_of_work
         self._service = service
         self._authenticator = authenticator
         # max_bytes/max_depth: the older keywords, overriding those two bounds of ``limits``.
@@ -125,6 +130,10 @@ class TrustEndpoint:
         self._actions = frozenset(_TRUST_ACTIONS) | ({WXF_GET} if metadata_exchange is not None else frozenset())
 
     def handle(self, body: bytes, ctx: RequestContext) -> SoapResponse:
+        with self._unit_of_work():
+            return self._handle_and_record(body, ctx)
+
+    def _handle_and_record(self, body: bytes, ctx: RequestContext) -> SoapResponse:
         progress = _Progress(soap=ctx.soap_version)
         try:
             response = self._handle(body, ctx, progress)
