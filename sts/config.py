@@ -15,6 +15,7 @@ from typing import Any
 
 CONFIG_FILE = "sts.toml"
 CLIENT_PROOFS = ("username", "signature", "either")
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ class Settings:
     default_lifetime_seconds: int = 1800
     max_lifetime_seconds: int = 8 * 3600
     password_hash_n: int = 2**15
+    #: A PasswordText pair verified against the stored hash is trusted for this many seconds without scrypt
+    #: again (an HMAC-keyed in-memory cache; a password change or disable applies at once). 0 switches it off.
+    password_cache_seconds: int = 60
     log_level: str = "info"
     # What a client must prove: "username" (a UsernameToken), "signature" (a request signed by a registered
     # client certificate) or "either". A per-relying-party override is not there yet.
@@ -70,6 +74,14 @@ class Settings:
     #: Certificates (the STS's, relying parties', clients') expiring within this many days are flagged by
     #: ``sts check-config``.
     certificate_warning_days: int = 30
+    # --- operations (issue 14) ---
+    #: ``GET /metrics`` (Prometheus text format); it names relying parties and their volumes, so it is served to
+    #: loopback clients only, unless ``metrics_public`` or the request carries ``Authorization: Bearer <token>``.
+    metrics_enabled: bool = True
+    metrics_public: bool = False
+    metrics_token: str = ""
+    #: "text": uvicorn's log lines; "json": one JSON object a line, one line per request, with a correlation id.
+    log_format: str = "text"
 
     @property
     def effective_issuer(self) -> str:
@@ -144,6 +156,8 @@ def load_settings(home: Path) -> Settings:
     if coerced.get("client_proof", CLIENT_PROOFS[-1]) not in CLIENT_PROOFS:
         raise ValueError(f"setting client_proof must be one of {', '.join(CLIENT_PROOFS)}, "
                          f"not {coerced['client_proof']!r}")
+    if coerced.get("log_format", LOG_FORMATS[0]) not in LOG_FORMATS:
+        raise ValueError(f"setting log_format must be one of {', '.join(LOG_FORMATS)}, not {coerced['log_format']!r}")
     return replace(settings, **coerced)
 
 
@@ -191,6 +205,8 @@ default_lifetime_seconds = {settings.default_lifetime_seconds}
 max_lifetime_seconds = {settings.max_lifetime_seconds}
 # scrypt cost for stored password hashes (N, a power of two).
 password_hash_n = {settings.password_hash_n}
+# Seconds a verified PasswordText (user, password) pair skips scrypt on repeated requests; 0 turns the cache off.
+password_cache_seconds = {settings.password_cache_seconds}
 log_level = "{settings.log_level}"
 # What clients must prove: "username" (a UsernameToken), "signature" (a request signed with a certificate
 # registered by `sts client add`, over Body and Timestamp) or "either".
@@ -223,4 +239,11 @@ auth_throttle_window_seconds = {settings.auth_throttle_window_seconds}
 graceful_shutdown_seconds = {settings.graceful_shutdown_seconds}
 # `sts check-config` flags certificates expiring within this many days.
 certificate_warning_days = {settings.certificate_warning_days}
+# Prometheus metrics at GET /metrics: always to loopback clients (not forwarded by a proxy); to others only when
+# metrics_public is true or with the header `Authorization: Bearer <metrics_token>`.
+metrics_enabled = {str(settings.metrics_enabled).lower()}
+metrics_public = {str(settings.metrics_public).lower()}
+metrics_token = ""
+# "text" (uvicorn's log lines) or "json" (one JSON object a line: a line per request, with its correlation id).
+log_format = "{settings.log_format}"
 """
