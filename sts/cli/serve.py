@@ -59,7 +59,7 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
           ssl_keyfile: str | None, ssl_client_ca: str | None, allow_insecure_key_permissions: bool) -> None:
     """Serve the STS over HTTP (or HTTPS with --ssl-certfile/--ssl-keyfile); SIGTERM drains, then exits 0."""
     from sts.home import demo_banner
-    from sts.web.tls import TlsH11Protocol, ssl_options
+    from sts.web.tls import http_protocol, ssl_options
 
     if bool(ssl_certfile) != bool(ssl_keyfile):
         raise click.ClickException("--ssl-certfile and --ssl-keyfile go together")
@@ -84,8 +84,9 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
     os.environ.update(STS_HOME=str(ctx.home.resolve()), STS_PUBLIC_BASE_URL=settings.public_base_url,
                       STS_LOOPBACK_BIND="1" if loopback else "0",
                       STS_TLS_CLIENT_CERTS="1" if client_certificates else "0")
-    # TlsH11Protocol: uvicorn's h11 protocol that hands the TLS client certificate to the app (sts.web.tls).
-    options = dict(host=host, port=port, log_level=settings.log_level, proxy_headers=False, http=TlsH11Protocol,
+    # httptools (or h11), each handing the TLS client certificate to the app (sts.web.tls); uvloop when installed.
+    options = dict(host=host, port=port, log_level=settings.log_level, proxy_headers=False, http=http_protocol(),
+                   loop="auto",
                    timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
                    **ssl_options(ssl_certfile, ssl_keyfile, ssl_client_ca))
     if workers > 1:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-from email.message import Message
-from email.utils import collapse_rfc2231_value
 from functools import cached_property
 
 from cryptography import x509
@@ -28,18 +26,16 @@ from starlette.routing import Mount, Route
 from sts.config import load_settings, resolve_home
 from sts.web.console import create_console
 from sts.tokens.crypto.signing import XmlSigner, default_algorithm
-from sts.errors import InvalidRequest, StsError
 from sts.web.metadata import load_xsd_for_serving
 from sts.web.metadata.federation import render_federation_metadata
 from sts.web.metadata.mex import MetadataExchange
 from sts.web.metadata.wsdl import render_wsdl
 from sts.model import RequestContext
 from sts.web.pipeline import SoapResponse
+from sts.web.soap_http import SoapEndpoint, fault, read_limited, soap_version, too_large, transport_actions
 from sts.web.tls import client_cert_der
-from sts.protocol.soap import build_envelope, fault_http_status, render_fault
 from sts.uris import SoapVersion
 from sts.runtime import Runtime, build_runtime
-from sts.service.throttle import run_throttled
 from sts.xmltime import utcnow
 
 SOAP_PATHS = (
@@ -132,26 +128,9 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
             certificate_transport=certificate_transport,
             client_certificates=client_certificates,
             soap_version_announced=announced,
-            transport_actions=_transport_actions(request),
+            transport_actions=transport_actions(request.headers.getlist("soapaction"),
+                                                request.headers.get("content-type", "")),
         )
-
-    async def soap(request: Request) -> Response:
-        return await _soap(request, certificate_transport=False)
-
-    async def certificate_transport(request: Request) -> Response:
-        return await _soap(request, certificate_transport=True)
-
-    async def _soap(request: Request, *, certificate_transport: bool) -> Response:
-        version = _soap_version(request.headers.get("content-type", ""))
-        if version is None:
-            return Response("Content-Type must be text/xml or application/soap+xml\n", 415)
-        ctx = _context(request, version, certificate_transport=certificate_transport)
-        body = await _read_limited(request, settings.max_request_bytes)
-        if body is None:
-            return _as_response(_fault(_too_large(settings.max_request_bytes), version))
-        # A due brute-force delay is awaited here, not slept in a worker thread (sts.service.throttle).
-        return _as_response(await run_throttled(lambda: runtime.endpoint.handle(body, ctx),
-                                                origin=(ctx.remote, ctx.received_at)))
 
     async def service_get(request: Request) -> Response:
         if "xsd" in request.query_params:
@@ -169,12 +148,13 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
 
     async def mex_post(request: Request) -> Response:
         # Tolerant: a MEX Get with another content type is answered in SOAP 1.2 (whatever its envelope says).
-        announced = _soap_version(request.headers.get("content-type", ""))
+        announced = soap_version(request.headers.get("content-type", ""))
         version = announced or SoapVersion.SOAP12
         ctx = _context(request, version, certificate_transport=False, announced=announced is not None)
-        body = await _read_limited(request, settings.max_request_bytes)
+        body = await read_limited(request.receive, request.headers.get("content-length", ""),
+                                  settings.max_request_bytes)
         if body is None:
-            return _as_response(_fault(_too_large(settings.max_request_bytes), version))
+            return _as_response(fault(too_large(settings.max_request_bytes), version))
         return _as_response(await run_in_threadpool(runtime.endpoint.handle_metadata, body, ctx))
 
     async def federation_metadata(request: Request) -> Response:
@@ -195,8 +175,14 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
         # A person who opens the server's bare URL wants the console (which lists the endpoints once signed in).
         return RedirectResponse(f"{request.scope.get('root_path', '')}/console/", 302)
 
-    routes = [Route(path, soap, methods=["POST"]) for path in SOAP_PATHS]
-    routes.extend(Route(path, certificate_transport, methods=["POST"]) for path in CERTIFICATE_TRANSPORT_PATHS)
+    # The SOAP routes are plain ASGI apps (sts.web.soap_http): no Request/Response objects, no thread hop.
+    def soap_endpoint(certificate_transport: bool) -> SoapEndpoint:
+        return SoapEndpoint(runtime, loopback_bind=loopback_bind, client_certificates=client_certificates,
+                            certificate_transport=certificate_transport)
+
+    usernamemixed, certificatetransport = soap_endpoint(False), soap_endpoint(True)
+    routes = [Route(path, usernamemixed, methods=["POST"]) for path in SOAP_PATHS]
+    routes.extend(Route(path, certificatetransport, methods=["POST"]) for path in CERTIFICATE_TRANSPORT_PATHS)
     routes.append(Route("/services/sts", service_get, methods=["GET"]))
     for path in MEX_PATHS:
         routes.append(Route(path, mex_get, methods=["GET"]))
@@ -220,62 +206,6 @@ def app_from_env() -> Starlette:
     settings = load_settings(resolve_home(os.environ.get("STS_HOME")))
     return create_app(build_runtime(settings), loopback_bind=os.environ.get("STS_LOOPBACK_BIND") == "1",
                       client_certificates=os.environ.get("STS_TLS_CLIENT_CERTS") == "1")
-
-
-def _soap_version(content_type: str) -> SoapVersion | None:
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media == "text/xml":
-        return SoapVersion.SOAP11
-    if media == "application/soap+xml":
-        return SoapVersion.SOAP12
-    return None
-
-
-def _transport_actions(request: Request) -> tuple[tuple[str, str], ...]:
-    """The actions HTTP carried: every SOAPAction header (SOAP 1.1; quoted; ``""`` means none; msal sends one with
-    SOAP 1.2 too) and the ``action`` parameter of the content type (SOAP 1.2, RFC 3902). The pipeline checks them
-    against wsa:Action and the RST."""
-    actions: list[tuple[str, str]] = []
-    for value in request.headers.getlist("soapaction"):
-        action = value.strip()
-        if len(action) >= 2 and action[0] == action[-1] == '"':
-            action = action[1:-1].strip()
-        if action:
-            actions.append(("SOAPAction", action))
-    content_type = request.headers.get("content-type", "")
-    if "action" in content_type.lower():  # the usual content type has none: skip the parameter parser
-        parsed = Message()
-        parsed["content-type"] = content_type
-        param = parsed.get_param("action")
-        action = collapse_rfc2231_value(param).strip() if param is not None else ""
-        if action:
-            actions.append(("the content type's action", action))
-    return tuple(actions)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> InvalidRequest:
-    """The same words as the parser's size check (sts.protocol.xmlsafe), for a body refused while it is read."""
-    message = f"the request exceeds the limit of {limit} bytes (max_request_bytes)"
-    return InvalidRequest(message, detail=message)
-
-
-def _fault(err: StsError, version: SoapVersion) -> SoapResponse:
-    body = build_envelope(version, render_fault(err, version, None))
-    return SoapResponse(fault_http_status(err, version), version.content_type, body)
 
 
 def _as_response(result: SoapResponse) -> Response:

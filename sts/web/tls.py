@@ -4,8 +4,10 @@ Spec: the ASGI "TLS Extension" (asgiref docs, ``scope["extensions"]["tls"]``, HT
 not fill it in, so an app cannot see the certificate a client presented in the handshake; AD FS's
 ``certificatetransport`` endpoints authenticate by exactly that certificate. :class:`TlsH11Protocol` is uvicorn's
 own h11 protocol with one addition: when a TLS connection is made, every request on it carries the extension.
-Select it with ``uvicorn.Config(http=TlsH11Protocol)`` (or ``uvicorn.run(..., http=TlsH11Protocol)``); it is a
-plain subclass, so nothing else about uvicorn changes. Over plain HTTP the scope is left as uvicorn builds it.
+:class:`TlsHttpToolsProtocol` does the same for uvicorn's httptools protocol (a C parser, ≈ 10× cheaper per
+request than h11); ``http_protocol()`` picks it when httptools is installed. Select one with
+``uvicorn.Config(http=...)``; each is a plain subclass, so nothing else about uvicorn changes. Over plain HTTP
+the scope is left as uvicorn builds it.
 
 Only the leaf certificate is reported: Python before 3.13 has no API for the peer's chain. The handshake
 already verified it against the CA bundle (``--ssl-client-ca``), so ``client_cert_error`` is always None;
@@ -23,7 +25,8 @@ from typing import Any
 from cryptography import x509
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["TlsH11Protocol", "client_cert_der", "ssl_options", "tls_extension"]
+__all__ = ["TlsH11Protocol", "TlsHttpToolsProtocol", "client_cert_der", "http_protocol", "ssl_options",
+           "tls_extension"]
 
 #: ``SSLObject.version()`` names -> the TLS protocol version numbers the extension carries.
 _TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
@@ -39,6 +42,31 @@ class TlsH11Protocol(H11Protocol):
         ssl_object = transport.get_extra_info("ssl_object")
         if isinstance(ssl_object, ssl.SSLObject):
             self.app = _with_extension(self.app, tls_extension(ssl_object, self.config.ssl_certfile))
+
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # httptools is not installed: h11 it is
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+
+
+if HttpToolsProtocol is not None:
+
+    class TlsHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[valid-type,misc]
+        """uvicorn's httptools protocol, adding ``scope["extensions"]["tls"]`` on TLS connections."""
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            ssl_object = transport.get_extra_info("ssl_object")
+            if isinstance(ssl_object, ssl.SSLObject):
+                self.app = _with_extension(self.app, tls_extension(ssl_object, self.config.ssl_certfile))
+else:
+    TlsHttpToolsProtocol = None  # type: ignore[assignment,misc]
+
+
+def http_protocol() -> type:
+    """The HTTP protocol ``sts serve`` runs: httptools when installed, else h11; both carry client certificates."""
+    return TlsHttpToolsProtocol if TlsHttpToolsProtocol is not None else TlsH11Protocol
 
 
 def tls_extension(ssl_object: ssl.SSLObject, server_certfile: object = None) -> dict[str, object]:
