@@ -184,3 +184,16 @@ def test_reference_must_name_the_element(rsa_material, content) -> None:
     assertion = saml20.build_assertion(content)
     with pytest.raises(ValueError, match="no Id attribute"):
         XmlSigner(rsa_material.signing_key).sign(assertion, "_other", after=assertion[0])
+
+
+@pytest.mark.parametrize("reference_id", ["_0123abcd", 'odd & "quoted" <id>\twith\nbreaks\r', "ünïcødé-€"])
+def test_signed_info_written_from_its_canonical_form_is_what_c14n_gives(rsa_material, reference_id) -> None:
+    """SignedInfo's bytes are assembled from parts worked out once: for any URI they must be lxml's c14n of it."""
+    element = etree.Element("{urn:t}Token", nsmap={"t": "urn:t"}, ID=reference_id)
+    etree.SubElement(element, "{urn:t}Value").text = "v"
+    signature = XmlSigner(rsa_material.signing_key).sign(element, reference_id)
+    value = base64.b64decode(signature.findtext(f"{DS}SignatureValue"))
+    public_key = rsa_material.signing_key.certificate.public_key()
+    public_key.verify(value, c14n(signature[0]), padding.PKCS1v15(), hashes.SHA256())
+    reparsed = etree.fromstring(etree.tostring(element)).find(f"{DS}Signature")
+    public_key.verify(value, c14n(reparsed[0]), padding.PKCS1v15(), hashes.SHA256())
