@@ -3,15 +3,21 @@
 1.3 Issue answers with an RSTRC holding one RSTR (adal-node requires the collection); 2005 with a bare RSTR.
 Every RSTR has TokenType and RequestedSecurityToken, and nothing precedes the token inside
 RequestedSecurityToken (passport-wsfed-saml2 takes its first child).
+
+The fixed part of an Issue answer (the RSTR's elements up to RequestedUnattachedReference, and the RSTRC around it)
+is rendered once per WS-Trust version, policy namespace and token type, and copied per response.
 """
 
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
+
 from lxml import etree
 
 from sts import ns
-from sts.model import CancelResponse, IssuedToken, RequestSecurityTokenResponse, ValidateResponse
-from sts.uris import TrustVersion
+from sts.model import CancelResponse, RequestSecurityTokenResponse, ValidateResponse
+from sts.uris import TokenType, TrustVersion
 from sts.protocol.wstrust.proof import render_proof
 from sts.xmltime import format_datetime
 
@@ -20,10 +26,11 @@ _WST_PREFIX = {TrustVersion.WST13: "trust", TrustVersion.WST2005: "t"}
 
 def render_issue_response(response: RequestSecurityTokenResponse) -> etree._Element:
     """The body content answering an Issue: RSTRC (1.3) or RSTR (2005)."""
-    rstr = render_rstr(response)
     if response.version is TrustVersion.WST2005:
-        return rstr
-    return render_collection(response.version, [rstr])
+        return render_rstr(response)
+    collection = copy.deepcopy(_skeleton(response.version, _policy_ns(response), response.token.token_type, True))
+    _fill_rstr(collection[0], response)
+    return collection
 
 
 def render_collection(version: TrustVersion, responses: list[etree._Element]) -> etree._Element:
@@ -66,32 +73,55 @@ def render_cancel_response(response: CancelResponse) -> etree._Element:
 
 def render_rstr(response: RequestSecurityTokenResponse) -> etree._Element:
     """One RSTR carrying an issued token (Issue, Renew, exchange, batch entries)."""
+    rstr = copy.deepcopy(_skeleton(response.version, _policy_ns(response), response.token.token_type, False))
+    _fill_rstr(rstr, response)
+    return rstr
+
+
+def _policy_ns(response: RequestSecurityTokenResponse) -> str:
+    return response.applies_to_ns or ns.WSP12
+
+
+@lru_cache(maxsize=64)
+def _skeleton(version: TrustVersion, policy_ns: str, token_type: TokenType, collected: bool) -> etree._Element:
+    """TokenType, Lifetime, AppliesTo, RequestedSecurityToken and the two references with empty values, in an RSTRC
+    when ``collected``: rendered element by element once, so a copy serialises exactly as that rendering did."""
+    wst = version.value
+    rstr = _bare_rstr(version, None)
+    etree.SubElement(rstr, ns.qn(wst, "TokenType"))
+    lifetime = etree.Element(ns.qn(wst, "Lifetime"))
+    etree.SubElement(lifetime, ns.qn(ns.WSU, "Created"))
+    etree.SubElement(lifetime, ns.qn(ns.WSU, "Expires"))
+    rstr.append(lifetime)
+    rstr.append(_applies_to(policy_ns, ""))
+    etree.SubElement(rstr, ns.qn(wst, "RequestedSecurityToken"))
+    etree.SubElement(rstr, ns.qn(wst, "RequestedAttachedReference")).append(_token_reference(token_type, ""))
+    etree.SubElement(rstr, ns.qn(wst, "RequestedUnattachedReference")).append(_token_reference(token_type, ""))
+    return render_collection(version, [rstr]) if collected else rstr
+
+
+def _fill_rstr(rstr: etree._Element, response: RequestSecurityTokenResponse) -> None:
+    """Set a copied skeleton's values (positions fixed by ``_skeleton``) and append what follows the references."""
     version = response.version
     wst = version.value
-    rstr = _bare_rstr(version, response.context)
     token = response.token
-    etree.SubElement(rstr, ns.qn(wst, "TokenType")).text = response.token_type_uri
-    rstr.append(_lifetime(wst, token))
-    rstr.append(_applies_to(response.applies_to_ns or ns.WSP12, token.applies_to))
-    requested = etree.SubElement(rstr, ns.qn(wst, "RequestedSecurityToken"))
+    if response.context is not None:
+        rstr.set("Context", response.context)
+    token_type, lifetime, applies_to, requested, attached, unattached = rstr
+    token_type.text = response.token_type_uri
+    lifetime[0].text = format_datetime(token.created)
+    lifetime[1].text = format_datetime(token.expires)
+    applies_to[0][0].text = token.applies_to
     # The token element as the service built it: moved into the RSTR, never serialised and parsed again.
     requested.append(token.element)
-    etree.SubElement(rstr, ns.qn(wst, "RequestedAttachedReference")).append(_token_reference(token))
-    etree.SubElement(rstr, ns.qn(wst, "RequestedUnattachedReference")).append(_token_reference(token))
+    attached[0][0].text = token.token_id
+    unattached[0][0].text = token.token_id
     if response.proof is not None:
         rstr.extend(render_proof(version, response.proof))
     if response.request_type_uri:
         etree.SubElement(rstr, ns.qn(wst, "RequestType")).text = response.request_type_uri
     if response.key_type_uri:
         etree.SubElement(rstr, ns.qn(wst, "KeyType")).text = response.key_type_uri
-    return rstr
-
-
-def _lifetime(wst: str, token: IssuedToken) -> etree._Element:
-    lifetime = etree.Element(ns.qn(wst, "Lifetime"))
-    etree.SubElement(lifetime, ns.qn(ns.WSU, "Created")).text = format_datetime(token.created)
-    etree.SubElement(lifetime, ns.qn(ns.WSU, "Expires")).text = format_datetime(token.expires)
-    return lifetime
 
 
 def _applies_to(policy_ns: str, address: str) -> etree._Element:
@@ -101,13 +131,13 @@ def _applies_to(policy_ns: str, address: str) -> etree._Element:
     return applies
 
 
-def _token_reference(token: IssuedToken) -> etree._Element:
+def _token_reference(token_type: TokenType, token_id: str) -> etree._Element:
     """A SecurityTokenReference to the SAML assertion by its ID (WSS SAML Token Profile 1.1 §3.4)."""
     str_el = etree.Element(ns.qn(ns.WSSE, "SecurityTokenReference"), nsmap={"wsse": ns.WSSE, "wsse11": ns.WSSE11})
-    str_el.set(ns.qn(ns.WSSE11, "TokenType"), token.token_type.profile_uri)
+    str_el.set(ns.qn(ns.WSSE11, "TokenType"), token_type.profile_uri)
     key_id = etree.SubElement(str_el, ns.qn(ns.WSSE, "KeyIdentifier"))
-    key_id.set("ValueType", token.token_type.key_identifier_value_type)
-    key_id.text = token.token_id
+    key_id.set("ValueType", token_type.key_identifier_value_type)
+    key_id.text = token_id
     return str_el
 
 
