@@ -10,7 +10,6 @@ import base64
 import copy
 import os
 from dataclasses import dataclass
-from functools import lru_cache
 from collections.abc import Collection
 from typing import Final, TypeVar
 
@@ -77,17 +76,38 @@ def encrypt_element(
     key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P,
 ) -> etree._Element:
     """Encrypt ``element`` (serialised with its in-scope namespaces) for the holder of ``cert``'s RSA key."""
-    public_key = _recipient_key(cert)
+    public_key, template = _recipient(cert, data, key_transport)
     cipher = _CIPHERS[data]
     session_key = os.urandom(cipher.key_size)
     plaintext = etree.tostring(element, encoding="utf-8", xml_declaration=False)
     ciphertext = _encrypt_gcm(session_key, plaintext) if cipher.gcm else _encrypt_cbc(session_key, plaintext)
-    encrypted_data = copy.deepcopy(_template(cert, data, key_transport))
-    # The template's two CipherValues, in document order: the session key's, then the data's.
-    key_value, data_value = encrypted_data.iter(_xenc("CipherValue"))
-    key_value.text = _b64(public_key.encrypt(session_key, _KEY_TRANSPORT_PADDING[key_transport]))
-    data_value.text = _b64(ciphertext)
+    encrypted_data = copy.deepcopy(template)
+    # Positions fixed by _template: EncryptedData/KeyInfo/EncryptedKey/CipherData/CipherValue (the session key's)
+    # and EncryptedData/CipherData/CipherValue (the data's).
+    encrypted_data[1][0][2][0].text = _b64(public_key.encrypt(session_key, _KEY_TRANSPORT_PADDING[key_transport]))
+    encrypted_data[2][0].text = _b64(ciphertext)
     return encrypted_data
+
+
+#: (id of the certificate, algorithms) -> (the certificate, its RSA key, the EncryptedData template). The entry holds
+#: the certificate, so its id is not reused while cached; looking up by id skips hashing the certificate's DER
+#: per token, as an lru_cache keyed by the certificate would. Relying parties are few: cleared when full.
+_RECIPIENTS: dict[tuple[int, DataEncryption, KeyTransport],
+                  tuple[x509.Certificate, rsa.RSAPublicKey, etree._Element]] = {}
+_MAX_RECIPIENTS = 256
+
+
+def _recipient(
+    cert: x509.Certificate, data: DataEncryption, key_transport: KeyTransport
+) -> tuple[rsa.RSAPublicKey, etree._Element]:
+    """The recipient's public key and the EncryptedData template: built once per certificate and algorithms."""
+    key = (id(cert), data, key_transport)
+    entry = _RECIPIENTS.get(key)
+    if entry is None or entry[0] is not cert:
+        if len(_RECIPIENTS) >= _MAX_RECIPIENTS:
+            _RECIPIENTS.clear()
+        entry = _RECIPIENTS[key] = (cert, _recipient_key(cert), _template(cert, data, key_transport))
+    return entry[1], entry[2]
 
 
 def _recipient_key(cert: x509.Certificate) -> rsa.RSAPublicKey:
@@ -97,9 +117,8 @@ def _recipient_key(cert: x509.Certificate) -> rsa.RSAPublicKey:
     return public_key
 
 
-@lru_cache(maxsize=256)
 def _template(cert: x509.Certificate, data: DataEncryption, key_transport: KeyTransport) -> etree._Element:
-    """Everything but the two CipherValues: built once per relying party and algorithms, copied per call."""
+    """Everything but the two CipherValues (see ``_recipient``): copied per call."""
     encrypted_data = etree.Element(_xenc("EncryptedData"), nsmap=_NSMAP, Type=ELEMENT_TYPE)
     etree.SubElement(encrypted_data, _xenc("EncryptionMethod"), Algorithm=data.value)
     key_info = etree.SubElement(encrypted_data, _ds("KeyInfo"))

@@ -135,3 +135,20 @@ def test_decrypted_xml_goes_through_the_safe_parser(rp_material) -> None:
     encrypted = encrypt_element(hostile, rp_material.signing_key.certificate)
     with pytest.raises(InvalidRequest):
         decrypt_element(encrypted, load_private_key(rp_material.key_pem))
+
+
+def test_cached_recipients_keep_to_their_own_certificate(rp_material, rsa_material, content) -> None:
+    """The key and template cached per certificate: interleaved recipients each get their own, reusably."""
+    assertion = _assertion("saml20", content)
+    recipients = [(m, m.signing_key.certificate) for m in (rp_material, rsa_material)]
+    for material, cert in recipients * 2:
+        encrypted = encrypt_element(assertion, cert)
+        serial = encrypted.findtext(f".//{DS}X509SerialNumber")
+        assert serial == str(cert.serial_number)
+        plain = decrypt_element(encrypted, load_private_key(material.key_pem))
+        assert etree.tostring(plain) == etree.tostring(assertion)
+    # A template fills copies: the first result is not changed by the ones after it.
+    first = encrypt_element(assertion, rp_material.signing_key.certificate)
+    before = etree.tostring(first)
+    encrypt_element(assertion, rp_material.signing_key.certificate)
+    assert etree.tostring(first) == before
