@@ -84,9 +84,16 @@ notebooks: test-deps $(VENV)/.notebooks-installed
 clean:
 	rm -rf $(VENV) var .pytest_cache build interop/node/node_modules
 
-.PHONY: bench
-bench: test-deps
-	$(PY) bench/issue_bench.py
+# The benchmark (bench/run.py, ~6 min, at most 15): raw RSA/ECDSA limits, `sts serve` with 1 and 2 workers under a
+# load generator, the verifier, the npm saml and pysaml2 peers; report in build/bench/ (bench.json, bench.md,
+# throughput.svg). make bench BENCH_ARGS="--soak-minutes 10" for the long soak.
+.PHONY: bench bench-smoke
+bench: interop-deps
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+# Every benchmark scenario for a moment (tests/bench runs it inside make test); asserts nothing about speed.
+bench-smoke: interop-deps
+	$(PY) bench/run.py --smoke $(BENCH_ARGS)
 
 # The attack suite (tests/security): one case per attack, each with its precise safe outcome. Against our own STS
 # by default; another one: make attack STS_URL=https://sts.example/services/sts STS_USER=... STS_PASSWORD=...

@@ -1,6 +1,7 @@
 """Issue path throughput against the machine's raw RSA-2048 signature rate (one core, in process and over HTTP).
 
-Run with `make bench`. Numbers go in closing notes, not in tests. The in-process figure is the pipeline alone
+A quick look (`python bench/issue_bench.py`); the full benchmark is `make bench` (bench/run.py). Numbers go in
+closing notes, not in tests. The in-process figure is the pipeline alone
 (parse, authenticate with a digest UsernameToken, claims, SAML 2.0 build, sign, encrypt, record, RSTRC); the HTTP
 figure adds uvicorn (`sts serve`, one worker process) and a keep-alive client in the benchmark's process (the
 client's CPU competes for the machine's cores).
