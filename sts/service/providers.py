@@ -19,7 +19,7 @@ from cryptography import x509
 from lxml import etree
 
 from sts import ns
-from sts.tokens.crypto.encryption import encrypt_element
+from sts.tokens.crypto.encryption import encrypt_token
 from sts.tokens.crypto.keys import load_certificate
 from sts.tokens.crypto.proof import proof_key_info
 from sts.tokens.crypto.signing import XmlSigner, algorithm_fits_key
@@ -102,16 +102,18 @@ class SamlTokenProvider:
         self.signer_for(rp.signature_algorithm, content.issue_instant).sign(
             assertion, content.assertion_id, after=form.signature_after(assertion)
         )
-        token, encrypted = assertion, False
+        token, encrypted, digest = assertion, False, None
         rp_cert = rp.encryption_cert_pem(content.issue_instant)
         if rp.encrypt and rp_cert:
-            encrypted_data = encrypt_element(
+            # The token and its hash together: the hash comes from canonical parts cached per certificate.
+            token, digest = encrypt_token(
                 assertion,
                 _relying_party_certificate(rp_cert),
+                form.wrap_encrypted,
                 data=rp.data_encryption,
                 key_transport=rp.key_transport,
             )
-            token, encrypted = form.wrap_encrypted(encrypted_data), True
+            encrypted = True
         return IssuedToken(
             token_id=content.assertion_id,
             token_type=token_type,
@@ -122,7 +124,7 @@ class SamlTokenProvider:
             applies_to=content.audience,
             subject=content.subject_name,
             claims=content.claims,
-            token_hash=token_hash(token),
+            token_hash=digest or token_hash(token),
         )
 
     @staticmethod

@@ -2,15 +2,20 @@
 
 The result is a self-contained ``xenc:EncryptedData`` (``xenc`` and ``ds`` declared on it) whose ds:KeyInfo
 holds the ``xenc:EncryptedKey``: the form SAML 2.0 EncryptedAssertion and WS-Trust relying parties expect.
+
+``encrypt_token`` also gives the SHA-256 of the encrypted token's exclusive c14n (how the STS recognises an
+encrypted token later) without canonicalising it: only the two CipherValues differ between the tokens made for one
+certificate, so the canonical bytes around them are worked out once, by lxml, and the values hashed in between.
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import os
 from dataclasses import dataclass
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Final, TypeVar
 
 from cryptography import x509
@@ -87,6 +92,57 @@ def encrypt_element(
     encrypted_data[1][0][2][0].text = _b64(public_key.encrypt(session_key, _KEY_TRANSPORT_PADDING[key_transport]))
     encrypted_data[2][0].text = _b64(ciphertext)
     return encrypted_data
+
+
+def encrypt_token(
+    element: etree._Element,
+    cert: x509.Certificate,
+    wrap: Callable[[etree._Element], etree._Element],
+    *,
+    data: DataEncryption = DataEncryption.AES256_GCM,
+    key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P,
+) -> tuple[etree._Element, str]:
+    """The token ``wrap`` makes of ``encrypt_element(element, cert)`` and the hex SHA-256 of its exclusive c14n
+    (what ``validators.token_hash`` computes). ``wrap`` must build the same shape every time (the SAML 2.0
+    EncryptedAssertion, or the EncryptedData itself)."""
+    encrypted_data = encrypt_element(element, cert, data=data, key_transport=key_transport)
+    key_value, data_value = encrypted_data[1][0][2][0].text or "", encrypted_data[2][0].text or ""
+    token = wrap(encrypted_data)
+    before_key, between, after_data = _canonical_parts(cert, data, key_transport, wrap)
+    digest = hashlib.sha256(before_key)
+    # Base64 text has nothing c14n escapes: the values are their own canonical form.
+    for part in (key_value.encode("ascii"), between, data_value.encode("ascii"), after_data):
+        digest.update(part)
+    return token, digest.hexdigest()
+
+
+_KEY_MARK: Final = "x-sts-key-cipher-value"
+_DATA_MARK: Final = "x-sts-data-cipher-value"
+_PARTS: dict[tuple[int, DataEncryption, KeyTransport, Callable[[etree._Element], etree._Element]],
+             tuple[x509.Certificate, tuple[bytes, bytes, bytes]]] = {}
+
+
+def _canonical_parts(
+    cert: x509.Certificate,
+    data: DataEncryption,
+    key_transport: KeyTransport,
+    wrap: Callable[[etree._Element], etree._Element],
+) -> tuple[bytes, bytes, bytes]:
+    """The wrapped token's exclusive c14n split around its two CipherValues, from a marked copy of the template."""
+    key = (id(cert), data, key_transport, wrap)
+    entry = _PARTS.get(key)
+    if entry is None or entry[0] is not cert:
+        marked = copy.deepcopy(_recipient(cert, data, key_transport)[1])
+        marked[1][0][2][0].text = _KEY_MARK
+        marked[2][0].text = _DATA_MARK
+        # The call validators.token_hash makes, so the bytes are the ones it would hash.
+        canonical = etree.tostring(wrap(marked), method="c14n", exclusive=True)
+        before_key, rest = canonical.split(_KEY_MARK.encode("ascii"))
+        between, after_data = rest.split(_DATA_MARK.encode("ascii"))
+        if len(_PARTS) >= _MAX_RECIPIENTS:
+            _PARTS.clear()
+        entry = _PARTS[key] = (cert, (before_key, between, after_data))
+    return entry[1]
 
 
 #: (id of the certificate, algorithms) -> (the certificate, its RSA key, the EncryptedData template). The entry holds

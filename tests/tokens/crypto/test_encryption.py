@@ -8,11 +8,13 @@ import pytest
 from lxml import etree
 
 from sts import ns
-from sts.tokens.crypto.encryption import ELEMENT_TYPE, decrypt_element, encrypt_element
+from sts.protocol import xmlsafe
+from sts.tokens.crypto.encryption import ELEMENT_TYPE, decrypt_element, encrypt_element, encrypt_token
 from sts.tokens.crypto.keys import load_private_key
 from sts.tokens.crypto.signing import XmlSigner
 from sts.errors import InvalidRequest
 from sts.tokens.saml import saml11, saml20
+from sts.tokens.validators import token_hash
 from sts.uris import DataEncryption, DigestAlgorithm, KeyTransport
 
 XENC = "{http://www.w3.org/2001/04/xmlenc#}"
@@ -152,3 +154,32 @@ def test_cached_recipients_keep_to_their_own_certificate(rp_material, rsa_materi
     before = etree.tostring(first)
     encrypt_element(assertion, rp_material.signing_key.certificate)
     assert etree.tostring(first) == before
+
+
+def _encrypted_assertion(encrypted_data: etree._Element) -> etree._Element:
+    wrapper = etree.Element(ns.qn(ns.SAML2, "EncryptedAssertion"), nsmap={None: ns.SAML2})
+    wrapper.append(encrypted_data)
+    return wrapper
+
+
+def _bare(encrypted_data: etree._Element) -> etree._Element:
+    return encrypted_data
+
+
+@pytest.mark.parametrize("wrap", [_encrypted_assertion, _bare], ids=["EncryptedAssertion", "EncryptedData"])
+@pytest.mark.parametrize("transport", TRANSPORTS, ids=lambda t: t.name)
+@pytest.mark.parametrize("data", DATA, ids=lambda d: d.name)
+def test_encrypt_token_hash_is_the_hash_of_its_canonical_form(data, transport, wrap, rp_material, content) -> None:
+    """The hash worked out from cached canonical parts is token_hash's, wherever the token is read again."""
+    cert = rp_material.signing_key.certificate
+    assertion = _assertion("saml20", content)
+    for _ in range(2):  # the first call works the parts out, the second uses them
+        token, digest = encrypt_token(assertion, cert, wrap, data=data, key_transport=transport)
+        assert digest == token_hash(token)
+        reparsed = xmlsafe.parse(etree.tostring(token))
+        assert digest == token_hash(reparsed)
+        outer = etree.fromstring(b'<x:Body xmlns:x="urn:x" xmlns="urn:default" xmlns:xenc="urn:not-xenc"/>')
+        outer.append(reparsed)
+        assert digest == token_hash(outer[0])
+        plain = decrypt_element(token if wrap is _bare else token[0], load_private_key(rp_material.key_pem))
+        assert etree.tostring(plain) == etree.tostring(assertion)
