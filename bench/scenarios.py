@@ -100,11 +100,13 @@ def calibrate(session: Session, kind: RequestKind, clients: int, seconds: float,
 
 
 def measure(session: Session, kind: RequestKind, name: str, scenario: str, *, clients: int, timing: Timing,
-            rate: float | None = None, rss_every: float | None = None) -> Measurement:
+            rate: float | None = None, rss_every: float | None = None, expected: float | None = None
+            ) -> Measurement:
     """Drive ``kind`` at the server: ``clients`` closed-loop connections, or open loop at ``rate`` per second.
-    Without a calibration time (the smoke mode) the kind's expected rate sizes the run."""
-    estimate = rate or (calibrate(session, kind, clients, timing.calibration) if timing.calibration
-                        else kind.expected_rate)
+    ``expected`` (a rate measured before), or without a calibration time (the smoke mode) the kind's expected
+    rate, sizes the run instead of a calibration run."""
+    estimate = rate or expected or (calibrate(session, kind, clients, timing.calibration) if timing.calibration
+                                    else kind.expected_rate)
     warmup = max(2 * clients, math.ceil(estimate * timing.warmup))
     count = warmup + math.ceil(estimate * timing.seconds * 1.6) + 4 * clients
     if timing.most is not None:

@@ -98,7 +98,7 @@ def compute(run: RunResults) -> list[Target]:
                                f"{first:.1f} -> {last:.1f} MiB over {soak.window_seconds / 60:.1f} min"))
     for count in (1, 10, 100):
         row = run.find(f"issue/claims-{count}/digest/rsa/w1/c16")
-        targets.append(_figure(f"peak RSS per worker, {count} claims on the user",
+        targets.append(_figure(f"peak RSS per worker, {count} claim{'s' if count > 1 else ''} on the user",
                                max(row.worker_peak_rss_mib) if row and row.worker_peak_rss_mib else None, "MiB",
                                f"{row.cpu_rate:.0f} tokens/CPU-s" if row else ""))
     return targets
