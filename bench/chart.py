@@ -6,11 +6,13 @@ from math import floor, log2, log10
 from xml.sax.saxutils import escape
 
 COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")
-WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 640, 380, 70, 200, 40, 50
+WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 760, 400, 70, 320, 40, 50
 
 
-def line_chart(title: str, x_label: str, y_label: str, series: dict[str, list[tuple[float, float]]]) -> str:
-    """``series``: name -> (x, y) points; x on a log-2 scale (1, 16, 64 clients spread evenly enough)."""
+def line_chart(title: str, x_label: str, y_label: str, series: dict[str, list[tuple[float, float]]],
+               dashed: frozenset[str] = frozenset()) -> str:
+    """``series``: name -> (x, y) points; x on a log-2 scale (1, 16, 64 clients spread evenly enough); the
+    series named in ``dashed`` are drawn dashed in the colour of the solid one before them."""
     points = [point for line in series.values() for point in line]
     xs = sorted({x for x, _ in points}) or [1.0]
     y_top = _nice(max((y for _, y in points), default=1.0))
@@ -38,14 +40,17 @@ def line_chart(title: str, x_label: str, y_label: str, series: dict[str, list[tu
     parts.append(f'<text x="{LEFT + plot_w / 2}" y="{HEIGHT - 10}" text-anchor="middle">{escape(x_label)}</text>')
     parts.append(f'<text transform="translate(16 {TOP + plot_h / 2}) rotate(-90)" text-anchor="middle">'
                  f'{escape(y_label)}</text>')
+    solid = -1
     for index, (name, line) in enumerate(series.items()):
-        colour = COLOURS[index % len(COLOURS)]
+        solid += name not in dashed
+        colour = COLOURS[solid % len(COLOURS)]
+        dash = ' stroke-dasharray="6 4"' if name in dashed else ""
         coords = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in sorted(line))
-        parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>')
         parts.extend(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{colour}"/>' for x, y in line)
         legend_y = TOP + 10 + 18 * index
         parts.append(f'<line x1="{WIDTH - RIGHT + 12}" y1="{legend_y}" x2="{WIDTH - RIGHT + 32}" y2="{legend_y}" '
-                     f'stroke="{colour}" stroke-width="2"/><text x="{WIDTH - RIGHT + 38}" y="{legend_y + 4}">'
+                     f'stroke="{colour}" stroke-width="2"{dash}/><text x="{WIDTH - RIGHT + 38}" y="{legend_y + 4}">'
                      f'{escape(name)}</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

@@ -94,5 +94,5 @@ def test_markdown_and_chart_are_written(smoke: tuple[subprocess.CompletedProcess
     assert "reviewer check: 8 clients, 3 rounds, median" in markdown and "throughput.svg" in markdown
     svg = etree.fromstring((out / "throughput.svg").read_bytes())
     lines = svg.findall("{http://www.w3.org/2000/svg}polyline")
-    assert len(lines) == 3  # RSA 1 worker, RSA 2 workers, ECDSA 1 worker
+    assert len(lines) == 6  # RSA 1 worker, RSA 2 workers, ECDSA 1 worker: per wall second and per server CPU-s
     assert "reviewer check: 8 clients, 3 rounds, median" in done.stdout  # the table on stdout
