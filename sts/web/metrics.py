@@ -126,7 +126,8 @@ class Metrics:
 
     def __init__(self, directory: Path | None = None, *, flush_seconds: float = 1.0,
                  max_applies_to: int = 512) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the counters
+        self._writing = threading.Lock()  # the snapshot file (the flushing thread, close() at exit, a test)
         self._live = Snapshot()
         self._max_applies_to = max_applies_to
         self._changes = 0
@@ -214,14 +215,15 @@ class Metrics:
         """Write this process's snapshot for the other workers (atomically: a reader sees the old or the new)."""
         if self.directory is None:
             return
-        with self._lock:
-            changes = self._changes
-        if changes == self._written:
-            return
-        temporary = self._file.with_suffix(".tmp")
-        temporary.write_text(self.snapshot().to_json())
-        os.replace(temporary, self._file)
-        self._written = changes
+        with self._writing:
+            with self._lock:
+                changes = self._changes
+            if changes == self._written:
+                return
+            temporary = self._file.with_suffix(".tmp")
+            temporary.write_text(self.snapshot().to_json())
+            os.replace(temporary, self._file)
+            self._written = changes
 
     def close(self) -> None:
         """Stop the flushing thread after a last flush."""

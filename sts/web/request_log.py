@@ -188,9 +188,12 @@ class RequestObserver:
             facts.settle()
             if self._observe is not None:
                 self._observe(facts, duration)
-        if self._log_requests:
-            log.info("%s %s %s", facts.method, _clip(facts.path), facts.status or "-",
-                     extra={"request": facts.fields(duration), "correlation_id": facts.correlation_id})
+        if self._log_requests and log.isEnabledFor(logging.INFO):
+            # A record made here rather than log.info(): that one walks the stack for the caller's file and line,
+            # which say nothing about a request and cost as much as the JSON encoding.
+            log.handle(log.makeRecord(
+                log.name, logging.INFO, __file__, 0, "%s %s %s", (facts.method, _clip(facts.path), facts.status or "-"),
+                None, extra={"request": facts.fields(duration), "correlation_id": facts.correlation_id}))
 
 
 # --- log formats ---------------------------------------------------------------------------------------------------
