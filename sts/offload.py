@@ -48,6 +48,11 @@ def heavy() -> None:
         raise MoveToThread
 
 
+def on_loop() -> bool:
+    """Whether the caller runs inline on the event loop (inside ``on_event_loop``)."""
+    return _state.get() is not None
+
+
 def note_commit() -> None:
     """The request has changed stored state: from now on it cannot be run again from the start."""
     state = _state.get()
@@ -55,4 +60,4 @@ def note_commit() -> None:
         state.committed = True
 
 
-__all__ = ["MoveToThread", "heavy", "note_commit", "on_event_loop"]
+__all__ = ["MoveToThread", "heavy", "note_commit", "on_event_loop", "on_loop"]

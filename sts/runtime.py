@@ -25,6 +25,7 @@ from sts.web.pipeline import TrustEndpoint
 from sts.service.providers import SamlTokenProvider
 from sts.service.token_service import IssuePolicy, SecurityTokenService
 from sts.store.database import Database
+from sts.store.group_commit import GroupCommit
 from sts.store.prepared import request_scope
 from sts.tokens.validators import TokenResolver
 from sts.xmltime import utcnow
@@ -42,6 +43,8 @@ class Runtime:
     encryption_key: SigningKey | None = None
     keyring: Keyring | None = None  # set by build_runtime: signs with current(now), publishes published(now)
     throttle: AuthThrottle | None = None  # set by build_runtime: every password check goes through it
+    #: The event loop's committer of the SOAP requests' token and audit rows (sts.store.group_commit).
+    group_commit: GroupCommit | None = None
 
 
 def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
@@ -101,7 +104,7 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
         unit_of_work=lambda: request_scope(stores.engine),
     )
     return Runtime(settings, stores, signing_key, signer, service, endpoint, audit, encryption_key, keyring,
-                   throttle)
+                   throttle, GroupCommit(stores.engine))
 
 
 def _load_encryption_key(settings: Settings) -> SigningKey | None:

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, bindparam, insert, select
 
 from sts.interfaces import Clock
 from sts.store.schema import audit_log, utcnow
-from sts.store.prepared import Prepared, write
+from sts.store.prepared import Prepared, write_later
 from sts.store.transactions import reading
 
 log = logging.getLogger("sts.store.audit")
@@ -59,7 +59,7 @@ class AuditTrail:
                 "subject": None if subject is None else subject[:255],
                 "detail": _clean(detail),
             }
-            write(self._engine, _INSERT, row)
+            write_later(self._engine, _INSERT, row)
         except Exception:  # noqa: BLE001 - auditing must not break a request
             log.exception("could not record audit event %s", event)
 

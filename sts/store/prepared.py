@@ -13,9 +13,13 @@ exactly as through ``Connection.execute``). Each is a single statement, atomic o
 
 Inside ``request_scope(engine)`` (one per SOAP request, opened by the pipeline) every statement of the request
 runs on ONE pooled connection, checked out at the first statement and returned when the scope ends: a pool
-checkout and return cost ≈ 80 µs, as much as the statement. Writes still commit before ``write`` returns, so
-what the request acknowledges is on disk before its answer, exactly as without the scope; ``once_per_request``
-memoises a value (the configuration version) for the rest of the request.
+checkout and return cost as much as the statement. ``write`` still commits before it returns (the nonce: a replay
+must be refused at once, on every node); ``write_later`` defers an append-only row (the issued token, the audit
+entry) to the end of the request, where the deferred rows are committed in one transaction before the answer is
+sent. On the event loop the scope hands them to a group committer (``sts.store.group_commit``): the requests
+that finished in the same loop iteration share one transaction, and each answer still waits for the commit that
+holds its rows. A failed commit fails the request (``wst:RequestFailed``): no token is handed out unrecorded.
+``once_per_request`` memoises a value (the configuration version) for the rest of the request.
 
 Everything else (management, migrations, multi-statement work) keeps using ``Connection`` and transactions.
 Driver errors are re-raised as SQLAlchemy's (``IntegrityError`` ...), as ``Connection.execute`` would.
@@ -23,51 +27,155 @@ Driver errors are re-raised as SQLAlchemy's (``IntegrityError`` ...), as ``Conne
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
-from sts.offload import note_commit
+from sts.errors import RequestFailed
+from sts.offload import note_commit, on_loop
+
+log = logging.getLogger(__name__)
 
 Processor = Callable[[Any], Any] | None
 T = TypeVar("T")
 
 
-class _Scope:
-    """The request's connection (checked out lazily) and its memoised values."""
+Pending = list[tuple["_Compiled", Any]]
 
-    __slots__ = ("engine", "conn", "values")
+
+class Committer(Protocol):
+    """Takes a request's deferred writes when the request runs on the event loop (``sts.store.group_commit``)."""
+
+    engine: Engine
+
+    def connection(self) -> Any:
+        """The loop's own pooled connection (requests on the loop run one at a time, so they share it)."""
+
+    def submit(self, pending: Pending) -> None:
+        """Commit ``pending`` soon, in one transaction with other requests' writes; the request awaits it."""
+
+
+class _Scope:
+    """The request's connection (checked out lazily), its memoised values and its deferred writes."""
+
+    __slots__ = ("engine", "conn", "borrowed", "values", "pending")
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.conn: Any = None
+        self.borrowed = False  # the committer's connection: not returned to the pool at the end
         self.values: dict[str, Any] = {}
+        self.pending: Pending = []
+
+    def connection(self) -> Any:
+        if self.conn is None:
+            committer = _committer.get()
+            if committer is not None and committer.engine is self.engine and on_loop():
+                self.conn, self.borrowed = committer.connection(), True
+            else:
+                self.conn = self.engine.raw_connection()
+        return self.conn
 
     def release(self) -> None:
         conn, self.conn = self.conn, None
-        if conn is not None:
+        if conn is None:
+            return
+        if self.borrowed:
+            _rollback_quietly(conn)  # a read left open (PostgreSQL) must not hold its snapshot
+        else:
             conn.close()  # back to the pool, which rolls back whatever is still open
 
 
 _scope: ContextVar[_Scope | None] = ContextVar("sts_request_scope", default=None)
+_committer: ContextVar[Committer | None] = ContextVar("sts_group_committer", default=None)
 
 
 @contextmanager
 def request_scope(engine: Engine) -> Iterator[None]:
-    """Run the statements made inside on one connection of ``engine`` (see the module's docstring)."""
+    """Run the statements made inside on one connection of ``engine`` and commit its deferred writes at the end
+    (see the module's docstring). Raises ``RequestFailed`` when they cannot be committed."""
     scope = _Scope(engine)
     token = _scope.set(scope)
     try:
         yield
+        if scope.pending:
+            _finish(scope)
+    except BaseException:
+        # A control-flow signal (a throttle wait, a move to a thread) or a cancellation: what was recorded so
+        # far (the auth.throttled entry) happened, and goes in now; the rerun records its own.
+        if scope.pending:
+            _commit_quietly(scope)
+        raise
     finally:
         _scope.reset(token)
         scope.release()
+
+
+@contextmanager
+def committing_through(committer: Committer) -> Iterator[None]:
+    """Requests run inside (on the event loop) hand their deferred writes to ``committer``."""
+    token = _committer.set(committer)
+    try:
+        yield
+    finally:
+        _committer.reset(token)
+
+
+def _finish(scope: _Scope) -> None:
+    pending, scope.pending = scope.pending, []
+    committer = _committer.get()
+    if committer is not None and committer.engine is scope.engine and on_loop():
+        committer.submit(pending)
+        return
+    try:
+        commit_together(scope.engine, scope.connection(), pending)
+    except DBAPIError as exc:
+        log.error("could not record the request's writes: %s", exc.orig)
+        raise RequestFailed("the token service could not record the request") from None
+
+
+def _commit_quietly(scope: _Scope) -> None:
+    pending, scope.pending = scope.pending, []
+    try:
+        commit_together(scope.engine, scope.connection(), pending)
+    except DBAPIError as exc:
+        log.error("could not record the request's writes: %s", exc.orig)
+
+
+def commit_together(engine: Engine, conn: Any, pending: Pending) -> None:
+    """Run ``pending`` in one transaction on ``conn`` (a pooled connection) and commit; all or nothing."""
+    dialect = engine.dialect
+    cursor = conn.cursor()
+    sql = ""
+    params: Any = None
+    try:
+        if dialect.name == "sqlite":
+            cursor.execute("BEGIN IMMEDIATE")  # the driver is in autocommit: the write lock first, as `writing`
+        for compiled, params in pending:
+            sql = compiled.sql
+            cursor.execute(sql, params)
+        if dialect.name == "sqlite":
+            cursor.execute("COMMIT")
+        else:
+            conn.commit()
+    except dialect.loaded_dbapi.Error as exc:
+        _rollback_quietly(conn)
+        raise DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error) from exc
+    except BaseException:
+        _rollback_quietly(conn)
+        raise
+    finally:
+        try:
+            cursor.close()
+        except Exception:  # noqa: BLE001 - the connection may be gone already
+            pass
 
 
 def once_per_request(engine: Engine, key: str, compute: Callable[[], T]) -> T:
@@ -145,6 +253,18 @@ def write(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> int:
     return rowcount
 
 
+def write_later(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> None:
+    """An append-only write (an issued token's row, an audit entry) that may wait for the end of the request: there
+    it is committed with the request's other deferred writes (and, on the event loop, with other requests' in one
+    group commit) before the answer leaves. Outside a request scope it is committed at once, like ``write``."""
+    scope = _scope.get()
+    if scope is None or scope.engine is not engine:
+        write(engine, prepared, values)
+        return
+    compiled = prepared.compiled(engine.dialect)
+    scope.pending.append((compiled, compiled.parameters(values)))
+
+
 def _run(
     engine: Engine, prepared: Prepared, values: Mapping[str, Any], *, commit: bool
 ) -> tuple[list[Any], int]:
@@ -186,9 +306,7 @@ def _run(
 def _run_in_scope(
     scope: _Scope, dialect: Dialect, compiled: _Compiled, params: Any, *, commit: bool
 ) -> tuple[list[Any], int]:
-    if scope.conn is None:
-        scope.conn = scope.engine.raw_connection()
-    conn = scope.conn
+    conn = scope.connection()
     cursor = conn.cursor()
     try:
         cursor.execute(compiled.sql, params)
@@ -202,6 +320,7 @@ def _run_in_scope(
         if dialect.is_disconnect(exc, conn.dbapi_connection, cursor):
             conn.invalidate(exc)
             scope.conn = None  # the next statement of the request checks out a fresh one
+            scope.borrowed = False
         else:
             _rollback_quietly(conn)
         raise DBAPIError.instance(compiled.sql, params, exc, dialect.loaded_dbapi.Error) from exc

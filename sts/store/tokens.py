@@ -15,14 +15,14 @@ from sqlalchemy.exc import IntegrityError
 
 from sts.model import TokenRecord
 from sts.uris import TokenType
-from sts.store.prepared import Prepared, write
+from sts.store.prepared import Prepared, write_later
 from sts.store.schema import tokens
 from sts.store.transactions import reading, writing
 
 _FIELDS = {f.name for f in dataclasses.fields(TokenRecord)}
 _UPDATABLE = _FIELDS - {"token_id"}
 _FIELD_ORDER = tuple(f.name for f in dataclasses.fields(TokenRecord))
-# One INSERT per issued token, committed before ``put`` returns (its own transaction: nothing batched).
+# One INSERT per issued token: at once outside a request, else with the request's other rows before its answer.
 _PUT = Prepared(insert(tokens).values({name: bindparam(name, type_=tokens.c[name].type) for name in _FIELD_ORDER}))
 
 
@@ -35,7 +35,8 @@ class SqlTokenStore:
         row = {name: getattr(record, name) for name in _FIELD_ORDER}
         row["details"] = dict(record.details)
         try:
-            write(self._engine, _PUT, _to_row(row))
+            # Committed before the answer leaves, with the request's other rows (sts.store.prepared.write_later).
+            write_later(self._engine, _PUT, _to_row(row))
         except IntegrityError:
             raise ValueError(f"token {record.token_id} already recorded") from None
 

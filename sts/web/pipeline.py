@@ -130,8 +130,11 @@ class TrustEndpoint:
         self._actions = frozenset(_TRUST_ACTIONS) | ({WXF_GET} if metadata_exchange is not None else frozenset())
 
     def handle(self, body: bytes, ctx: RequestContext) -> SoapResponse:
-        with self._unit_of_work():
-            return self._handle_and_record(body, ctx)
+        try:
+            with self._unit_of_work():
+                return self._handle_and_record(body, ctx)
+        except RequestFailed as err:  # the request's rows could not be committed: nothing was handed out
+            return self._fault(err, _Progress(soap=ctx.soap_version))
 
     def _handle_and_record(self, body: bytes, ctx: RequestContext) -> SoapResponse:
         progress = _Progress(soap=ctx.soap_version)

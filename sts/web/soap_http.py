@@ -16,7 +16,7 @@ from email.message import Message
 from email.utils import collapse_rfc2231_value
 from typing import Any
 
-from sts.errors import InvalidRequest, StsError
+from sts.errors import InvalidRequest, RequestFailed, StsError
 from sts.model import RequestContext
 from sts.protocol.soap import build_envelope, fault_http_status, render_fault
 from sts.runtime import Runtime
@@ -57,10 +57,22 @@ class SoapEndpoint:
         if body is None:
             result = fault(too_large(self._limit), version)
         else:
-            handle = self._runtime.endpoint.handle
+            result = await self._handle(body, ctx)
+        await _send(send, result.status, result.content_type.encode("latin-1"), result.body)
+
+    async def _handle(self, body: bytes, ctx: RequestContext) -> SoapResponse:
+        handle = self._runtime.endpoint.handle
+        committer = self._runtime.group_commit
+        if committer is None:
+            return await run_throttled(lambda: handle(body, ctx), origin=(ctx.remote, ctx.received_at),
+                                       inline=runs_inline(body))
+        # The rows the request defers (its token, its audit entry) are group-committed; the answer waits for that.
+        with committer.collecting() as waiter:
             result = await run_throttled(lambda: handle(body, ctx), origin=(ctx.remote, ctx.received_at),
                                          inline=runs_inline(body))
-        await _send(send, result.status, result.content_type.encode("latin-1"), result.body)
+        if await waiter.committed():
+            return result
+        return fault(RequestFailed("the token service could not record the request"), ctx.soap_version)
 
     def _context(self, scope: Scope, headers: _Headers, version: SoapVersion) -> RequestContext:
         tls = scope.get("scheme") == "https"
