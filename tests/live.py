@@ -18,7 +18,7 @@ from sts.web.asgi import create_app
 from sts.config import load_settings
 from sts.home import init_home
 from sts.model import RelyingParty
-from sts.web.tls import TlsH11Protocol, ssl_options
+from sts.web.tls import http_protocol, ssl_options
 from sts.web.loopback import free_port, self_signed_tls_files
 from sts.runtime import build_runtime, open_stores
 
@@ -43,7 +43,7 @@ def start_server(home: Path, *, ssl: tuple[str, str] | None = None, loopback_bin
     runtime = build_runtime(settings)
     app = create_app(runtime, loopback_bind=loopback_bind, client_certificates=client_ca is not None)
     tls = ssl_options(ssl[0] if ssl else None, ssl[1] if ssl else None, client_ca)
-    server, thread = start_uvicorn(app, port, proxy_headers=False, http=TlsH11Protocol, **tls)
+    server, thread = start_uvicorn(app, port, proxy_headers=False, http=http_protocol(), **tls)
     return LiveServer(settings.public_base_url, home, runtime), server, thread
 
 

@@ -281,12 +281,16 @@ def test_certificatetransport_never_advertised_over_plain_http() -> None:
 # --- helpers and the command line ------------------------------------------------------------------------------
 
 
-def test_the_protocol_fills_the_asgi_tls_extension(tmp_path: Path) -> None:
-    """TlsH11Protocol under a bare ASGI app: the extension's fields as the spec names them."""
+@pytest.mark.parametrize("protocol", ["TlsH11Protocol", "TlsHttpToolsProtocol"])
+def test_the_protocol_fills_the_asgi_tls_extension(tmp_path: Path, protocol: str) -> None:
+    """Each of our uvicorn protocols (h11, and httptools, which sts serve runs) under a bare ASGI app: the
+    extension's fields as the spec names them."""
     import json
 
+    from sts.web import tls as tls_module
 
-    from sts.web.tls import TlsH11Protocol
+    http = getattr(tls_module, protocol)
+    assert http is not None, "httptools is a dependency of sts (pyproject.toml)"
 
     async def echo(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
         if scope["type"] != "http":
@@ -299,7 +303,7 @@ def test_the_protocol_fills_the_asgi_tls_extension(tmp_path: Path) -> None:
     server_cert, server_key = make_tls_files(tmp_path)
     port = free_port()
     tls_options = ssl_options(server_cert, server_key, identity.cert_file)
-    with serving(echo, port, lifespan="off", http=TlsH11Protocol, **tls_options):
+    with serving(echo, port, lifespan="off", http=http, **tls_options):
         with _client(server_cert, identity) as client:
             tls = client.get(f"https://127.0.0.1:{port}/").json()
         with _client(server_cert, None) as client:

@@ -1,0 +1,96 @@
+"""Deferred writes and group commit (sts.store.prepared.write_later, sts.store.group_commit)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import pytest
+from sqlalchemy import bindparam, func, insert, select
+
+from sts.errors import RequestFailed
+from sts.offload import on_event_loop
+from sts.store.database import Database
+from sts.store.group_commit import GroupCommit
+from sts.store.prepared import Prepared, request_scope, write_later
+from sts.store.schema import nonces, utcnow
+from sts.store.transactions import reading
+
+_ROW = Prepared(insert(nonces).values(key=bindparam("key"), expires=bindparam("expires")))
+
+
+def _rows(db: Database) -> int:
+    with reading(db.engine) as conn:
+        return int(conn.execute(select(func.count()).select_from(nonces)).scalar_one())
+
+
+def _defer(db: Database, key: bytes) -> None:
+    write_later(db.engine, _ROW, {"key": key, "expires": utcnow()})
+
+
+async def _request(db: Database, committer: GroupCommit, key: bytes) -> bool:
+    """What the SOAP endpoint does: run inline on the loop, defer, then wait for the commit."""
+    with committer.collecting() as waiter:
+        with on_event_loop(), request_scope(db.engine):
+            _defer(db, key)
+            assert _rows(db) < 1000  # nothing is visible to others before the commit, and reading works
+    return await waiter.committed()
+
+
+def test_requests_finished_in_one_loop_iteration_share_one_commit(db: Database) -> None:
+    committer = GroupCommit(db.engine)
+
+    async def main() -> list[bool]:
+        return await asyncio.gather(*(_request(db, committer, secrets.token_bytes(16)) for _ in range(10)))
+
+    assert asyncio.run(main()) == [True] * 10
+    assert (committer.commits, committer.requests) == (1, 10)
+    assert _rows(db) == 10
+    committer.close()
+
+
+def test_a_bad_row_fails_only_its_own_request(db: Database) -> None:
+    taken = secrets.token_bytes(16)
+    with request_scope(db.engine):
+        _defer(db, taken)
+    committer = GroupCommit(db.engine)
+
+    async def main() -> list[bool]:
+        keys = [secrets.token_bytes(16), taken, secrets.token_bytes(16)]
+        return await asyncio.gather(*(_request(db, committer, key) for key in keys))
+
+    assert asyncio.run(main()) == [True, False, True]
+    assert _rows(db) == 3 and committer.requests == 2
+    committer.close()
+
+
+def test_outside_the_loop_the_scope_commits_its_rows_at_the_end(db: Database) -> None:
+    with request_scope(db.engine):
+        _defer(db, b"a")
+        _defer(db, b"b")
+        assert _rows(db) == 0
+    assert _rows(db) == 2
+
+
+def test_a_commit_that_fails_fails_the_request(db: Database) -> None:
+    with request_scope(db.engine):
+        _defer(db, b"a")
+    with pytest.raises(RequestFailed), request_scope(db.engine):
+        _defer(db, b"b")
+        _defer(db, b"a")  # the primary key is taken: the whole request's rows are refused
+    assert _rows(db) == 1
+
+
+def test_rows_recorded_before_a_control_flow_signal_are_kept(db: Database) -> None:
+    class Signal(BaseException):
+        pass
+
+    with pytest.raises(Signal), request_scope(db.engine):
+        _defer(db, b"throttled")  # like the auth.throttled audit entry, written before a throttle wait
+        raise Signal
+    assert _rows(db) == 1
+
+
+def test_outside_a_request_write_later_writes_at_once(db: Database) -> None:
+    _defer(db, b"now")
+    assert _rows(db) == 1
