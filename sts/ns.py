@@ -6,6 +6,8 @@ SAML 1.1 and 2.0, XML-DSig, XML-Enc 1.0/1.1, WS-Policy 1.2/1.5, WS-SecurityPolic
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
 
@@ -85,8 +87,24 @@ def qn(ns: str, local: str) -> str:
     return f"{{{ns}}}{local}"
 
 
+#: Tags longer than this are split each time, so hostile names cannot fill the cache with large strings.
+_CACHED_TAG_LENGTH = 256
+
+
 def split_qn(tag: str) -> tuple[str, str]:
     """Split a Clark-notation tag into (namespace, local name); namespace '' when absent."""
+    # A request repeats the same few dozen tags, and readers split each one more than once.
+    if len(tag) <= _CACHED_TAG_LENGTH:
+        return _split_cached(tag)
+    return _split(tag)
+
+
+@lru_cache(maxsize=1024)
+def _split_cached(tag: str) -> tuple[str, str]:
+    return _split(tag)
+
+
+def _split(tag: str) -> tuple[str, str]:
     if tag.startswith("{"):
         ns, _, local = tag[1:].partition("}")
         return ns, local

@@ -8,14 +8,27 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from typing import Final
+from functools import lru_cache
+from operator import attrgetter
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit, urlunsplit
 
 from sts import ns
 from sts.errors import BadRequest
 
 
-class TrustVersion(enum.Enum):
+class FastValueEnum(enum.Enum):
+    """An Enum whose ``value`` is a plain attribute read.
+
+    Python 3.11's ``Enum.value`` is a Python-level descriptor (≈0.5 µs a read); an Issue reads member values a
+    couple of dozen times (versions, bindings, token and key types, algorithms), so these enums read ``_value_`` in C.
+    """
+
+    if not TYPE_CHECKING:  # type checkers keep Enum's own typing of ``value``
+        value = property(attrgetter("_value_"))
+
+
+class TrustVersion(FastValueEnum):
     """The WS-Trust version of a message, named by its namespace (1.4 messages are 1.3 messages + 200802 parts)."""
 
     WST2005 = ns.WST2005
@@ -30,7 +43,7 @@ class TrustVersion(enum.Enum):
         return f"{self.value}/{suffix}"
 
 
-class SoapVersion(enum.Enum):
+class SoapVersion(FastValueEnum):
     SOAP11 = ns.SOAP11
     SOAP12 = ns.SOAP12
 
@@ -43,7 +56,7 @@ SAML11_PROFILE = "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.
 SAML20_PROFILE = "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.1#SAMLV2.0"
 
 
-class TokenType(enum.Enum):
+class TokenType(FastValueEnum):
     """SAML token types; the canonical value is the ``urn:oasis`` form that ADAL/msal accept."""
 
     SAML11 = ns.SAML1
@@ -55,10 +68,10 @@ class TokenType(enum.Enum):
 
     @classmethod
     def parse(cls, uri: str) -> TokenType:
-        try:
-            return cls(uri.strip())
-        except ValueError:
-            raise BadRequest(f"unsupported token type {uri!r}", detail=uri) from None
+        member = _TOKEN_TYPES.get(uri.strip())
+        if member is None:
+            raise BadRequest(f"unsupported token type {uri!r}", detail=uri)
+        return member
 
     @classmethod
     def from_short(cls, name: str) -> TokenType:
@@ -91,9 +104,11 @@ _TOKEN_TYPE_ALIASES: dict[str, TokenType] = {
     "http://docs.oasis-open.org/wss/oasis-wss-saml-token-profile-1.0#SAMLAssertionID": TokenType.SAML11,
     "urn:oasis:names:tc:SAML:1.1:assertion": TokenType.SAML11,
 }
+#: Every spelling ``TokenType.parse`` accepts, looked up directly (Enum's call path costs a few µs).
+_TOKEN_TYPES: Final[Mapping[str, TokenType]] = {**{m.value: m for m in TokenType}, **_TOKEN_TYPE_ALIASES}
 
 
-class KeyType(enum.Enum):
+class KeyType(FastValueEnum):
     BEARER = f"{ns.WST13}/Bearer"
     SYMMETRIC = f"{ns.WST13}/SymmetricKey"
     PUBLIC_KEY = f"{ns.WST13}/PublicKey"
@@ -104,10 +119,10 @@ class KeyType(enum.Enum):
 
     @classmethod
     def parse(cls, uri: str) -> KeyType:
-        try:
-            return cls(uri.strip())
-        except ValueError:
-            raise BadRequest(f"unsupported key type {uri!r}", detail=uri) from None
+        member = _KEY_TYPES.get(uri.strip())
+        if member is None:
+            raise BadRequest(f"unsupported key type {uri!r}", detail=uri)
+        return member
 
 
 _KEY_TYPE_ALIASES: dict[str, KeyType] = {
@@ -119,9 +134,10 @@ _KEY_TYPE_ALIASES: dict[str, KeyType] = {
     f"{ns.WST2005}/SymmetricKey": KeyType.SYMMETRIC,
     f"{ns.WST2005}/PublicKey": KeyType.PUBLIC_KEY,
 }
+_KEY_TYPES: Final[Mapping[str, KeyType]] = {**{m.value: m for m in KeyType}, **_KEY_TYPE_ALIASES}
 
 
-class RequestType(enum.Enum):
+class RequestType(FastValueEnum):
     ISSUE = "Issue"
     RENEW = "Renew"
     CANCEL = "Cancel"
@@ -131,14 +147,10 @@ class RequestType(enum.Enum):
     def parse(cls, uri: str) -> tuple[RequestType, TrustVersion]:
         """Resolve a RequestType URI (either version) to the binding and the version it names."""
         uri = uri.strip()
-        for version in TrustVersion:
-            prefix = version.value + "/"
-            if uri.startswith(prefix):
-                try:
-                    return cls(uri[len(prefix):]), version
-                except ValueError:
-                    break
-        raise BadRequest(f"unsupported request type {uri!r}", detail=uri)
+        found = _REQUEST_TYPES.get(uri)
+        if found is None:
+            raise BadRequest(f"unsupported request type {uri!r}", detail=uri)
+        return found
 
     def uri(self, version: TrustVersion) -> str:
         return version.uri(self.value)
@@ -154,7 +166,13 @@ class RequestType(enum.Enum):
         return version.uri(f"RSTR/{self.value}Final")
 
 
-class AuthnMethod(enum.Enum):
+#: Every RequestType URI of both versions, looked up directly instead of trying each version's prefix.
+_REQUEST_TYPES: Final[Mapping[str, tuple[RequestType, TrustVersion]]] = {
+    version.uri(request_type.value): (request_type, version) for version in TrustVersion for request_type in RequestType
+}
+
+
+class AuthnMethod(FastValueEnum):
     """How the requester proved its identity: SAML 2.0 AuthnContextClassRef and SAML 1.1 AuthenticationMethod."""
 
     PASSWORD = "password"
@@ -173,25 +191,25 @@ class AuthnMethod(enum.Enum):
         return "urn:ietf:rfc:2246"
 
 
-class SignatureAlgorithm(enum.Enum):
+class SignatureAlgorithm(FastValueEnum):
     RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
     RSA_SHA1 = "http://www.w3.org/2000/09/xmldsig#rsa-sha1"
     ECDSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
 
 
-class DigestAlgorithm(enum.Enum):
+class DigestAlgorithm(FastValueEnum):
     SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
     SHA1 = "http://www.w3.org/2000/09/xmldsig#sha1"
 
 
-class DataEncryption(enum.Enum):
+class DataEncryption(FastValueEnum):
     AES256_GCM = "http://www.w3.org/2009/xmlenc11#aes256-gcm"
     AES128_GCM = "http://www.w3.org/2009/xmlenc11#aes128-gcm"
     AES256_CBC = "http://www.w3.org/2001/04/xmlenc#aes256-cbc"
     AES128_CBC = "http://www.w3.org/2001/04/xmlenc#aes128-cbc"
 
 
-class KeyTransport(enum.Enum):
+class KeyTransport(FastValueEnum):
     RSA_OAEP_MGF1P = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"
     RSA_1_5 = "http://www.w3.org/2001/04/xmlenc#rsa-1_5"
 
@@ -227,7 +245,7 @@ CM_BEARER_11 = "urn:oasis:names:tc:SAML:1.0:cm:bearer"
 ATTRNAME_FORMAT_URI = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
 
 
-class ComputedKey(enum.Enum):
+class ComputedKey(FastValueEnum):
     """wst:ComputedKeyAlgorithm / wst:ComputedKey (WS-Trust 1.3 §4.4.4, 2005/02 §5.4.4), relative to the version.
 
     Both versions' URIs are accepted in a request of either version; answers use the request's version.
@@ -241,15 +259,13 @@ class ComputedKey(enum.Enum):
 
     @classmethod
     def parse(cls, uri: str) -> ComputedKey:
-        uri = uri.strip()
-        for version in TrustVersion:
-            for member in cls:
-                if uri == member.uri(version):
-                    return member
-        raise BadRequest(f"unsupported computed key algorithm {uri!r}", detail=uri)
+        member = _COMPUTED_KEYS.get(uri.strip())
+        if member is None:
+            raise BadRequest(f"unsupported computed key algorithm {uri.strip()!r}", detail=uri.strip())
+        return member
 
 
-class BinarySecretType(enum.Enum):
+class BinarySecretType(FastValueEnum):
     """wst:BinarySecret/@Type (WS-Trust 1.3 §3.3), relative to the version namespace."""
 
     SYMMETRIC_KEY = "SymmetricKey"
@@ -260,6 +276,8 @@ class BinarySecretType(enum.Enum):
         return version.uri(self.value)
 
 
+_COMPUTED_KEYS: Final[Mapping[str, ComputedKey]] = {m.uri(v): m for v in TrustVersion for m in ComputedKey}
+
 CM_HOLDER_OF_KEY_20 = "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key"
 CM_HOLDER_OF_KEY_11 = "urn:oasis:names:tc:SAML:1.0:cm:holder-of-key"
 #: SAML 2.0 profiles §3.1: the xsi:type of a holder-of-key SubjectConfirmationData that holds ds:KeyInfo.
@@ -269,8 +287,25 @@ KEY_INFO_CONFIRMATION_DATA_TYPE = "KeyInfoConfirmationDataType"
 _DEFAULT_PORTS: Final = {"http": ":80", "https": ":443"}
 
 
+#: Longer endpoints are normalised each time: the cache holds at most 1,024 × 512 characters of hostile input.
+_CACHED_ENDPOINT_LENGTH: Final = 512
+
+
 def normalize_endpoint(uri: str) -> str:
     """The form endpoints are compared in: case-folded scheme and host, no default port, no trailing slash."""
+    # The same few endpoints (AppliesTo, registered relying parties) come back on every request: urlsplit and
+    # urlunsplit cost more than the rest of reading the AppliesTo.
+    if len(uri) <= _CACHED_ENDPOINT_LENGTH:
+        return _normalize_cached(uri)
+    return _normalize(uri)
+
+
+@lru_cache(maxsize=1024)
+def _normalize_cached(uri: str) -> str:
+    return _normalize(uri)
+
+
+def _normalize(uri: str) -> str:
     uri = uri.strip()
     if uri[:4].lower() == "urn:":
         # RFC 8141: "urn" and the namespace identifier are case-insensitive, the specific string is not.

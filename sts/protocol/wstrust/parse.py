@@ -49,6 +49,23 @@ _TARGETS = {
     "OnBehalfOf": "on_behalf_of", "ActAs": "act_as",
 }
 _BATCH_PREFIX = "Batch"
+#: Every RequestType URI of both versions, plain and Batch*, resolved once: a message names one of these.
+_REQUEST_TYPE_URIS: dict[str, tuple[RequestType, TrustVersion, bool]] = {
+    version.uri(f"{batch}{request_type.value}"): (request_type, version, bool(batch))
+    for version in TrustVersion for request_type in RequestType for batch in ("", _BATCH_PREFIX)
+}
+_ADDRESS_TAGS = tuple(ns.qn(n, "Address") for n in _WSA_NS)
+_XENC_ENCRYPTED_KEY = ns.qn(ns.XENC, "EncryptedKey")
+_XENC_ENCRYPTION_METHOD = ns.qn(ns.XENC, "EncryptionMethod")
+_DS_DIGEST_METHOD = ns.qn(ns.DS, "DigestMethod")
+_DS_KEY_INFO = ns.qn(ns.DS, "KeyInfo")
+_WSSE_BINARY_SECURITY_TOKEN = ns.qn(ns.WSSE, "BinarySecurityToken")
+_WSSE_SECURITY_TOKEN_REFERENCE = ns.qn(ns.WSSE, "SecurityTokenReference")
+_WSSE_REFERENCE = ns.qn(ns.WSSE, "Reference")
+_WSSE_KEY_IDENTIFIER = ns.qn(ns.WSSE, "KeyIdentifier")
+_WSU_CREATED = ns.qn(ns.WSU, "Created")
+_WSU_EXPIRES = ns.qn(ns.WSU, "Expires")
+_AUTH_VALUE = ns.qn(ns.AUTH, "Value")
 
 
 def trust_version_of(element: etree._Element) -> TrustVersion:
@@ -153,6 +170,10 @@ def _request_version(element: etree._Element) -> TrustVersion:
 
 def _request_type(uri: str) -> tuple[RequestType, TrustVersion, bool]:
     """A RequestType URI -> (binding, version, batch?); ``.../BatchIssue`` is an Issue inside a batch."""
+    known = _REQUEST_TYPE_URIS.get(uri)
+    if known is not None:
+        return known
+    # Anything else is refused below, with the reason naming the URI as before.
     for version in TrustVersion:
         prefix = f"{version.value}/{_BATCH_PREFIX}"
         if uri.startswith(prefix):
@@ -195,7 +216,7 @@ def _read_entropy(child: etree._Element) -> dict[str, object]:
     local = ns.split_qn(inner.tag)[1]
     if local == "BinarySecret":
         return {"entropy": Entropy(binary_secret=_base64(inner, "BinarySecret"))}
-    if inner.tag == ns.qn(ns.XENC, "EncryptedKey"):
+    if inner.tag == _XENC_ENCRYPTED_KEY:
         return {"entropy": Entropy(encrypted_key=parse_encrypted_key(inner))}
     raise BadRequest("unsupported Entropy content", detail=local)
 
@@ -206,8 +227,8 @@ def parse_encrypted_key(encrypted_key: etree._Element) -> EncryptedSecret:
     A missing or malformed CipherValue reads as empty: it then fails to decrypt, with the same public answer as
     any other entropy that does not decrypt (no oracle on why).
     """
-    method = encrypted_key.find(ns.qn(ns.XENC, "EncryptionMethod"))
-    digest = method.find(ns.qn(ns.DS, "DigestMethod")) if method is not None else None
+    method = encrypted_key.find(_XENC_ENCRYPTION_METHOD)
+    digest = method.find(_DS_DIGEST_METHOD) if method is not None else None
     value = encrypted_key.findtext(f"{{{ns.XENC}}}CipherData/{{{ns.XENC}}}CipherValue") or ""
     try:
         cipher = base64.b64decode("".join(value.split()), validate=True)
@@ -222,11 +243,11 @@ def parse_encrypted_key(encrypted_key: etree._Element) -> EncryptedSecret:
 
 def _read_use_key(child: etree._Element) -> dict[str, object]:
     (inner,) = _only_child(child, "UseKey")
-    if inner.tag == ns.qn(ns.WSSE, "BinarySecurityToken"):
+    if inner.tag == _WSSE_BINARY_SECURITY_TOKEN:
         return {"use_key": UseKey(certificate_der=_base64(inner, "BinarySecurityToken"))}
-    if inner.tag == ns.qn(ns.WSSE, "SecurityTokenReference"):
+    if inner.tag == _WSSE_SECURITY_TOKEN_REFERENCE:
         return {"use_key": UseKey(token_reference=_local_reference(inner))}
-    key_info = inner if inner.tag == ns.qn(ns.DS, "KeyInfo") else None
+    key_info = inner if inner.tag == _DS_KEY_INFO else None
     holder = key_info if key_info is not None else child
     cert = holder.find(f"{{{ns.DS}}}X509Data/{{{ns.DS}}}X509Certificate")
     if cert is None:  # PicketLink puts a bare ds:X509Certificate into UseKey
@@ -249,7 +270,7 @@ def _local_reference(str_element: etree._Element) -> str:
     """The Id a UseKey's SecurityTokenReference names with ``wsse:Reference URI="#Id"`` (as WSS4J sends it).
 
     Only that form is understood: a KeyIdentifier or an external URI names no token of this request."""
-    reference = str_element.find(ns.qn(ns.WSSE, "Reference"))
+    reference = str_element.find(_WSSE_REFERENCE)
     uri = (reference.get("URI") or "").strip() if reference is not None else ""
     if not uri.startswith("#") or len(uri) < 2:
         raise BadRequest("UseKey's SecurityTokenReference is not a Reference to a token of the request",
@@ -266,7 +287,7 @@ def _read_renewing(child: etree._Element) -> dict[str, object]:
 def _read_target(child: etree._Element) -> dict[str, object]:
     local = ns.split_qn(child.tag)[1]
     (inner,) = _only_child(child, local)
-    if inner.tag == ns.qn(ns.WSSE, "SecurityTokenReference"):
+    if inner.tag == _WSSE_SECURITY_TOKEN_REFERENCE:
         return {_TARGETS[local]: TokenTarget(reference=_reference(inner))}
     # The element as parsed with the request: validators read it as it is, nothing parses it again.
     return {_TARGETS[local]: TokenTarget(unverified_token=inner)}
@@ -274,10 +295,10 @@ def _read_target(child: etree._Element) -> dict[str, object]:
 
 def _reference(str_element: etree._Element) -> str:
     """The token id a wsse:SecurityTokenReference names (KeyIdentifier or Reference URI)."""
-    key_id = str_element.find(ns.qn(ns.WSSE, "KeyIdentifier"))
+    key_id = str_element.find(_WSSE_KEY_IDENTIFIER)
     if key_id is not None:
         return _text(key_id, "KeyIdentifier")
-    reference = str_element.find(ns.qn(ns.WSSE, "Reference"))
+    reference = str_element.find(_WSSE_REFERENCE)
     if reference is not None and (reference.get("URI") or "").strip():
         return (reference.get("URI") or "").strip().removeprefix("#")
     raise InvalidRequest("SecurityTokenReference names no token", detail="SecurityTokenReference")
@@ -288,7 +309,7 @@ def _read_authentication_type(child: etree._Element) -> dict[str, object]:
 
 
 def _read_issuer(child: etree._Element) -> dict[str, object]:
-    for address in child.iter(*(ns.qn(n, "Address") for n in _WSA_NS)):
+    for address in child.iter(*_ADDRESS_TAGS):
         return {"issuer": _text(address, "Address")}
     return {"issuer": _text(child, "Issuer")}
 
@@ -330,7 +351,9 @@ def _base64(element: etree._Element, local: str) -> bytes:
 
 
 def _elements(parent: etree._Element) -> Iterable[etree._Element]:
-    return (child for child in parent if isinstance(child.tag, str))
+    """The element children, in order: comments, processing instructions and entity references are skipped."""
+    children: Iterable[etree._Element] = parent.iterchildren(etree.Element)
+    return children
 
 
 def _set_once(fields: dict[str, object], key: str, value: object, local: str) -> None:
@@ -351,7 +374,7 @@ def _applies_to(element: etree._Element) -> str:
         namespace, local = ns.split_qn(child.tag)
         if namespace in _WSA_NS and local == "EndpointReference":
             for address in _elements(child):
-                if address.tag in (ns.qn(n, "Address") for n in _WSA_NS):
+                if address.tag in _ADDRESS_TAGS:
                     return _text(address, "Address")
         elif namespace in _POLICY_NS and local == "URI":
             return _text(child, "URI")
@@ -360,8 +383,8 @@ def _applies_to(element: etree._Element) -> str:
 
 def _lifetime(element: etree._Element) -> Lifetime:
     try:
-        created = element.findtext(ns.qn(ns.WSU, "Created"))
-        expires = element.findtext(ns.qn(ns.WSU, "Expires"))
+        created = element.findtext(_WSU_CREATED)
+        expires = element.findtext(_WSU_EXPIRES)
         return Lifetime(
             created=parse_datetime(created) if created is not None else None,
             expires=parse_datetime(expires) if expires is not None else None,
@@ -383,7 +406,7 @@ def _claims(element: etree._Element) -> tuple[str | None, tuple[ClaimRequest, ..
         uri = (child.get("Uri") or "").strip()
         if not uri:
             raise InvalidRequest("ClaimType without Uri", detail="ClaimType")
-        value = child.find(ns.qn(ns.AUTH, "Value"))
+        value = child.find(_AUTH_VALUE)
         claims.append(ClaimRequest(
             uri=uri,
             optional=_optional(child.get("Optional")),

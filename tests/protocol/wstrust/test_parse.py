@@ -299,3 +299,26 @@ def test_render_rst_roundtrip() -> None:
     assert (rst.applies_to, rst.token_type, rst.key_type, rst.context) == (
         "https://rp/", TokenType.SAML11, KeyType.BEARER, "c")
     assert [c.optional for c in rst.claims] == [False, True]
+
+
+@pytest.mark.parametrize("wst,version", [(WST13, TrustVersion.WST13), (WST05, TrustVersion.WST2005)])
+@pytest.mark.parametrize("request_type", list(RequestType))
+def test_every_request_type_plain_and_batch(wst: str, version: TrustVersion, request_type: RequestType) -> None:
+    for prefix, batch in (("", False), ("Batch", True)):
+        rst = parse_rst(_rst("", wst, f"{prefix}{request_type.value}"))
+        assert (rst.request_type, rst.version, rst.batch) == (request_type, version, batch)
+        assert rst.request_type_uri == f"{wst}/{prefix}{request_type.value}"
+
+
+@pytest.mark.parametrize("request_type,named", [("BatchFoo", f"{WST13}/Foo"), ("Batch", f"{WST13}/"),
+                                                ("RST/Issue", f"{WST13}/RST/Issue")])
+def test_unknown_request_types_name_what_was_tried(request_type: str, named: str) -> None:
+    with pytest.raises(BadRequest) as raised:
+        parse_rst(_rst("", WST13, request_type))
+    assert raised.value.detail == named
+
+
+def test_comments_between_children_are_skipped() -> None:
+    body = f"<!--a--><wst:TokenType>{ns.SAML2}</wst:TokenType><!--b-->{_applies('https://rp/')}<!--c-->"
+    rst = parse_rst(_rst(body))
+    assert (rst.token_type, rst.applies_to) == (TokenType.SAML20, "https://rp/")
