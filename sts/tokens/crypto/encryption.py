@@ -86,7 +86,8 @@ def encrypt_element(
     session_key = os.urandom(cipher.key_size)
     plaintext = etree.tostring(element, encoding="utf-8", xml_declaration=False)
     ciphertext = _encrypt_gcm(session_key, plaintext) if cipher.gcm else _encrypt_cbc(session_key, plaintext)
-    encrypted_data = copy.deepcopy(template)
+    # lxml's __copy__ copies the whole tree in C (copy.deepcopy adds Python bookkeeping around the same call).
+    encrypted_data = template.__copy__()
     # Positions fixed by _template: EncryptedData/KeyInfo/EncryptedKey/CipherData/CipherValue (the session key's)
     # and EncryptedData/CipherData/CipherValue (the data's).
     encrypted_data[1][0][2][0].text = _b64(public_key.encrypt(session_key, _KEY_TRANSPORT_PADDING[key_transport]))

@@ -97,7 +97,8 @@ class XmlSigner:
             raise ValueError("the Signature must go after a child of the signed element")
         # Digest before inserting: what the enveloped-signature transform yields (the Signature removed).
         digest_value = base64.b64encode(self._hash(c14n(element)).digest()).decode("ascii")
-        signature = copy.deepcopy(self._template)
+        # lxml's __copy__ copies the whole tree in C (copy.deepcopy adds Python bookkeeping around the same call).
+        signature = self._template.__copy__()
         # Positions fixed by _build_template: Signature/SignedInfo/Reference/DigestValue, Signature/SignatureValue.
         reference = signature[0][2]
         uri = "#" + reference_id

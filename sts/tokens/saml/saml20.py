@@ -14,7 +14,6 @@ form and copied per token: lxml copies a small tree in C, several times faster t
 
 from __future__ import annotations
 
-import copy
 from typing import Final
 
 from lxml import etree
@@ -74,7 +73,8 @@ def build_assertion(content: AssertionContent, key_info: etree._Element | None =
     if content.proof_key is not None and key_info is None:
         raise ValueError("a holder-of-key assertion needs the proof key's ds:KeyInfo")
     nsmap = _NSMAP_DEL if content.delegates else (_NSMAP if content.proof_key is None else _NSMAP_XSI)
-    assertion = copy.deepcopy(_SKELETONS[id(nsmap)])
+    # lxml's __copy__ copies the whole tree in C (copy.deepcopy adds Python bookkeeping around the same call).
+    assertion = _SKELETONS[id(nsmap)].__copy__()
     issuer, subject, conditions, authn_statement = assertion
     name_id, confirmation = subject
     confirmation_data = confirmation[0]
