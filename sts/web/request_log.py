@@ -67,6 +67,9 @@ class RequestFacts:
         """Fill what the pipeline did not say: a request refused before it (Content-Type, size) or that failed."""
         if not self.outcome:
             self.outcome = "ok" if 0 < self.status < 400 else f"http:{self.status or 500}"
+        elif self.outcome == "ok" and self.status >= 400:
+            # Failed after the pipeline had decided (its rows could not be committed): the client got a fault.
+            self.outcome = f"http:{self.status}"
         self.binding = self.binding or "unknown"
         self.trust = self.trust or "unknown"
         self.request_type = self.request_type or "unknown"
