@@ -91,6 +91,25 @@ class SoapEndpoint:
         )
 
 
+class SoapPostsFirst:
+    """Starlette middleware: a POST to a SOAP path goes straight to its endpoint; everything else to the router
+    (which has the same routes, so both ways answer alike)."""
+
+    def __init__(self, app: Any, endpoints: dict[str, SoapEndpoint]) -> None:
+        self._app = app
+        self._endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            path = scope["path"]
+            root = scope.get("root_path", "")
+            endpoint = self._endpoints.get(path[len(root):] if root and path.startswith(root) else path)
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self._app(scope, receive, send)
+
+
 class _Headers:
     """The few lookups a SOAP request needs, over the ASGI header list (names arrive lower-cased)."""
 
@@ -184,5 +203,5 @@ async def _send(send: Send, status: int, content_type: bytes, body: bytes) -> No
     await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["SoapEndpoint", "fault", "read_limited", "runs_inline", "soap_version", "too_large",
+__all__ = ["SoapEndpoint", "SoapPostsFirst", "fault", "read_limited", "runs_inline", "soap_version", "too_large",
            "transport_actions"]
