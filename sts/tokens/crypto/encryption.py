@@ -119,8 +119,8 @@ def encrypt_token(
 
 _KEY_MARK: Final = "x-sts-key-cipher-value"
 _DATA_MARK: Final = "x-sts-data-cipher-value"
-_PARTS: dict[tuple[int, DataEncryption, KeyTransport, Callable[[etree._Element], etree._Element]],
-             tuple[x509.Certificate, tuple[bytes, bytes, bytes]]] = {}
+#: (id of the certificate, algorithms, wrap) -> (the certificate, the canonical parts).
+_PARTS: dict[tuple[object, ...], tuple[x509.Certificate, tuple[bytes, bytes, bytes]]] = {}
 
 
 def _canonical_parts(
@@ -130,9 +130,7 @@ def _canonical_parts(
     wrap: Callable[[etree._Element], etree._Element],
 ) -> tuple[bytes, bytes, bytes]:
     """The wrapped token's exclusive c14n split around its two CipherValues, from a marked copy of the template."""
-    key = (id(cert), data, key_transport, wrap)
-    entry = _PARTS.get(key)
-    if entry is None or entry[0] is not cert:
+    def split() -> tuple[bytes, bytes, bytes]:
         marked = copy.deepcopy(_recipient(cert, data, key_transport)[1])
         marked[1][0][2][0].text = _KEY_MARK
         marked[2][0].text = _DATA_MARK
@@ -140,31 +138,43 @@ def _canonical_parts(
         canonical = etree.tostring(wrap(marked), method="c14n", exclusive=True)
         before_key, rest = canonical.split(_KEY_MARK.encode("ascii"))
         between, after_data = rest.split(_DATA_MARK.encode("ascii"))
-        if len(_PARTS) >= _MAX_RECIPIENTS:
-            _PARTS.clear()
-        entry = _PARTS[key] = (cert, (before_key, between, after_data))
-    return entry[1]
+        return before_key, between, after_data
+
+    return _per_certificate(_PARTS, cert, (data, key_transport, wrap), split)
 
 
-#: (id of the certificate, algorithms) -> (the certificate, its RSA key, the EncryptedData template). The entry holds
-#: the certificate, so its id is not reused while cached; looking up by id skips hashing the certificate's DER
-#: per token, as an lru_cache keyed by the certificate would. Relying parties are few: cleared when full.
-_RECIPIENTS: dict[tuple[int, DataEncryption, KeyTransport],
-                  tuple[x509.Certificate, rsa.RSAPublicKey, etree._Element]] = {}
-_MAX_RECIPIENTS = 256
+_V = TypeVar("_V")
+_MAX_PER_CERTIFICATE = 256
+#: (id of the certificate, algorithms) -> (the certificate, (its RSA key, the EncryptedData template)).
+_RECIPIENTS: dict[tuple[object, ...], tuple[x509.Certificate, tuple[rsa.RSAPublicKey, etree._Element]]] = {}
+#: (id of the certificate, key transport) -> (the certificate, a lone EncryptedKey template).
+_KEY_TEMPLATES: dict[tuple[object, ...], tuple[x509.Certificate, etree._Element]] = {}
 
 
 def _recipient(
     cert: x509.Certificate, data: DataEncryption, key_transport: KeyTransport
 ) -> tuple[rsa.RSAPublicKey, etree._Element]:
     """The recipient's public key and the EncryptedData template: built once per certificate and algorithms."""
-    key = (id(cert), data, key_transport)
-    entry = _RECIPIENTS.get(key)
+    return _per_certificate(
+        _RECIPIENTS, cert, (data, key_transport), lambda: (_recipient_key(cert), _template(cert, data, key_transport))
+    )
+
+
+def _per_certificate(
+    cache: dict[tuple[object, ...], tuple[x509.Certificate, _V]],
+    cert: x509.Certificate,
+    key: tuple[object, ...],
+    build: Callable[[], _V],
+) -> _V:
+    """``build()``, once per certificate object and ``key``: looked up by the certificate's id (hashing a
+    certificate hashes its DER), the entry holding the certificate so that the id is not reused while cached.
+    Relying parties are few: the cache is cleared when full."""
+    entry = cache.get((id(cert), *key))
     if entry is None or entry[0] is not cert:
-        if len(_RECIPIENTS) >= _MAX_RECIPIENTS:
-            _RECIPIENTS.clear()
-        entry = _RECIPIENTS[key] = (cert, _recipient_key(cert), _template(cert, data, key_transport))
-    return entry[1], entry[2]
+        if len(cache) >= _MAX_PER_CERTIFICATE:
+            cache.clear()
+        entry = cache[(id(cert), *key)] = (cert, build())
+    return entry[1]
 
 
 def _recipient_key(cert: x509.Certificate) -> rsa.RSAPublicKey:
@@ -248,9 +258,10 @@ def encrypted_key_element(
     cert: x509.Certificate, cipher_value: bytes, key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P
 ) -> etree._Element:
     """The ``xenc:EncryptedKey`` of a cipher value already made for ``cert`` (the XML, no cryptography)."""
-    encrypted_key = _encrypted_key(cert, key_transport)
-    (value,) = encrypted_key.iter(_xenc("CipherValue"))
-    value.text = _b64(cipher_value)
+    template = _per_certificate(_KEY_TEMPLATES, cert, (key_transport,), lambda: _encrypted_key(cert, key_transport))
+    encrypted_key = template.__copy__()
+    # Position fixed by _encrypted_key: EncryptedKey/CipherData/CipherValue.
+    encrypted_key[2][0].text = _b64(cipher_value)
     return encrypted_key
 
 

@@ -9,7 +9,9 @@ from lxml import etree
 
 from sts import ns
 from sts.protocol import xmlsafe
-from sts.tokens.crypto.encryption import ELEMENT_TYPE, decrypt_element, encrypt_element, encrypt_token
+from sts.tokens.crypto.encryption import (
+    ELEMENT_TYPE, decrypt_element, decrypt_key, encrypt_element, encrypt_key_for, encrypt_token,
+)
 from sts.tokens.crypto.keys import load_private_key
 from sts.tokens.crypto.signing import XmlSigner
 from sts.errors import InvalidRequest
@@ -183,3 +185,12 @@ def test_encrypt_token_hash_is_the_hash_of_its_canonical_form(data, transport, w
         assert digest == token_hash(outer[0])
         plain = decrypt_element(token if wrap is _bare else token[0], load_private_key(rp_material.key_pem))
         assert etree.tostring(plain) == etree.tostring(assertion)
+
+
+def test_lone_encrypted_keys_keep_to_their_own_certificate(rp_material, rsa_material) -> None:
+    """encrypt_key_for copies an EncryptedKey template cached per certificate: interleaved recipients each decrypt."""
+    for material in (rp_material, rsa_material) * 2:
+        secret = bytes(range(32)) if material is rp_material else bytes(range(32, 64))
+        encrypted_key = encrypt_key_for(material.signing_key.certificate, secret)
+        assert encrypted_key.findtext(f".//{DS}X509SerialNumber") == str(material.signing_key.certificate.serial_number)
+        assert decrypt_key(encrypted_key, load_private_key(material.key_pem)) == secret
