@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from sts.model import TokenRecord
+from sts.model import TokenDetails, TokenRecord
 from sts.uris import TokenType
 from sts.store.prepared import Prepared, write_later
 from sts.store.schema import tokens
@@ -33,7 +33,9 @@ class SqlTokenStore:
     def put(self, record: TokenRecord) -> None:
         """Record a newly issued token; ValueError when its id is already recorded."""
         row = {name: getattr(record, name) for name in _FIELD_ORDER}
-        row["details"] = dict(record.details)
+        details = record.details
+        # TokenDetails keeps its JSON form; dict() of it would rebuild the mapping key by key.
+        row["details"] = details.to_json() if isinstance(details, TokenDetails) else dict(details)
         try:
             # Committed before the answer leaves, with the request's other rows (sts.store.prepared.write_later).
             write_later(self._engine, _PUT, _to_row(row))
