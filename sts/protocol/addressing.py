@@ -16,6 +16,8 @@ from sts import ns
 from sts.errors import ActionMismatch, ActionNotSupported, InvalidRequest
 
 _WSA_NAMESPACES = (ns.WSA, ns.WSA2004)
+#: The spellings clients send, by tag (any other case of a wsa name is found by splitting the tag).
+_KEYS = {ns.qn(n, local): local.lower() for n in _WSA_NAMESPACES for local in ("Action", "MessageID", "To", "messageID")}
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,12 @@ def parse_addressing(headers: tuple[etree._Element, ...]) -> AddressingHeaders:
     found: dict[str, str] = {}
     actions: list[str] = []
     for block in headers:
-        namespace, local = ns.split_qn(block.tag)
-        if namespace not in _WSA_NAMESPACES:
-            continue
-        key = local.lower()
+        key = _KEYS.get(block.tag)
+        if key is None:
+            namespace, local = ns.split_qn(block.tag)
+            if namespace not in _WSA_NAMESPACES:
+                continue
+            key = local.lower()
         if key == "action":
             actions.append((block.text or "").strip())
         if key in ("action", "messageid", "to") and key not in found:
