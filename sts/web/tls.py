@@ -52,7 +52,7 @@ except ImportError:  # httptools is not installed: h11 it is
 
 if HttpToolsProtocol is not None:
 
-    class TlsHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[valid-type,misc]
+    class TlsHttpToolsProtocol(HttpToolsProtocol):
         """uvicorn's httptools protocol, adding ``scope["extensions"]["tls"]`` on TLS connections."""
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -61,7 +61,7 @@ if HttpToolsProtocol is not None:
             if isinstance(ssl_object, ssl.SSLObject):
                 self.app = _with_extension(self.app, tls_extension(ssl_object, self.config.ssl_certfile))
 else:
-    TlsHttpToolsProtocol = None  # type: ignore[assignment,misc]
+    TlsHttpToolsProtocol = None  # type: ignore[misc]
 
 
 def http_protocol() -> type:
