@@ -139,7 +139,7 @@ def _issue(live: LiveServer) -> etree._Element:
 def test_scheduled_rollover_on_the_wire(home: Path, live: LiveServer) -> None:
     legacy = load_certificate(load_settings(home).signing_cert_path.read_bytes())
     assert _metadata_certs(live) == [legacy]
-    at = utcnow() + timedelta(seconds=2)
+    at = utcnow() + timedelta(seconds=6)  # room for the command and the "before" Issue on a loaded machine
     result = CliRunner().invoke(main, ["--home", str(home), "keys", "rollover", "--at", at.isoformat(),
                                        "--allow-short-lead", "--overlap-days", "1"])
     assert result.exit_code == 0, result.output
