@@ -70,11 +70,15 @@ _AUTH_VALUE = ns.qn(ns.AUTH, "Value")
 
 def trust_version_of(element: etree._Element) -> TrustVersion:
     """The WS-Trust version an RST (or RSTR) element belongs to; anything else is an invalid request."""
+    return _version_and_local(element)[0]
+
+
+def _version_and_local(element: etree._Element) -> tuple[TrustVersion, str]:
     namespace, local = ns.split_qn(element.tag)
     version = _TRUST_NS.get(namespace)
     if version is None:
         raise InvalidRequest("body is not a WS-Trust message", detail=local)
-    return version
+    return version, local
 
 
 def parse_rst_collection(element: etree._Element) -> tuple[RequestSecurityToken, ...]:
@@ -95,8 +99,7 @@ def is_collection(element: etree._Element) -> bool:
 
 def parse_rst(element: etree._Element) -> RequestSecurityToken:
     """Turn an untrusted wst:RequestSecurityToken element into a ``RequestSecurityToken``."""
-    version = trust_version_of(element)
-    local = ns.split_qn(element.tag)[1]
+    version, local = _version_and_local(element)
     if local != "RequestSecurityToken":
         raise InvalidRequest("body is not a RequestSecurityToken", detail=local)
     fields = _read_children(element, version, secondary=False)
