@@ -59,6 +59,8 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
           ssl_keyfile: str | None, ssl_client_ca: str | None, allow_insecure_key_permissions: bool) -> None:
     """Serve the STS over HTTP (or HTTPS with --ssl-certfile/--ssl-keyfile); SIGTERM drains, then exits 0."""
     from sts.home import demo_banner
+    from sts.web.metrics import worker_directory
+    from sts.web.request_log import logging_config
     from sts.web.tls import http_protocol, ssl_options
 
     if bool(ssl_certfile) != bool(ssl_keyfile):
@@ -85,7 +87,8 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
                       STS_LOOPBACK_BIND="1" if loopback else "0",
                       STS_TLS_CLIENT_CERTS="1" if client_certificates else "0")
     # httptools (or h11), each handing the TLS client certificate to the app (sts.web.tls); uvloop when installed.
-    options = dict(host=host, port=port, log_level=settings.log_level, proxy_headers=False, http=http_protocol(),
+    options = dict(host=host, port=port, log_level=settings.log_level, proxy_headers=False,
+                   log_config=logging_config(settings.log_format, settings.log_level), http=http_protocol(),
                    loop="auto",
                    timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
                    **ssl_options(ssl_certfile, ssl_keyfile, ssl_client_ca))
@@ -96,7 +99,8 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
 
         app = create_app(_build_runtime(settings), loopback_bind=loopback, client_certificates=client_certificates)
         config = uvicorn.Config(app, **options)  # type: ignore[arg-type]
-    _serve_until_stopped(config)
+    with worker_directory(workers):  # STS_METRICS_DIR: the workers' counters add up (sts.web.metrics)
+        _serve_until_stopped(config)
 
 
 def _check_key_permissions(settings: Settings, ssl_keyfile: str | None, *, allowed: bool) -> None:

@@ -31,6 +31,8 @@ from sts.web.metadata import load_xsd_for_serving
 from sts.web.metadata.federation import render_federation_metadata
 from sts.web.metadata.mex import MetadataExchange
 from sts.web.metadata.wsdl import render_wsdl
+from sts.web.metrics import Metrics, MetricsEndpoint
+from sts.web.request_log import RequestObserver
 from sts.model import RequestContext
 from sts.web.pipeline import SoapResponse
 from sts.web.soap_http import SoapEndpoint, SoapPostsFirst, fault, read_limited, soap_version, too_large, transport_actions
@@ -191,12 +193,18 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
     routes.append(Route(FEDERATION_METADATA_PATH, federation_metadata, methods=["GET"]))
     routes.append(Route("/healthz", healthz, methods=["GET"]))
     routes.append(Route("/", root, methods=["GET"]))
+    metrics = Metrics.from_environment()
+    scrape = MetricsEndpoint(metrics, settings, runtime.stores.engine, runtime.stores.relying_parties)
+    routes.append(Route("/metrics", scrape.serve, methods=["GET"]))
     console = create_console(runtime, secure_cookies=settings.public_base_url.startswith("https:"))
     # The SOAP POSTs skip the router (≈ 40 µs of route matching and exception wrapping per token request).
     soap_posts = {**dict.fromkeys(SOAP_PATHS, usernamemixed),
                   **dict.fromkeys(CERTIFICATE_TRANSPORT_PATHS, certificatetransport)}
+    # Outermost: every request gets its correlation id; the SOAP ones are counted and (json) logged.
+    observer = Middleware(RequestObserver, observe=metrics.observe_request if settings.metrics_enabled else None,
+                          log_requests=settings.log_format == "json")
     app = Starlette(routes=[*routes, Mount("/console", app=console)],
-                    middleware=[Middleware(SoapPostsFirst, endpoints=soap_posts)])
+                    middleware=[observer, Middleware(SoapPostsFirst, endpoints=soap_posts)])
     app.state.runtime = runtime
     return app
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -52,6 +51,7 @@ from sts.protocol.wstrust.render import (
 )
 from sts.protocol.xmlsafe import XmlLimits, parse
 from sts.web.metadata.mex import MetadataExchange
+from sts.web.request_log import correlation_id, note_soap_outcome
 
 log = logging.getLogger("sts.web.pipeline")
 
@@ -147,7 +147,7 @@ class TrustEndpoint:
             self._record(progress, ctx, f"{_prefix(err)}:{err.code}", str(err))
             return self._fault(err, progress)
         except Exception:  # noqa: BLE001 - the client must never see a traceback
-            correlation = secrets.token_hex(8)
+            correlation = correlation_id()
             log.exception("unexpected error, correlation id %s", correlation)
             self._record(progress, ctx, "wst:RequestFailed", f"unexpected error, correlation id {correlation}")
             return self._fault(RequestFailed(f"unexpected error {correlation}"), progress)
@@ -157,6 +157,7 @@ class TrustEndpoint:
     def _record(self, progress: _Progress, ctx: RequestContext, outcome: str, reason: str | None = None) -> None:
         """One audit entry per request that reached authentication (metadata Gets and garbage are not logged). A
         refusal carries its internal reason and the request's wsa:MessageID (``sts client test`` finds it by that)."""
+        note_soap_outcome(progress.soap, progress.trust_ns, progress.event, outcome, progress.subject, progress.actor)
         if self._audit is None:
             return
         refusal = {} if reason is None else _refusal_detail(reason, progress)
