@@ -1,7 +1,7 @@
 """Reading a verified SAML 1.1 or 2.0 assertion, and trust from WS-Federation metadata (for ``sts.rp.verifier``).
 
-Every reader here is handed only the element signxml returned (what the signature covers); failures are
-``TokenRejected``. ``TokenVerifier`` in ``sts.rp.verifier`` is the only caller.
+Every reader here is handed only the element ``verify_assertion`` returned (what the signature covers); failures
+are ``TokenRejected``. ``TokenVerifier`` in ``sts.rp.verifier`` is the only caller.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from sts.protocol import xmlsafe
 from sts.model import Delegate
 from sts.rp.verified_token import _MAX_BYTES, PublicKey, TokenRejected, VerifiedToken, parse_time
 
-# --- reading the signed assertion (only ever the element signxml returned) -----------------------------------
+# --- reading the signed assertion (only ever the element verify_assertion returned) -------------------------
 
 _KeyDecrypter = Callable[[etree._Element], bytes]
 

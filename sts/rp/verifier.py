@@ -9,8 +9,8 @@ verifies the signature against the configured STS certificates only (never the c
 from a metadata URL, those follow the STS's key rollover, see ``federation_trust``) through the one verification
 path the STS's Validate/Renew/Cancel use too (``sts.tokens.verification``: one token per document, unique Ids,
 the algorithm allow-list checked before any cryptography, the SAML signature profile's shape, the signed element
-being the token itself), and then reads everything from the XML signxml returns: what the signature covers,
-re-parsed from the digested bytes. Every failure is a ``TokenRejected`` with a reason and a short code; nothing
+being the token itself), and then reads everything from the XML ``verify_assertion`` returns: what the signature
+covers, re-parsed from the digested bytes. Every failure is a ``TokenRejected`` with a reason and a short code; nothing
 else escapes.
 """
 

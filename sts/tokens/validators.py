@@ -4,10 +4,10 @@ A target is a reference (the token id) or the token element itself, as parsed wi
 goes through the one verification path the relying party's verifier uses (``sts.tokens.verification``): it must
 be the only token in its RST (a batch holds one per RST) with Ids unique across the whole request, and the target
 element must itself be the token. A SAML assertion is trusted only when its own signature verifies with one of
-this STS's published certificates, with an allowed algorithm, and covers that very element (signxml returns only
-what the signature covers; the id is read from that, never from the request). An EncryptedAssertion or
-xenc:EncryptedData, which the STS cannot decrypt (it is for the relying party), is recognised by the hash recorded
-when it was issued.
+this STS's published certificates, with an allowed algorithm, and covers that very element
+(``verify_assertion`` returns only what the signature covers; the id is read from that, never from the request).
+An EncryptedAssertion or xenc:EncryptedData, which the STS cannot decrypt (it is for the relying party), is
+recognised by the hash recorded when it was issued.
 
 The algorithm policy: the resolver's allow-list (default ``AlgorithmAllowList()``: RSA-SHA256/ECDSA-SHA256 and
 SHA-256) plus, for a token this STS recorded, the signature algorithm it was issued with (a relying party's

@@ -13,9 +13,15 @@ What every caller gets from here, in this order, before anything reads the token
 3. the algorithms checked against an ``AlgorithmAllowList`` BEFORE any cryptography: an EncryptedKey transported
    with RSA PKCS#1 v1.5 is never decrypted (Bleichenbacher), AES-CBC data never when the policy is AES-GCM
    (Jager and Somorovsky), a SHA-1 signature never checked when SHA-256 is required;
-4. the signature verified by signxml with the pinned certificates only (never the one in KeyInfo); what is
-   returned is signxml's ``signed_xml`` (the digested bytes, re-parsed), and it must be the token element itself:
-   same tag, same ID, the Signature its child. Never an ancestor or a sibling (XML signature wrapping).
+4. the signature verified with the pinned certificates only (never the one in KeyInfo; each within its validity
+   period; a KeyValue beside it must name the same key), in one pass of our own (``verify_assertion``: the
+   Signature against the XML-DSig schema, one c14n of SignedInfo, one public-key operation with the cached key
+   of the certificate, one c14n of the assertion without its Signature; the SignatureValue check is
+   ``sts.protocol.wsse.signature.verify_signature_value``, the one signed requests use). What is returned is the
+   digested bytes, re-parsed (no comment, nothing unsigned), and it must be the token element itself: same tag,
+   same ID, the Signature its child. Never an ancestor or a sibling (XML signature wrapping). Until issue 14 this
+   step was signxml's XMLVerifier; tests/differential/test_token_differential.py holds the two (and xmlsec1) to
+   the same answers.
 
 Every failure is a ``TokenRejected`` with a reason and a code; the codes are listed on the class.
 """
@@ -23,24 +29,31 @@ Every failure is a ``TokenRejected`` with a reason and a code; the codes are lis
 from __future__ import annotations
 
 import base64
+import binascii
+import functools
+import hashlib
+import hmac
 import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from enum import Enum
 from typing import Final, TypeVar
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from lxml import etree
 from signxml.algorithms import DigestAlgorithm as SxDigest
 from signxml.algorithms import SignatureMethod as SxMethod
-from signxml.verifier import SignatureConfiguration, XMLVerifier
+from signxml.verifier import XMLVerifier
 
 from sts import ns
-from sts.errors import InvalidRequest
+from sts.errors import FailedCheck, InvalidRequest
 from sts.protocol import xmlsafe
+from sts.protocol.wsse.signature import Canonicalization, verify_signature_value
 from sts.tokens.crypto.encryption import decrypt_element, key_transport_uri
 from sts.tokens.crypto.keys import PrivateKey
 from sts.uris import (DATA_ENCRYPTION_NAMES, DIGEST_NAMES, ENVELOPED, EXC_C14N, KEY_TRANSPORT_NAMES,
@@ -170,11 +183,12 @@ class AlgorithmAllowList:
 
     # --- the checks (before any cryptography) ---
 
-    def check_signature(self, method_uri: str, digest_uri: str) -> None:
-        """``TokenRejected`` (algorithm) unless both the SignatureMethod and the DigestMethod are allowed."""
+    def check_signature(self, method_uri: str, digest_uri: str) -> tuple[SignatureAlgorithm, DigestAlgorithm]:
+        """The SignatureMethod and DigestMethod; ``TokenRejected`` (algorithm) unless both are allowed."""
         method = _allowed(method_uri, SignatureAlgorithm, self.signature_methods, "signature method")
         digest = _allowed(digest_uri, DigestAlgorithm, self.digest_methods, "digest method")
         _log_legacy(method, digest)
+        return method, digest
 
     def check_encryption(self, data_uri: str, transport_uri: str, oaep_digest_uri: str | None) -> None:
         """``TokenRejected`` (algorithm) unless the data encryption and the key transport are allowed."""
@@ -299,14 +313,61 @@ def decrypt_token(element: etree._Element, private_key: PrivateKey | None,
 
 # --- the signature -------------------------------------------------------------------------------------------------
 
+_DS_SIGNATURE: Final = ns.qn(ns.DS, "Signature")
+_INCLUSIVE_NAMESPACES: Final = ns.qn(EXC_C14N, "InclusiveNamespaces")
+_DSIG11: Final = "http://www.w3.org/2009/xmldsig11#"
+#: hashlib's name of each DigestMethod the allow-list can admit.
+_HASHLIB: Final = {DigestAlgorithm.SHA256: "sha256", DigestAlgorithm.SHA1: "sha1"}
+#: Elements carrying the referenced Id, counted as signxml resolves a ``#Id`` (any attribute of that local name).
+_REFERENCED = {name: etree.XPath(f"//*[@*[local-name() = '{name}'] = $id]") for name in ASSERTION_ID.values()}
+
+
+@dataclass(frozen=True)
+class _Pinned:
+    """What one trusted certificate costs to use, worked out once per certificate (not per token)."""
+
+    certificate: x509.Certificate
+    public_key: object
+    der: bytes
+    spki: bytes
+    not_before: datetime
+    not_after: datetime
+
+
+@functools.lru_cache(maxsize=64)
+def _pinned(certificate: x509.Certificate) -> _Pinned:
+    key = certificate.public_key()
+    spki = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return _Pinned(certificate, key, certificate.public_bytes(serialization.Encoding.DER), spki,
+                   certificate.not_valid_before_utc, certificate.not_valid_after_utc)
+
+
+@dataclass(frozen=True)
+class _SignatureShape:
+    """The parts of an assertion's one Signature that ``check_signature_shape`` admitted."""
+
+    signature: etree._Element
+    signed_info: etree._Element
+    signed_info_c14n: Canonicalization
+    reference_c14n: Canonicalization
+    method: SignatureAlgorithm
+    digest: DigestAlgorithm
+    digest_value: etree._Element
+
 
 def verify_assertion(assertion: etree._Element, certificates: Sequence[x509.Certificate],
                      algorithms: AlgorithmAllowList, *, when: datetime | None = None) -> etree._Element:
-    """What the assertion's signature covers (signxml's re-parsed bytes), which is the assertion itself.
+    """What the assertion's signature covers (the digested bytes, re-parsed), which is the assertion itself.
 
     ``assertion`` must be a saml:Assertion already admitted by ``check_one_token``; it is verified as its own
-    document (its ancestors take no part). Only ``certificates`` are trusted. ``TokenRejected``: unsigned,
-    signature, algorithm, malformed.
+    document (its ancestors take no part, their namespaces only as serialisation carries them). Only
+    ``certificates`` are trusted, each only within its validity period at ``when`` (default: now).
+    ``TokenRejected``: unsigned, signature, algorithm, malformed.
+
+    One pass, cheapest refusals first (held to signxml's XMLVerifier and xmlsec1 by tests/differential): the
+    shape and the algorithms, the Signature against the XML-DSig schema, the SignatureValue over the canonical
+    SignedInfo with the pinned key, then the digest over the assertion without its Signature (the enveloped
+    transform) in exclusive c14n. Comments are not digested, and what is returned is parsed from those bytes.
     """
     id_attribute = ASSERTION_ID.get(assertion.tag)
     if id_attribute is None:
@@ -314,25 +375,124 @@ def verify_assertion(assertion: etree._Element, certificates: Sequence[x509.Cert
     assertion_id = assertion.get(id_attribute)
     if not assertion_id:
         raise TokenRejected(f"the assertion has no {id_attribute}", "malformed")
-    check_signature_shape(assertion, assertion_id, algorithms)
-    data = etree.tostring(assertion)
-    config = SignatureConfiguration(
-        require_x509=True, location="./", expect_references=1,
-        signature_methods=algorithms.signxml_methods, digest_algorithms=algorithms.signxml_digests,
-        verification_time=when,
-    )
+    shape = check_signature_shape(assertion, assertion_id, algorithms)
+    if len(_REFERENCED[id_attribute](assertion, id=assertion_id)) != 1:
+        raise TokenRejected(f"the Id {assertion_id!r} names more than one element (signature wrapping)", "signature")
+    if not _signature_schema().validate(shape.signature):
+        raise TokenRejected("the Signature does not follow the XML-DSig schema", "signature")
+    value = _b64(shape.signature.findtext(ns.qn(ns.DS, "SignatureValue")), "SignatureValue")
+    signed_info = _canonical(shape.signed_info_c14n, shape.signed_info, reference=False)
+    _check_signature_value(shape, value, signed_info, _hinted_first(assertion, certificates), when)
+    digested = _canonical(shape.reference_c14n, _enveloped(assertion, shape.signature), reference=True)
+    expected = _b64(_text(shape.digest_value), "DigestValue")
+    if not hmac.compare_digest(hashlib.new(_HASHLIB[shape.digest], digested).digest(), expected):
+        raise TokenRejected("the signature does not verify with the STS certificate (digest mismatch)", "signature")
+    try:
+        signed = xmlsafe.parse_trusted(digested)  # our own c14n output of an already-bounded parse
+    except etree.XMLSyntaxError:
+        raise TokenRejected("the signed bytes do not parse back", "signature") from None
+    if signed.tag != assertion.tag or signed.get(id_attribute) != assertion_id:
+        raise TokenRejected("the signature does not cover the assertion", "signature")
+    return signed
+
+
+def _check_signature_value(shape: _SignatureShape, value: bytes, signed_info: bytes,
+                           certificates: Sequence[x509.Certificate], when: datetime | None) -> None:
+    """The SignatureValue verifies with one of the pinned certificates valid at ``when``, else ``TokenRejected``."""
+    at = (when or datetime.now(timezone.utc)).astimezone(timezone.utc)
     failure = "no STS certificate is configured"
-    for cert in _hinted_first(assertion, certificates):
-        try:
-            result = XMLVerifier().verify(data, x509_cert=cert, id_attribute=id_attribute, expect_config=config)
-        except Exception as exc:  # noqa: BLE001 - signxml, lxml and cryptography each raise their own
-            failure = f"{type(exc).__name__}: {exc}"
+    for certificate in certificates:
+        pinned = _pinned(certificate)
+        if not pinned.not_before <= at <= pinned.not_after:
+            failure = (f"the certificate is not valid at {at.isoformat()} (valid {pinned.not_before.isoformat()} "
+                       f"to {pinned.not_after.isoformat()})")
             continue
-        signed = result[0].signed_xml if isinstance(result, list) else result.signed_xml
-        if signed is None or signed.tag != assertion.tag or signed.get(id_attribute) != assertion_id:
-            raise TokenRejected("the signature does not cover the assertion", "signature")
-        return signed
+        try:
+            verify_signature_value(pinned.public_key, shape.method, value, signed_info,
+                                   what=f"SignatureValue ({algorithm_name(shape.method)})", whose="the key")
+        except FailedCheck as exc:
+            failure = str(exc)
+            continue
+        _check_key_values(shape.signature, pinned)
+        return
     raise TokenRejected(f"the signature does not verify with the STS certificate ({failure})", "signature")
+
+
+def _check_key_values(signature: etree._Element, pinned: _Pinned) -> None:
+    """A KeyValue or DEREncodedKeyValue beside the pinned key must name that key (never used, only compared):
+    an ambiguous KeyInfo is refused as signxml refuses it."""
+    key_info = signature.find(ns.qn(ns.DS, "KeyInfo"))
+    if key_info is None:
+        return
+    for der in key_info.iterfind(f"{{{_DSIG11}}}DEREncodedKeyValue"):
+        if _b64(_text(der), "DEREncodedKeyValue") != pinned.spki:
+            raise TokenRejected("KeyInfo's DEREncodedKeyValue is not the STS certificate's key", "signature")
+    for key_value in key_info.iterfind(ns.qn(ns.DS, "KeyValue")):
+        if not _key_value_matches(key_value, pinned.public_key):
+            raise TokenRejected("KeyInfo's KeyValue is not the STS certificate's key", "signature")
+
+
+def _key_value_matches(key_value: etree._Element, key: object) -> bool:
+    rsa_value = key_value.find(ns.qn(ns.DS, "RSAKeyValue"))
+    if rsa_value is not None:
+        if not isinstance(key, rsa.RSAPublicKey):
+            return False
+        numbers = key.public_numbers()
+        modulus = int.from_bytes(_b64(rsa_value.findtext(ns.qn(ns.DS, "Modulus")), "Modulus"), "big")
+        exponent = int.from_bytes(_b64(rsa_value.findtext(ns.qn(ns.DS, "Exponent")), "Exponent"), "big")
+        return (modulus, exponent) == (numbers.n, numbers.e)
+    ec_value = key_value.find(f"{{{_DSIG11}}}ECKeyValue")
+    if ec_value is not None:
+        if not isinstance(key, ec.EllipticCurvePublicKey):
+            return False
+        point = key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+        return _b64(ec_value.findtext(f"{{{_DSIG11}}}PublicKey"), "PublicKey") == point
+    return False
+
+
+def _signature_schema() -> etree.XMLSchema:
+    """The XML-DSig 1.1 schema signxml ships (loaded once, by signxml, on first use)."""
+    return XMLVerifier.schemas()[0]  # type: ignore[no-untyped-call]
+
+
+def _canonical(c14n: Canonicalization, element: etree._Element, *, reference: bool) -> bytes:
+    try:
+        return c14n.apply(element, reference=reference, where="the token signature")
+    except FailedCheck as exc:
+        raise TokenRejected(str(exc), "signature") from None
+
+
+def _enveloped(assertion: etree._Element, signature: etree._Element) -> etree._Element:
+    """A copy of the assertion, as its own document, without its Signature (the enveloped-signature transform).
+
+    A document root is copied in C (its namespace declarations are its own); an element inside a larger document
+    is serialised, which declares the namespaces its ancestors put in scope, as signxml and xmlsec see it.
+    """
+    if assertion.getparent() is None:
+        work = assertion.__copy__()
+    else:
+        work = xmlsafe.parse_trusted(etree.tostring(assertion))
+    removed = work[assertion.index(signature)]
+    tail, previous = removed.tail, removed.getprevious()
+    work.remove(removed)
+    if tail:  # the transform removes the element, never the text after it
+        if previous is not None:
+            previous.tail = (previous.tail or "") + tail
+        else:
+            work.text = (work.text or "") + tail
+    return work
+
+
+def _text(element: etree._Element) -> str:
+    """An element's character content without comments (what c14n puts in the signed bytes)."""
+    return "".join(element.xpath("text()"))
+
+
+def _b64(text: str | None, what: str) -> bytes:
+    try:
+        return base64.b64decode("".join((text or "").split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise TokenRejected(f"malformed base64 in the signature's {what}", "signature") from None
 
 
 def _hinted_first(assertion: etree._Element,
@@ -343,23 +503,24 @@ def _hinted_first(assertion: etree._Element,
         return certificates
     text = assertion.findtext(f"{{{ns.DS}}}Signature/{{{ns.DS}}}KeyInfo/{{{ns.DS}}}X509Data/{{{ns.DS}}}X509Certificate")
     try:
-        named = x509.load_der_x509_certificate(base64.b64decode("".join((text or "").split()))) if text else None
+        named = base64.b64decode("".join((text or "").split())) if text else None
     except ValueError:
         return certificates
-    return sorted(certificates, key=lambda cert: cert != named)
+    return sorted(certificates, key=lambda cert: _pinned(cert).der != named)
 
 
-def check_signature_shape(assertion: etree._Element, assertion_id: str, algorithms: AlgorithmAllowList) -> None:
+def check_signature_shape(assertion: etree._Element, assertion_id: str,
+                          algorithms: AlgorithmAllowList) -> _SignatureShape:
     """SAML's signature profile: one enveloped Signature over the assertion itself, exclusive c14n only.
 
-    The algorithms are checked here, before signxml computes anything.
+    The algorithms are checked here, before anything is computed.
     """
-    signatures = assertion.findall(ns.qn(ns.DS, "Signature"))
+    signatures = assertion.findall(_DS_SIGNATURE)
     if not signatures:
         raise TokenRejected("the assertion is not signed", "unsigned")
     if len(signatures) > 1:
         raise TokenRejected("the assertion has more than one Signature", "signature")
-    if sum(1 for _ in assertion.iter(ns.qn(ns.DS, "Signature"))) > 1:
+    if sum(1 for _ in assertion.iter(_DS_SIGNATURE)) > 1:
         raise TokenRejected("the assertion holds another Signature below its own", "signature")
     signed_info = signatures[0].find(ns.qn(ns.DS, "SignedInfo"))
     if signed_info is None:
@@ -373,10 +534,23 @@ def check_signature_shape(assertion: etree._Element, assertion_id: str, algorith
     reference = references[0]
     if reference.get("URI") != "#" + assertion_id:
         raise TokenRejected("the signature does not reference the assertion's own ID", "signature")
-    transforms = [t.get("Algorithm") for t in reference.iterfind(f"{{{ns.DS}}}Transforms/{{{ns.DS}}}Transform")]
-    if transforms != [ENVELOPED, EXC_C14N]:
+    transforms = list(reference.iterfind(f"{{{ns.DS}}}Transforms/{{{ns.DS}}}Transform"))
+    if [t.get("Algorithm") for t in transforms] != [ENVELOPED, EXC_C14N]:
         raise TokenRejected("the Reference's transforms are not enveloped + exclusive c14n", "signature")
     method = signed_info.find(ns.qn(ns.DS, "SignatureMethod"))
     digest = reference.find(ns.qn(ns.DS, "DigestMethod"))
-    algorithms.check_signature((method.get("Algorithm") or "").strip() if method is not None else "",
-                               (digest.get("Algorithm") or "").strip() if digest is not None else "")
+    digest_value = reference.find(ns.qn(ns.DS, "DigestValue"))
+    method_value, digest_method = algorithms.check_signature(
+        (method.get("Algorithm") or "").strip() if method is not None else "",
+        (digest.get("Algorithm") or "").strip() if digest is not None else "")
+    if digest_value is None:
+        raise TokenRejected("a Reference without DigestValue", "signature")
+    return _SignatureShape(signatures[0], signed_info, _exclusive(c14n), _exclusive(transforms[1]), method_value,
+                           digest_method, digest_value)
+
+
+def _exclusive(method: etree._Element) -> Canonicalization:
+    """Exclusive c14n with the method's InclusiveNamespaces PrefixList (XML-DSig's ec:InclusiveNamespaces)."""
+    inclusive = method.find(_INCLUSIVE_NAMESPACES)
+    prefixes = inclusive.get("PrefixList") if inclusive is not None else None
+    return Canonicalization(EXC_C14N, tuple(prefixes.split()) if prefixes else ())

@@ -655,20 +655,30 @@ def _check_signature_value(unverified: UnverifiedSignature, value: bytes, certif
     """XML-DSig §3.2.2: the SignatureValue over the canonical SignedInfo, with the registered certificate's key."""
     method = SignatureAlgorithm(unverified.signature_method)  # the policy admitted it: one of ours
     data = unverified.c14n.apply(unverified.signed_info, reference=False, where="SignedInfo")
-    key = certificate.public_key()
-    algorithm = _SIGNATURE_HASHES[method]()
     what = f"SignatureValue over SignedInfo [{unverified.c14n.name}] with {method.name.lower().replace('_', '-')}"
+    verify_signature_value(certificate.public_key(), method, value, data, what=what,
+                           whose="the client certificate's key")
+
+
+def verify_signature_value(key: object, method: SignatureAlgorithm, value: bytes, data: bytes, *, what: str,
+                           whose: str) -> None:
+    """A SignatureValue over ``data`` (canonical SignedInfo) with ``key``: RSA PKCS#1 v1.5, or ECDSA as r || s.
+
+    Shared by signed requests and the token verifier (sts.tokens.verification). ``FailedCheck`` naming ``what``
+    and ``whose`` key when it does not verify or the key is of the wrong kind.
+    """
+    algorithm = _SIGNATURE_HASHES[method]()
     try:
         if method is SignatureAlgorithm.ECDSA_SHA256:
             if not isinstance(key, ec.EllipticCurvePublicKey):
-                raise FailedCheck(f"{what}: the client certificate's key is not an EC key")
+                raise FailedCheck(f"{what}: {whose} is not an EC key")
             key.verify(_ecdsa_der(value, key, what), data, ec.ECDSA(algorithm))
         else:
             if not isinstance(key, rsa.RSAPublicKey):
-                raise FailedCheck(f"{what}: the client certificate's key is not an RSA key")
+                raise FailedCheck(f"{what}: {whose} is not an RSA key")
             key.verify(value, data, padding.PKCS1v15(), algorithm)
     except InvalidSignature:
-        raise FailedCheck(f"{what}: does not verify with the client certificate's key") from None
+        raise FailedCheck(f"{what}: does not verify with {whose}") from None
 
 
 def _ecdsa_der(value: bytes, key: ec.EllipticCurvePublicKey, what: str) -> bytes:
@@ -715,4 +725,5 @@ __all__ = [
     "parse_issuer_name",
     "read_signature",
     "verify_message",
+    "verify_signature_value",
 ]
