@@ -36,16 +36,19 @@ class Envelope:
         return None
 
 
+_SOAP_BY_NAMESPACE = {version.value: version for version in SoapVersion}
+
+
 def envelope_version(root: etree._Element) -> SoapVersion:
     """The SOAP version of an Envelope root element; ``InvalidRequest`` for another root, ``VersionMismatch`` for an
     Envelope in an unknown namespace."""
     namespace, local = ns.split_qn(root.tag) if isinstance(root.tag, str) else ("", "")
     if local != "Envelope":
         raise InvalidRequest("root element is not a SOAP Envelope", detail=local or "?")
-    try:
-        return SoapVersion(namespace)
-    except ValueError:
-        raise VersionMismatch(f"envelope namespace {namespace!r}") from None
+    version = _SOAP_BY_NAMESPACE.get(namespace)
+    if version is None:
+        raise VersionMismatch(f"envelope namespace {namespace!r}")
+    return version
 
 
 def parse_envelope(root: etree._Element) -> Envelope:

@@ -325,12 +325,11 @@ _SOAP_NAMES = {SoapVersion.SOAP11: "SOAP 1.1", SoapVersion.SOAP12: "SOAP 1.2"}
 _MEDIA = {SoapVersion.SOAP11: "text/xml", SoapVersion.SOAP12: "application/soap+xml"}
 
 
+_TRUST_BY_NAMESPACE = {version.value: version for version in TrustVersion}
+
+
 def _version_hint(body: etree._Element) -> TrustVersion | None:
-    namespace = ns.split_qn(body.tag)[0]
-    try:
-        return TrustVersion(namespace)
-    except ValueError:
-        return None
+    return _TRUST_BY_NAMESPACE.get(ns.split_qn(body.tag)[0])
 
 
 def _check_action(action: str | None, request_type: RequestType, version: TrustVersion, batch: bool) -> None:
