@@ -51,7 +51,7 @@ from sts.protocol.wstrust.render import (
 )
 from sts.protocol.xmlsafe import XmlLimits, parse
 from sts.web.metadata.mex import MetadataExchange
-from sts.web.request_log import correlation_id, note_soap_outcome
+from sts.web.request_log import correlation_id, note_not_recorded, note_soap_outcome
 
 log = logging.getLogger("sts.web.pipeline")
 
@@ -134,6 +134,7 @@ class TrustEndpoint:
             with self._unit_of_work():
                 return self._handle_and_record(body, ctx)
         except RequestFailed as err:  # the request's rows could not be committed: nothing was handed out
+            note_not_recorded()
             return self._fault(err, _Progress(soap=ctx.soap_version))
 
     def _handle_and_record(self, body: bytes, ctx: RequestContext) -> SoapResponse:

@@ -128,6 +128,13 @@ def note_soap_outcome(soap: SoapVersion, trust_ns: str | None, event: str | None
     facts.user = user
 
 
+def note_not_recorded() -> None:
+    """The request's rows could not be committed, so it was answered ``wst:RequestFailed`` and issued nothing."""
+    facts = _current.get()
+    if facts is not None:
+        facts.outcome = "wst:RequestFailed"
+
+
 def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """The client's request id when it is a sane token, else a fresh one (never echo what could inject)."""
     for name, value in headers:

@@ -23,6 +23,7 @@ from sts.runtime import Runtime
 from sts.service.throttle import run_throttled
 from sts.uris import SoapVersion
 from sts.web.pipeline import SoapResponse
+from sts.web.request_log import note_not_recorded
 from sts.web.tls import client_cert_der
 from sts.xmltime import utcnow
 
@@ -72,6 +73,7 @@ class SoapEndpoint:
                                          inline=runs_inline(body))
         if await waiter.committed():
             return result
+        note_not_recorded()
         return fault(RequestFailed("the token service could not record the request"), ctx.soap_version)
 
     def _context(self, scope: Scope, headers: _Headers, version: SoapVersion) -> RequestContext:

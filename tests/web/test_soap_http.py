@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from live import running
 from trust_client import post, rst_envelope
@@ -75,6 +76,9 @@ def test_when_the_rows_cannot_be_committed_the_client_gets_request_failed_and_no
         assert reply.find(".//{*}RequestedSecurityToken") is None
         assert _recorded(runtime) == 0
         assert _issue(live.sts_url).status == 200 and _recorded(runtime) == 1
+        metrics = httpx.get(f"{live.base_url}/metrics").text
+    assert 'sts_faults_total{code="wst:RequestFailed"} 1\n' in metrics, metrics
+    assert 'sts_tokens_issued_total{relying_party="https://service-a.example/"} 1\n' in metrics  # not the failed one
 
 
 def test_runs_inline() -> None:
