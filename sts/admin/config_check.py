@@ -142,6 +142,29 @@ def transport_findings(settings: Settings, bind: Bind | None) -> list[Finding]:
             "transport", "the brute-force throttle is off (auth_throttle_base_delay_ms or auth_throttle_max_delay_ms "
                          "is 0): passwords can be guessed as fast as the server answers",
             "remove both settings from sts.toml (defaults 100 and 2000 ms)"))
+    findings.extend(_metrics_findings(settings))
+    return findings
+
+
+#: A metrics bearer token shorter than this can be guessed.
+MIN_METRICS_TOKEN = 16
+
+
+def _metrics_findings(settings: Settings) -> list[Finding]:
+    """GET /metrics names relying parties and their volumes: who else may read it."""
+    if not settings.metrics_enabled:
+        return []
+    findings = []
+    if settings.metrics_public:
+        findings.append(Finding(
+            "transport", "metrics_public = true: anyone who reaches the server reads /metrics (relying parties, "
+                         "volumes, fault counts)",
+            "set metrics_public = false and give the scraper metrics_token (Authorization: Bearer ...)"))
+    if settings.metrics_token and len(settings.metrics_token) < MIN_METRICS_TOKEN:
+        findings.append(Finding(
+            "transport", f"metrics_token is {len(settings.metrics_token)} characters: it can be guessed",
+            f"use at least {MIN_METRICS_TOKEN} random characters (e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(24))')"))
     return findings
 
 

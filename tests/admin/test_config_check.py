@@ -93,6 +93,15 @@ def test_plain_http_off_loopback(home: Path) -> None:
     assert finding.problem.startswith("the brute-force throttle is off")
 
 
+def test_metrics_readable_by_anyone_or_behind_a_short_token(home: Path) -> None:
+    (finding,) = check_configuration(context(home, metrics_public=True))
+    assert finding.area == "transport" and "metrics_public" in finding.problem and "metrics_token" in finding.fix
+    (finding,) = check_configuration(context(home, metrics_token="short"))
+    assert "5 characters" in finding.problem
+    assert check_configuration(context(home, metrics_token="x" * 24)) == []
+    assert check_configuration(context(home, metrics_public=True, metrics_enabled=False)) == []
+
+
 def test_legacy_algorithms_anywhere(home: Path) -> None:
     ctx = context(home)
     cert = generate_key_and_cert("legacy.example")[1]
