@@ -236,6 +236,8 @@ class TokenVerifier:
             return decrypt_token(element, self.rp_private_key, self.algorithms)
         if element.tag not in ASSERTION_ID:
             raise TokenRejected(f"not a SAML assertion: {_local(element)[1] or '?'}", "malformed")
+        if element.getparent() is None:
+            return element  # a bare assertion: already its own document, parsed once
         # Its own document: ancestors (an RSTR, an envelope) must not take part in anything below.
         return xmlsafe.parse(etree.tostring(element), max_bytes=_MAX_BYTES)
 

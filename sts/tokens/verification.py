@@ -109,6 +109,7 @@ _DIGEST_OF: Final = {SignatureAlgorithm.RSA_SHA256: DigestAlgorithm.SHA256,
 LEGACY_LOG_INTERVAL: Final = 60.0
 
 
+@functools.lru_cache(maxsize=None)
 def algorithm_name(value: Enum) -> str:
     """The short name of an algorithm (``rsa-sha1``); its URI when it has none."""
     for table in _TABLES:
@@ -318,8 +319,8 @@ _INCLUSIVE_NAMESPACES: Final = ns.qn(EXC_C14N, "InclusiveNamespaces")
 _DSIG11: Final = "http://www.w3.org/2009/xmldsig11#"
 #: hashlib's name of each DigestMethod the allow-list can admit.
 _HASHLIB: Final = {DigestAlgorithm.SHA256: "sha256", DigestAlgorithm.SHA1: "sha1"}
-#: Elements carrying the referenced Id, counted as signxml resolves a ``#Id`` (any attribute of that local name).
-_REFERENCED = {name: etree.XPath(f"//*[@*[local-name() = '{name}'] = $id]") for name in ASSERTION_ID.values()}
+#: How many attributes of the Id's local name (in any namespace, as signxml resolves a ``#Id``) carry the Id.
+_REFERENCED: Final = etree.XPath("count(//@*[. = $id][local-name() = $name])")
 
 
 @dataclass(frozen=True)
@@ -376,7 +377,7 @@ def verify_assertion(assertion: etree._Element, certificates: Sequence[x509.Cert
     if not assertion_id:
         raise TokenRejected(f"the assertion has no {id_attribute}", "malformed")
     shape = check_signature_shape(assertion, assertion_id, algorithms)
-    if len(_REFERENCED[id_attribute](assertion, id=assertion_id)) != 1:
+    if _REFERENCED(assertion, id=assertion_id, name=id_attribute) != 1:
         raise TokenRejected(f"the Id {assertion_id!r} names more than one element (signature wrapping)", "signature")
     if not _signature_schema().validate(shape.signature):
         raise TokenRejected("the Signature does not follow the XML-DSig schema", "signature")
@@ -484,8 +485,11 @@ def _enveloped(assertion: etree._Element, signature: etree._Element) -> etree._E
 
 
 def _text(element: etree._Element) -> str:
-    """An element's character content without comments (what c14n puts in the signed bytes)."""
-    return "".join(element.xpath("text()"))
+    """An element's own character content without comments (what c14n puts in the signed bytes): its text and
+    the text after each child (a comment splits it)."""
+    if not len(element):
+        return element.text or ""
+    return "".join([element.text or "", *(child.tail or "" for child in element)])
 
 
 def _b64(text: str | None, what: str) -> bytes:
@@ -513,7 +517,8 @@ def check_signature_shape(assertion: etree._Element, assertion_id: str,
                           algorithms: AlgorithmAllowList) -> _SignatureShape:
     """SAML's signature profile: one enveloped Signature over the assertion itself, exclusive c14n only.
 
-    The algorithms are checked here, before anything is computed.
+    The algorithms are checked here, before anything is computed. (SignedInfo and its Reference are each read in
+    one pass over their children, the first of each kind counting as ``find`` would take it.)
     """
     signatures = assertion.findall(_DS_SIGNATURE)
     if not signatures:
@@ -522,31 +527,51 @@ def check_signature_shape(assertion: etree._Element, assertion_id: str,
         raise TokenRejected("the assertion has more than one Signature", "signature")
     if sum(1 for _ in assertion.iter(_DS_SIGNATURE)) > 1:
         raise TokenRejected("the assertion holds another Signature below its own", "signature")
-    signed_info = signatures[0].find(ns.qn(ns.DS, "SignedInfo"))
+    signed_info = signatures[0].find(_SIGNED_INFO)
     if signed_info is None:
         raise TokenRejected("a Signature without SignedInfo", "signature")
-    c14n = signed_info.find(ns.qn(ns.DS, "CanonicalizationMethod"))
+    parts = _first_children(signed_info)
+    c14n = parts.get(_C14N_METHOD)
     if c14n is None or c14n.get("Algorithm") != EXC_C14N:
         raise TokenRejected("SignedInfo is not canonicalised with exclusive c14n", "signature")
-    references = signed_info.findall(ns.qn(ns.DS, "Reference"))
+    references = [child for child in signed_info if child.tag == _REFERENCE]
     if len(references) != 1:
         raise TokenRejected(f"the signature has {len(references)} References, expected 1", "signature")
     reference = references[0]
     if reference.get("URI") != "#" + assertion_id:
         raise TokenRejected("the signature does not reference the assertion's own ID", "signature")
-    transforms = list(reference.iterfind(f"{{{ns.DS}}}Transforms/{{{ns.DS}}}Transform"))
+    of_reference = _first_children(reference)
+    holder = of_reference.get(_TRANSFORMS)
+    transforms = [t for t in holder if t.tag == _TRANSFORM] if holder is not None else []
     if [t.get("Algorithm") for t in transforms] != [ENVELOPED, EXC_C14N]:
         raise TokenRejected("the Reference's transforms are not enveloped + exclusive c14n", "signature")
-    method = signed_info.find(ns.qn(ns.DS, "SignatureMethod"))
-    digest = reference.find(ns.qn(ns.DS, "DigestMethod"))
-    digest_value = reference.find(ns.qn(ns.DS, "DigestValue"))
+    method, digest = parts.get(_SIGNATURE_METHOD), of_reference.get(_DIGEST_METHOD)
     method_value, digest_method = algorithms.check_signature(
         (method.get("Algorithm") or "").strip() if method is not None else "",
         (digest.get("Algorithm") or "").strip() if digest is not None else "")
+    digest_value = of_reference.get(_DIGEST_VALUE)
     if digest_value is None:
         raise TokenRejected("a Reference without DigestValue", "signature")
     return _SignatureShape(signatures[0], signed_info, _exclusive(c14n), _exclusive(transforms[1]), method_value,
                            digest_method, digest_value)
+
+
+_SIGNED_INFO: Final = ns.qn(ns.DS, "SignedInfo")
+_C14N_METHOD: Final = ns.qn(ns.DS, "CanonicalizationMethod")
+_SIGNATURE_METHOD: Final = ns.qn(ns.DS, "SignatureMethod")
+_REFERENCE: Final = ns.qn(ns.DS, "Reference")
+_TRANSFORMS: Final = ns.qn(ns.DS, "Transforms")
+_TRANSFORM: Final = ns.qn(ns.DS, "Transform")
+_DIGEST_METHOD: Final = ns.qn(ns.DS, "DigestMethod")
+_DIGEST_VALUE: Final = ns.qn(ns.DS, "DigestValue")
+
+
+def _first_children(parent: etree._Element) -> dict[object, etree._Element]:
+    """Tag -> the first child with it (comments and PIs have non-string tags, never looked up)."""
+    first: dict[object, etree._Element] = {}
+    for child in parent:
+        first.setdefault(child.tag, child)
+    return first
 
 
 def _exclusive(method: etree._Element) -> Canonicalization:
