@@ -172,10 +172,7 @@ def commit_together(engine: Engine, conn: Any, pending: Pending) -> None:
         _rollback_quietly(conn)
         raise
     finally:
-        try:
-            cursor.close()
-        except Exception:  # noqa: BLE001 - the connection may be gone already
-            pass
+        _close_quietly(cursor)
 
 
 def once_per_request(engine: Engine, key: str, compute: Callable[[], T]) -> T:
@@ -188,13 +185,6 @@ def once_per_request(engine: Engine, key: str, compute: Callable[[], T]) -> T:
         return values[key]  # type: ignore[no-any-return]
     value = values[key] = compute()
     return value
-
-
-def forget_in_request(engine: Engine, key: str) -> None:
-    """Drop a memoised value: the request itself changed what it stands for."""
-    scope = _scope.get()
-    if scope is not None and scope.engine is engine:
-        scope.values.pop(key, None)
 
 
 class _Compiled:
@@ -272,41 +262,23 @@ def _run(
     compiled = prepared.compiled(dialect)
     params = compiled.parameters(values)
     scope = _scope.get()
-    if scope is not None and scope.engine is engine:
-        return _run_in_scope(scope, dialect, compiled, params, commit=commit)
-    conn = engine.raw_connection()
-    cursor = None
-    try:
-        cursor = conn.cursor()
-        cursor.execute(compiled.sql, params)
-        rows = list(cursor.fetchall()) if cursor.description is not None else []
-        rowcount = cursor.rowcount
-        if commit:
-            conn.commit()
-            note_commit()
-        return rows, rowcount
-    except dialect.loaded_dbapi.Error as exc:
-        if dialect.is_disconnect(exc, conn.dbapi_connection, cursor):
-            conn.invalidate(exc)
-        else:
-            _rollback_quietly(conn)
-        raise DBAPIError.instance(compiled.sql, params, exc, dialect.loaded_dbapi.Error) from exc
-    except BaseException:
-        _rollback_quietly(conn)
-        raise
-    finally:
-        if cursor is not None:
-            try:
-                cursor.close()
-            except Exception:  # noqa: BLE001 - the connection may be gone already
-                pass
-        conn.close()  # back to the pool, which rolls back whatever is still open
-
-
-def _run_in_scope(
-    scope: _Scope, dialect: Dialect, compiled: _Compiled, params: Any, *, commit: bool
-) -> tuple[list[Any], int]:
+    if scope is None or scope.engine is not engine:
+        conn = engine.raw_connection()
+        try:
+            return _execute(conn, dialect, compiled, params, commit=commit)
+        finally:
+            conn.close()  # back to the pool, which rolls back whatever is still open
     conn = scope.connection()
+    try:
+        return _execute(conn, dialect, compiled, params, commit=commit)
+    finally:
+        if not conn.is_valid:  # invalidated on a disconnect: the request's next statement checks out another
+            scope.conn, scope.borrowed = None, False
+
+
+def _execute(conn: Any, dialect: Dialect, compiled: _Compiled, params: Any, *, commit: bool
+             ) -> tuple[list[Any], int]:
+    """One statement on a pooled connection; a disconnect invalidates the connection, another error rolls back."""
     cursor = conn.cursor()
     try:
         cursor.execute(compiled.sql, params)
@@ -319,8 +291,6 @@ def _run_in_scope(
     except dialect.loaded_dbapi.Error as exc:
         if dialect.is_disconnect(exc, conn.dbapi_connection, cursor):
             conn.invalidate(exc)
-            scope.conn = None  # the next statement of the request checks out a fresh one
-            scope.borrowed = False
         else:
             _rollback_quietly(conn)
         raise DBAPIError.instance(compiled.sql, params, exc, dialect.loaded_dbapi.Error) from exc
@@ -328,10 +298,14 @@ def _run_in_scope(
         _rollback_quietly(conn)
         raise
     finally:
-        try:
-            cursor.close()
-        except Exception:  # noqa: BLE001 - the connection may be gone already
-            pass
+        _close_quietly(cursor)
+
+
+def _close_quietly(cursor: Any) -> None:
+    try:
+        cursor.close()
+    except Exception:  # noqa: BLE001 - the connection may be gone already
+        pass
 
 
 def _rollback_quietly(conn: Any) -> None:
