@@ -83,10 +83,6 @@ def _merge_claims(pairs: Iterable[tuple[str, tuple[str, ...]]]) -> dict[str, tup
     return claims
 
 
-def _values(attribute: etree._Element, tag: str) -> tuple[str, ...]:
-    return tuple(_text(v) or "" for v in attribute.iterfind(tag))
-
-
 _ISSUER, _SUBJECT, _NAME_ID, _CONDITIONS = _s2("Issuer"), _s2("Subject"), _s2("NameID"), _s2("Conditions")
 _CONFIRMATION, _CONFIRMATION_DATA = _s2("SubjectConfirmation"), _s2("SubjectConfirmationData")
 _CONDITION, _AUDIENCE_RESTRICTION, _AUDIENCE = _s2("Condition"), _s2("AudienceRestriction"), _s2("Audience")
@@ -183,29 +179,42 @@ def claim_uri_11(namespace: str, name: str) -> str:
     return f"{namespace}{'/' if '/' in namespace else ':'}{name}"
 
 
+_S1_CONDITIONS, _S1_SUBJECT, _S1_NAME_IDENTIFIER = _s1("Conditions"), _s1("Subject"), _s1("NameIdentifier")
+_S1_CONFIRMATION, _S1_CONFIRMATION_METHOD = _s1("SubjectConfirmation"), _s1("ConfirmationMethod")
+_S1_AUTHN, _S1_ATTRIBUTE_STATEMENT = _s1("AuthenticationStatement"), _s1("AttributeStatement")
+_S1_ATTRIBUTE, _S1_ATTRIBUTE_VALUE = _s1("Attribute"), _s1("AttributeValue")
+_S1_AUDIENCE_RESTRICTION, _S1_AUDIENCE = _s1("AudienceRestrictionCondition"), _s1("Audience")
+
+
+def _child(parent: etree._Element, tag: str) -> etree._Element | None:
+    """The first child with ``tag`` (what ``find(tag)`` returns, without ElementPath)."""
+    return next((child for child in parent if child.tag == tag), None)
+
+
 def _read_saml11(signed: etree._Element, decrypt: _KeyDecrypter) -> VerifiedToken:
     issuer = (signed.get("Issuer") or "").strip()
     if not issuer:
         raise TokenRejected("the assertion has no Issuer", "malformed")
-    conditions = signed.find(_s1("Conditions"))
+    parts = _by_tag(signed)
+    conditions = _first(parts, _S1_CONDITIONS)
     if conditions is None:
         raise TokenRejected("the assertion has no Conditions", "malformed")
-    subjects = list(signed.iterfind(f"*/{_s1('Subject')}"))
-    names = {_text(s.find(_s1("NameIdentifier"))) for s in subjects}
+    subjects = [child for statement in signed for child in statement if child.tag == _S1_SUBJECT]
+    names = {_text(_child(s, _S1_NAME_IDENTIFIER)) for s in subjects}
     if not subjects or len(names) != 1 or not next(iter(names)):
         raise TokenRejected("the assertion's statements do not name one subject", "malformed")
-    name_id = subjects[0].find(_s1("NameIdentifier"))
+    name_id = _child(subjects[0], _S1_NAME_IDENTIFIER)
     method, proof = None, _Proof()
     for subject in subjects:
-        confirmation = subject.find(_s1("SubjectConfirmation"))
+        confirmation = _child(subject, _S1_CONFIRMATION)
         if confirmation is None:
             continue
-        this = _text(confirmation.find(_s1("ConfirmationMethod")))
+        this = _text(_child(confirmation, _S1_CONFIRMATION_METHOD))
         method = method or this
         if this and this.endswith(":cm:holder-of-key") and proof == _Proof():
             method = this
-            proof = _read_proof(confirmation.find(ns.qn(ns.DS, "KeyInfo")), decrypt)
-    authn = signed.find(_s1("AuthenticationStatement"))
+            proof = _read_proof(confirmation.find(_DS_KEY_INFO), decrypt)
+    authn = _first(parts, _S1_AUTHN)
     return VerifiedToken(
         token_id=signed.get("AssertionID", ""),
         version="1.1",
@@ -213,15 +222,14 @@ def _read_saml11(signed: etree._Element, decrypt: _KeyDecrypter) -> VerifiedToke
         subject=next(iter(names)) or "",
         subject_format=name_id.get("Format") if name_id is not None else None,
         claims=_merge_claims(
-            (claim_uri_11(a.get("AttributeNamespace", ""), a.get("AttributeName", "")), _values(a, _s1("AttributeValue")))
-            for a in signed.iterfind(f"{_s1('AttributeStatement')}/{_s1('Attribute')}")
+            (claim_uri_11(a.get("AttributeNamespace", ""), a.get("AttributeName", "")),
+             tuple(_text(v) or "" for v in a if v.tag == _S1_ATTRIBUTE_VALUE))
+            for a in _grandchildren(parts, _S1_ATTRIBUTE_STATEMENT, _S1_ATTRIBUTE)
         ),
         not_before=parse_time(conditions.get("NotBefore"), "Conditions NotBefore"),
         not_on_or_after=_required_time(conditions.get("NotOnOrAfter"), "Conditions NotOnOrAfter"),
-        audiences=tuple(
-            _text(a) or ""
-            for a in conditions.iterfind(f"{_s1('AudienceRestrictionCondition')}/{_s1('Audience')}")
-        ),
+        audiences=tuple(_text(a) or "" for a in _grandchildren(_by_tag(conditions), _S1_AUDIENCE_RESTRICTION,
+                                                              _S1_AUDIENCE)),
         authn_method=authn.get("AuthenticationMethod") if authn is not None else None,
         authn_instant=parse_time(authn.get("AuthenticationInstant"), "AuthenticationInstant") if authn is not None else None,
         confirmation_method=method,

@@ -400,7 +400,8 @@ def verify_assertion(assertion: etree._Element, certificates: Sequence[x509.Cert
 def _check_signature_value(shape: _SignatureShape, value: bytes, signed_info: bytes,
                            certificates: Sequence[x509.Certificate], when: datetime | None) -> None:
     """The SignatureValue verifies with one of the pinned certificates valid at ``when``, else ``TokenRejected``."""
-    at = (when or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    at = when or datetime.now(timezone.utc)
+    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)  # naive: UTC
     failure = "no STS certificate is configured"
     for certificate in certificates:
         pinned = _pinned(certificate)
@@ -451,8 +452,9 @@ def _key_value_matches(key_value: etree._Element, key: object) -> bool:
     return False
 
 
+@functools.cache
 def _signature_schema() -> etree.XMLSchema:
-    """The XML-DSig 1.1 schema signxml ships (loaded once, by signxml, on first use)."""
+    """The XML-DSig 1.1 schema signxml ships (loaded once, on first use)."""
     return XMLVerifier.schemas()[0]  # type: ignore[no-untyped-call]
 
 
