@@ -34,14 +34,19 @@ _TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3
 _Asgi = Any  # uvicorn's ASGI3Application (a private type): (scope, receive, send) -> awaitable
 
 
+def _carry_client_certificate(protocol: Any, transport: asyncio.Transport) -> None:
+    """After uvicorn's own ``connection_made``: on a TLS connection, every request gets the TLS extension."""
+    ssl_object = transport.get_extra_info("ssl_object")
+    if isinstance(ssl_object, ssl.SSLObject):
+        protocol.app = _with_extension(protocol.app, tls_extension(ssl_object, protocol.config.ssl_certfile))
+
+
 class TlsH11Protocol(H11Protocol):
     """uvicorn's h11 protocol, adding ``scope["extensions"]["tls"]`` on TLS connections (one instance a connection)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        ssl_object = transport.get_extra_info("ssl_object")
-        if isinstance(ssl_object, ssl.SSLObject):
-            self.app = _with_extension(self.app, tls_extension(ssl_object, self.config.ssl_certfile))
+        _carry_client_certificate(self, transport)
 
 
 try:
@@ -57,9 +62,7 @@ if HttpToolsProtocol is not None:
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            ssl_object = transport.get_extra_info("ssl_object")
-            if isinstance(ssl_object, ssl.SSLObject):
-                self.app = _with_extension(self.app, tls_extension(ssl_object, self.config.ssl_certfile))
+            _carry_client_certificate(self, transport)
 else:
     TlsHttpToolsProtocol = None  # type: ignore[misc]
 
