@@ -4,9 +4,9 @@
 SignedInfo, one of the assertion without its Signature, one public-key operation). Before, it handed the
 assertion to signxml. Here the tokens our STS issues (SAML 1.1 and 2.0, RSA and ECDSA) and their tampered variants
 (a changed attribute value, text or Id, a moved or wrapped signature, an extra assertion, comments injected,
-namespace changes, SignedInfo and KeyInfo edits, an expired pinned certificate) go to both: the profile checks
-they share (``check_signature_shape``) then signxml (the oracle, configured as the old path was) against our
-path. They must accept and refuse the same variants, and where both accept return the same signed bytes.
+namespace changes, SignedInfo and KeyInfo edits, an expired pinned certificate) and re-signed variants (with an
+ec:InclusiveNamespaces prefix list) go to both: the profile checks they share (``check_signature_shape``) then
+signxml (the oracle, configured as the old path was) against our path. They must accept and refuse the same variants, and where both accept return the same signed bytes.
 ``xmlsec1 --verify`` is asked too where a token is its own document: whatever we accept it must verify, and the
 purely cryptographic tampers it must refuse as well (it knows nothing of SAML's profile, so it is laxer there).
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
@@ -41,6 +43,7 @@ from sts.tokens.crypto.signing import XmlSigner, default_algorithm
 from sts.tokens.saml import saml11, saml20
 from sts.tokens.verification import (ASSERTION_ID, AlgorithmAllowList, TokenRejected, check_signature_shape,
                                      decrypt_token, verify_assertion)
+from sts.uris import EXC_C14N
 from tally import FULL
 
 NOW = datetime(2030, 1, 2, 12, 0, tzinfo=timezone.utc)
@@ -225,6 +228,34 @@ def _key_value(matching: bool) -> Callable[[etree._Element, Keys], None]:
     return add
 
 
+def _prefix_list_resigned(a: etree._Element, keys: Keys, *, on_signed_info: bool = False) -> None:
+    """Genuine, not tampered: signed again with ec:InclusiveNamespaces PrefixList="xs" on the Reference's c14n (as
+    Shibboleth and others sign). The assertion does not declare xs: inside an RST that does, the prefix list pulls
+    the RST's declaration into the canonical bytes, and the digest no longer matches. ``on_signed_info``: on
+    SignedInfo's CanonicalizationMethod too, which the XML-DSig schema signxml validates against refuses (its
+    wildcard there is strict and knows no ec: element), so both verifiers refuse it."""
+    signature = _signature(a)
+    reference = signature.find(f"{DS}SignedInfo/{DS}Reference")
+    etree.SubElement(reference.find(f"{DS}Transforms")[1], f"{{{EXC_C14N}}}InclusiveNamespaces", PrefixList="xs")
+    if on_signed_info:
+        etree.SubElement(signature.find(f"{DS}SignedInfo/{DS}CanonicalizationMethod"),
+                         f"{{{EXC_C14N}}}InclusiveNamespaces", PrefixList="xs")
+    work = copy.deepcopy(a)
+    work.remove(_signature(work))
+    digested = etree.tostring(work, method="c14n", exclusive=True, inclusive_ns_prefixes=["xs"])
+    reference.find(f"{DS}DigestValue").text = base64.b64encode(hashlib.sha256(digested).digest()).decode()
+    signed_info = etree.tostring(signature.find(f"{DS}SignedInfo"), method="c14n", exclusive=True,
+                                 inclusive_ns_prefixes=["xs"] if on_signed_info else None)
+    method = signature.find(f"{DS}SignedInfo/{DS}SignatureMethod").get("Algorithm", "")
+    private = (keys.ec if "ecdsa" in method else keys.rsa).private_key
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        r, s_ = decode_dss_signature(private.sign(signed_info, ec.ECDSA(hashes.SHA256())))
+        value = r.to_bytes(32, "big") + s_.to_bytes(32, "big")  # XML-DSig 1.1: r || s
+    else:
+        value = private.sign(signed_info, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr]
+    signature.find(f"{DS}SignatureValue").text = base64.b64encode(value).decode()
+
+
 def _object_in_signature(a: etree._Element, keys: Keys) -> None:
     etree.SubElement(etree.SubElement(_signature(a), f"{DS}Object"), "{urn:example}Anything").text = "unsigned"
 
@@ -270,6 +301,8 @@ TAMPERS: dict[str, Callable[[etree._Element, Keys], None]] = {
     "matching-key-value": _key_value(True),
     "other-key-value": _key_value(False),
     "object-in-signature": _object_in_signature,
+    "prefix-list-resigned": _prefix_list_resigned,
+    "signed-info-prefix-list": lambda a, keys: _prefix_list_resigned(a, keys, on_signed_info=True),
     "whitespace-added": _whitespace_between_children,
     "text-after-signature": _whitespace_after_signature,
     "unsigned": _no_signature,
@@ -410,9 +443,12 @@ def test_our_token_verifier_answers_as_signxml(keys: Keys, kind: str, place: str
     assert "<!--" not in verdicts[("comment-in-attribute-value", NOW)]  # comments are not signed, not returned
     for tamper in XMLSEC1_REFUSES | {"wrapped-in-evil-root", "extra-assertion-inside", "assertion-id",
                                      "reference-retargeted", "signature-moved-down", "other-key-value",
-                                     "signed-info-extra-element", "transforms-swapped", "sha1-digest", "unsigned"}:
+                                     "signed-info-extra-element", "transforms-swapped", "sha1-digest", "unsigned",
+                                     "signed-info-prefix-list"}:
         assert verdicts[(tamper, NOW)].startswith("refused:"), tamper
     assert verdicts[("sha1-digest", NOW)] == "refused:algorithm"
+    # A prefix list is honoured: as signed, the token verifies; where an ancestor declares the prefix, not.
+    assert verdicts[("prefix-list-resigned", NOW)].startswith("refused:" if place == "in-rst" else "accepted:")
     assert verdicts[("unsigned", NOW)] == "refused:unsigned"
 
 
