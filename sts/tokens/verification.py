@@ -317,6 +317,8 @@ def decrypt_token(element: etree._Element, private_key: PrivateKey | None,
 _DS_SIGNATURE: Final = ns.qn(ns.DS, "Signature")
 _INCLUSIVE_NAMESPACES: Final = ns.qn(EXC_C14N, "InclusiveNamespaces")
 _DSIG11: Final = "http://www.w3.org/2009/xmldsig11#"
+_KEY_INFO, _KEY_VALUE = ns.qn(ns.DS, "KeyInfo"), ns.qn(ns.DS, "KeyValue")
+_DER_KEY_VALUE: Final = ns.qn(_DSIG11, "DEREncodedKeyValue")
 #: hashlib's name of each DigestMethod the allow-list can admit.
 _HASHLIB: Final = {DigestAlgorithm.SHA256: "sha256", DigestAlgorithm.SHA1: "sha1"}
 #: How many attributes of the Id's local name (in any namespace, as signxml resolves a ``#Id``) carry the Id.
@@ -423,14 +425,11 @@ def _check_signature_value(shape: _SignatureShape, value: bytes, signed_info: by
 def _check_key_values(signature: etree._Element, pinned: _Pinned) -> None:
     """A KeyValue or DEREncodedKeyValue beside the pinned key must name that key (never used, only compared):
     an ambiguous KeyInfo is refused as signxml refuses it."""
-    key_info = signature.find(ns.qn(ns.DS, "KeyInfo"))
-    if key_info is None:
-        return
-    for der in key_info.iterfind(f"{{{_DSIG11}}}DEREncodedKeyValue"):
-        if _b64(_text(der), "DEREncodedKeyValue") != pinned.spki:
+    key_info = next((child for child in signature if child.tag == _KEY_INFO), None)
+    for child in key_info if key_info is not None else ():
+        if child.tag == _DER_KEY_VALUE and _b64(_text(child), "DEREncodedKeyValue") != pinned.spki:
             raise TokenRejected("KeyInfo's DEREncodedKeyValue is not the STS certificate's key", "signature")
-    for key_value in key_info.iterfind(ns.qn(ns.DS, "KeyValue")):
-        if not _key_value_matches(key_value, pinned.public_key):
+        if child.tag == _KEY_VALUE and not _key_value_matches(child, pinned.public_key):
             raise TokenRejected("KeyInfo's KeyValue is not the STS certificate's key", "signature")
 
 
