@@ -321,8 +321,9 @@ _KEY_INFO, _KEY_VALUE = ns.qn(ns.DS, "KeyInfo"), ns.qn(ns.DS, "KeyValue")
 _DER_KEY_VALUE: Final = ns.qn(_DSIG11, "DEREncodedKeyValue")
 #: hashlib's name of each DigestMethod the allow-list can admit.
 _HASHLIB: Final = {DigestAlgorithm.SHA256: "sha256", DigestAlgorithm.SHA1: "sha1"}
-#: How many attributes of the Id's local name (in any namespace, as signxml resolves a ``#Id``) carry the Id.
-_REFERENCED: Final = etree.XPath("count(//@*[. = $id][local-name() = $name])")
+#: How many attributes of the Id's local name (in any namespace, as signxml resolves a ``#Id``) carry the Id, in
+#: the assertion and below (never its ancestors: it is verified as its own document).
+_REFERENCED: Final = etree.XPath("count(.//@*[. = $id][local-name() = $name])")
 
 
 @dataclass(frozen=True)
