@@ -115,7 +115,7 @@ def test_sigterm_drains_requests_in_flight_refuses_new_ones_and_exits_0(tmp_path
 def test_requests_longer_than_the_grace_period_are_cut_at_graceful_shutdown_seconds(tmp_path: Path) -> None:
     home = new_home(tmp_path / "home")
     with serving(home, 2, env={"STS_GRACEFUL_SHUTDOWN_SECONDS": "1"}) as (base_url, process):
-        in_flight = _InFlight(f"{base_url}/services/sts", count=8, entries=200)
+        in_flight = _InFlight(f"{base_url}/services/sts", count=24, entries=200)
         signalled = time.monotonic()
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
