@@ -66,7 +66,7 @@ class GroupCommit:
         future: asyncio.Future[bool] = loop.create_future()
         if waits is not None:
             waits.append(future)
-        self._batch.append((list(pending), future))
+        self._batch.append((pending, future))  # the scope handed over its list and took a new one
         if not self._scheduled:
             self._scheduled = True
             # After the callbacks already due: requests ready in this iteration join the batch.

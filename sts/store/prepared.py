@@ -129,24 +129,32 @@ def committing_through(committer: Committer) -> Iterator[None]:
 
 
 def _finish(scope: _Scope) -> None:
-    pending, scope.pending = scope.pending, []
     committer = _committer.get()
     if committer is not None and committer.engine is scope.engine and on_loop():
+        pending, scope.pending = scope.pending, []
         committer.submit(pending)
-        return
-    try:
-        commit_together(scope.engine, scope.connection(), pending)
-    except DBAPIError as exc:
-        log.error("could not record the request's writes: %s", exc.orig)
-        raise RequestFailed("the token service could not record the request") from None
+    elif not _commit_now(scope):
+        raise not_recorded()
 
 
 def _commit_quietly(scope: _Scope) -> None:
+    _commit_now(scope)
+
+
+def _commit_now(scope: _Scope) -> bool:
+    """Commit the scope's deferred rows on its connection; False (logged) when they could not be."""
     pending, scope.pending = scope.pending, []
     try:
         commit_together(scope.engine, scope.connection(), pending)
     except DBAPIError as exc:
         log.error("could not record the request's writes: %s", exc.orig)
+        return False
+    return True
+
+
+def not_recorded() -> RequestFailed:
+    """The fault of a request whose rows could not be committed: it hands out nothing."""
+    return RequestFailed("the token service could not record the request")
 
 
 def commit_together(engine: Engine, conn: Any, pending: Pending) -> None:

@@ -16,11 +16,12 @@ from email.message import Message
 from email.utils import collapse_rfc2231_value
 from typing import Any
 
-from sts.errors import InvalidRequest, RequestFailed, StsError
+from sts.errors import InvalidRequest, StsError
 from sts.model import RequestContext
 from sts.protocol.soap import build_envelope, fault_http_status, render_fault
 from sts.runtime import Runtime
 from sts.service.throttle import run_throttled
+from sts.store.prepared import not_recorded
 from sts.uris import SoapVersion
 from sts.web.pipeline import SoapResponse
 from sts.web.request_log import note_not_recorded
@@ -63,18 +64,21 @@ class SoapEndpoint:
 
     async def _handle(self, body: bytes, ctx: RequestContext) -> SoapResponse:
         handle = self._runtime.endpoint.handle
+
+        def run() -> Awaitable[SoapResponse]:
+            return run_throttled(lambda: handle(body, ctx), origin=(ctx.remote, ctx.received_at),
+                                 inline=runs_inline(body))
+
         committer = self._runtime.group_commit
         if committer is None:
-            return await run_throttled(lambda: handle(body, ctx), origin=(ctx.remote, ctx.received_at),
-                                       inline=runs_inline(body))
+            return await run()
         # The rows the request defers (its token, its audit entry) are group-committed; the answer waits for that.
         with committer.collecting() as waiter:
-            result = await run_throttled(lambda: handle(body, ctx), origin=(ctx.remote, ctx.received_at),
-                                         inline=runs_inline(body))
+            result = await run()
         if await waiter.committed():
             return result
         note_not_recorded()
-        return fault(RequestFailed("the token service could not record the request"), ctx.soap_version)
+        return fault(not_recorded(), ctx.soap_version)
 
     def _context(self, scope: Scope, headers: _Headers, version: SoapVersion) -> RequestContext:
         tls = scope.get("scheme") == "https"
