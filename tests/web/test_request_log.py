@@ -161,22 +161,22 @@ def _serve(tmp_path: Path, log_format: str) -> tuple[str, subprocess.Popen[bytes
     return base, process, output
 
 
-@pytest.fixture
-def json_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    base, process, output = _serve(tmp_path, "json")
+def _served(tmp_path: Path, log_format: str) -> Iterator[tuple[str, Path]]:
+    base, process, output = _serve(tmp_path, log_format)
     try:
         yield base, output
     finally:
         kill_group(process)
+
+
+@pytest.fixture
+def json_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    yield from _served(tmp_path, "json")
 
 
 @pytest.fixture
 def text_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    base, process, output = _serve(tmp_path, "text")
-    try:
-        yield base, output
-    finally:
-        kill_group(process)
+    yield from _served(tmp_path, "text")
 
 
 def _wait_for(path: Path, needle: str, count: int) -> str:

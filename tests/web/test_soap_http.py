@@ -48,13 +48,28 @@ def test_concurrent_issues_are_all_recorded_before_their_answers(home: Path) -> 
         assert len(audited) == 48
 
 
-def test_password_text_moves_to_a_thread_once_and_is_not_a_replay_of_itself(home: Path) -> None:
+def test_password_text_leaves_the_loop_for_scrypt_and_a_cached_pair_stays_on_it(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sts.store.users as users_module
+
+    calls: list[bool] = []  # on the event loop when the store asked for scrypt?
+    real_heavy = users_module.heavy
+
+    def recording_heavy() -> None:
+        calls.append(on_loop())
+        real_heavy()
+
+    monkeypatch.setattr(users_module, "heavy", recording_heavy)
     with running(home) as live:
-        for _ in range(2):  # the second one is a credential-cache hit, served inline
-            reply = _issue(live.sts_url, digest=False)
-            assert reply.status == 200, reply.fault_reason
-            reply.token()
-        assert _issue(live.sts_url, digest=False, password="wrong").fault_code[1] == "FailedAuthentication"
+        reply = _issue(live.sts_url, digest=False)
+        assert reply.status == 200, reply.fault_reason
+        reply.token()
+        # First on the loop (MoveToThread), then the same request again in a worker thread, where scrypt runs.
+        assert calls == [True, False]
+        reply = _issue(live.sts_url, digest=False)  # verified a moment ago: a cache hit, no scrypt, no move
+        assert reply.status == 200 and calls == [True, False]
+        wrong = _issue(live.sts_url, digest=False, password="wrong")
+        assert wrong.fault_code[1] == "FailedAuthentication" and calls[2:] == [True, False]
 
 
 def test_when_the_rows_cannot_be_committed_the_client_gets_request_failed_and_no_token(
