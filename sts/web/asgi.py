@@ -201,7 +201,10 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
     soap_posts = {**dict.fromkeys(SOAP_PATHS, usernamemixed),
                   **dict.fromkeys(CERTIFICATE_TRANSPORT_PATHS, certificatetransport)}
     # Outermost: every request gets its correlation id; the SOAP ones are counted and (json) logged.
-    observer = Middleware(RequestObserver, observe=metrics.observe_request if settings.metrics_enabled else None,
+    labels = {path: "sts" if path == "/services/sts" else "usernamemixed" for path in SOAP_PATHS}
+    labels.update(dict.fromkeys(CERTIFICATE_TRANSPORT_PATHS, "certificatetransport"))
+    observer = Middleware(RequestObserver, endpoints=labels,
+                          observe=metrics.observe_request if settings.metrics_enabled else None,
                           log_requests=settings.log_format == "json")
     app = Starlette(routes=[*routes, Mount("/console", app=console)],
                     middleware=[observer, Middleware(SoapPostsFirst, endpoints=soap_posts)])

@@ -38,8 +38,6 @@ _CLIP = 256
 _BINDINGS = {SoapVersion.SOAP11: "soap11", SoapVersion.SOAP12: "soap12"}
 _TRUST = {TrustVersion.WST13.value: "1.3", TrustVersion.WST2005.value: "2005"}
 _REQUEST_TYPES = frozenset({"issue", "validate", "renew", "cancel", "batch"})
-#: The SOAP endpoints by the last segment of their path (``/services/sts``, ``.../usernamemixed``, ...).
-_ENDPOINTS = {"sts": "sts", "usernamemixed": "usernamemixed", "certificatetransport": "certificatetransport"}
 
 
 @dataclass(slots=True)
@@ -143,16 +141,6 @@ def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     return new_id()
 
 
-def _endpoint_of(method: str, path: str) -> str | None:
-    if method != "POST":
-        return None
-    last = path.rstrip("/").rpartition("/")[2]
-    endpoint = _ENDPOINTS.get(last)
-    if endpoint == "sts" and path.rstrip("/") != "/services/sts":
-        return None
-    return endpoint
-
-
 def _clip(value: str | None) -> str | None:
     if value is None or len(value) <= _CLIP:
         return value
@@ -163,9 +151,11 @@ class RequestObserver:
     """ASGI middleware: a correlation id per request (answered in ``X-Request-ID``), then, once answered, the
     request's facts to ``observe`` (the metrics) for a SOAP request and, when ``log_requests``, one log line."""
 
-    def __init__(self, app: ASGIApp, *, observe: Callable[[RequestFacts, float], None] | None = None,
-                 log_requests: bool = False) -> None:
+    def __init__(self, app: ASGIApp, *, endpoints: Mapping[str, str],
+                 observe: Callable[[RequestFacts, float], None] | None = None, log_requests: bool = False) -> None:
         self.app = app
+        #: The SOAP endpoints' paths and their labels, as the app routes them (``sts.web.asgi``).
+        self._endpoints = endpoints
         self._observe = observe
         self._log_requests = log_requests
 
@@ -176,7 +166,8 @@ class RequestObserver:
         method, path = scope["method"], scope["path"]
         client = scope.get("client")
         facts = RequestFacts(request_id(scope["headers"]), method, path, client[0] if client else "",
-                             time.perf_counter(), endpoint=_endpoint_of(method, path))
+                             time.perf_counter(),
+                             endpoint=self._endpoints.get(path.rstrip("/")) if method == "POST" else None)
         header = (RESPONSE_HEADER, facts.correlation_id.encode("ascii"))
 
         async def send_with_id(message: Message) -> None:
