@@ -16,6 +16,8 @@ from typing import Any
 CONFIG_FILE = "sts.toml"
 CLIENT_PROOFS = ("username", "signature", "either")
 LOG_FORMATS = ("text", "json")
+KEY_SOURCES = ("files", "database", "pkcs11")
+CLIENT_CERT_HEADER_FORMATS = ("escaped-pem", "xfcc")
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,47 @@ class Settings:
     metrics_token: str = ""
     #: "text": uvicorn's log lines; "json": one JSON object a line, one line per request, with a correlation id.
     log_format: str = "text"
+    # --- farm (issue 15): several nodes on one PostgreSQL, keys shared, users from a directory ---
+    #: Connections each node's pool keeps open to a server database (PostgreSQL), and how long a connection,
+    #: a lock or a statement may take before the request fails with wst:RequestFailed (fail fast, never hang).
+    database_pool_size: int = 5
+    database_timeout_seconds: int = 5
+    #: Where the STS signing keys live: "files" (keys/ in the home), "database" (in the shared database,
+    #: encrypted under the key-encryption key held by the environment variable ``key_encryption_key_env``) or
+    #: "pkcs11" (an HSM through the PKCS#11 module ``pkcs11_module``, token ``pkcs11_token_label``, the user PIN
+    #: in the environment variable ``pkcs11_pin_env``, the key pair labelled ``pkcs11_key_label``).
+    key_source: str = "files"
+    key_encryption_key_env: str = "STS_KEY_ENCRYPTION_KEY"
+    pkcs11_module: str = ""
+    pkcs11_token_label: str = ""
+    pkcs11_pin_env: str = "STS_PKCS11_PIN"
+    pkcs11_key_label: str = "sts-signing"
+    #: Addresses or networks (CIDR) of the load balancers / TLS-terminating proxies in front of the nodes: only
+    #: their X-Forwarded-For, and their client-certificate header, are believed.
+    trusted_proxies: tuple[str, ...] = ()
+    #: The request header a trusted proxy puts the TLS client certificate in (empty: none is read), in the
+    #: format ``client_cert_header_format``: "escaped-pem" (nginx ``$ssl_client_escaped_cert``) or "xfcc"
+    #: (Envoy's ``x-forwarded-client-cert``).
+    client_cert_header: str = ""
+    client_cert_header_format: str = "escaped-pem"
+    #: Users from a directory besides the local ones: "" (local users only) or "ldap://host[:port]" /
+    #: "ldaps://host[:port]". The ldap_* settings below say how (README, "Running a farm").
+    user_store: str = ""
+    ldap_bind_dn: str = ""
+    ldap_bind_password_env: str = "STS_LDAP_BIND_PASSWORD"
+    ldap_user_base: str = ""
+    ldap_user_filter: str = "(uid={username})"
+    ldap_start_tls: bool = False
+    ldap_ca_file: str = ""
+    ldap_timeout_seconds: int = 5
+    ldap_pool_size: int = 4
+    #: Claims read from directory attributes, as "claim-uri=attribute" items.
+    ldap_claims: tuple[str, ...] = ()
+    #: Group membership as role claims: groups under ``ldap_group_base`` matching ``ldap_group_filter`` (``{dn}``
+    #: is the user's DN), each giving the value of its ``ldap_role_attribute``.
+    ldap_group_base: str = ""
+    ldap_group_filter: str = "(member={dn})"
+    ldap_role_attribute: str = "cn"
 
     @property
     def effective_issuer(self) -> str:
@@ -158,6 +201,9 @@ def load_settings(home: Path) -> Settings:
                          f"not {coerced['client_proof']!r}")
     if coerced.get("log_format", LOG_FORMATS[0]) not in LOG_FORMATS:
         raise ValueError(f"setting log_format must be one of {', '.join(LOG_FORMATS)}, not {coerced['log_format']!r}")
+    for name, allowed in (("key_source", KEY_SOURCES), ("client_cert_header_format", CLIENT_CERT_HEADER_FORMATS)):
+        if coerced.get(name, allowed[0]) not in allowed:
+            raise ValueError(f"setting {name} must be one of {', '.join(allowed)}, not {coerced[name]!r}")
     return replace(settings, **coerced)
 
 
@@ -246,4 +292,22 @@ metrics_public = {str(settings.metrics_public).lower()}
 metrics_token = ""
 # "text" (uvicorn's log lines) or "json" (one JSON object a line: a line per request, with its correlation id).
 log_format = "{settings.log_format}"
+# --- farm (README, "Running a farm") ---
+# Server databases (PostgreSQL): pooled connections per node; seconds before a slow or unreachable database fails
+# the request with wst:RequestFailed.
+database_pool_size = {settings.database_pool_size}
+database_timeout_seconds = {settings.database_timeout_seconds}
+# Signing keys: "files" (keys/ here), "database" (shared, encrypted under the key in $STS_KEY_ENCRYPTION_KEY)
+# or "pkcs11" (an HSM: pkcs11_module, pkcs11_token_label, the PIN in $STS_PKCS11_PIN, pkcs11_key_label).
+key_source = "{settings.key_source}"
+pkcs11_module = ""
+pkcs11_token_label = ""
+# Load balancers / TLS proxies (addresses or CIDR networks) whose X-Forwarded-For and client-certificate header
+# are believed, e.g. ["10.0.0.0/8"]; the header ("" for none) and its format: "escaped-pem" (nginx) or "xfcc" (Envoy).
+trusted_proxies = []
+client_cert_header = ""
+client_cert_header_format = "{settings.client_cert_header_format}"
+# Users from a directory besides the local ones: "" or "ldap://host" / "ldaps://host" (see the ldap_* settings
+# in README, "Running a farm").
+user_store = ""
 """
