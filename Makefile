@@ -9,6 +9,9 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 # Debian packages: xmlsec1 is the independent verifier in tests; libxmlsec1-dev builds python-xmlsec if no wheel fits.
 DEB_PACKAGES := xmlsec1 libxmlsec1-dev libxmlsec1-openssl pkg-config libxml2-dev libxslt1-dev
+# The farm's tests (issue 15) start throwaway servers: PostgreSQL 15 (initdb as the postgres user), OpenLDAP's
+# slapd with ldap-utils, and SoftHSM2 as the PKCS#11 token.
+FARM_DEB_PACKAGES := postgresql-15 slapd ldap-utils softhsm2
 
 .PHONY: run test deps test-deps venv clean bench notebooks interop interop-deps record attack fuzz soak differential
 
@@ -28,6 +31,10 @@ deps:
 	@if ! command -v xmlsec1 >/dev/null || ! dpkg -s libxmlsec1-dev >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES); \
 	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PACKAGES); fi; \
+	fi
+	@if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! command -v slapd >/dev/null || ! command -v softhsm2-util >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FARM_DEB_PACKAGES); \
+	  else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(FARM_DEB_PACKAGES); fi; \
 	fi
 	@# The console's browser tests drive Debian's Chromium (Playwright never downloads a browser).
 	@if [ ! -x /usr/bin/chromium ]; then \
