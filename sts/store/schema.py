@@ -226,6 +226,23 @@ auth_failures = Table(
     Column("last_failure", UtcDateTime, nullable=False, index=True),
 )
 
+# Version 5: the signing keys and the secrets key shared by every node (key_source "database" or "pkcs11"): private
+# material sealed under the environment's key-encryption key (AES-256-GCM, the row bound as associated data), or
+# a reference to an HSM key; the rollover schedule every node follows (sts.tokens.key_store).
+key_material = Table(
+    "key_material",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),  # "signing" or "secret"
+    Column("active_from", UtcDateTime, nullable=True),
+    Column("retire_after", UtcDateTime, nullable=True),
+    Column("certificate", Text, nullable=True),  # PEM, signing keys only
+    Column("sealed", LargeBinary, nullable=True),  # nonce || AES-GCM ciphertext; NULL for an HSM key
+    Column("hsm_label", String(255), nullable=True),  # the PKCS#11 key pair's label, for an HSM key
+    Column("kek_id", String(64), nullable=True),  # which key-encryption key sealed it
+    Column("created", UtcDateTime, nullable=False),
+)
+
 schema_version = Table(
     "schema_version",
     metadata,
@@ -299,6 +316,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "relying-party policy (token/key types, audiences, next certificate); audit actor and outcome",
               _console_backend),
     Migration(4, "auth_failures: the shared brute-force throttle; users.password_policy_length", _hardening),
+    Migration(5, "key_material: signing keys and secrets shared by the nodes", lambda conn: key_material.create(
+        conn, checkfirst=True)),
 )
 
 
