@@ -36,7 +36,7 @@ from sts.web.request_log import RequestObserver
 from sts.model import RequestContext
 from sts.web.pipeline import SoapResponse
 from sts.web.soap_http import SoapEndpoint, SoapPostsFirst, fault, read_limited, soap_version, too_large, transport_actions
-from sts.web.tls import client_cert_der
+from sts.web.proxies import BehindProxies, TrustedProxies, origin_of
 from sts.uris import SoapVersion
 from sts.runtime import Runtime, build_runtime
 from sts.xmltime import utcnow
@@ -116,18 +116,22 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
     certificatetransport endpoints. Those endpoints are routed either way and refuse requests without one.
     """
     settings = runtime.settings
+    proxies = TrustedProxies(settings.trusted_proxies, cert_header=settings.client_cert_header,
+                             cert_format=settings.client_cert_header_format)
+    # A trusted proxy that forwards client certificates makes the certificatetransport endpoints usable (MEX).
+    client_certificates = client_certificates or bool(settings.client_cert_header and settings.trusted_proxies)
     documents = _Documents(runtime, client_certificates)
 
     def _context(request: Request, version: SoapVersion, *, certificate_transport: bool,
                  announced: bool = True) -> RequestContext:
-        tls = request.url.scheme == "https"
+        origin = origin_of(request.scope)
         return RequestContext(
-            remote=request.client.host if request.client else "",
-            tls=tls,
-            loopback_bind=loopback_bind,
+            remote=origin.client,
+            tls=request.url.scheme == "https",
+            loopback_bind=loopback_bind and not origin.forwarded,
             received_at=utcnow(),
             soap_version=version,
-            tls_client_cert_der=client_cert_der(request.scope) if tls else None,
+            tls_client_cert_der=origin.certificate(request.scope),
             certificate_transport=certificate_transport,
             client_certificates=client_certificates,
             soap_version_announced=announced,
@@ -207,7 +211,8 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
                           observe=metrics.observe_request if settings.metrics_enabled else None,
                           log_requests=settings.log_format == "json")
     app = Starlette(routes=[*routes, Mount("/console", app=console)],
-                    middleware=[observer, Middleware(SoapPostsFirst, endpoints=soap_posts)])
+                    middleware=[Middleware(BehindProxies, proxies=proxies), observer,
+                                Middleware(SoapPostsFirst, endpoints=soap_posts)])
     app.state.runtime = runtime
     return app
 

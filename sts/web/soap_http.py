@@ -25,7 +25,7 @@ from sts.store.prepared import not_recorded
 from sts.uris import SoapVersion
 from sts.web.pipeline import SoapResponse
 from sts.web.request_log import note_not_recorded
-from sts.web.tls import client_cert_der
+from sts.web.proxies import origin_of
 from sts.xmltime import utcnow
 
 Scope = MutableMapping[str, Any]
@@ -81,15 +81,14 @@ class SoapEndpoint:
         return fault(not_recorded(), ctx.soap_version)
 
     def _context(self, scope: Scope, headers: _Headers, version: SoapVersion) -> RequestContext:
-        tls = scope.get("scheme") == "https"
-        client = scope.get("client")
+        origin = origin_of(scope)
         return RequestContext(
-            remote=client[0] if client else "",
-            tls=tls,
-            loopback_bind=self._loopback_bind,
+            remote=origin.client,
+            tls=scope.get("scheme") == "https",
+            loopback_bind=self._loopback_bind and not origin.forwarded,
             received_at=utcnow(),
             soap_version=version,
-            tls_client_cert_der=client_cert_der(scope) if tls else None,
+            tls_client_cert_der=origin.certificate(scope),
             certificate_transport=self._certificate_transport,
             client_certificates=self._client_certificates,
             soap_version_announced=True,
