@@ -4,8 +4,9 @@ In one run: raw RSA-2048 and ECDSA P-256 signatures per CPU-second (before and a
 `sts serve` with 1 and 2 workers driven by a load generator in its own process (pre-generated unique requests) at
 1, 16 and 64 concurrent clients for SAML 1.1 and 2.0, signed only and signed and encrypted, RSA and ECDSA signing
 keys, digest UsernameToken, PasswordText (scrypt) and X.509-signed requests, Validate, 1/10/100 claims, latency at
-half the saturation rate, a soak; the reviewer's check (8 clients, 3 rounds, median); the relying party's verifier
-in process; auth0's saml (npm) and pysaml2 signing the same assertion. A table on stdout, JSON, Markdown and an
+half the saturation rate, a soak; the reviewer's check (8 clients, 3 rounds, median); the floor (bench.floor: a
+bare Issue pipeline on the same HTTP stack, the yardstick the headline rows are compared with); the relying party's
+verifier in process; auth0's saml (npm) and pysaml2 signing the same assertion. A table on stdout, JSON, Markdown and an
 SVG chart under build/bench/. ``--smoke`` runs every scenario for a moment (CI: it asserts nothing about speed).
 Exit status 1 when any request failed or a peer is not installed.
 """
@@ -19,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -28,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `python bench/run.py` from any directory
 
 from bench import peers, report, targets  # noqa: E402
+from bench.floor import floor_serving  # noqa: E402
 from bench.homes import CLAIM_COUNTS, DEMO_USER, PASSWORD, BenchHome, make_home  # noqa: E402
 from bench.issued import IssuedToken, issue_tokens  # noqa: E402
 from bench.limits import ecdsa_p256_rate, mean_rate, rsa2048_rate  # noqa: E402
@@ -93,11 +95,12 @@ class Bench:
 
     @contextmanager
     def session(self, label: str, home: BenchHome, workers: int, env: dict[str, str] | None = None,
-                ) -> Iterator[Session]:
-        """A server session between two raw-signature measurements; its rows' ratios use their mean."""
+                server: AbstractContextManager[Session] | None = None) -> Iterator[Session]:
+        """A server session between two raw-signature measurements; its rows' ratios use their mean. ``server``:
+        another server than `sts serve --workers N` on the home (the floor)."""
         before = self.limits(f"before {label}")
         first = len(self.run.measurements)
-        with serving(home.path, workers, env) as session:
+        with server if server is not None else serving(home.path, workers, env) as session:
             yield session
         samples = before + self.limits(f"after {label}")
         algorithm = "ECDSA" if home.signing == "ecdsa" else "RSA"
@@ -263,6 +266,16 @@ class Bench:
                 self.issue(session, self.ecdsa, "saml20-enc", "digest", clients)
             self.issue(session, self.ecdsa, "saml20-signed", "digest", 16)
 
+    def floor(self) -> None:
+        """The yardstick (bench.floor): the bare pipeline on the same stack, driven as the headline rows are (SAML
+        2.0 signed+encrypted for the demo party, digest UsernameToken, 16 clients), with RSA and with ECDSA."""
+        for home in (self.rsa, self.ecdsa):
+            with self.session(f"floor, {home.signing}", home, 1, server=floor_serving(home.path)) as session:
+                kind = self.kind(session, home, "saml20-enc", "digest")
+                self.record(measure(session, kind, f"floor: bare pipeline, {home.signing.upper()}",
+                                    scenario_id("floor", "saml20-enc", "digest", home.signing, 1, 16), clients=16,
+                                    timing=self.mode.timing))
+
     def verifier(self) -> None:
         for token, name, key in (("saml20-signed", "SAML 2.0 signed only", None),
                                  ("saml20-enc", "SAML 2.0 signed+encrypted (AES-256-GCM, RSA-OAEP)",
@@ -300,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make bench ({mode.name}): homes in {directory}", flush=True)
         bench = Bench(mode, Path(directory), soak_minutes)
         steps = [bench.rsa_one_worker, bench.rsa_two_workers, bench.password_cache, bench.ecdsa_one_worker,
-                 bench.verifier, bench.peers]
+                 bench.floor, bench.verifier, bench.peers]
         if mode.own_sessions:
             steps[3:3] = [bench.claims, bench.soak]
         for step in steps:

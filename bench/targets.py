@@ -36,6 +36,21 @@ def _figure(name: str, value: float | None, unit: str, detail: str = "") -> Targ
     return Target(name, value, unit, "", None, detail)
 
 
+def _versus_floor(run: RunResults) -> list[Target]:
+    """The headline Issue rows over the floor's (bench.floor, same kind of request, same clients): the share of
+    what Python on this stack can physically do that the STS reaches with all its features."""
+    found = []
+    for signing in ("rsa", "ecdsa"):
+        sts, floor = run.find(f"issue/saml20-enc/digest/{signing}/w1/c16"), run.find(
+            f"floor/saml20-enc/digest/{signing}/w1/c16")
+        value = sts.cpu_rate / floor.cpu_rate if sts and floor and floor.cpu_rate else None
+        found.append(_figure(
+            f"STS vs floor, {signing.upper()}: Issue tokens per server CPU-second / the bare pipeline's", value,
+            "ratio", f"STS {sts.cpu_rate:.0f}, floor {floor.cpu_rate:.0f} tokens/CPU-s; floor at "
+                     f"{floor.ratio:.3f} of raw {signing.upper()}" if sts and floor else ""))
+    return found
+
+
 def compute(run: RunResults) -> list[Target]:
     targets = []
     headline = run.find(HEADLINE)
@@ -57,6 +72,7 @@ def compute(run: RunResults) -> list[Target]:
     targets.append(_at_least("Issue as above with an ECDSA P-256 signing key: tokens per server CPU-second",
                              ecdsa.cpu_rate if ecdsa else None, "tokens/CPU-s", 1500,
                              f"ratio to raw ECDSA P-256 {ecdsa.ratio:.3f}" if ecdsa else ""))
+    targets += _versus_floor(run)
     for clients in (16, 64):
         one, two = run.find(f"issue/saml20-enc/digest/rsa/w1/c{clients}"), run.find(
             f"issue/saml20-enc/digest/rsa/w2/c{clients}")

@@ -11,7 +11,7 @@ import pytest
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
-@pytest.mark.parametrize("script", ["issue_bench.py", "store_bench.py"])
+@pytest.mark.parametrize("script", ["issue_bench.py", "store_bench.py", "floor.py"])
 def test_bench_script_imports_from_any_directory(script: str, tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(BENCH / script), "--help"], cwd=tmp_path, capture_output=True,
                           text=True, timeout=120, check=False)

@@ -27,6 +27,7 @@ SCENARIOS = [
     "soak/saml20-enc/digest/rsa/w1/c16",
     *(f"issue/saml20-enc/digest/ecdsa/w1/c{clients}" for clients in (1, 16, 64)),
     "issue/saml20-signed/digest/ecdsa/w1/c16",
+    *(f"floor/saml20-enc/digest/{signing}/w1/c16" for signing in ("rsa", "ecdsa")),
 ]
 
 
@@ -83,6 +84,17 @@ def test_the_targets_name_the_reviewer_check(document: dict[str, Any]) -> None:
     assert "reviewer check: 8 clients, 3 rounds, median" in names
     reviewer = next(t for t in document["targets"] if t["name"].startswith("reviewer check"))
     assert reviewer["value"] is not None and "rounds" in reviewer["detail"]
+
+
+def test_the_headline_rows_are_compared_with_the_floor(document: dict[str, Any]) -> None:
+    rows = {row["scenario"]: row for row in document["measurements"]}
+    for signing in ("RSA", "ECDSA"):
+        floor = rows[f"floor/saml20-enc/digest/{signing.lower()}/w1/c16"]
+        assert floor["name"] == f"floor: bare pipeline, {signing}"
+        assert floor["limit"].startswith("RSA-2048" if signing == "RSA" else "ECDSA")
+        versus = next(t for t in document["targets"] if t["name"].startswith(f"STS vs floor, {signing}:"))
+        sts = rows[f"issue/saml20-enc/digest/{signing.lower()}/w1/c16"]
+        assert versus["value"] == pytest.approx(sts["cpu_rate"] / floor["cpu_rate"])
 
 
 def test_markdown_and_chart_are_written(smoke: tuple[subprocess.CompletedProcess[str], Path],
