@@ -18,7 +18,8 @@ from sts.tokens.crypto.proof import ProofKeyFactory
 from sts.tokens.crypto.signing import XmlSigner, default_algorithm
 from sts.home import encryption_cert_path, encryption_key_path, open_stores
 from sts.interfaces import Clock
-from sts.tokens.keyring import Keyring
+from sts.tokens.key_store import open_keyring
+from sts.tokens.keyring import ScheduledKeys
 from sts.service.lifecycle import LifecyclePolicy
 from sts.web.metadata.mex import MetadataExchange
 from sts.web.pipeline import TrustEndpoint
@@ -41,7 +42,7 @@ class Runtime:
     endpoint: TrustEndpoint
     audit: AuditTrail
     encryption_key: SigningKey | None = None
-    keyring: Keyring | None = None  # set by build_runtime: signs with current(now), publishes published(now)
+    keyring: ScheduledKeys | None = None  # set by build_runtime: signs with current(now), publishes published(now)
     throttle: AuthThrottle | None = None  # set by build_runtime: every password check goes through it
     #: The event loop's committer of the SOAP requests' token and audit rows (sts.store.group_commit).
     group_commit: GroupCommit | None = None
@@ -52,7 +53,7 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
     audit = AuditTrail(stores.engine, clock)
     throttle = AuthThrottle(SqlThrottleStore(stores.engine), ThrottlePolicy.from_settings(settings), audit=audit,
                             clock=clock)
-    keyring = Keyring.for_home(settings.signing_key_path)
+    keyring = open_keyring(settings, stores.engine)  # key_source: files, database or pkcs11 (KeySourceError)
     signing_key = keyring.current(clock())
     signer = XmlSigner(signing_key, default_algorithm(signing_key))  # an EC key opts in to ECDSA
     encryption_key = _load_encryption_key(settings)
