@@ -103,6 +103,8 @@ def open_stores(settings: Settings) -> Database:
         hasher=PasswordHasher(n=settings.password_hash_n),
         secret_box=SecretBox(settings.secrets_key_path.read_bytes()),
         credentials=VerifiedCredentials(settings.password_cache_seconds),
+        pool_size=settings.database_pool_size,
+        timeout_seconds=settings.database_timeout_seconds,
     )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.pool import StaticPool
 from sts.interfaces import Clock
 from sts.store.credential_cache import VerifiedCredentials
 from sts.store.passwords import PasswordHasher, SecretBox
+from sts.store.postgres import create_postgres_engine, is_postgres
 from sts.store.clients import SqlClientStore
 from sts.store.relying_parties import SqlRelyingPartyStore
 from sts.store.replay import SqlReplayCache
@@ -88,16 +89,24 @@ def open_database(
     clock: Clock = utcnow,
     run_migrations: bool = True,
     credentials: VerifiedCredentials | None = None,
+    pool_size: int = 5,
+    timeout_seconds: float = 5,
 ) -> Database:
-    """Create the engine for ``url``, bring the schema up to date and return the stores on it."""
-    engine = create_database_engine(url)
+    """Create the engine for ``url``, bring the schema up to date and return the stores on it.
+
+    ``pool_size`` and ``timeout_seconds`` (``database_pool_size``, ``database_timeout_seconds``) apply to a server
+    database (PostgreSQL); SQLite, a file in the process, needs neither.
+    """
+    engine = create_database_engine(url, pool_size=pool_size, timeout_seconds=timeout_seconds)
     if run_migrations:
         migrate(engine)
     return Database(engine, hasher, secret_box, clock, credentials)
 
 
-def create_database_engine(url: str) -> Engine:
+def create_database_engine(url: str, *, pool_size: int = 5, timeout_seconds: float = 5) -> Engine:
     parsed = make_url(url)
+    if is_postgres(parsed):
+        return create_postgres_engine(parsed, pool_size, timeout_seconds)
     if parsed.get_backend_name() != "sqlite":
         # pool_pre_ping: a server restart leaves dead connections in the pool; detect them before use.
         return create_engine(parsed, pool_pre_ping=True)

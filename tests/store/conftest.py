@@ -1,4 +1,8 @@
-"""Fixtures for the storage tests: real SQLite files in tmp_path, a cheap scrypt."""
+"""Fixtures for the storage tests: real SQLite files in tmp_path, a cheap scrypt, a throwaway PostgreSQL server.
+
+The modules named in ``BOTH_BACKENDS`` run every test twice, on SQLite and on PostgreSQL (a fresh database of
+one server per test session); the others are about SQLite itself (its file, locking, durability).
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,46 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.postgres import PostgresServer
 from sts.store.passwords import PasswordHasher, SecretBox
 from sts.store.database import Database, open_database
 
 
+BOTH_BACKENDS = frozenset({
+    "test_audit", "test_store_clients", "test_store_relying_parties", "test_store_replay", "test_store_throttle",
+    "test_store_tokens", "test_store_users", "test_user_cache",
+})
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: a store test about SQLite itself (not run on PostgreSQL)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    module = metafunc.module.__name__.rsplit(".", 1)[-1]
+    if ("backend" in metafunc.fixturenames and module in BOTH_BACKENDS
+            and metafunc.definition.get_closest_marker("sqlite_only") is None):
+        metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server for the session (each test takes a fresh database of it: ``fresh_url``)."""
+    with PostgresServer() as server:
+        yield server
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def backend(request: pytest.FixtureRequest) -> str:
+    """The database the store tests run on: "sqlite", or "postgresql" in the modules of ``BOTH_BACKENDS``."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if backend == "postgresql":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.fresh_url()
     return f"sqlite:///{tmp_path / 'sts.db'}"
 
 

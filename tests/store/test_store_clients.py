@@ -80,6 +80,7 @@ def test_disabled_flag(db: Database) -> None:
     assert db.clients.by_certificate(cert).disabled  # type: ignore[union-attr]
 
 
+@pytest.mark.sqlite_only  # its "older" database is a second SQLite file (PostgreSQL: test_postgres_schema)
 def test_version_1_database_gains_the_client_tables(db_url: str) -> None:
     engine = create_database_engine(db_url)
     assert migrate(engine, MIGRATIONS[:1]) == 1

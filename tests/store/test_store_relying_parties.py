@@ -118,6 +118,7 @@ def test_a_second_worker_sees_every_change(db: Database, second_db: Database) ->
     assert other.lookup("https://rp.example/app") is None
 
 
+@pytest.mark.sqlite_only  # traced or planned by the sqlite3 driver
 def test_lookups_read_only_the_version_when_nothing_changed(
     db: Database, db_url: str, cheap_hasher: PasswordHasher, box: SecretBox
 ) -> None:

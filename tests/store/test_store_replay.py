@@ -110,6 +110,7 @@ def test_racing_processes_exactly_one_wins(db: Database, db_url: str) -> None:
     assert count_nonces(db) == KEYS
 
 
+@pytest.mark.sqlite_only  # traced or planned by the sqlite3 driver
 def test_sqlite_statements_of_each_nonce_path(db: Database, db_url: str, nonce_path: str) -> None:
     """The one-statement path: one ON CONFLICT upsert a call, without BEGIN. The portable path: UPDATE + INSERT
     in one immediate transaction a call, the replay's rolled back (its INSERT hits the key)."""

@@ -104,6 +104,7 @@ def test_stale_rows_are_purged_now_and_then(db: Database) -> None:
     assert keys == {"new", "198.51.100.7"}
 
 
+@pytest.mark.sqlite_only  # traced or planned by the sqlite3 driver
 def test_the_read_before_every_check_is_one_primary_key_lookup(db: Database) -> None:
     store = SqlThrottleStore(db.engine)
     for i in range(50):
