@@ -15,7 +15,7 @@ from enum import Enum
 
 from sts.admin.base import (Actor, AdminContext, Change, ConfirmationRequired, InvalidInput, record_change,
                             record_refusal)
-from sts.tokens.keyring import KeyEntry, Keyring
+from sts.tokens.keyring import KeyEntry, ScheduledKeys
 
 EVENT = "keys.rollover"
 DEFAULT_OVERLAP = timedelta(days=7)
@@ -63,15 +63,22 @@ class Switch:
     within_lead: bool  # sooner than the minimum lead time: relying parties may not have the new key yet
 
 
-def keyring_for(ctx: AdminContext) -> Keyring:
-    """The home's keyring (front-ends with a long-lived one pass it to the operations instead)."""
+def keyring_for(ctx: AdminContext) -> ScheduledKeys:
+    """The keyring where ``key_source`` says: the home's files, the shared database or the HSM (front-ends with a
+    long-lived one pass it to the operations instead). A rollover scheduled through a database keyring is in the
+    database at once: every node publishes the new key from then, and signs with it from its switch time."""
+    from sts.tokens.key_store import KeySourceError, open_keyring  # noqa: PLC0415
+
     path = ctx.settings.signing_key_path
-    if not path.exists():
+    if ctx.settings.key_source == "files" and not path.exists():
         raise InvalidInput(f"no signing key at {path}: run `sts init` first")
-    return Keyring.for_home(path, clock=ctx.clock)
+    try:
+        return open_keyring(ctx.settings, ctx.stores.engine, clock=ctx.clock)
+    except KeySourceError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
-def list_keys(ctx: AdminContext, keyring: Keyring | None = None) -> list[KeyEntry]:
+def list_keys(ctx: AdminContext, keyring: ScheduledKeys | None = None) -> list[KeyEntry]:
     """Every signing key with its schedule and state now."""
     return (keyring or keyring_for(ctx)).entries(ctx.clock())
 
@@ -112,7 +119,7 @@ def check_switch_time(ctx: AdminContext, at: datetime, override: Override | None
     return max(at, now), (f"{problem}; accepted ({override.value}): {lead_risk(ctx)}",)
 
 
-def schedule_rollover(ctx: AdminContext, actor: Actor, request: Rollover, keyring: Keyring | None = None) -> Scheduled:
+def schedule_rollover(ctx: AdminContext, actor: Actor, request: Rollover, keyring: ScheduledKeys | None = None) -> Scheduled:
     """Schedule a new signing key after checking its switch time; audited as ``keys.rollover`` either way."""
     ring = keyring or keyring_for(ctx)
     try:
@@ -122,7 +129,7 @@ def schedule_rollover(ctx: AdminContext, actor: Actor, request: Rollover, keyrin
         raise
 
 
-def upcoming_switches(ctx: AdminContext, keyring: Keyring | None = None) -> list[Switch]:
+def upcoming_switches(ctx: AdminContext, keyring: ScheduledKeys | None = None) -> list[Switch]:
     """Switches due within ``NEAR_SWITCH`` or the minimum lead time (whichever is longer), soonest first."""
     ring = keyring or keyring_for(ctx)
     now = ctx.clock()
@@ -141,7 +148,7 @@ def upcoming_switches(ctx: AdminContext, keyring: Keyring | None = None) -> list
 # --- internals ---------------------------------------------------------------------------------------------------
 
 
-def _schedule(ctx: AdminContext, actor: Actor, ring: Keyring, request: Rollover) -> Scheduled:
+def _schedule(ctx: AdminContext, actor: Actor, ring: ScheduledKeys, request: Rollover) -> Scheduled:
     if request.cert_pem is not None and request.key_pem is None:
         raise InvalidInput("a certificate needs its private key", field="key")
     if request.overlap < timedelta(0):

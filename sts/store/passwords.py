@@ -14,10 +14,16 @@ import hmac
 import logging
 import os
 import secrets
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+if TYPE_CHECKING:
+    from sts.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +101,28 @@ def _parse(encoded: str) -> tuple[int, int, int, bytes, bytes] | None:
 
 
 class SecretBox:
-    """AES-256-GCM sealing of small secrets: ``seal`` returns nonce || ciphertext-with-tag."""
+    """AES-256-GCM sealing of small secrets: ``seal`` returns nonce || ciphertext-with-tag.
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) != KEY_BYTES:
-            raise ValueError(f"secret box key must be {KEY_BYTES} bytes")
-        self._aead = AESGCM(key)
+    The key is given, or a function that fetches it, called once at the first seal or open: the key shared by a
+    farm's nodes lives in the database the box's store is being opened on (``secret_box_for``)."""
+
+    def __init__(self, key: bytes | Callable[[], bytes]) -> None:
+        self._source: Callable[[], bytes] | None = None
+        self._aead_now: AESGCM | None = None
+        if callable(key):
+            self._source = key
+        else:
+            self._aead_now = _aead(key)
+        self._lock = threading.Lock()
+
+    @property
+    def _aead(self) -> AESGCM:
+        if self._aead_now is None:
+            with self._lock:
+                if self._aead_now is None and self._source is not None:
+                    self._aead_now = _aead(self._source())
+        assert self._aead_now is not None
+        return self._aead_now
 
     def seal(self, plaintext: str, associated_data: bytes = b"") -> bytes:
         """Encrypt; ``associated_data`` binds the blob to its owner so it cannot be moved to another row."""
@@ -109,12 +131,30 @@ class SecretBox:
 
     def open(self, blob: bytes, associated_data: bytes = b"") -> str:
         """Decrypt; raises ValueError when the key is wrong or the blob was altered or moved."""
+        aead = self._aead
         nonce, ciphertext = blob[:_NONCE_BYTES], blob[_NONCE_BYTES:]
         try:
-            plaintext = self._aead.decrypt(nonce, ciphertext, associated_data)
+            plaintext = aead.decrypt(nonce, ciphertext, associated_data)
         except InvalidTag:
             raise ValueError("sealed secret cannot be opened: wrong key or altered data") from None
         return plaintext.decode("utf-8")
+
+
+def _aead(key: bytes) -> AESGCM:
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"secret box key must be {KEY_BYTES} bytes")
+    return AESGCM(key)
+
+
+def secret_box_for(settings: Settings) -> SecretBox:
+    """The box of this node's passwords at rest: keyed by ``keys/secrets.key`` (key_source "files"), or by the
+    secrets key every node shares, sealed in the database under the key-encryption key (fetched at first use,
+    when the database has been opened and migrated)."""
+    if settings.key_source == "files":
+        return SecretBox(settings.secrets_key_path.read_bytes())
+    from sts.tokens.key_store import secrets_key  # noqa: PLC0415 - the database keys only when configured
+
+    return SecretBox(lambda: secrets_key(settings))
 
 
 def load_or_create_key(path: Path) -> bytes:

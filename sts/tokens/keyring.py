@@ -58,6 +58,17 @@ class KeyEntry:
 
 
 @dataclass(frozen=True)
+class ExportedKey:
+    """A key of the files with its schedule, as stored (PEM bytes)."""
+
+    id: str
+    active_from: datetime
+    retire_after: datetime | None
+    key_pem: bytes
+    cert_pem: bytes
+
+
+@dataclass(frozen=True)
 class _Slot:
     id: str
     active_from: datetime
@@ -65,7 +76,77 @@ class _Slot:
     key: SigningKey
 
 
-class Keyring:
+class ScheduledKeys:
+    """Signing keys on a schedule: which signs at an instant, which are published. A source of slots underneath
+    (the home's files: ``Keyring``; the shared database or an HSM: ``sts.tokens.key_store.DatabaseKeyring``)."""
+
+    _clock: Callable[[], datetime]
+
+    #: Where the keys live ("files", "database", "pkcs11"), as ``sts keys list`` shows it.
+    source = "files"
+
+    def current(self, now: datetime) -> SigningKey:
+        """The key that signs at ``now``."""
+        return _current_slot(self._fresh(), now).key
+
+    def published(self, now: datetime) -> list[x509.Certificate]:
+        """Certificates relying parties should trust at ``now``: active, next and still-overlapping old ones."""
+        slots = self._fresh(publishing=True)
+        return [s.key.certificate for s in slots if _state(slots, s, now) != "retired"]
+
+    def entries(self, now: datetime | None = None) -> list[KeyEntry]:
+        moment = now or self._clock()
+        slots = self._fresh(publishing=True)
+        return [
+            KeyEntry(s.id, s.key.certificate.subject.rfc4514_string(), fingerprint_sha256(s.key.certificate),
+                     s.key.certificate.not_valid_after_utc, s.active_from, s.retire_after,
+                     _state(slots, s, moment))
+            for s in slots
+        ]
+
+    def schedule(self, key_pem: bytes, cert_pem: bytes | None, *, active_from: datetime,
+                 overlap: timedelta) -> str:
+        raise NotImplementedError
+
+    def generate_and_schedule(self, active_from: datetime, overlap: timedelta) -> str:
+        """A new RSA-2048 key and self-signed certificate, scheduled as ``schedule`` does."""
+        key_pem, cert_pem = generate_key_and_cert("sts signing")
+        return self.schedule(key_pem, cert_pem, active_from=active_from, overlap=overlap)
+
+    def _fresh(self, *, publishing: bool = False) -> tuple[_Slot, ...]:
+        """The slots now; ``publishing``: for what is published (a source with a cache may read afresh)."""
+        raise NotImplementedError
+
+
+def _current_slot(slots: tuple[_Slot, ...], now: datetime) -> _Slot:
+    started = [s for s in slots if s.active_from <= now]
+    return max(started, key=lambda s: s.active_from) if started else min(slots, key=lambda s: s.active_from)
+
+
+def _state(slots: tuple[_Slot, ...], slot: _Slot, now: datetime) -> str:
+    if slot is _current_slot(slots, now):
+        return "active"
+    if slot.active_from > now:
+        return "next"
+    if slot.retire_after is None or now < slot.retire_after:
+        return "retired-published"
+    return "retired"
+
+
+def check_schedule_request(active_from: datetime, overlap: timedelta) -> None:
+    """ValueError when a switch time has no time zone or the overlap is negative (every keyring's rule)."""
+    if active_from.tzinfo is None:
+        raise ValueError("active_from needs a time zone")
+    if overlap < timedelta(0):
+        raise ValueError("the overlap must not be negative")
+
+
+def new_key_id(active_from: datetime) -> str:
+    """A key's id: its switch time and a random suffix (unique across nodes scheduling at once)."""
+    return f"{active_from.astimezone(UTC).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+class Keyring(ScheduledKeys):
     """The home's signing keys and their schedule; one per process (thread-safe)."""
 
     def __init__(self, keys_dir: Path, *, clock: Callable[[], datetime] = utcnow) -> None:
@@ -86,27 +167,6 @@ class Keyring:
         """The keyring next to the home's first signing key (``keys/sts-signing.key``)."""
         return cls(signing_key_path.parent, clock=clock)
 
-    # --- reading ---------------------------------------------------------------------------------------------
-
-    def current(self, now: datetime) -> SigningKey:
-        """The key that signs at ``now``."""
-        return self._current_slot(self._fresh(), now).key
-
-    def published(self, now: datetime) -> list[x509.Certificate]:
-        """Certificates relying parties should trust at ``now``: active, next and still-overlapping old ones."""
-        slots = self._fresh()
-        return [s.key.certificate for s in slots if self._state(slots, s, now) != "retired"]
-
-    def entries(self, now: datetime | None = None) -> list[KeyEntry]:
-        moment = now or self._clock()
-        slots = self._fresh()
-        return [
-            KeyEntry(s.id, s.key.certificate.subject.rfc4514_string(), fingerprint_sha256(s.key.certificate),
-                     s.key.certificate.not_valid_after_utc, s.active_from, s.retire_after,
-                     self._state(slots, s, moment))
-            for s in slots
-        ]
-
     # --- changing --------------------------------------------------------------------------------------------
 
     def schedule(self, key_pem: bytes, cert_pem: bytes | None, *, active_from: datetime,
@@ -116,18 +176,15 @@ class Keyring:
         ``cert_pem`` None: a self-signed certificate is made for the key. ValueError when the certificate is not
         the key's, or ``active_from`` has no time zone.
         """
-        if active_from.tzinfo is None:
-            raise ValueError("active_from needs a time zone")
-        if overlap < timedelta(0):
-            raise ValueError("the overlap must not be negative")
+        check_schedule_request(active_from, overlap)
         if cert_pem is None:
             cert_pem = _self_signed(key_pem)
         key = SigningKey.from_pem(key_pem, cert_pem)  # checks that they belong together
         with self._lock, self._home_lock():
             self._keep_first_key()
             slots = list(self._load())
-            replaced = self._current_slot(tuple(slots), active_from)
-            key_id = f"{active_from.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+            replaced = _current_slot(tuple(slots), active_from)
+            key_id = new_key_id(active_from)
             self._dir.mkdir(parents=True, exist_ok=True)
             _write_private(self._dir / f"{key_id}.key", key_pem)
             (self._dir / f"{key_id}.crt").write_bytes(key.certificate.public_bytes(serialization.Encoding.PEM))
@@ -141,16 +198,22 @@ class Keyring:
         self._fresh()
         return key_id
 
-    def generate_and_schedule(self, active_from: datetime, overlap: timedelta) -> str:
-        """A new RSA-2048 key and self-signed certificate, scheduled as ``schedule`` does."""
-        key_pem, cert_pem = generate_key_and_cert("sts signing")
-        return self.schedule(key_pem, cert_pem, active_from=active_from, overlap=overlap)
+    def export(self) -> list[ExportedKey]:
+        """Every key with its schedule and files' bytes (``sts keys import-to-database`` copies them)."""
+        with self._lock:
+            slots = self._load()
+        result = []
+        for slot in slots:
+            base = self._base(slot.id)
+            result.append(ExportedKey(slot.id, slot.active_from, slot.retire_after,
+                                      base.with_suffix(".key").read_bytes(), base.with_suffix(".crt").read_bytes()))
+        return result
 
     # --- the files in use ------------------------------------------------------------------------------------
 
     def _follow(self, slots: tuple[_Slot, ...]) -> None:
         """Make ``keys/sts-signing.key|.crt`` hold the key that signs now, once per switch and process."""
-        live = self._current_slot(slots, self._clock())
+        live = _current_slot(slots, self._clock())
         if live.id == self._in_use_file:
             return
         self._in_use_file = live.id
@@ -208,21 +271,7 @@ class Keyring:
 
     # --- internals -------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _current_slot(slots: tuple[_Slot, ...], now: datetime) -> _Slot:
-        started = [s for s in slots if s.active_from <= now]
-        return max(started, key=lambda s: s.active_from) if started else min(slots, key=lambda s: s.active_from)
-
-    def _state(self, slots: tuple[_Slot, ...], slot: _Slot, now: datetime) -> str:
-        if slot is self._current_slot(slots, now):
-            return "active"
-        if slot.active_from > now:
-            return "next"
-        if slot.retire_after is None or now < slot.retire_after:
-            return "retired-published"
-        return "retired"
-
-    def _fresh(self) -> tuple[_Slot, ...]:
+    def _fresh(self, *, publishing: bool = False) -> tuple[_Slot, ...]:
         try:
             stat = self._schedule.stat()
             stamp: object = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
@@ -301,4 +350,4 @@ def _write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-__all__ = ["KeyEntry", "Keyring", "LEGACY_ID"]
+__all__ = ["ExportedKey", "KeyEntry", "Keyring", "LEGACY_ID", "ScheduledKeys", "check_schedule_request", "new_key_id"]

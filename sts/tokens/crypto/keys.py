@@ -133,8 +133,12 @@ class SigningKey:
     @classmethod
     def from_pem(cls, key_pem: bytes, cert_pem: bytes, password: bytes | None = None) -> SigningKey:
         """From PEM (or DER) bytes; ValueError when the certificate is not the key's."""
-        key = load_private_key(key_pem, password)
-        cert = load_certificate(cert_pem)
+        return cls.of(load_private_key(key_pem, password), load_certificate(cert_pem))
+
+    @classmethod
+    def of(cls, key: PrivateKey, cert: x509.Certificate) -> SigningKey:
+        """From a loaded key (in memory, or an HSM's: ``sts.tokens.crypto.pkcs11``) and its certificate;
+        ValueError when the certificate is not the key's."""
         if not public_keys_match(key, cert):
             raise ValueError("the certificate does not belong to the private key")
         der = cert.public_bytes(serialization.Encoding.DER)

@@ -4,8 +4,9 @@ Sign-in passwords go through the brute-force throttle every password check share
 state in the database): a growing, capped delay, never a lock-out that would let anyone lock the admin out.
 
 The session is a cookie ``sts_console`` holding ``base64(json{u, c, e}).hmac`` (user, CSRF token, expiry),
-signed with a key derived from the home's secrets key, so every worker process accepts it and nothing is
-stored server-side. Each request re-reads the user: a disabled, removed or demoted admin loses access at once.
+signed with a key derived from the secrets key (``keys/secrets.key``, or with key_source "database"/"pkcs11" the one
+every node shares from the database: ``sts.tokens.key_store.secrets_key``), so every worker process and node
+accepts it and nothing is stored server-side. Each request re-reads the user: a disabled, removed or demoted admin loses access at once.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from sts.admin.base import Actor, AdminContext
 from sts.model import RelyingParty
 from sts.runtime import Runtime
 from sts.service.throttle import run_throttled
+from sts.tokens.key_store import secrets_key
 from sts.web.console.auth import COOKIE, SessionCodec, parse_basic, same_token
 
 
@@ -69,7 +70,8 @@ class ConsoleCore:
     def __init__(self, runtime: Runtime, *, secure_cookies: bool) -> None:
         self.runtime = runtime
         self.secure_cookies = secure_cookies
-        self.codec = SessionCodec(runtime.settings.secrets_key_path.read_bytes())
+        # The secrets key every node shares (key_source "database"/"pkcs11"): a cookie of one node opens on all.
+        self.codec = SessionCodec(secrets_key(runtime.settings, runtime.stores.engine))
         self.env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["q"] = lambda s: quote(str(s), safe="")
