@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from sts.store.audit import AuditTrail
 from sts.service.auth import ProofDemand, RequestAuthenticator, UsernameTokenAuthenticator, X509Authenticator
-from sts.service.directory import SubjectDirectory
+from sts.service.directory import DirectoryUsernameAuthenticator, SubjectDirectory
+from sts.store.ldap_directory import LdapUserStore
 from sts.service.throttle import AuthThrottle, ThrottledUsers, ThrottlePolicy
 from sts.store.throttle import SqlThrottleStore
 from sts.protocol.wsse.signature import AlgorithmPolicy
@@ -46,6 +47,8 @@ class Runtime:
     throttle: AuthThrottle | None = None  # set by build_runtime: every password check goes through it
     #: The event loop's committer of the SOAP requests' token and audit rows (sts.store.group_commit).
     group_commit: GroupCommit | None = None
+    #: The LDAP directory of users besides the local ones (setting ``user_store``); None when not configured.
+    directory: LdapUserStore | None = None
 
 
 def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
@@ -57,6 +60,7 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
     signing_key = keyring.current(clock())
     signer = XmlSigner(signing_key, default_algorithm(signing_key))  # an EC key opts in to ECDSA
     encryption_key = _load_encryption_key(settings)
+    directory = LdapUserStore.from_settings(settings) if settings.user_store else None
     service = SecurityTokenService(
         policy=IssuePolicy(
             issuer=settings.effective_issuer,
@@ -65,7 +69,8 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
             delegates=frozenset(settings.delegates),
         ),
         registry=stores.relying_parties,
-        users=SubjectDirectory(ThrottledUsers(stores.users, throttle), stores.clients),
+        users=SubjectDirectory(ThrottledUsers(stores.users, throttle), stores.clients,
+                               ThrottledUsers(directory, throttle) if directory is not None else None),
         provider=SamlTokenProvider(signer, settings.effective_issuer, keyring),
         tokens=stores.tokens,
         clock=clock,
@@ -79,8 +84,8 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
     )
     algorithms = AlgorithmPolicy.strict()
     authenticator = RequestAuthenticator(
-        username=UsernameTokenAuthenticator(
-            users=stores.users,
+        username=(UsernameTokenAuthenticator if directory is None else DirectoryUsernameAuthenticator)(
+            users=stores.users if directory is None else SubjectDirectory(stores.users, stores.clients, directory),
             replay=stores.nonces,
             skew=settings.clock_skew,
             freshness=settings.nonce_window,
@@ -105,7 +110,7 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
         unit_of_work=lambda: request_scope(stores.engine),
     )
     return Runtime(settings, stores, signing_key, signer, service, endpoint, audit, encryption_key, keyring,
-                   throttle, GroupCommit(stores.engine))
+                   throttle, GroupCommit(stores.engine), directory)
 
 
 def _load_encryption_key(settings: Settings) -> SigningKey | None:

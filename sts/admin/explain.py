@@ -17,6 +17,7 @@ from sts.admin.base import InvalidInput
 from sts.model import RelyingParty, UserRecord
 from sts.service.claim_dictionary import UnknownClaimName, resolve_claim, short_name
 from sts.service.explain import Explanation, explain_issuance
+from sts.store.ldap_directory import DirectoryUnavailable
 
 if TYPE_CHECKING:
     from sts.runtime import Runtime
@@ -105,9 +106,14 @@ def refusal(runtime: Runtime, query: ExplainQuery, answer: Explanation) -> str:
     reason = fault.get("reason", "")
     if code.endswith("InvalidScope"):
         return f"no relying party is registered for {query.rp}"
-    user = runtime.stores.users.get(query.user)
+    try:
+        user = find_user(runtime, query.user)
+    except DirectoryUnavailable as exc:
+        return f"the directory did not answer ({exc}); the STS would refuse with wst:RequestFailed"
     if code.endswith("FailedAuthentication") or user is None or user.disabled:
-        return f"no user named {query.user}" if user is None else f"{query.user} is disabled"
+        if user is not None:
+            return f"{query.user} is disabled"
+        return f"no user named {query.user}" + (" (locally or in the directory)" if runtime.directory else "")
     party = runtime.stores.relying_parties.lookup(query.rp)
     if code.endswith("RequestFailed") and party is not None:
         why = _claim_problem(user, party, query.claims)
@@ -118,6 +124,14 @@ def refusal(runtime: Runtime, query: ExplainQuery, answer: Explanation) -> str:
     if code.endswith("BadRequest"):
         return f"{query.rp} does not accept this request: {reason}"
     return f"the STS would refuse: {reason or code}"
+
+
+def find_user(runtime: Runtime, name: str) -> UserRecord | None:
+    """The user an Issue would find: the local one first, then the directory's (``sts.service.directory``)."""
+    user = runtime.stores.users.get(name)
+    if user is None and runtime.directory is not None:
+        user = runtime.directory.get(name)
+    return user
 
 
 def _claim_problem(user: UserRecord, party: RelyingParty, requested: Sequence[RequestedClaim]) -> str | None:
@@ -155,4 +169,5 @@ def _lifetime(value: str | int | None) -> int | None:
     return int(text)
 
 
-__all__ = ["AdminExplanation", "ExplainQuery", "RequestedClaim", "explain", "parse_requested_claims", "refusal"]
+__all__ = ["AdminExplanation", "ExplainQuery", "RequestedClaim", "explain", "find_user", "parse_requested_claims",
+           "refusal"]

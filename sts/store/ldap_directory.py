@@ -185,7 +185,7 @@ class _Pool:
     def run(self, operation: Callable[[Connection], T]) -> T:
         """``operation`` on a connection; a reused connection the server had dropped is replaced once."""
         if not self._slots.acquire(timeout=self._timeout):
-            raise DirectoryUnavailable(f"directory: all {self._size} {self._name} connections busy for "
+            raise _unavailable(f"directory: all {self._size} {self._name} connections busy for "
                                        f"{self._timeout:g} s")
         try:
             for attempt in (1, 2):
@@ -203,7 +203,11 @@ class _Pool:
                     # one that failed by timing out is the directory's slowness, and waiting twice helps nobody.
                     if reused and attempt == 1 and time.monotonic() - started < self._timeout / 2:
                         continue
-                    raise DirectoryUnavailable(f"directory {self._name} connection: {_describe(exc)}") from None
+                    raise _unavailable(f"directory {self._name} connection: {_describe(exc)}") from None
+                except DirectoryUnavailable as exc:
+                    _close(connection)
+                    log.warning("%s", exc)
+                    raise
                 except BaseException:
                     _close(connection)
                     raise
@@ -452,6 +456,12 @@ def _add_values(claims: dict[str, list[str]], uri: str, values: list[str]) -> No
 def _result(connection: Connection) -> str:
     result = connection.result or {}
     return f"{result.get('result')} {result.get('description')} {result.get('message') or ''}".strip()
+
+
+def _unavailable(message: str) -> DirectoryUnavailable:
+    # The operator's reason: the log (the wire says only wst:RequestFailed).
+    log.warning("%s", message)
+    return DirectoryUnavailable(message)
 
 
 def _describe(exc: LDAPException) -> str:
