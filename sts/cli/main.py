@@ -12,6 +12,7 @@ import click
 
 from sts.cli import verify as _verify  # noqa: F401 - registers `token verify` and `token show` on the token group
 from sts.cli.audit import audit
+from sts.cli.backup import backup_command, restore_command
 from sts.cli.check_config import check_config
 from sts.cli.clients import client
 from sts.cli.context import _Context
@@ -34,7 +35,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
 
 for _command in (init, serve, cert, user, admin, rp, client, demo_service, explain, keys, token, audit,
-                 check_config):
+                 check_config, backup_command, restore_command):
     main.add_command(_command)
 
 
