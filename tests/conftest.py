@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("STS_PASSWORD_HASH_N", "16")
 
 from live import LiveServer, start_server  # noqa: E402
+from servers.postgres import PostgresServer  # noqa: E402
 from sts.home import DEMO_PASSWORD, DEMO_RP_ENDPOINT, DEMO_USER, init_home  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -52,3 +53,10 @@ def live_sts(sts_home: Path) -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def demo() -> dict[str, str]:
     return {"user": DEMO_USER, "password": DEMO_PASSWORD, "rp": DEMO_RP_ENDPOINT}
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A throwaway PostgreSQL server for the session; a test takes a fresh database of it (``fresh_url()``)."""
+    with PostgresServer() as server:
+        yield server

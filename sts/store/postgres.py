@@ -18,11 +18,13 @@ replaced on checkout instead of failing requests.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
 from psycopg import errors as pg_errors
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
 
 #: The client waits this much longer than the server's statement_timeout, so that a live server's own,
@@ -89,3 +91,20 @@ class _BoundedConnection(psycopg.Connection[Any]):
             raise psycopg.OperationalError(
                 f"the database server did not answer within {self.io_timeout} s"
             ) from None
+
+
+@contextmanager
+def without_bounds(conn: Connection) -> Iterator[None]:
+    """Lift the timeouts for the rest of ``conn``'s transaction: a migration may rewrite a large table, and a node
+    starting beside a migrating one waits for its lock. Only ``sts db upgrade`` and a node's start migrate."""
+    conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+    conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
+    raw = conn.connection.dbapi_connection
+    if not isinstance(raw, _BoundedConnection):
+        yield
+        return
+    bound, raw.io_timeout = raw.io_timeout, None
+    try:
+        yield
+    finally:
+        raw.io_timeout = bound

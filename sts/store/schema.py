@@ -8,6 +8,7 @@ timezone-aware UTC in Python, naive UTC text in SQLite (which has no time zone t
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 from datetime import UTC, datetime
@@ -332,8 +333,12 @@ def migrate(engine: Engine, steps: Sequence[Migration] = MIGRATIONS) -> int:
     """Bring the database to the newest version; a no-op when it is current. Returns the version."""
     latest = steps[-1].version if steps else 0
     # The write lock is taken up front, so two workers starting together migrate one after the other.
-    with writing(engine) as conn:
+    with writing(engine) as conn, ExitStack() as stack:
         if conn.dialect.name == "postgresql":
+            from sts.store.postgres import without_bounds  # noqa: PLC0415 - psycopg only for PostgreSQL
+
+            # A migration may take longer than database_timeout_seconds, and so may waiting for another node's.
+            stack.enter_context(without_bounds(conn))
             # PostgreSQL has no database-wide write lock; this transaction-scoped lock serialises the nodes.
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_ID})")
         version = current_version(conn)

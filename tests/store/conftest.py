@@ -1,7 +1,8 @@
 """Fixtures for the storage tests: real SQLite files in tmp_path, a cheap scrypt, a throwaway PostgreSQL server.
 
-The modules named in ``BOTH_BACKENDS`` run every test twice, on SQLite and on PostgreSQL (a fresh database of
-one server per test session); the others are about SQLite itself (its file, locking, durability).
+The modules named in ``BOTH_BACKENDS`` run every test twice, on SQLite and on PostgreSQL (a fresh database of one
+server per test session, ``postgres_server`` in tests/conftest.py); the others are about SQLite itself (its file,
+locking, durability), as are the tests marked ``sqlite_only``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers.postgres import PostgresServer
+from servers.postgres import PostgresServer
 from sts.store.passwords import PasswordHasher, SecretBox
 from sts.store.database import Database, open_database
 
@@ -31,13 +32,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if ("backend" in metafunc.fixturenames and module in BOTH_BACKENDS
             and metafunc.definition.get_closest_marker("sqlite_only") is None):
         metafunc.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL server for the session (each test takes a fresh database of it: ``fresh_url``)."""
-    with PostgresServer() as server:
-        yield server
 
 
 @pytest.fixture
