@@ -1,6 +1,6 @@
 """A throwaway SoftHSM2 token in a temporary directory, with signing keys generated inside it.
 
-Usage::
+Usage (or ``shared_softhsm(directory)``: one token for the whole test process)::
 
     with SoftHsm(tmp_path) as hsm:                    # SOFTHSM2_CONF points at hsm.conf while open
         cert_pem = hsm.generate_key("sts-signing")    # RSA-2048 (or ec=True: P-256), non-extractable
@@ -16,6 +16,7 @@ key_source "pkcs11"). SoftHSM2 missing: the test fails, saying that
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import subprocess
@@ -103,4 +104,20 @@ class SoftHsm:
             raise RuntimeError(f"{UTIL} {' '.join(args[:2])}: {result.stderr.strip() or result.stdout.strip()}")
 
 
-__all__ = ["MODULE", "SoftHsm", "require_softhsm"]
+_shared: SoftHsm | None = None
+
+
+def shared_softhsm(directory: Path) -> SoftHsm:
+    """The test process's one token (made in ``directory`` the first time, deleted when the process exits).
+
+    One per process because SoftHSM2 lists its tokens when this process first initialises it: a token made later
+    by ``softhsm2-util`` may not be seen. Tests tell their keys apart by label."""
+    global _shared
+    if _shared is None:
+        hsm = SoftHsm(directory)
+        _shared = hsm.__enter__()
+        atexit.register(hsm.__exit__, None, None, None)
+    return _shared
+
+
+__all__ = ["MODULE", "SoftHsm", "require_softhsm", "shared_softhsm"]

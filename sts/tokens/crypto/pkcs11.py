@@ -8,16 +8,18 @@ to the HSM and everything else (``public_key``, sizes) is answered from the publ
 * EC P-256: the SHA-256 hash is computed here and the token signs it with CKM_ECDSA, which returns r || s; the
   adapter returns DER, as ``cryptography`` does (``XmlSigner`` converts it back to r || s for XML-DSig).
 
-PKCS#11 sessions must not be used by two threads at once, so signing borrows a session from a small pool (each
-thread or event-loop call holds one session for one signature). The user logs in once, on the first session: the
-login state belongs to the application and every later session of the token shares it.
+PKCS#11 sessions must not be used by two threads at once, and python-pkcs11 initialises the module without
+CKF_OS_LOCKING_OK, so the module itself may not be entered by two threads at once either (SoftHSM2 fails with
+CKR_GENERAL_ERROR when it is). A process therefore holds one logged-in session per token and every call into the
+module takes one process-wide lock: a signature (about 1 ms for RSA-2048 in SoftHSM2) is the longest hold, so a
+thread or the event loop waits at most a few signatures. The user logs in once; the login state belongs to the
+process and a read-write session opened later (key generation) shares it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import threading
 from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
@@ -35,7 +37,6 @@ from sts.tokens.crypto.keys import SigningKey
 
 #: How long a signature waits for a free session before it fails (all sessions busy on other threads).
 SESSION_WAIT_SECONDS = 10.0
-DEFAULT_POOL_SIZE = 4
 _P256_OID = "1.2.840.10045.3.1.7"
 
 
@@ -50,7 +51,6 @@ class HsmConfig:
     module: str
     token_label: str
     pin: str
-    pool_size: int = DEFAULT_POOL_SIZE
 
     @classmethod
     def from_settings(cls, module: str, token_label: str, pin_env: str) -> HsmConfig:
@@ -90,49 +90,31 @@ class HsmToken:
         except (RuntimeError, OSError, pkcs11_errors.PKCS11Error) as exc:
             raise HsmError(f"cannot load the PKCS#11 module {config.module} (setting pkcs11_module): "
                            f"{_reason(exc)}") from None
-        self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
-        self._opened = 0
-        self._open_lock = threading.Lock()
-        self._handles: dict[tuple[int, str], Any] = {}  # (session id, label): private key (sessions never close)
-        self._pool.put(self._open(login=True))
+        self._session = self._open()
+        self._handles: dict[str, Any] = {}  # label: private key object (the one session never closes)
 
-    def _open(self, *, login: bool) -> Any:
+    def _open(self) -> Any:
         try:
-            if login:
-                return self._token.open(user_pin=self.config.pin)
-            return self._token.open()
+            return self._token.open(user_pin=self.config.pin)
         except self._errors.PinIncorrect:
             raise HsmError(f"the HSM refused the user PIN of token {self.config.token_label!r}: check the PIN "
                            f"in the environment variable named by pkcs11_pin_env") from None
         except self._errors.UserAlreadyLoggedIn:
-            return self._token.open()  # another HsmToken of this process logged in: the login is shared
+            return self._token.open()  # something else in this process logged in: the login is shared
         except self._errors.PKCS11Error as exc:
             raise HsmError(f"cannot open a session on HSM token {self.config.token_label!r}: "
                            f"{_reason(exc)}") from None
-        finally:
-            self._opened += 1
 
     @contextmanager
     def session(self) -> Iterator[Any]:
-        """A session for this thread alone, returned to the pool afterwards (opened on demand, up to the size)."""
+        """The token's session, for this thread alone while the block runs (every call into the module is
+        serialised: see the module's docstring)."""
+        if not _LIBRARY_LOCK.acquire(timeout=SESSION_WAIT_SECONDS):
+            raise HsmError(f"HSM token {self.config.token_label!r} stayed busy for {SESSION_WAIT_SECONDS:g} s")
         try:
-            session = self._pool.get_nowait()
-        except queue.Empty:
-            session = self._grow_or_wait()
-        try:
-            yield session
+            yield self._session
         finally:
-            self._pool.put(session)
-
-    def _grow_or_wait(self) -> Any:
-        with self._open_lock:
-            if self._opened < self.config.pool_size:
-                return self._open(login=False)
-        try:
-            return self._pool.get(timeout=SESSION_WAIT_SECONDS)
-        except queue.Empty:
-            raise HsmError(f"no free session on HSM token {self.config.token_label!r} within "
-                           f"{SESSION_WAIT_SECONDS:g} s") from None
+            _LIBRARY_LOCK.release()
 
     def key_pair(self, label: str) -> HsmPrivateKey:
         """The private key labelled ``label`` with its public half; HsmError when it is not on the token."""
@@ -180,29 +162,31 @@ class HsmToken:
         from pkcs11.util.ec import encode_named_curve_parameters  # noqa: PLC0415
 
         private = {Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.TOKEN: True}
-        # Objects are created in a read-write session; it shares the login of the pool's sessions.
-        try:
-            rw = self._token.open(rw=True)
-        except self._errors.PKCS11Error as exc:
-            raise HsmError(f"cannot open a read-write session on HSM token {self.config.token_label!r}: "
-                           f"{_reason(exc)}") from None
-        try:
-            if use_ec:
-                params = rw.create_domain_parameters(
-                    KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(_P256_OID)}, local=True)
-                params.generate_keypair(label=label, store=True, private_template=private)
-            else:
-                rw.generate_keypair(KeyType.RSA, 2048, label=label, store=True, private_template=private)
-            cert = _self_signed(self.key_pair(label), common_name, days)
-            rw.create_object({Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: label,
-                              Attribute.TOKEN: True, Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
-                              Attribute.SUBJECT: cert.subject.public_bytes(),
-                              Attribute.VALUE: cert.public_bytes(serialization.Encoding.DER)})
-        except self._errors.PKCS11Error as exc:
-            raise HsmError(f"HSM token {self.config.token_label!r} could not make key pair {label!r}: "
-                           f"{_reason(exc)}") from None
-        finally:
-            rw.close()
+        # Objects are created in a read-write session; it shares the login of the signing session. The lock is
+        # reentrant: the certificate is signed through ``session()`` while it is held.
+        with _LIBRARY_LOCK:
+            try:
+                rw = self._token.open(rw=True)
+            except self._errors.PKCS11Error as exc:
+                raise HsmError(f"cannot open a read-write session on HSM token {self.config.token_label!r}: "
+                               f"{_reason(exc)}") from None
+            try:
+                if use_ec:
+                    params = rw.create_domain_parameters(
+                        KeyType.EC, {Attribute.EC_PARAMS: encode_named_curve_parameters(_P256_OID)}, local=True)
+                    params.generate_keypair(label=label, store=True, private_template=private)
+                else:
+                    rw.generate_keypair(KeyType.RSA, 2048, label=label, store=True, private_template=private)
+                cert = _self_signed(self.key_pair(label), common_name, days)
+                rw.create_object({Attribute.CLASS: ObjectClass.CERTIFICATE, Attribute.LABEL: label,
+                                  Attribute.TOKEN: True, Attribute.CERTIFICATE_TYPE: CertificateType.X_509,
+                                  Attribute.SUBJECT: cert.subject.public_bytes(),
+                                  Attribute.VALUE: cert.public_bytes(serialization.Encoding.DER)})
+            except self._errors.PKCS11Error as exc:
+                raise HsmError(f"HSM token {self.config.token_label!r} could not make key pair {label!r}: "
+                               f"{_reason(exc)}") from None
+            finally:
+                rw.close()
         return cert
 
     def sign(self, label: str, data: bytes, mechanism: Any) -> bytes:
@@ -210,11 +194,10 @@ class HsmToken:
 
         with self.session() as session:
             try:
-                # The key's handle found once per session and label (a C_FindObjects costs about a signature).
-                key = self._handles.get((id(session), label))
+                # The key's object found once per label (a C_FindObjects costs about as much as a signature).
+                key = self._handles.get(label)
                 if key is None:
-                    key = self._handles[(id(session), label)] = session.get_key(
-                        object_class=ObjectClass.PRIVATE_KEY, label=label)
+                    key = self._handles[label] = session.get_key(object_class=ObjectClass.PRIVATE_KEY, label=label)
                 return bytes(key.sign(data, mechanism=mechanism))
             except self._errors.PKCS11Error as exc:
                 raise HsmError(f"the HSM could not sign with key {label!r}: {_reason(exc)}") from None
@@ -335,16 +318,25 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-_tokens: dict[HsmConfig, HsmToken] = {}
+#: python-pkcs11 initialises the module with C_Initialize(NULL): the module may then assume that no two threads
+#: call it at once (PKCS#11 2.40 §5.4), and SoftHSM2 does fail (CKR_GENERAL_ERROR) when threads sign concurrently,
+#: even on sessions of their own. So every call into a module goes through this one lock.
+_LIBRARY_LOCK = threading.RLock()
+_tokens: dict[tuple[str, str], HsmToken] = {}
 _tokens_lock = threading.Lock()
 
 
 def open_token(config: HsmConfig) -> HsmToken:
-    """The process's one ``HsmToken`` for ``config`` (a PKCS#11 module is initialised once per process)."""
+    """The process's one ``HsmToken`` for a module and token (a PKCS#11 module is initialised once per process,
+    and the token's login is the process's)."""
     with _tokens_lock:
-        token = _tokens.get(config)
+        token = _tokens.get((config.module, config.token_label))
         if token is None:
-            token = _tokens[config] = HsmToken(config)
+            token = _tokens[(config.module, config.token_label)] = HsmToken(config)
+        elif token.config.pin != config.pin:
+            # The token is logged in already, so the HSM would not check this PIN: refuse it here.
+            raise HsmError(f"HSM token {config.token_label!r} is open in this process with another user PIN: "
+                           f"check the PIN in the environment variable named by pkcs11_pin_env")
         return token
 
 
