@@ -4,7 +4,8 @@ Each is what `sts init` makes (the demo user ``alice`` with five claims and the 
 https://service-a.example/, SAML 2.0 signed and encrypted with AES-256-GCM + RSA-OAEP), plus the relying parties
 the other scenarios need, users with 1, 10 and 100 claims, and an X.509 client registered as `sts client add` does
 (``sts.admin.clients.add_client``). Password hashes use the configured cost (2^15 by default): the PasswordText
-scenario measures real scrypt, so the caller must not have made it cheap (``STS_PASSWORD_HASH_N``).
+scenario measures real scrypt, so the caller must not have made it cheap (``STS_PASSWORD_HASH_N``). A home may
+keep its state in another database than its SQLite file (``database_url``: the farm's PostgreSQL).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from cryptography import x509
 
 from sts.admin.base import Actor, AdminContext
 from sts.admin.clients import add_client
-from sts.config import load_settings
+from sts.config import CONFIG_FILE, Settings, load_settings, render_default_config
 from sts.home import DEMO_CLAIMS, DEMO_PASSWORD, DEMO_RP_ENDPOINT, DEMO_USER, init_home, open_stores
 from sts.model import RelyingParty
 from sts.tokens.crypto.keys import PrivateKey, generate_key_and_cert, load_certificate, load_private_key
@@ -65,8 +66,10 @@ def claim_uri(index: int) -> str:
     return f"urn:bench:claim:{index:03d}"
 
 
-def make_home(path: Path, *, signing: str = "rsa") -> BenchHome:
-    """A fresh home at ``path`` with everything the scenarios use."""
+def make_home(path: Path, *, signing: str = "rsa", database_url: str | None = None) -> BenchHome:
+    """A fresh home at ``path`` with everything the scenarios use; its state in ``database_url`` if given."""
+    if database_url is not None:
+        _write_config(path, database_url)
     init_home(path)
     home = BenchHome(path=path, signing=signing)
     if signing == "ecdsa":
@@ -97,6 +100,18 @@ def make_home(path: Path, *, signing: str = "rsa") -> BenchHome:
     finally:
         stores.close()
     return home
+
+
+def _write_config(path: Path, database_url: str) -> None:
+    """The sts.toml `sts init` writes, with ``database_url`` set (before init: the stores open there at once)."""
+    path.mkdir(parents=True, exist_ok=True)
+    text = render_default_config(Settings(home=path))
+    empty = 'database_url = ""'
+    if text.count(empty) != 1:
+        raise RuntimeError(f"sts.toml as `sts init` writes it has no single line {empty!r} to set")
+    config = path / CONFIG_FILE
+    config.touch(mode=0o600)  # it holds the database's password: `sts serve` refuses a file others can read
+    config.write_text(text.replace(empty, f'database_url = "{database_url}"'))
 
 
 def _use_ec_signing_key(path: Path) -> None:

@@ -11,7 +11,7 @@ import httpx
 from lxml import etree
 
 from bench.messages import CONTENT_TYPE, RequestKind
-from bench.server import Session
+from bench.server import Served
 from sts import ns
 from sts.protocol.xmlsafe import parse
 
@@ -22,7 +22,7 @@ class IssuedToken:
     token: bytes  # the first child of RequestedSecurityToken, serialised
 
 
-def issue_tokens(session: Session, kind: RequestKind, count: int) -> list[IssuedToken]:
+def issue_tokens(session: Served, kind: RequestKind, count: int) -> list[IssuedToken]:
     """``count`` tokens from ``count`` requests of ``kind``; RuntimeError on any answer that carries none."""
     tokens = []
     with httpx.Client(headers={"content-type": CONTENT_TYPE}, timeout=60) as client:

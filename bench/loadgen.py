@@ -8,6 +8,8 @@ asyncio streams keeps the generator's own CPU small: it shares the machine's cor
 Every answer is recorded as (completion time on the monotonic clock, latency, ok). An answer is an error unless it
 is HTTP 200 with the kind's success marker and no SOAP Fault; errors are counted by class with one sample each.
 The parent reads the server's CPU at the start and end of its window and keeps the records that fall inside it.
+Against several servers (a farm's nodes) :class:`Generators` runs one process per server, the load spread evenly
+(as a round-robin load balancer would), and reads them as one.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import multiprocessing
 import time
 from array import array
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from typing import Any
+
+from bench import procfs
 
 _FORK = multiprocessing.get_context("fork")  # the requests are in memory already: a forked child shares them
 
@@ -229,6 +233,10 @@ class Generator:
     def finished(self) -> bool:
         return self._receive.poll()
 
+    def request_stop(self) -> None:
+        """Stop sending (requests in flight are answered); ``stop`` collects the records."""
+        self._stop.set()
+
     def stop(self, timeout: float = 120) -> Records:
         """Stop sending (requests in flight are answered) and collect the records."""
         self._stop.set()
@@ -238,3 +246,56 @@ class Generator:
         records: Records = self._receive.recv()
         self._process.join(timeout=30)
         return records
+
+
+def spread(load: Load, endpoints: list[tuple[str, int]]) -> list[Load]:
+    """``load`` shared among servers: each gets every n-th request, its share of the clients (at least one), the
+    warm-up and the rate."""
+    count = len(endpoints)
+    return [replace(load, host=host, port=port, requests=load.requests[index::count],
+                    clients=max(1, (load.clients + count - 1 - index) // count),
+                    warmup=max(1, load.warmup // count), rate=load.rate / count if load.rate else None)
+            for index, (host, port) in enumerate(endpoints)]
+
+
+def merge(parts: list[Records]) -> Records:
+    """Several generators' records as one; the requests ran out when the first generator ran out of them."""
+    merged = Records()
+    for part in parts:
+        merged.done_at.extend(part.done_at)
+        merged.latency.extend(part.latency)
+        merged.ok.extend(part.ok)
+        merged.errors.update(part.errors)
+        for error, sample in part.samples.items():
+            merged.samples.setdefault(error, sample)
+        merged.cpu_seconds += part.cpu_seconds
+    ran_out = [part.exhausted_at for part in parts if part.exhausted_at is not None]
+    merged.exhausted_at = min(ran_out) if ran_out else None
+    return merged
+
+
+class Generators:
+    """One generator process per load (per server), started together, read and stopped as one."""
+
+    def __init__(self, loads: list[Load]) -> None:
+        self._all = [Generator(load) for load in loads]
+
+    def cpu_seconds(self) -> float:
+        """The generators' CPU so far (read from /proc, so it is current while they run)."""
+        return sum(procfs.tree_cpu_seconds(generator.pid) for generator in self._all)
+
+    def wait_warm(self, timeout: float = 300) -> None:
+        for generator in self._all:
+            generator.wait_warm(timeout)
+
+    def answered(self) -> int:
+        return sum(generator.answered() for generator in self._all)
+
+    def finished(self) -> bool:
+        """Whether any has run out of requests (the load is no longer what was asked for)."""
+        return any(generator.finished() for generator in self._all)
+
+    def stop(self, timeout: float = 120) -> Records:
+        for generator in self._all:
+            generator.request_stop()  # all at once: none runs on alone while another is being collected
+        return merge([generator.stop(timeout) for generator in self._all])

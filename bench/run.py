@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `python bench/run.py` from any directory
 
 from bench import peers, report, targets  # noqa: E402
+from bench.farm import farm_serving, postgres  # noqa: E402
 from bench.floor import floor_serving  # noqa: E402
 from bench.homes import CLAIM_COUNTS, DEMO_USER, PASSWORD, BenchHome, make_home  # noqa: E402
 from bench.issued import IssuedToken, issue_tokens  # noqa: E402
@@ -36,7 +37,7 @@ from bench.limits import ecdsa_p256_rate, mean_rate, rsa2048_rate  # noqa: E402
 from bench.messages import RequestKind, issue_signed, issue_with_password, validate  # noqa: E402
 from bench.results import LimitSample, RunResults  # noqa: E402
 from bench.scenarios import Measurement, Timing, calibrate, combine, measure  # noqa: E402
-from bench.server import Session, serving  # noqa: E402
+from bench.server import Served, serving  # noqa: E402
 from bench.verifier import measure_verifier  # noqa: E402
 from sts.xmltime import format_datetime, utcnow  # noqa: E402
 
@@ -79,7 +80,7 @@ class Bench:
     """One run: the homes, the mode, what has been measured so far."""
 
     def __init__(self, mode: Mode, directory: Path, soak_minutes: float) -> None:
-        self.mode, self.soak_minutes = mode, soak_minutes
+        self.mode, self.soak_minutes, self.directory = mode, soak_minutes, directory
         self.run = RunResults(mode.name, format_datetime(utcnow()), password_cache=password_cache_available())
         self.rsa = make_home(directory / "rsa")
         self.ecdsa = make_home(directory / "ecdsa", signing="ecdsa")
@@ -95,7 +96,7 @@ class Bench:
 
     @contextmanager
     def session(self, label: str, home: BenchHome, workers: int, env: dict[str, str] | None = None,
-                server: AbstractContextManager[Session] | None = None) -> Iterator[Session]:
+                server: AbstractContextManager[Served] | None = None) -> Iterator[Served]:
         """A server session between two raw-signature measurements; its rows' ratios use their mean. ``server``:
         another server than `sts serve --workers N` on the home (the floor)."""
         before = self.limits(f"before {label}")
@@ -118,7 +119,7 @@ class Bench:
               f"{row.cpu_rate:.0f} per server CPU-s", flush=True)
         return row
 
-    def issue(self, session: Session, home: BenchHome, token: str, auth: str, clients: int,
+    def issue(self, session: Served, home: BenchHome, token: str, auth: str, clients: int,
               **options: object) -> Measurement:
         kind = self.kind(session, home, token, auth)
         workers = session.workers
@@ -135,7 +136,7 @@ class Bench:
             return f"SAML 2.0 signed+encrypted, {count} claim{'s' if count > 1 else ''} on the user"
         return TOKENS[token]
 
-    def kind(self, session: Session, home: BenchHome, token: str, auth: str) -> RequestKind:
+    def kind(self, session: Served, home: BenchHome, token: str, auth: str) -> RequestKind:
         party = home.parties[token]
         user = home.claim_users[int(token.split("-")[1])] if token.startswith("claims-") else DEMO_USER
         if auth == "x509":
@@ -164,7 +165,7 @@ class Bench:
                 self.claims(session)
                 self.soak(session)
 
-    def reviewer_check(self, session: Session) -> None:
+    def reviewer_check(self, session: Served) -> None:
         """The independent reviewer's measurement: 8 clients, digest Issue for the demo relying party, raw RSA-2048
         just before and after each of 3 rounds; the median ratio is the target row."""
         kind = self.kind(session, self.rsa, "saml20-enc", "digest")
@@ -184,7 +185,7 @@ class Bench:
                                  "median_ratio": statistics.median(row.ratio for row in rounds)})
         self.run.measurements.append(summary)
 
-    def validate(self, session: Session) -> None:
+    def validate(self, session: Served) -> None:
         issue = self.kind(session, self.rsa, "saml20-enc", "digest")
         token_ids = [token.token_id for token in issue_tokens(session, issue, self.mode.validate_tokens)]
         kind = validate(DEMO_USER, PASSWORD, token_ids)
@@ -193,7 +194,7 @@ class Bench:
                             scenario_id("validate", "saml20-enc", "digest", "rsa", 1, 16), clients=16,
                             timing=self.mode.timing))
 
-    def half_saturation(self, session: Session) -> None:
+    def half_saturation(self, session: Served) -> None:
         """Open loop at half the saturation rate: p50/p99 under a load the server can carry. Saturation is the
         closed-loop rate at 64 clients measured just before (the machine's other load changes by the minute); the
         smoke mode takes the rate measured earlier in the run."""
@@ -222,7 +223,7 @@ class Bench:
                           {"STS_PASSWORD_CACHE_SECONDS": "300"}) as session:
             self.issue(session, self.rsa, "saml20-enc", "text-warm", 4)
 
-    def claims(self, shared: Session | None = None) -> None:
+    def claims(self, shared: Served | None = None) -> None:
         """1, 10 and 100 claims on the user (and required by the relying party); in the full run a fresh server for
         each count, so that each peak RSS is that count's alone."""
         for count in CLAIM_COUNTS:
@@ -232,7 +233,7 @@ class Bench:
             with self.session(f"rsa, 1 worker, {count} claims", self.rsa, 1) as session:
                 self.issue(session, self.rsa, f"claims-{count}", "digest", 16)
 
-    def soak(self, shared: Session | None = None) -> None:
+    def soak(self, shared: Served | None = None) -> None:
         """The headline scenario for --soak-minutes in segments (each with its own fresh requests); RSS sampled."""
         if shared is not None:
             self._soak(shared)
@@ -240,7 +241,7 @@ class Bench:
         with self.session("rsa, 1 worker, soak", self.rsa, 1) as session:
             self._soak(session)
 
-    def _soak(self, session: Session) -> None:
+    def _soak(self, session: Served) -> None:
         segment = replace(self.mode.timing, seconds=min(self.mode.soak_segment_seconds, self.soak_minutes * 60))
         kind = self.kind(session, self.rsa, "saml20-enc", "digest")
         parts: list[Measurement] = []
@@ -276,6 +277,23 @@ class Bench:
                                     scenario_id("floor", "saml20-enc", "digest", home.signing, 1, 16), clients=16,
                                     timing=self.mode.timing))
 
+    def farm(self) -> None:
+        """Issue 15's farm: 1 and 2 nodes (`sts serve --workers 1` each) on one shared PostgreSQL, driven as the
+        headline row (16 clients, spread evenly over the nodes); the CPU counted is the nodes' and PostgreSQL's."""
+        try:
+            with postgres() as database:
+                home = make_home(self.directory / "farm", database_url=database.url)
+                for nodes in (1, 2):
+                    label = "2 nodes, shared PostgreSQL" if nodes > 1 else "1 node, PostgreSQL"
+                    with self.session(label, home, nodes, server=farm_serving(home.path, database, nodes)) as farm:
+                        kind = self.kind(farm, home, "saml20-enc", "digest")
+                        self.record(measure(farm, kind, f"{label}: Issue SAML 2.0 signed+encrypted, digest "
+                                                        f"UsernameToken, RSA, 1 worker each, 16 clients",
+                                            f"farm/saml20-enc/digest/rsa/n{nodes}/c16", clients=16,
+                                            timing=self.mode.timing))
+        except RuntimeError as failed:  # PostgreSQL missing (the message says `make deps`), or a node did not start
+            self.run.failures.append(f"farm (PostgreSQL): {failed}")
+
     def verifier(self) -> None:
         for token, name, key in (("saml20-signed", "SAML 2.0 signed only", None),
                                  ("saml20-enc", "SAML 2.0 signed+encrypted (AES-256-GCM, RSA-OAEP)",
@@ -302,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true", help="every scenario for a moment (CI; ~1 minute)")
     parser.add_argument("--soak-minutes", type=float, default=None,
                         help="how long the soak runs (default 0.5 min; smoke: 2 s)")
+    parser.add_argument("--farm", action=argparse.BooleanOptionalAction, default=None,
+                        help="the 1- and 2-node PostgreSQL scenario (default: on, off with --smoke)")
     parser.add_argument("--out", type=Path, default=ROOT / "build" / "bench", help="where the report goes")
     args = parser.parse_args(argv)
     # PasswordText must cost the real scrypt (2^15): a test environment's cheap setting must not leak in.
@@ -314,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(mode, Path(directory), soak_minutes)
         steps = [bench.rsa_one_worker, bench.rsa_two_workers, bench.password_cache, bench.ecdsa_one_worker,
                  bench.floor, bench.verifier, bench.peers]
+        if args.farm if args.farm is not None else not args.smoke:
+            steps.insert(-2, bench.farm)
         if mode.own_sessions:
             steps[3:3] = [bench.claims, bench.soak]
         for step in steps:

@@ -15,10 +15,9 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
-from bench import procfs
-from bench.loadgen import Generator, Load, Records
+from bench.loadgen import Generators, Load, Records, spread
 from bench.messages import CONTENT_TYPE, RequestKind, generate
-from bench.server import STS_PATH, Session
+from bench.server import STS_PATH, Served
 
 
 @dataclass(frozen=True)
@@ -78,17 +77,19 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
 
 
-def _load(session: Session, kind: RequestKind, requests: list[bytes], clients: int, warmup: int,
-          rate: float | None) -> Load:
-    return Load(session.host, session.port, STS_PATH, CONTENT_TYPE, requests, kind.success_marker, clients,
-                warmup, rate)
+def _generators(session: Served, kind: RequestKind, requests: list[bytes], clients: int, warmup: int,
+                rate: float | None) -> Generators:
+    """The load generator(s): one process per server endpoint, the load spread evenly among them."""
+    host, port = session.endpoints[0]
+    load = Load(host, port, STS_PATH, CONTENT_TYPE, requests, kind.success_marker, clients, warmup, rate)
+    return Generators(spread(load, session.endpoints))
 
 
-def calibrate(session: Session, kind: RequestKind, clients: int, seconds: float, rate: float | None = None) -> float:
+def calibrate(session: Served, kind: RequestKind, clients: int, seconds: float, rate: float | None = None) -> float:
     """Answers per second over a short run (it warms the server too); errors here show again in the measurement."""
     offered = rate or kind.expected_rate
-    generator = Generator(_load(session, kind, generate(kind, max(4 * clients, math.ceil(offered * seconds) + 8)),
-                                clients, 1, rate))
+    generator = _generators(session, kind, generate(kind, max(4 * clients, math.ceil(offered * seconds) + 8)),
+                            clients, 1, rate)
     generator.wait_warm()
     start = time.monotonic()
     while time.monotonic() - start < seconds and not generator.finished():
@@ -99,7 +100,7 @@ def calibrate(session: Session, kind: RequestKind, clients: int, seconds: float,
     return max(len(done) / max(end - start, 1e-3), 1.0)
 
 
-def measure(session: Session, kind: RequestKind, name: str, scenario: str, *, clients: int, timing: Timing,
+def measure(session: Served, kind: RequestKind, name: str, scenario: str, *, clients: int, timing: Timing,
             rate: float | None = None, rss_every: float | None = None, expected: float | None = None
             ) -> Measurement:
     """Drive ``kind`` at the server: ``clients`` closed-loop connections, or open loop at ``rate`` per second.
@@ -111,10 +112,10 @@ def measure(session: Session, kind: RequestKind, name: str, scenario: str, *, cl
     count = warmup + math.ceil(estimate * timing.seconds * 1.6) + 4 * clients
     if timing.most is not None:
         warmup, count = min(warmup, timing.most // 4), min(count, timing.most)
-    generator = Generator(_load(session, kind, generate(kind, count), clients, warmup, rate))
+    generator = _generators(session, kind, generate(kind, count), clients, warmup, rate)
     generator.wait_warm()
     rss_series: list[tuple[float, list[float]]] = []
-    cpu_start, client_start, start = session.cpu_seconds(), procfs.tree_cpu_seconds(generator.pid), time.monotonic()
+    parts_start, client_start, start = session.cpu_parts(), generator.cpu_seconds(), time.monotonic()
     answered_start, next_rss = generator.answered(), start
     while not generator.finished() and (
             time.monotonic() - start < timing.seconds
@@ -123,14 +124,17 @@ def measure(session: Session, kind: RequestKind, name: str, scenario: str, *, cl
             rss_series.append((time.monotonic() - start, [m.rss_mib for m in session.worker_memory()]))
             next_rss += rss_every
         time.sleep(0.02)
-    end, cpu_end = time.monotonic(), session.cpu_seconds()
-    client_end = procfs.tree_cpu_seconds(generator.pid)
+    end, parts_end = time.monotonic(), session.cpu_parts()
+    client_end = generator.cpu_seconds()
+    cpu = {part: parts_end[part] - parts_start[part] for part in parts_start}
     records = generator.stop()
     memory = session.worker_memory()
     if rss_every is not None:
         rss_series.append((end - start, [m.rss_mib for m in memory]))
-    result = summarise(name, scenario, kind.name, session.workers, clients, rate, records, start, end, cpu_end - cpu_start,
+    result = summarise(name, scenario, kind.name, session.workers, clients, rate, records, start, end, sum(cpu.values()),
                        client_end - client_start)
+    if len(cpu) > 1:  # a farm: the nodes' and the database's share of the server CPU
+        result.extra["server_cpu_seconds"] = cpu
     result.worker_rss_mib = [m.rss_mib for m in memory]
     result.worker_peak_rss_mib = [m.hwm_mib for m in memory]
     result.rss_series = rss_series

@@ -1,7 +1,8 @@
 """One `sts serve --workers N` session on a free loopback port, observed from outside through /proc.
 
 The server is started exactly as an operator starts it (bench.soak's ``start_server``: a new process group, its
-output in the home's serve.log) and stopped with SIGTERM at the end.
+output in the home's serve.log) and stopped with SIGTERM at the end. :class:`Served` is what a measurement needs
+of a server: a session is one, and so is a farm of them (bench.farm).
 """
 
 from __future__ import annotations
@@ -11,12 +12,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bench import procfs
 from bench.soak import kill_group, start_server, stop_server, wait_until_answering
 from sts.web.loopback import free_port
 
 STS_PATH = "/services/sts"
+
+
+class Served(Protocol):
+    """What a measurement drives and reads: where to send requests, the CPU the serving processes used, memory."""
+
+    @property
+    def endpoints(self) -> list[tuple[str, int]]: ...  # (host, port) of each node: the load is spread evenly
+
+    @property
+    def workers(self) -> int: ...
+
+    @property
+    def sts_url(self) -> str: ...  # the first node's
+
+    def cpu_parts(self) -> dict[str, float]: ...  # CPU seconds so far by part (one part: a single server)
+
+    def worker_memory(self) -> list[procfs.Memory]: ...
 
 
 @dataclass(frozen=True)
@@ -37,9 +56,16 @@ class Session:
     def sts_url(self) -> str:
         return self.base_url + STS_PATH
 
+    @property
+    def endpoints(self) -> list[tuple[str, int]]:
+        return [(self.host, self.port)]
+
     def cpu_seconds(self) -> float:
         """CPU seconds the server (supervisor and workers) has used so far."""
         return procfs.tree_cpu_seconds(self.pid)
+
+    def cpu_parts(self) -> dict[str, float]:
+        return {"server": self.cpu_seconds()}
 
     def worker_memory(self) -> list[procfs.Memory]:
         """Resident memory of each worker process now (and its peak so far)."""

@@ -9,6 +9,7 @@ import statistics
 from dataclasses import asdict, dataclass
 
 from bench.results import RunResults
+from bench.scenarios import Measurement
 
 HEADLINE = "issue/saml20-enc/digest/rsa/w1/c16"
 REVIEWER_ROW = "reviewer check: 8 clients, 3 rounds, median"
@@ -51,6 +52,27 @@ def _versus_floor(run: RunResults) -> list[Target]:
     return found
 
 
+def _farm(run: RunResults, headline: Measurement | None) -> list[Target]:
+    """Issue 15's farm rows (1 and 2 nodes on PostgreSQL, CPU of the nodes and PostgreSQL) beside the single node
+    on SQLite; nothing when the run left the farm out (``--no-farm``, the smoke mode)."""
+    found = []
+    for nodes in (1, 2):
+        farm = run.find(f"farm/saml20-enc/digest/rsa/n{nodes}/c16")
+        if farm is None:
+            continue
+        parts = farm.extra.get("server_cpu_seconds", {})
+        database = parts.get("PostgreSQL", 0.0) if isinstance(parts, dict) else 0.0
+        share = database / sum(parts.values()) if isinstance(parts, dict) and sum(parts.values()) else 0.0
+        versus = (f" vs {headline.cpu_rate:.0f} on SQLite; wall {farm.wall_rate:.0f} vs {headline.wall_rate:.0f} "
+                  "tokens/s") if headline else " (no single-node SQLite row in this run)"
+        found.append(_figure(
+            f"{nodes} node{'s' if nodes > 1 else ''} on {'a shared ' if nodes > 1 else ''}PostgreSQL vs 1 node on "
+            "SQLite: tokens per server CPU-second (nodes + PostgreSQL), ratio",
+            farm.cpu_rate / headline.cpu_rate if headline and headline.cpu_rate else None, "ratio",
+            f"{farm.cpu_rate:.0f} tokens/CPU-s{versus}; PostgreSQL {share:.0%} of the server CPU"))
+    return found
+
+
 def compute(run: RunResults) -> list[Target]:
     targets = []
     headline = run.find(HEADLINE)
@@ -73,6 +95,7 @@ def compute(run: RunResults) -> list[Target]:
                              ecdsa.cpu_rate if ecdsa else None, "tokens/CPU-s", 1500,
                              f"ratio to raw ECDSA P-256 {ecdsa.ratio:.3f}" if ecdsa else ""))
     targets += _versus_floor(run)
+    targets += _farm(run, headline)
     for clients in (16, 64):
         one, two = run.find(f"issue/saml20-enc/digest/rsa/w1/c{clients}"), run.find(
             f"issue/saml20-enc/digest/rsa/w2/c{clients}")
