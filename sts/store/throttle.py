@@ -103,7 +103,10 @@ class SqlThrottleStore:
         with writing(self._engine) as conn:
             for row in rows:
                 self._count(conn, row)
-            if self._due_for_purge():
+        if self._due_for_purge():
+            # A transaction of its own: deleting many rows while holding this failure's would let two nodes
+            # wait on each other's rows (PostgreSQL locks rows, not the database).
+            with writing(self._engine) as conn:
                 conn.execute(delete(table).where(table.c.last_failure <= since))
 
     def reset(self, user: str) -> None:

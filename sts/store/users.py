@@ -118,7 +118,11 @@ class SqlUserStore:
     def set_claims(self, name: str, claims: Sequence[tuple[str, str]]) -> bool:
         """Replace all claims of the user, keeping the given order; False when there is no such user."""
         with writing(self._engine) as conn:
-            user_id = conn.execute(select(users.c.id).where(users.c.name == name)).scalar_one_or_none()
+            # FOR UPDATE (PostgreSQL; SQLite's write lock already serialises): a second node replacing the same
+            # user's claims waits, then deletes what the first inserted, instead of colliding with it.
+            user_id = conn.execute(
+                select(users.c.id).where(users.c.name == name).with_for_update()
+            ).scalar_one_or_none()
             if user_id is None:
                 return False
             conn.execute(delete(user_claims).where(user_claims.c.user_id == user_id))
