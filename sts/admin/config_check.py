@@ -232,12 +232,12 @@ def _certificates(settings: Settings, parties: Iterable[RelyingParty], clients: 
                   now: datetime) -> Iterator[tuple[str, x509.Certificate | str, str]]:
     """(what, the certificate or why it cannot be read, the fix) for every certificate the home relies on."""
     from sts.home import encryption_cert_path  # noqa: PLC0415 - the home module imports the stores
-    from sts.tokens.keyring import Keyring  # noqa: PLC0415
+    from sts.tokens.key_store import published_certificates  # noqa: PLC0415
 
     rollover = "schedule a new signing key: sts keys rollover (relying parties need the notice)"
-    if settings.signing_key_path.exists():
-        try:
-            published = Keyring.for_home(settings.signing_key_path).published(now)
+    if settings.key_source != "files" or settings.signing_key_path.exists():
+        try:  # key_source "database"/"pkcs11": a missing KEK, PIN or HSM key is a finding (KeySourceError)
+            published = published_certificates(settings, now)
         except (ValueError, OSError) as exc:
             yield "STS signing keys", f"cannot be read ({exc})", "restore keys/ from a backup, or sts init a new home"
             published = []

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -55,7 +56,7 @@ _NONCE_BYTES = 12
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-class KeySourceError(Exception):
+class KeySourceError(ValueError):
     """The keys cannot be loaded from where ``key_source`` says: what is wrong and what to fix."""
 
 
@@ -318,6 +319,20 @@ def open_keyring(settings: Settings, engine: Engine, *, clock: Callable[[], date
         raise KeySourceError(str(exc)) from None
 
 
+def published_certificates(settings: Settings, now: datetime) -> list[x509.Certificate]:
+    """The signing certificates published at ``now`` wherever ``key_source`` keeps them (``sts check-config``:
+    a connection of its own to the database)."""
+    if settings.key_source == "files":
+        return Keyring.for_home(settings.signing_key_path).published(now)
+    from sts.store.database import create_database_engine  # noqa: PLC0415
+
+    engine = create_database_engine(settings.effective_database_url)
+    try:
+        return open_keyring(settings, engine).published(now)
+    finally:
+        engine.dispose()
+
+
 def secrets_key(settings: Settings, engine: Engine | None = None) -> bytes:
     """The secrets key (console session and CSRF keys are derived from it; it seals passwords at rest).
 
@@ -380,4 +395,4 @@ def _store(settings: Settings, engine: Engine, *, kek_required: bool) -> KeyStor
 
 
 __all__ = ["DatabaseKeyring", "Imported", "Kek", "KeySourceError", "KeyStore", "REFRESH_SECONDS", "StoredKey",
-           "import_home", "open_keyring", "secrets_key"]
+           "import_home", "open_keyring", "published_certificates", "secrets_key"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,6 +18,7 @@ from click.testing import CliRunner
 from cryptography import x509
 from lxml import etree
 from sqlalchemy import select, update
+from starlette.testclient import TestClient
 
 from live import init_home_with, running
 from sts import ns
@@ -33,7 +35,8 @@ from sts.store.schema import key_material
 from sts.tokens.crypto.keys import load_certificate
 from sts.tokens.key_store import REFRESH_SECONDS, KeySourceError, secrets_key
 from sts.tokens.keyring import LEGACY_ID
-from sts.web.console.auth import SessionCodec
+from sts.web.asgi import create_app
+from sts.web.console.auth import COOKIE, SessionCodec
 from sts.xmltime import utcnow
 from trust_client import post, rst_envelope
 
@@ -203,6 +206,58 @@ def test_the_secrets_key_is_shared_passwords_at_rest_and_console_sessions(farm: 
     cookie, _ = SessionCodec(secrets_key(settings_a)).issue("admin")
     assert SessionCodec(secrets_key(settings_b)).read(cookie) is not None
     assert SessionCodec(secrets_key(own_files)).read(cookie) is None
+
+
+def test_a_console_session_made_on_node_a_is_accepted_by_node_b(farm: tuple[Path, Path]) -> None:
+    node_a, node_b = farm
+    a, b = _runtime(node_a), _runtime(node_b)
+    alone = build_runtime(replace(load_settings(node_b), key_source="files"))  # B with its own secrets key
+    try:
+        a.stores.users.add(ADMIN, ADMIN_PASSWORD, admin=True)
+        on_a = TestClient(create_app(a, loopback_bind=True), follow_redirects=False)
+        csrf = sign_in(on_a)
+        cookie = on_a.cookies[COOKIE]
+        on_b = TestClient(create_app(b, loopback_bind=True), follow_redirects=False, cookies={COOKIE: cookie})
+        page = on_b.get("/console/")
+        assert page.status_code == 200 and csrf_of(page.text) == csrf  # the same session, CSRF token and all
+        off = on_b.post("/console/logout", data={"csrf": csrf})
+        assert off.status_code == 303 and off.headers["location"].endswith("/console/login")
+        elsewhere = TestClient(create_app(alone, loopback_bind=True), follow_redirects=False,
+                               cookies={COOKIE: cookie})
+        refused = elsewhere.get("/console/")
+        assert refused.status_code == 303 and "/console/login" in refused.headers["location"]
+    finally:
+        for runtime in (a, b, alone):
+            runtime.stores.close()
+
+
+def test_check_config_reports_keys_it_cannot_load(farm: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    _, node_b = farm
+    fine = CliRunner().invoke(main, ["--home", str(node_b), "check-config"])
+    assert "cannot be read" not in fine.output, fine.output
+    monkeypatch.delenv(KEK_ENV)
+    result = CliRunner().invoke(main, ["--home", str(node_b), "check-config"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"STS signing keys: cannot be read (the key-encryption key is missing: set the environment variable " \
+           f"{KEK_ENV}" in result.output
+
+
+ADMIN, ADMIN_PASSWORD = "root", "console-secret"
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def sign_in(client: TestClient) -> str:
+    """Sign in as ADMIN; the session's CSRF token."""
+    page = client.get("/console/login")
+    response = client.post("/console/login", data={"csrf": csrf_of(page.text), "name": ADMIN,
+                                                   "password": ADMIN_PASSWORD})
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/console/").text)
 
 
 def _metadata_certs(base_url: str) -> list[x509.Certificate]:
