@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -151,6 +152,22 @@ def test_the_consoles_sign_in_throttle_counts_the_forwarded_client(behind_nginx:
                          headers={"x-forwarded-for": "198.51.100.33"}, timeout=30)
     assert response.status_code == 401
     assert "198.51.100.33" in _address_failures(behind_nginx.home)
+
+
+def test_console_sign_ins_are_audited_with_the_forwarded_client(behind_nginx: LiveServer) -> None:
+    forwarded = {"x-forwarded-for": "198.51.100.44"}
+    with httpx.Client(base_url=behind_nginx.base_url, headers=forwarded, timeout=30) as browser:
+        page = browser.get("/console/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf is not None
+        refused = browser.post("/console/login", data={"csrf": csrf.group(1), "name": DEMO_USER, "password": "no"})
+    assert refused.status_code == 401
+    stores = open_stores(load_settings(behind_nginx.home))
+    try:
+        failed = [entry for entry in stores.recent_audit(50) if entry.event == "console.login-failed"]
+    finally:
+        stores.close()
+    assert failed and failed[0].detail["remote"] == "198.51.100.44"
 
 
 # --- "loopback" is never forwarded ------------------------------------------------------------------------------

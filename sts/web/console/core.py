@@ -102,7 +102,7 @@ class ConsoleCore:
     async def check_password(self, request: Request, name: str, password: str) -> bool:
         """A sign-in's password check (form or HTTP Basic) under the brute-force throttle that SOAP uses too: a
         due delay is awaited before the check (no thread held), never a lock-out; the state is in the database."""
-        remote = request.client.host if request.client else ""
+        remote = client_address(request)
         received_at = _now()
         users, throttle = self.runtime.stores.users, self.runtime.throttle
 
@@ -153,7 +153,8 @@ class ConsoleCore:
                 name, password = basic
                 ok = await self.check_password(request, name, password)
                 if not ok or not await run_in_threadpool(self._is_admin, name):
-                    self.audit("console.login-failed", name, "denied", detail={"via": "basic"})
+                    self.audit("console.login-failed", name, "denied",
+                               detail={"via": "basic", "remote": client_address(request)})
                     return _unauthorized()
                 request.state.actor = name
             elif session is not None and await run_in_threadpool(self._is_admin, session.user):
@@ -213,6 +214,11 @@ def _rp_json(rp: RelyingParty) -> dict[str, Any]:
 
 def _json(data: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(_json_ready(data), status, headers={"Cache-Control": "no-store"})
+
+
+def client_address(request: Request) -> str:
+    """The client as sts.web.proxies decided (behind a trusted proxy: the forwarded one), for throttle and audit."""
+    return request.client.host if request.client else ""
 
 
 def _unauthorized() -> JSONResponse:

@@ -20,7 +20,7 @@ from sts.store.schema import audit_log
 from sts.store.schema import tokens as tokens_table
 from sts.web.console import chart, forms
 from sts.web.console.auth import COOKIE, LOGIN_COOKIE, SESSION_SECONDS, same_token
-from sts.web.console.core import MAX_UPLOAD, ConsoleCore, _form_values, _now, _text
+from sts.web.console.core import MAX_UPLOAD, ConsoleCore, _form_values, _now, _text, client_address
 
 # The audit events of SOAP requests (sts.web.pipeline): their non-"ok" outcomes are the chart's failures.
 _REQUEST_EVENTS = ("issue", "renew", "cancel", "validate", "auth-failed")
@@ -50,14 +50,14 @@ class OverviewPages(ConsoleCore):
         # Throttled like every password check (a growing, capped delay first; never a lock-out).
         ok = bool(name) and await self.check_password(request, name, password)
         if not ok or not await run_in_threadpool(self._is_admin, name):
-            self.audit("console.login-failed", name or None, "denied")
+            self.audit("console.login-failed", name or None, "denied", detail={"remote": client_address(request)})
             return self.render(request, "login.html", 401, login_csrf=token, next=target, values={"name": name},
                                errors={"password": "wrong name or password, or not an administrator"})
         cookie, _ = self.codec.issue(name)
         redirect = RedirectResponse(target, 303)
         self._cookie(redirect, request, COOKIE, cookie, SESSION_SECONDS)
         redirect.delete_cookie(LOGIN_COOKIE, path=base or "/")
-        self.audit("console.login", name)
+        self.audit("console.login", name, detail={"remote": client_address(request)})
         return redirect
 
     async def logout(self, request: Request) -> Response:
