@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -54,6 +55,7 @@ SECRETS_ID = "secrets"
 KEK_BYTES = 32
 _NONCE_BYTES = 12
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_log = logging.getLogger(__name__)
 
 
 class KeySourceError(ValueError):
@@ -209,7 +211,15 @@ class DatabaseKeyring(ScheduledKeys):
     def _fresh(self, *, publishing: bool = False) -> tuple[_Slot, ...]:
         if publishing or time.monotonic() - self._loaded >= self._refresh:
             with self._lock:
-                self._slots = self._load()
+                try:
+                    self._slots = self._load()
+                except KeySourceError as exc:
+                    if publishing or not self._slots:
+                        raise
+                    # Signing may go on with the schedule last read (a switch it holds still happens on time);
+                    # the request fails anyway if its token cannot be recorded.
+                    _log.warning("signing keys not re-read from the database, the schedule read %.0f s ago "
+                                 "stays in use: %s", time.monotonic() - self._loaded, exc)
                 self._loaded = time.monotonic()
         return self._slots
 

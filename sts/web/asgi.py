@@ -131,7 +131,7 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
             loopback_bind=loopback_bind and not origin.forwarded,
             received_at=utcnow(),
             soap_version=version,
-            tls_client_cert_der=origin.certificate(request.scope),
+            tls_client_cert_der=origin.certificate(request.scope) if certificate_transport else None,
             certificate_transport=certificate_transport,
             client_certificates=client_certificates,
             soap_version_announced=announced,
