@@ -1,5 +1,8 @@
 """Users, their claims and console administrators: every change once, validated and audited.
 
+Local users are managed here; users of an LDAP directory (setting ``user_store``) are only looked up, by search
+(:func:`search_directory`), with the claims the directory mapping gives them.
+
 Claim names go through the claim dictionary (``givenname`` -> its URI; an unknown short name is refused; a URI
 outside the dictionary is kept with a warning). An administrator's password has a minimum length
 (``admin_password_min_length``, default 12) and may not be the user name. The audit record of a change carries
@@ -11,11 +14,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sts.admin.base import (Actor, AdminContext, Change, Conflict, InvalidInput, NotFound, record_change,
-                            refusals_audited)
+from sts.admin.base import (Actor, AdminContext, AdminError, Change, Conflict, InvalidInput, NotFound,
+                            record_change, refusals_audited)
 from sts.model import UserRecord
 from sts.store.password_policy import record_policy
 from sts.service.claim_dictionary import UnknownClaimName, resolve_claim
+from sts.store.ldap_directory import DirectorySearch, DirectoryUnavailable, LdapUserStore
 
 ClaimPairs = Sequence[tuple[str, str]]
 
@@ -85,6 +89,27 @@ def _check_password(password: str) -> None:
 def list_users(ctx: AdminContext) -> list[UserRecord]:
     """Every user, by name."""
     return ctx.stores.users.list()
+
+
+def search_directory(ctx: AdminContext, text: str, directory: LdapUserStore | None = None) -> DirectorySearch:
+    """Directory users whose login name contains ``text``, with the claims the mapping gives them (read-only:
+    they are managed in the directory). ``directory``: the runtime's; without one it is opened from the settings
+    for this search. Never the whole directory: at least a few characters, at most a page of users."""
+    if directory is None and not ctx.settings.user_store:
+        raise InvalidInput("no directory is configured (setting user_store)", field="directory")
+    try:
+        opened = directory if directory is not None else LdapUserStore.from_settings(ctx.settings)
+    except ValueError as exc:
+        raise InvalidInput(f"the directory settings: {exc}", field="directory") from None
+    try:
+        return opened.search(text)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="directory") from None
+    except DirectoryUnavailable as exc:
+        raise AdminError(f"the directory did not answer: {exc}", field="directory") from None
+    finally:
+        if directory is None:
+            opened.close()
 
 
 def get_user(ctx: AdminContext, name: str) -> UserRecord:
@@ -205,5 +230,5 @@ def _changed(ctx: AdminContext, actor: Actor, event: str, before: UserRecord,
 
 
 __all__ = ["UserChange", "add_admin", "add_user", "check_admin_password", "demote", "get_user", "list_users",
-           "parse_claim_lines", "promote", "remove_user", "resolve_claims", "set_claims", "set_disabled",
+           "parse_claim_lines", "promote", "remove_user", "resolve_claims", "search_directory", "set_claims", "set_disabled",
            "set_password", "user_data"]

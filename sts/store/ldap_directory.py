@@ -281,8 +281,10 @@ class LdapUserStore:
 
     # -- administration --------------------------------------------------------------------------------
 
-    def search(self, text: str, limit: int = SEARCH_LIMIT) -> DirectorySearch:
-        """Users whose login name contains ``text`` (at least :data:`MIN_SEARCH` characters), with their claims."""
+    def search(self, text: str, limit: int | None = None) -> DirectorySearch:
+        """Users whose login name contains ``text`` (at least :data:`MIN_SEARCH` characters), with their claims;
+        at most ``limit`` (default :data:`SEARCH_LIMIT`)."""
+        limit = SEARCH_LIMIT if limit is None else limit
         text = text.strip()
         if len(text) < MIN_SEARCH:
             raise ValueError(f"search the directory with at least {MIN_SEARCH} characters")

@@ -56,7 +56,22 @@ class UserPages(ConsoleCore):
         records = await run_in_threadpool(core.list_users, self.admin_context())
         return self.render(request, "users.html", status, users=records, values=values, errors=errors,
                            warnings=warnings, min_length=self.runtime.settings.admin_password_min_length,
-                           **CLAIM_CONTEXT)
+                           **await self._directory_search(request), **CLAIM_CONTEXT)
+
+    async def _directory_search(self, request: Request) -> dict[str, Any]:
+        """The read-only directory section: the search asked for in ``?directory=`` and its answer or refusal."""
+        directory = self.runtime.directory
+        text = request.query_params.get("directory", "").strip()
+        found: dict[str, Any] = {"directory": directory is not None, "directory_query": text,
+                                 "directory_found": None, "directory_error": ""}
+        if directory is None or not text:
+            return found
+        try:
+            found["directory_found"] = await run_in_threadpool(core.search_directory, self.admin_context(), text,
+                                                               directory)
+        except AdminError as err:
+            found["directory_error"] = str(err)
+        return found
 
     def _add_user(self, actor: Actor, name: str, password: str, lines: list[str], admin: bool) -> core.UserChange:
         return core.add_user(self.admin_context(), actor, name, password, core.parse_claim_lines(lines), admin=admin)
