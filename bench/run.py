@@ -1,13 +1,14 @@
 """`make bench`: the STS's Issue path against the machine's raw signature rate, and everything around it.
 
 In one run: raw RSA-2048 and ECDSA P-256 signatures per CPU-second (before and after every server session);
-`sts serve` with 1 and 2 workers driven by a load generator in its own process (pre-generated unique requests) at
-1, 16 and 64 concurrent clients for SAML 1.1 and 2.0, signed only and signed and encrypted, RSA and ECDSA signing
-keys, digest UsernameToken, PasswordText (scrypt) and X.509-signed requests, Validate, 1/10/100 claims, latency at
-half the saturation rate, a soak; the reviewer's check (8 clients, 3 rounds, median); the floor (bench.floor: a
-bare Issue pipeline on the same HTTP stack, the yardstick the headline rows are compared with); the relying party's
-verifier in process; auth0's saml (npm) and pysaml2 signing the same assertion. A table on stdout, JSON, Markdown and an
-SVG chart under build/bench/. ``--smoke`` runs every scenario for a moment (CI: it asserts nothing about speed).
+`sts serve` with 1 and 2 workers driven by a load generator in its own process (pre-generated unique requests) at 1,
+16 and 64 concurrent clients for SAML 1.1 and 2.0, signed only and signed and encrypted, RSA and ECDSA signing keys,
+digest UsernameToken, PasswordText (scrypt) and X.509-signed requests, Validate, 1/10/100 claims, latency at half
+the saturation rate, a soak; the reviewer's check (8 clients, 3 rounds, median); the floor (bench.floor: a bare
+Issue pipeline on the same HTTP stack, the yardstick the headline rows are compared with); 1 and 2 nodes on a shared
+PostgreSQL (bench.farm; not in the smoke mode unless --farm); the relying party's verifier in process; auth0's saml
+(npm) and pysaml2 signing the same assertion. A table on stdout, JSON, Markdown and an SVG chart under build/bench/.
+``--smoke`` runs every scenario for a moment (CI: it asserts nothing about speed).
 Exit status 1 when any request failed or a peer is not installed.
 """
 
