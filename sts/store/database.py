@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, insert, make_url, select
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from sts.interfaces import Clock
@@ -25,6 +27,8 @@ from sts.store.schema import audit_log, migrate, utcnow
 from sts.store.tokens import SqlTokenStore
 from sts.store.transactions import install_sqlite_hooks, reading, writing
 from sts.store.users import SqlUserStore
+
+log = logging.getLogger(__name__)
 
 # WAL lets readers proceed while one process writes; NORMAL is durable against process crashes (a power
 # loss may drop the last commits); busy_timeout makes a second writer wait instead of failing at once.
@@ -76,6 +80,17 @@ class Database:
         with reading(self.engine) as conn:
             rows = conn.execute(stmt).all()
         return [AuditEntry(r.at, r.event, r.subject, dict(r.detail or {})) for r in rows]
+
+    def health(self) -> str | None:
+        """None when the database answers a cheap query; else a short public reason (the detail goes to the log,
+        where an operator sees which host and why). Bounded by the engine's own timeouts (PostgreSQL)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except SQLAlchemyError as exc:
+            log.warning("health: the database is unavailable: %s", getattr(exc, "orig", None) or exc)
+            return "database unavailable"
+        return None
 
     def close(self) -> None:
         self.engine.dispose()

@@ -11,6 +11,10 @@ A farm's nodes share one server, so an unreachable or stuck server must fail a r
   hold a request; the connection is closed, so the pool discards it and reconnects later;
 * waiting for a free pooled connection (``pool_timeout``).
 
+And after the server failed to answer (a refused or timed-out connection, a wait that expired), new connections
+fail at once for ``BREAKER_SECONDS`` (``_Breaker``): one request pays the timeout, the others in that moment (and
+the same request's closing audit write) do not pay it again, each.
+
 ``pool_pre_ping`` checks a pooled connection before use: after a server restart, the dead connections are
 replaced on checkout instead of failing requests.
 """
@@ -18,6 +22,7 @@ replaced on checkout instead of failing requests.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,7 +34,9 @@ from sqlalchemy.engine import URL
 
 #: The client waits this much longer than the server's statement_timeout, so that a live server's own,
 #: clean cancellation (the connection survives) comes first.
-CLIENT_MARGIN_SECONDS = 0.5
+CLIENT_MARGIN_SECONDS = 0.25
+#: How long new connections fail at once after the server failed to answer.
+BREAKER_SECONDS = 1.0
 #: A transaction left open by a node that froze mid-request holds its row locks until the server ends it.
 IDLE_IN_TRANSACTION_SECONDS = 60
 DRIVER = "postgresql+psycopg"
@@ -65,20 +72,46 @@ def create_postgres_engine(url: URL, pool_size: int, timeout_seconds: float) -> 
         connect_args=connect_args,
     )
     client_bound = timeout_seconds + CLIENT_MARGIN_SECONDS
+    breaker = _Breaker(BREAKER_SECONDS)
 
     @event.listens_for(engine, "do_connect")
     def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
-        connection = _BoundedConnection.connect(*cargs, **cparams)
+        breaker.check()
+        try:
+            connection = _BoundedConnection.connect(*cargs, **cparams)
+        except psycopg.OperationalError as exc:
+            breaker.trip(exc)
+            raise
         connection.io_timeout = client_bound
+        connection.breaker = breaker
         return connection
 
     return engine
+
+
+class _Breaker:
+    """Fails new connections at once for ``pause`` seconds after the server last failed to answer."""
+
+    def __init__(self, pause: float) -> None:
+        self._pause = pause
+        self._until = 0.0
+        self._reason = ""
+
+    def trip(self, reason: BaseException) -> None:
+        self._reason = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+        self._until = time.monotonic() + self._pause
+
+    def check(self) -> None:
+        if time.monotonic() < self._until:
+            raise psycopg.OperationalError(
+                f"not connecting for {self._pause} s after the database server failed: {self._reason}")
 
 
 class _BoundedConnection(psycopg.Connection[Any]):
     """A psycopg connection that gives up on a server that does not answer within ``io_timeout`` seconds."""
 
     io_timeout: float | None = None
+    breaker: _Breaker | None = None
 
     def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
         # Every exchange with the server (execute, fetch, commit, rollback) goes through here.
@@ -88,9 +121,10 @@ class _BoundedConnection(psycopg.Connection[Any]):
             # Mid-exchange the protocol state is unknown: the connection is never used again (closed, the pool's
             # disconnect check sees it and discards it).
             self.pgconn.finish()
-            raise psycopg.OperationalError(
-                f"the database server did not answer within {self.io_timeout} s"
-            ) from None
+            error = psycopg.OperationalError(f"the database server did not answer within {self.io_timeout} s")
+            if self.breaker is not None:
+                self.breaker.trip(error)
+            raise error from None
 
 
 @contextmanager

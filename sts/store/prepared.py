@@ -21,6 +21,11 @@ that finished in the same loop iteration share one transaction, and each answer 
 holds its rows. A failed commit fails the request (``wst:RequestFailed``): no token is handed out unrecorded.
 ``once_per_request`` memoises a value (the configuration version) for the rest of the request.
 
+On a server database (PostgreSQL) a request leaves the event loop before its first statement
+(``sts.store.transactions.leave_loop_for``): a statement is a network round trip there, and a slow or frozen
+server must hold one worker thread, not the loop that answers every other request and ``/healthz``. So the group
+committer, fed only by requests on the loop, serves SQLite; on PostgreSQL each request commits its own rows.
+
 Everything else (management, migrations, multi-statement work) keeps using ``Connection`` and transactions.
 Driver errors are re-raised as SQLAlchemy's (``IntegrityError`` ...), as ``Connection.execute`` would.
 """
@@ -40,6 +45,7 @@ from sqlalchemy.sql import ClauseElement
 
 from sts.errors import RequestFailed
 from sts.offload import note_commit, on_loop
+from sts.store.transactions import leave_loop_for
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +82,12 @@ class _Scope:
 
     def connection(self) -> Any:
         if self.conn is None:
+            leave_loop_for(self.engine)
             committer = _committer.get()
             if committer is not None and committer.engine is self.engine and on_loop():
                 self.conn, self.borrowed = committer.connection(), True
             else:
-                self.conn = self.engine.raw_connection()
+                self.conn = checkout(self.engine)
         return self.conn
 
     def release(self) -> None:
@@ -152,6 +159,15 @@ def _commit_now(scope: _Scope) -> bool:
     return True
 
 
+def checkout(engine: Engine) -> Any:
+    """A pooled DB-API connection; a failure to connect (the server is down) raised as SQLAlchemy's ``DBAPIError``,
+    as ``Engine.connect`` would (the pool itself raises the driver's exception)."""
+    try:
+        return engine.raw_connection()
+    except engine.dialect.loaded_dbapi.Error as exc:
+        raise DBAPIError.instance(None, None, exc, engine.dialect.loaded_dbapi.Error) from exc
+
+
 def not_recorded() -> RequestFailed:
     """The fault of a request whose rows could not be committed: it hands out nothing."""
     return RequestFailed("the token service could not record the request")
@@ -174,7 +190,10 @@ def commit_together(engine: Engine, conn: Any, pending: Pending) -> None:
         else:
             conn.commit()
     except dialect.loaded_dbapi.Error as exc:
-        _rollback_quietly(conn)
+        if dialect.is_disconnect(exc, conn.dbapi_connection, cursor):
+            conn.invalidate(exc)  # a server restart: the next commit (the group committer's too) reconnects
+        else:
+            _rollback_quietly(conn)
         raise DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error) from exc
     except BaseException:
         _rollback_quietly(conn)
@@ -271,7 +290,8 @@ def _run(
     params = compiled.parameters(values)
     scope = _scope.get()
     if scope is None or scope.engine is not engine:
-        conn = engine.raw_connection()
+        leave_loop_for(engine)
+        conn = checkout(engine)
         try:
             return _execute(conn, dialect, compiled, params, commit=commit)
         finally:

@@ -14,14 +14,23 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, event
 
-from sts.offload import note_commit
+from sts.offload import heavy, note_commit
 
 _BEGIN_OPTION = "sqlite_begin"
+
+
+def leave_loop_for(engine: Engine) -> None:
+    """Before talking to a server database on the event loop: move the request to a worker thread if it still can
+    (``sts.offload.heavy``). SQLite answers from the process in microseconds and stays on the loop; a server's
+    answer takes a round trip, up to ``database_timeout_seconds`` when it is slow, and must not stall the loop."""
+    if engine.dialect.name != "sqlite":
+        heavy()
 
 
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: committed on normal exit, rolled back on an exception."""
+    leave_loop_for(engine)
     with engine.connect() as conn:
         conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         with conn.begin():
@@ -32,6 +41,7 @@ def writing(engine: Engine) -> Iterator[Connection]:
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
     """A read-only transaction: one consistent snapshot for every statement inside it."""
+    leave_loop_for(engine)
     with engine.connect() as conn, conn.begin():
         yield conn
 
