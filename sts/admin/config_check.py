@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import stat
+import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -86,9 +87,19 @@ def private_files(settings: Settings) -> list[Path]:
     if database is not None and database.is_file():
         found.add(database)
     config = home / CONFIG_FILE
-    if config.is_file() and _has_password(settings.database_url):
-        found.add(config)  # database_url carries the database password
+    if config.is_file() and _has_password(_written_database_url(config)):
+        found.add(config)  # its database_url carries the database password (not one from STS_DATABASE_URL)
     return sorted(found)
+
+
+def _written_database_url(config: Path) -> str:
+    """The database_url written in sts.toml itself (an unreadable or broken file is reported elsewhere)."""
+    try:
+        with config.open("rb") as handle:
+            value = tomllib.load(handle).get("database_url", "")
+    except (OSError, tomllib.TOMLDecodeError):
+        return ""
+    return value if isinstance(value, str) else ""
 
 
 def _has_password(url: str) -> bool:
