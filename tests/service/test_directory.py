@@ -24,6 +24,7 @@ from sts.service.throttle import address_key, user_key
 from sts.store.ldap_directory import ROLE_CLAIM
 from sts.store.throttle import SqlThrottleStore
 from sts.tokens.crypto.keys import load_certificate, load_private_key
+from sts.web.metadata.wsdl import build_wsdl
 from sts.xmltime import utcnow
 from trust_client import Reply, handle_in_process, rst_envelope
 
@@ -146,3 +147,15 @@ def test_a_directory_that_hangs_fails_with_request_failed_after_the_timeout(runt
         elapsed = time.monotonic() - started
     assert reply.fault_code == (ns.WST13, "RequestFailed")
     assert elapsed < 3 * runtime.settings.ldap_timeout_seconds + 1
+
+
+def test_the_wsdl_says_what_directory_users_must_send() -> None:
+    with_directory = build_wsdl("https://sts.example.test", directory=True)
+    first = with_directory[0]
+    assert first.tag == f"{{{ns.WSDL}}}documentation" and "PasswordText" in (first.text or "")
+    assert "TLS" in (first.text or "")
+    # The policies are unchanged: no sp:HashPassword (which would demand a digest) either way.
+    assert not list(with_directory.iter(f"{{{ns.SP12}}}HashPassword"))
+    without = build_wsdl("https://sts.example.test")
+    assert not list(without.iter(f"{{{ns.WSDL}}}documentation"))
+    assert len(with_directory) == len(without) + 1

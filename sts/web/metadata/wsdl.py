@@ -366,12 +366,21 @@ def _service(base_url: str) -> etree._Element:
     )
 
 
-def build_wsdl(base_url: str, client_proof: str = "username") -> etree._Element:
-    """The ``wsdl:definitions`` element of ``{base}/services/sts?wsdl``; its policies demand ``client_proof``."""
+#: Said in the WSDL when users come from a directory too (``user_store``): WS-SecurityPolicy cannot say "digest for
+#: some users only", and the UsernameToken assertion (no sp:HashPassword) already allows PasswordText.
+DIRECTORY_NOTE = ("Users of the directory authenticate with a PasswordText UsernameToken over TLS only: the directory "
+                  "keeps password hashes, so PasswordDigest works for the STS's own users only.")
+
+
+def build_wsdl(base_url: str, client_proof: str = "username", *, directory: bool = False) -> etree._Element:
+    """The ``wsdl:definitions`` element of ``{base}/services/sts?wsdl``; its policies demand ``client_proof``;
+    ``directory``: a ``wsdl:documentation`` says what directory users must send (:data:`DIRECTORY_NOTE`)."""
     https = is_https(base_url)
     definitions = etree.Element(
         ns.qn(ns.WSDL, "definitions"), nsmap=_WSDL_NSMAP, name="SecurityTokenService", targetNamespace=TNS
     )
+    if directory:
+        definitions.append(W.documentation(DIRECTORY_NOTE))  # WSDL 1.1 §2.1.4: the first child
     for c in _CONTRACTS:
         definitions.append(build_client_policy(c.policy_id, c.version, https=https, client_proof=client_proof))
     definitions.append(build_types(base_url, tuple(c.version for c in _CONTRACTS)))
@@ -384,6 +393,8 @@ def build_wsdl(base_url: str, client_proof: str = "username") -> etree._Element:
     return tidy_namespaces(definitions)
 
 
-def render_wsdl(base_url: str, client_proof: str = "username") -> bytes:
-    """The WSDL document served at ``GET {base}/services/sts?wsdl`` (``client_proof``: username|signature|either)."""
-    return bytes(etree.tostring(build_wsdl(base_url, client_proof), xml_declaration=True, encoding="UTF-8"))
+def render_wsdl(base_url: str, client_proof: str = "username", *, directory: bool = False) -> bytes:
+    """The WSDL document served at ``GET {base}/services/sts?wsdl`` (``client_proof``: username|signature|either;
+    ``directory``: users come from a directory too)."""
+    return bytes(etree.tostring(build_wsdl(base_url, client_proof, directory=directory), xml_declaration=True,
+                                encoding="UTF-8"))
