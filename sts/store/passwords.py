@@ -17,13 +17,9 @@ import secrets
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-if TYPE_CHECKING:
-    from sts.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +100,8 @@ class SecretBox:
     """AES-256-GCM sealing of small secrets: ``seal`` returns nonce || ciphertext-with-tag.
 
     The key is given, or a function that fetches it, called once at the first seal or open: the key shared by a
-    farm's nodes lives in the database the box's store is being opened on (``secret_box_for``)."""
+    farm's nodes lives in the database the box's store is being opened on (``sts.tokens.key_store.secret_box_for``).
+    """
 
     def __init__(self, key: bytes | Callable[[], bytes]) -> None:
         self._source: Callable[[], bytes] | None = None
@@ -144,17 +141,6 @@ def _aead(key: bytes) -> AESGCM:
     if len(key) != KEY_BYTES:
         raise ValueError(f"secret box key must be {KEY_BYTES} bytes")
     return AESGCM(key)
-
-
-def secret_box_for(settings: Settings) -> SecretBox:
-    """The box of this node's passwords at rest: keyed by ``keys/secrets.key`` (key_source "files"), or by the
-    secrets key every node shares, sealed in the database under the key-encryption key (fetched at first use,
-    when the database has been opened and migrated)."""
-    if settings.key_source == "files":
-        return SecretBox(settings.secrets_key_path.read_bytes())
-    from sts.tokens.key_store import secrets_key  # noqa: PLC0415 - the database keys only when configured
-
-    return SecretBox(lambda: secrets_key(settings))
 
 
 def load_or_create_key(path: Path) -> bytes:

@@ -41,6 +41,7 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from sts.config import Settings
+from sts.store.passwords import SecretBox
 from sts.store.schema import key_material
 from sts.store.transactions import reading, writing
 from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert, load_certificate
@@ -366,6 +367,15 @@ def secrets_key(settings: Settings, engine: Engine | None = None) -> bytes:
     return key
 
 
+def secret_box_for(settings: Settings) -> SecretBox:
+    """The box of this node's passwords at rest: keyed by ``keys/secrets.key`` (key_source "files"), or by the
+    secrets key every node shares, sealed in the database under the key-encryption key (fetched at first use,
+    when the database has been opened and migrated)."""
+    if settings.key_source == "files":
+        return SecretBox(settings.secrets_key_path.read_bytes())
+    return SecretBox(lambda: secrets_key(settings))
+
+
 @dataclass(frozen=True)
 class Imported:
     """What ``import_home`` stored: signing key ids (already present ones skipped) and whether the secrets key."""
@@ -405,4 +415,4 @@ def _store(settings: Settings, engine: Engine, *, kek_required: bool) -> KeyStor
 
 
 __all__ = ["DatabaseKeyring", "Imported", "Kek", "KeySourceError", "KeyStore", "REFRESH_SECONDS", "StoredKey",
-           "import_home", "open_keyring", "published_certificates", "secrets_key"]
+           "import_home", "open_keyring", "published_certificates", "secret_box_for", "secrets_key"]

@@ -30,10 +30,9 @@ from sts.home import DEMO_PASSWORD, init_home
 from sts.model import RelyingParty
 from sts.rp.verifier import TokenVerifier
 from sts.runtime import Runtime, build_runtime
-from sts.store.passwords import secret_box_for
 from sts.store.schema import key_material
 from sts.tokens.crypto.keys import load_certificate
-from sts.tokens.key_store import REFRESH_SECONDS, KeySourceError, secrets_key
+from sts.tokens.key_store import REFRESH_SECONDS, KeySourceError, secret_box_for, secrets_key
 from sts.tokens.keyring import LEGACY_ID
 from sts.web.asgi import create_app
 from sts.web.console.auth import COOKIE, SessionCodec
