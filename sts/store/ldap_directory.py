@@ -330,7 +330,9 @@ class LdapUserStore:
                 return None
             # Read as the user itself: without a service account, nobody else may be allowed to.
             found = _checked_search(connection, dn, _user_filter(self.config, name), BASE, self._attributes(), 1)
-            return self._record(connection, name, found[0]) if found else UserRecord(name)
+            if not found or not self._named(found[0], name):
+                return None
+            return self._record(connection, name, found[0])
 
         record = self._binds.run(bind_and_read)
         if record is None:
@@ -339,12 +341,18 @@ class LdapUserStore:
         return True
 
     def _find(self, connection: Connection, name: str) -> _Entry | None:
-        found = _checked_search(connection, self.config.user_base, _user_filter(self.config, name), SUBTREE,
-                                self._attributes(), 2)
+        found = [entry for entry in _checked_search(connection, self.config.user_base, _user_filter(self.config, name),
+                                                    SUBTREE, self._attributes(), 2) if self._named(entry, name)]
         if len(found) > 1:
             log.warning("directory: %d entries match the user filter for %r; refused as ambiguous", len(found), name)
             return None
         return found[0] if found else None
+
+    def _named(self, entry: _Entry, name: str) -> bool:
+        """Whether ``name`` is exactly the entry's login name. Directory matching rules ignore case (and more), so
+        "Carol" finds carol's entry; taken as carol, every spelling would get its own brute-force count and its
+        own principal name. Only the spelling the directory holds signs in."""
+        return name in _strings(entry.attributes.get(self.config.login_attribute, []))
 
     def _search_users(self, connection: Connection, pattern: str, limit: int) -> list[tuple[str, _Entry]]:
         query = self.config.user_filter.replace("{username}", pattern)

@@ -57,6 +57,18 @@ def test_claims_come_from_the_mapped_attributes_and_groups_give_roles(store: Lda
     assert store.get("nobody") is None
 
 
+def test_only_the_login_name_as_the_directory_spells_it_signs_in(store: LdapUserStore, slapd: Slapd) -> None:
+    # The directory's matching ignores case; taking "CAROL" as carol would give every spelling its own throttle
+    # count and its own principal name.
+    assert not store.check_password("CAROL", "carol-pass-1")
+    assert store.get("Carol") is None
+    direct = make_store(slapd, ldap_bind_dn="")
+    try:
+        assert not direct.check_password("CAROL", "carol-pass-1")
+    finally:
+        direct.close()
+
+
 def test_an_empty_password_is_refused_before_any_bind(store: LdapUserStore, slapd: Slapd) -> None:
     # An LDAP simple bind with a DN and no password is an anonymous bind, and succeeds (RFC 4513 §5.1.2).
     with slapd.paused():  # a bind would hang until the timeout: the refusal must come without one
