@@ -367,6 +367,21 @@ def secrets_key(settings: Settings, engine: Engine | None = None) -> bytes:
     return key
 
 
+def check_key_source(settings: Settings) -> None:
+    """Load the signing keys and the secrets key once, as a node starting would: KeySourceError (what to fix)
+    when they cannot be (``sts serve`` checks before it starts its workers)."""
+    if settings.key_source == "files":
+        return
+    from sts.store.database import create_database_engine  # noqa: PLC0415
+
+    engine = create_database_engine(settings.effective_database_url)
+    try:
+        open_keyring(settings, engine).current(utcnow())
+        secrets_key(settings, engine)
+    finally:
+        engine.dispose()
+
+
 def secret_box_for(settings: Settings) -> SecretBox:
     """The box of this node's passwords at rest: keyed by ``keys/secrets.key`` (key_source "files"), or by the
     secrets key every node shares, sealed in the database under the key-encryption key (fetched at first use,
@@ -414,5 +429,5 @@ def _store(settings: Settings, engine: Engine, *, kek_required: bool) -> KeyStor
     return KeyStore(engine, kek, variable)
 
 
-__all__ = ["DatabaseKeyring", "Imported", "Kek", "KeySourceError", "KeyStore", "REFRESH_SECONDS", "StoredKey",
+__all__ = ["check_key_source", "DatabaseKeyring", "Imported", "Kek", "KeySourceError", "KeyStore", "REFRESH_SECONDS", "StoredKey",
            "import_home", "open_keyring", "published_certificates", "secret_box_for", "secrets_key"]

@@ -32,7 +32,8 @@ from sts.rp.verifier import TokenVerifier
 from sts.runtime import Runtime, build_runtime
 from sts.store.schema import key_material
 from sts.tokens.crypto.keys import load_certificate
-from sts.tokens.key_store import REFRESH_SECONDS, KeySourceError, secret_box_for, secrets_key
+from sts.tokens.key_store import (REFRESH_SECONDS, KeySourceError, check_key_source, secret_box_for,
+                                   secrets_key)
 from sts.tokens.keyring import LEGACY_ID
 from sts.web.asgi import create_app
 from sts.web.console.auth import COOKIE, SessionCodec
@@ -168,6 +169,14 @@ def test_a_wrong_or_missing_kek_is_a_clear_error(farm: tuple[Path, Path], monkey
         _runtime(node_b)
     listing = CliRunner().invoke(main, ["--home", str(node_b), "keys", "list"])
     assert listing.exit_code == 1 and "is 5 bytes, not 32" in listing.output and "Traceback" not in listing.output
+
+
+def test_the_startup_check_loads_what_a_node_needs(farm: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    _, node_b = farm
+    check_key_source(load_settings(node_b))  # the keys and the secrets key open: no error
+    monkeypatch.setenv(KEK_ENV, _kek())
+    with pytest.raises(KeySourceError, match="give this node the same KEK"):
+        check_key_source(load_settings(node_b))
 
 
 def test_a_sealed_key_moved_to_another_row_does_not_open(farm: tuple[Path, Path]) -> None:
