@@ -22,6 +22,7 @@ stays off (``sts serve``): this is the only place forwarding headers are believe
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
@@ -107,6 +108,8 @@ class TrustedProxies:
         self._cert_format = cert_format
 
     def trusts(self, address: str) -> bool:
+        if not self._networks:
+            return False  # the usual single node: no address to parse
         parsed = _address(address)
         return parsed is not None and self._trusts(parsed)
 
@@ -183,6 +186,7 @@ def origin_of(scope: Scope) -> Origin:
     return Origin(peer, peer, forwarded=forwarded, trusted_peer=False)
 
 
+@functools.lru_cache(maxsize=4096)  # parsing an address costs microseconds, and peers and clients come back
 def _address(text: str) -> _Address | None:
     try:
         return ipaddress.ip_address(text)
@@ -190,6 +194,7 @@ def _address(text: str) -> _Address | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def _forwarded_address(item: str) -> _Address | None:
     """One X-Forwarded-For hop: an address, optionally with a port (``1.2.3.4:80``, ``[2001:db8::1]:80``)."""
     text = item.strip()

@@ -88,7 +88,8 @@ class SoapEndpoint:
             loopback_bind=self._loopback_bind and not origin.forwarded,
             received_at=utcnow(),
             soap_version=version,
-            tls_client_cert_der=origin.certificate(scope),
+            # Only certificatetransport authenticates by it: others skip reading (maybe parsing) it.
+            tls_client_cert_der=origin.certificate(scope) if self._certificate_transport else None,
             certificate_transport=self._certificate_transport,
             client_certificates=self._client_certificates,
             soap_version_announced=True,

@@ -108,7 +108,7 @@ def client_cert_der(scope: dict[str, Any] | Any) -> bytes | None:
 MAX_CERT_HEADER = 16 * 1024
 _PEM = re.compile(r"\s*-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----\s*")
 #: One XFCC key=value pair: a bare value, or a double-quoted one with backslash escapes.
-_XFCC_PAIR = re.compile(r'([A-Za-z]+)=(?:"((?:[^"\\]|\\.)*)"|([^,;="]*))')
+_XFCC_PAIR = re.compile(r'([A-Za-z]+)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^,;="]*))')
 
 
 def certificate_from_header(value: str, header_format: str) -> bytes:
@@ -167,7 +167,7 @@ def _xfcc_last_element(value: str) -> list[tuple[str, str]]:
         if match is None:
             raise ValueError(f"malformed XFCC at character {position}")
         quoted, bare = match.group(2), match.group(3)
-        text = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
+        text = (re.sub(r"\\(.)", r"\1", quoted) if "\\" in quoted else quoted) if quoted is not None else bare
         elements[-1].append((match.group(1), text))
         position = match.end()
         if position < end:
