@@ -13,7 +13,7 @@ DEB_PACKAGES := xmlsec1 libxmlsec1-dev libxmlsec1-openssl pkg-config libxml2-dev
 # slapd with ldap-utils, and SoftHSM2 as the PKCS#11 token.
 FARM_DEB_PACKAGES := postgresql-15 slapd ldap-utils softhsm2
 
-.PHONY: run test deps test-deps venv clean bench notebooks interop interop-deps record attack fuzz soak differential
+.PHONY: cluster-test run test deps test-deps venv clean bench notebooks interop interop-deps record attack fuzz soak differential
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -54,7 +54,8 @@ run: $(VENV)/.installed
 	$(VENV)/bin/sts --home $(STS_HOME) serve --host $(HOST) --port $(PORT)
 
 test: test-deps interop-deps
-	$(PY) -m pytest -n 2 -q
+	@# --dist loadgroup: the farm's tests (tests/cluster, xdist group "farm") share one farm on one worker.
+	$(PY) -m pytest -n 2 -q --dist loadgroup
 	@# The notebooks, each run top to bottom in one kernel (--dist loadfile keeps a notebook on one worker);
 	@# --nbval-lax: the cells' asserts decide, varying outputs (ports, ids, times) are not compared.
 	$(PY) -m pytest -q -n 2 --dist loadfile --nbval-lax --nbval-current-env notebooks
@@ -97,6 +98,12 @@ clean:
 .PHONY: bench bench-smoke
 bench: interop-deps
 	$(PY) bench/run.py $(BENCH_ARGS)
+
+# The farm (issue 15): two `sts serve` nodes on a throwaway PostgreSQL, signing through SoftHSM2, users from a throwaway
+# slapd; lifecycle and replay across the nodes, a directory user's claims, a node killed mid-load. `make test` runs
+# it too (tests/cluster).
+cluster-test: test-deps
+	$(PY) -m pytest -q -p no:cacheprovider tests/cluster $(CLUSTER_ARGS)
 
 # Every benchmark scenario for a moment (tests/bench runs it inside make test); asserts nothing about speed.
 bench-smoke: interop-deps

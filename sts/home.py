@@ -81,6 +81,11 @@ def init_home(home: Path, *, demo: bool = True) -> InitReport:
         # Password hashes and sealed secrets live there; SQLite gives its -wal and -shm files the same mode.
         _write_private(database, b"")
     stores = open_stores(settings)
+    if settings.key_source != "files":
+        from sts.tokens.key_store import seed_secrets_key  # noqa: PLC0415
+
+        if seed_secrets_key(settings, stores.engine):  # before the demo user's secret is sealed with it
+            report.note("the farm's secrets key (sealed in the database under the key-encryption key)")
     if demo and not stores.users.list() and not stores.relying_parties.list():
         _add_demo(home, stores)
         report.note("demo user and relying party")
@@ -96,12 +101,13 @@ def open_stores(settings: Settings) -> Database:
     # Late: the stores import SQLAlchemy, which writing the home's files does not need.
     from sts.store.credential_cache import VerifiedCredentials  # noqa: PLC0415
     from sts.store.database import open_database  # noqa: PLC0415
-    from sts.store.passwords import PasswordHasher, SecretBox  # noqa: PLC0415
+    from sts.store.passwords import PasswordHasher  # noqa: PLC0415
+    from sts.tokens.key_store import secret_box_for  # noqa: PLC0415
 
     return open_database(
         settings.effective_database_url,
         hasher=PasswordHasher(n=settings.password_hash_n),
-        secret_box=SecretBox(settings.secrets_key_path.read_bytes()),
+        secret_box=secret_box_for(settings),  # every node's: the shared secrets key with key_source database/pkcs11
         credentials=VerifiedCredentials(settings.password_cache_seconds),
         pool_size=settings.database_pool_size,
         timeout_seconds=settings.database_timeout_seconds,

@@ -78,7 +78,7 @@ class SqlUserStore:
         self._cache: dict[str, _Entry] = {}
         self._cache_lock = threading.Lock()
         # Opened for unknown and disabled users, so that a PasswordDigest check costs the same for every name.
-        self._dummy_sealed = None if box is None else box.seal(secrets.token_urlsafe(16), _aad(""))
+        self._dummy_sealed: bytes | None = None  # sealed at first need: a shared box's key comes from the database
 
     # -- management ------------------------------------------------------------------------------------
 
@@ -223,8 +223,9 @@ class SqlUserStore:
             return None
         entry = self._entry(name)
         if entry.record is None or entry.record.disabled or entry.sealed_secret is None:
-            if self._dummy_sealed is not None:
-                self._box.open(self._dummy_sealed, _aad(""))  # the same work as for a known user
+            if self._dummy_sealed is None:
+                self._dummy_sealed = self._box.seal(secrets.token_urlsafe(16), _aad(""))
+            self._box.open(self._dummy_sealed, _aad(""))  # the same work as for a known user
             return None
         return self._box.open(entry.sealed_secret, _aad(name))
 

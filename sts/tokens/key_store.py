@@ -254,8 +254,9 @@ class DatabaseKeyring(ScheduledKeys):
             except HsmError as exc:
                 raise KeySourceError(str(exc)) from None
         else:
+            opened = self._store.open(row)  # KeySourceError as it is: it says what to fix
             try:
-                key = SigningKey.from_pem(self._store.open(row), (row.certificate or "").encode("ascii"))
+                key = SigningKey.from_pem(opened, (row.certificate or "").encode("ascii"))
             except ValueError as exc:
                 raise KeySourceError(f"signing key {row.id!r} in the database: {exc}") from None
         self._keys[(row.id, row.certificate or "")] = key
@@ -391,6 +392,18 @@ def secret_box_for(settings: Settings) -> SecretBox:
     return SecretBox(lambda: secrets_key(settings))
 
 
+def seed_secrets_key(settings: Settings, engine: Engine) -> bool:
+    """``sts init`` of a node whose keys are shared: the secrets key in the database stays the farm's; when there is
+    none yet (the farm's first node), this home's ``keys/secrets.key`` becomes it. True when it was stored."""
+    store = _store(settings, engine, kek_required=True)
+    if store.secret() is not None:
+        return False
+    try:
+        return store.put_secret(settings.secrets_key_path.read_bytes())
+    except KeySourceError:
+        return False  # another node's init stored its own a moment ago: that one is the farm's
+
+
 @dataclass(frozen=True)
 class Imported:
     """What ``import_home`` stored: signing key ids (already present ones skipped) and whether the secrets key."""
@@ -429,5 +442,6 @@ def _store(settings: Settings, engine: Engine, *, kek_required: bool) -> KeyStor
     return KeyStore(engine, kek, variable)
 
 
-__all__ = ["check_key_source", "DatabaseKeyring", "Imported", "Kek", "KeySourceError", "KeyStore", "REFRESH_SECONDS", "StoredKey",
-           "import_home", "open_keyring", "published_certificates", "secret_box_for", "secrets_key"]
+__all__ = ["DatabaseKeyring", "Imported", "Kek", "KeySourceError", "KeyStore", "REFRESH_SECONDS", "StoredKey",
+           "check_key_source", "import_home", "open_keyring", "published_certificates", "secret_box_for",
+           "secrets_key", "seed_secrets_key"]
