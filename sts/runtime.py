@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sts.store.audit import AuditTrail
 from sts.service.auth import ProofDemand, RequestAuthenticator, UsernameTokenAuthenticator, X509Authenticator
 from sts.service.directory import DirectoryUsernameAuthenticator, SubjectDirectory
-from sts.store.ldap_directory import LdapUserStore
 from sts.service.throttle import AuthThrottle, ThrottledUsers, ThrottlePolicy
 from sts.store.throttle import SqlThrottleStore
 from sts.protocol.wsse.signature import AlgorithmPolicy
@@ -31,6 +31,9 @@ from sts.store.group_commit import GroupCommit
 from sts.store.prepared import request_scope
 from sts.tokens.validators import TokenResolver
 from sts.xmltime import utcnow
+
+if TYPE_CHECKING:  # imported when a directory is configured: ldap3 costs a noticeable part of start-up
+    from sts.store.ldap_directory import LdapUserStore
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
     signing_key = keyring.current(clock())
     signer = XmlSigner(signing_key, default_algorithm(signing_key))  # an EC key opts in to ECDSA
     encryption_key = _load_encryption_key(settings)
-    directory = LdapUserStore.from_settings(settings) if settings.user_store else None
+    directory = _open_directory(settings)
     service = SecurityTokenService(
         policy=IssuePolicy(
             issuer=settings.effective_issuer,
@@ -111,6 +114,15 @@ def build_runtime(settings: Settings, *, clock: Clock = utcnow) -> Runtime:
     )
     return Runtime(settings, stores, signing_key, signer, service, endpoint, audit, encryption_key, keyring,
                    throttle, GroupCommit(stores.engine), directory)
+
+
+def _open_directory(settings: Settings) -> LdapUserStore | None:
+    """The LDAP directory of ``user_store``, or None; ValueError naming the setting to fix."""
+    if not settings.user_store:
+        return None
+    from sts.store.ldap_directory import LdapUserStore
+
+    return LdapUserStore.from_settings(settings)
 
 
 def _load_encryption_key(settings: Settings) -> SigningKey | None:

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sts.admin.base import InvalidInput
+from sts.errors import RequestFailed
 from sts.model import RelyingParty, UserRecord
 from sts.service.claim_dictionary import UnknownClaimName, resolve_claim, short_name
 from sts.service.explain import Explanation, explain_issuance
-from sts.store.ldap_directory import DirectoryUnavailable
 
 if TYPE_CHECKING:
     from sts.runtime import Runtime
@@ -108,7 +108,7 @@ def refusal(runtime: Runtime, query: ExplainQuery, answer: Explanation) -> str:
         return f"no relying party is registered for {query.rp}"
     try:
         user = find_user(runtime, query.user)
-    except DirectoryUnavailable as exc:
+    except RequestFailed as exc:  # sts.store.ldap_directory.DirectoryUnavailable
         return f"the directory did not answer ({exc}); the STS would refuse with wst:RequestFailed"
     if code.endswith("FailedAuthentication") or user is None or user.disabled:
         if user is not None:

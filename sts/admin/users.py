@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sts.admin.base import (Actor, AdminContext, AdminError, Change, Conflict, InvalidInput, NotFound,
                             record_change, refusals_audited)
 from sts.model import UserRecord
 from sts.store.password_policy import record_policy
 from sts.service.claim_dictionary import UnknownClaimName, resolve_claim
-from sts.store.ldap_directory import DirectorySearch, DirectoryUnavailable, LdapUserStore
+
+if TYPE_CHECKING:  # ldap3 is imported only when a directory is searched
+    from sts.store.ldap_directory import DirectorySearch, LdapUserStore
 
 ClaimPairs = Sequence[tuple[str, str]]
 
@@ -95,6 +98,8 @@ def search_directory(ctx: AdminContext, text: str, directory: LdapUserStore | No
     """Directory users whose login name contains ``text``, with the claims the mapping gives them (read-only:
     they are managed in the directory). ``directory``: the runtime's; without one it is opened from the settings
     for this search. Never the whole directory: at least a few characters, at most a page of users."""
+    from sts.store.ldap_directory import DirectoryUnavailable, LdapUserStore
+
     if directory is None and not ctx.settings.user_store:
         raise InvalidInput("no directory is configured (setting user_store)", field="directory")
     try:

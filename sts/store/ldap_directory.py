@@ -30,15 +30,19 @@ import secrets
 import ssl
 import threading
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
-from ldap3.core.exceptions import LDAPException
-from ldap3.utils.conv import escape_filter_chars
-from ldap3.utils.dn import escape_rdn
+with warnings.catch_warnings():
+    # ldap3 2.9.1 imports names pyasn1 has deprecated (tagMap, typeMap): a warning in every process, not ours.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from ldap3 import BASE, NONE, SUBTREE, Connection, Server, Tls
+    from ldap3.core.exceptions import LDAPException
+    from ldap3.utils.conv import escape_filter_chars
+    from ldap3.utils.dn import escape_rdn
 
 from sts.errors import RequestFailed
 from sts.model import Claim, UserRecord
