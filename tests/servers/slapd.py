@@ -126,9 +126,11 @@ class Slapd:
 
     @classmethod
     @contextmanager
-    def started(cls, parent: Path | None = None, ldif: Path = FIXTURE) -> Iterator[Slapd]:
-        """Generate the configuration and certificates, load ``ldif``, start slapd on two free loopback ports
-        (ldap:// with StartTLS, ldaps://), wait until it answers; stop it and remove its files afterwards."""
+    def started(cls, parent: Path | None = None, ldif: Path = FIXTURE,
+                names: tuple[str, ...] = ("127.0.0.1", "localhost")) -> Iterator[Slapd]:
+        """Generate the configuration and certificates (the server's for ``names``), load ``ldif``, start slapd on
+        two free loopback ports (ldap:// with StartTLS, ldaps://), wait until it answers; stop it and remove its
+        files afterwards."""
         for binary in (SLAPD, SLAPADD):
             if not binary.exists():
                 raise SlapdMissing(f"{binary} is missing: `make deps` installs slapd (the Debian package)")
@@ -136,7 +138,7 @@ class Slapd:
         previous = os.environ.get(PASSWORD_ENV)
         os.environ[PASSWORD_ENV] = READER_PASSWORD
         try:
-            server = cls._start(root, ldif)
+            server = cls._start(root, ldif, names)
             try:
                 yield server
             finally:
@@ -149,9 +151,9 @@ class Slapd:
             shutil.rmtree(root, ignore_errors=True)
 
     @classmethod
-    def _start(cls, root: Path, ldif: Path) -> Slapd:
+    def _start(cls, root: Path, ldif: Path, names: tuple[str, ...]) -> Slapd:
         (root / "db").mkdir()
-        write_certificates(root)
+        write_certificates(root, names)
         conf = root / "slapd.conf"
         conf.write_text(_CONF.format(schema=SCHEMA_DIR, modules=MODULE_DIR, dir=root, suffix=SUFFIX,
                                      rootdn=ROOT_DN, rootpw=ROOT_PASSWORD))
@@ -232,8 +234,9 @@ def _answers(port: int) -> bool:
         return False
 
 
-def write_certificates(root: Path) -> None:
-    """A test CA and a server certificate it signed, for 127.0.0.1 and localhost (TLS is verified, not waived)."""
+def write_certificates(root: Path, names: tuple[str, ...] = ("127.0.0.1", "localhost")) -> None:
+    """A test CA (``ca.crt``) and a server certificate it signed for ``names`` (IP addresses or DNS names):
+    ``server.crt``, ``server.key``. TLS is verified in the tests, not waived."""
     now = dt.datetime.now(dt.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sts test directory CA")])
@@ -248,14 +251,14 @@ def write_certificates(root: Path) -> None:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+    alternative_names = [_general_name(name) for name in names]
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
         .issuer_name(ca_name).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectAlternativeName(alternative_names), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
@@ -264,6 +267,13 @@ def write_certificates(root: Path) -> None:
     (root / "server.key").write_bytes(key.private_bytes(serialization.Encoding.PEM,
                                                         serialization.PrivateFormat.PKCS8,
                                                         serialization.NoEncryption()))
+
+
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 __all__ = ["GROUPS", "PASSWORD_ENV", "PEOPLE", "READER_DN", "READER_PASSWORD", "ROOT_DN", "ROOT_PASSWORD",

@@ -124,6 +124,14 @@ def test_a_certificate_from_another_ca_is_refused(slapd: Slapd, tmp_path: Path, 
         untrusting.check_password("carol", "carol-pass-1")
 
 
+def test_a_certificate_for_another_host_is_refused(tmp_path: Path) -> None:
+    with Slapd.started(tmp_path, names=("ldap.example.test",)) as elsewhere:  # right CA, wrong name
+        for overrides in ({"user_store": elsewhere.ldaps_url}, {"ldap_start_tls": True}):
+            misnamed = make_store(elsewhere, **overrides)
+            with pytest.raises(DirectoryUnavailable, match="hostname|host name|doesn't match"):
+                misnamed.check_password("carol", "carol-pass-1")
+
+
 def test_search_lists_matching_users_read_only_and_never_the_whole_directory(store: LdapUserStore) -> None:
     found = store.search("ar")
     assert [user.name for user in found.users] == ["carol"] and not found.truncated
