@@ -185,6 +185,8 @@ class _Pool:
         self._idle: list[Connection] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(size)
+        #: Connections opened so far (reuse keeps it at most ``size`` while the directory keeps them open).
+        self.opened = 0
 
     def run(self, operation: Callable[[Connection], T]) -> T:
         """``operation`` on a connection; a reused connection the server had dropped is replaced once."""
@@ -200,6 +202,8 @@ class _Pool:
                 try:
                     if connection is None:
                         connection = self._open()
+                        with self._lock:
+                            self.opened += 1
                     result = operation(connection)
                 except LDAPException as exc:
                     _close(connection)
@@ -301,6 +305,11 @@ class LdapUserStore:
 
         users, truncated = self._searches.run(read)
         return DirectorySearch(tuple(users), truncated)
+
+    @property
+    def connections_opened(self) -> int:
+        """How many connections the two pools have opened since the start (a measure of their reuse)."""
+        return self._searches.opened + self._binds.opened
 
     def ping(self) -> None:
         """Raise DirectoryUnavailable unless the directory answers a search as the service account."""

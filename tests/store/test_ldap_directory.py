@@ -153,6 +153,8 @@ def test_the_pool_reuses_connections_across_threads(store: LdapUserStore) -> Non
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert all(pool.map(sign_in, range(30)))
+    # 30 sign-ins from 6 threads: each pool opened at most ldap_pool_size (2) connections and reused them.
+    assert 2 <= store.connections_opened <= 4
 
 
 def test_a_directory_that_is_down_fails_fast_as_unavailable(slapd: Slapd) -> None:
@@ -206,3 +208,10 @@ def _closed_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
+
+
+def test_ping_answers_while_the_directory_does(store: LdapUserStore, slapd: Slapd) -> None:
+    store.ping()
+    down = make_store(slapd, user_store=f"ldap://127.0.0.1:{_closed_port()}")
+    with pytest.raises(DirectoryUnavailable):
+        down.ping()
