@@ -9,7 +9,8 @@ Every answer is recorded as (completion time on the monotonic clock, latency, ok
 is HTTP 200 with the kind's success marker and no SOAP Fault; errors are counted by class with one sample each.
 The parent reads the server's CPU at the start and end of its window and keeps the records that fall inside it.
 Against several servers (a farm's nodes) :class:`Generators` runs one process per server, the load spread evenly
-(as a round-robin load balancer would), and reads them as one.
+(as a round-robin load balancer would), and reads them as one; a closed-loop generator that is warm waits until
+every one is (the window opens on the whole load, not on one that ran ahead and out of requests).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def _classify(status: int, body: bytes, marker: bytes) -> str | None:
     return f"HTTP {status} {code}".strip() if status != 200 or code else "HTTP 200 without the expected answer"
 
 
-async def _run(load: Load, ready: Any, stop: Any, answers: Any) -> Records:
+async def _run(load: Load, ready: Any, stop: Any, answers: Any, go: Any) -> Records:
     records = Records()
     pending = iter(load.requests)
     answered = 0
@@ -154,6 +155,8 @@ async def _run(load: Load, ready: Any, stop: Any, answers: Any) -> Records:
     async def closed_loop_client() -> None:
         connection = _Connection(load)
         for body in pending:
+            while answered >= load.warmup and not go.is_set() and not stop.is_set():
+                await asyncio.sleep(0.005)  # warm: the others are not yet
             if stop.is_set():
                 break
             await send(connection, body, time.monotonic())
@@ -198,9 +201,9 @@ async def _run(load: Load, ready: Any, stop: Any, answers: Any) -> Records:
     return records
 
 
-def _child(load: Load, ready: Any, stop: Any, answers: Any, results: Connection) -> None:
+def _child(load: Load, ready: Any, stop: Any, answers: Any, go: Any, results: Connection) -> None:
     cpu = time.process_time()
-    records = asyncio.run(_run(load, ready, stop, answers))
+    records = asyncio.run(_run(load, ready, stop, answers, go))
     records.cpu_seconds = time.process_time() - cpu
     results.send(records)
     results.close()
@@ -209,11 +212,14 @@ def _child(load: Load, ready: Any, stop: Any, answers: Any, results: Connection)
 class Generator:
     """The load generator process: start it, wait until it is warm, then stop it and collect its records."""
 
-    def __init__(self, load: Load) -> None:
-        self._ready, self._stop = _FORK.Event(), _FORK.Event()
+    def __init__(self, load: Load, *, held: bool = False) -> None:
+        """``held``: once warm, wait for ``release`` (closed loop) before sending more."""
+        self._ready, self._stop, self._go = _FORK.Event(), _FORK.Event(), _FORK.Event()
+        if not held:
+            self._go.set()
         self._answers = _FORK.RawValue("q", 0)  # written by the child only: no lock needed to read it
         self._receive, send = _FORK.Pipe(duplex=False)
-        self._process = _FORK.Process(target=_child, args=(load, self._ready, self._stop, self._answers, send),
+        self._process = _FORK.Process(target=_child, args=(load, self._ready, self._stop, self._answers, self._go, send),
                                       daemon=True)
         self._process.start()
         send.close()
@@ -232,6 +238,10 @@ class Generator:
 
     def finished(self) -> bool:
         return self._receive.poll()
+
+    def release(self) -> None:
+        """Let a held generator send on past its warm-up."""
+        self._go.set()
 
     def request_stop(self) -> None:
         """Stop sending (requests in flight are answered); ``stop`` collects the records."""
@@ -278,15 +288,18 @@ class Generators:
     """One generator process per load (per server), started together, read and stopped as one."""
 
     def __init__(self, loads: list[Load]) -> None:
-        self._all = [Generator(load) for load in loads]
+        self._all = [Generator(load, held=len(loads) > 1) for load in loads]
 
     def cpu_seconds(self) -> float:
         """The generators' CPU so far (read from /proc, so it is current while they run)."""
         return sum(procfs.tree_cpu_seconds(generator.pid) for generator in self._all)
 
     def wait_warm(self, timeout: float = 300) -> None:
+        """Until every generator is warm; then they all go on together."""
         for generator in self._all:
             generator.wait_warm(timeout)
+        for generator in self._all:
+            generator.release()
 
     def answered(self) -> int:
         return sum(generator.answered() for generator in self._all)
