@@ -136,6 +136,9 @@ def committing_through(committer: Committer) -> Iterator[None]:
 
 
 def _finish(scope: _Scope) -> None:
+    # A request that wrote without reading (a fault's audit entry) commits in a thread too on a server database,
+    # never through the group committer, which runs on the loop.
+    leave_loop_for(scope.engine)
     committer = _committer.get()
     if committer is not None and committer.engine is scope.engine and on_loop():
         pending, scope.pending = scope.pending, []

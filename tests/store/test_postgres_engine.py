@@ -3,6 +3,7 @@ an unanswered wait, and the breaker that spares requests a second timeout right 
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -10,8 +11,12 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from servers.postgres import PostgresServer
+from sts.offload import MoveToThread, on_event_loop
 from sts.store import postgres
+from sts.store.audit import AuditTrail
 from sts.store.database import create_database_engine, open_database
+from sts.store.group_commit import GroupCommit
+from sts.store.prepared import request_scope
 from sts.web.loopback import free_port
 
 
@@ -79,3 +84,35 @@ def test_a_refused_connection_opens_the_breaker_for_a_moment() -> None:
             engine.connect()
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_on_the_event_loop_only_sqlite_is_touched(backend: str, db_url: str) -> None:
+    """A request on the loop that reaches a server database moves to a thread first, even one that only writes
+    (a fault's audit entry, which would otherwise go to the group committer on the loop); SQLite stays there."""
+    database = open_database(db_url)
+    trail = AuditTrail(database.engine)
+    committer = GroupCommit(database.engine)
+
+    async def request_on_the_loop() -> bool:
+        with committer.collecting() as waiter, on_event_loop():
+            with request_scope(database.engine):
+                trail.record("issue", actor="alice", outcome="wsse:MessageExpired")
+            return await waiter.committed()
+
+    try:
+        if backend == "postgresql":
+            with pytest.raises(MoveToThread):
+                asyncio.run(request_on_the_loop())
+            with on_event_loop(), pytest.raises(MoveToThread):
+                database.tokens.get("_any")
+        else:
+            assert asyncio.run(request_on_the_loop())
+            with on_event_loop():
+                assert database.tokens.get("_any") is None
+        # Moved: nothing was written on the loop (the rerun in a thread writes its own entry).
+        assert len(trail.search()) == (1 if backend == "sqlite" else 0)
+        assert committer.commits == (1 if backend == "sqlite" else 0)
+    finally:
+        committer.close()
+        database.close()
