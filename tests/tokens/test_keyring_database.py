@@ -9,7 +9,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -118,10 +118,12 @@ def test_rollover_on_node_a_is_published_by_node_b_at_once_and_signs_on_both_fro
     with running(node_a) as live_a, running(node_b) as live_b:
         old = load_certificate((node_a / "keys" / "sts-signing.crt").read_bytes())
         assert _metadata_certs(live_b.base_url) == [old]
-        at = utcnow() + timedelta(seconds=5)
+        at = utcnow() + timedelta(seconds=8)  # room for the command and the "before" Issues on a loaded machine
         done = CliRunner().invoke(main, ["--home", str(node_a), "keys", "rollover", "--at", at.isoformat(),
                                          "--allow-short-lead", "--overlap-days", "1"])
         assert done.exit_code == 0, done.output
+        # The switch time that was stored (later than asked if the command itself ran past it).
+        at = datetime.fromisoformat(done.output.strip().rsplit(" from ", 1)[1])
         # Published by the other node at once (before it signs anywhere); both still sign with the old key.
         published = _metadata_certs(live_b.base_url)
         assert published[0] == old and len(published) == 2
