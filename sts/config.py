@@ -6,6 +6,7 @@ The home directory is ``--home DIR``, else ``$STS_HOME``, else ``./var``. Everyt
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from dataclasses import dataclass, fields, replace
@@ -201,6 +202,12 @@ def load_settings(home: Path) -> Settings:
                          f"not {coerced['client_proof']!r}")
     if coerced.get("log_format", LOG_FORMATS[0]) not in LOG_FORMATS:
         raise ValueError(f"setting log_format must be one of {', '.join(LOG_FORMATS)}, not {coerced['log_format']!r}")
+    for entry in coerced.get("trusted_proxies", ()):
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(f"setting trusted_proxies: {entry!r} is not an IP address or network (e.g. 10.0.0.5 or "
+                             f"10.0.0.0/8)") from None
     for name, allowed in (("key_source", KEY_SOURCES), ("client_cert_header_format", CLIENT_CERT_HEADER_FORMATS)):
         if coerced.get(name, allowed[0]) not in allowed:
             raise ValueError(f"setting {name} must be one of {', '.join(allowed)}, not {coerced[name]!r}")

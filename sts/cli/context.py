@@ -16,7 +16,7 @@ from sts.model import Claim
 from sts.store.database import Database
 
 if TYPE_CHECKING:
-    from sts.tokens.keyring import Keyring
+    from sts.tokens.keyring import ScheduledKeys
     from sts.runtime import Runtime
 
 
@@ -58,7 +58,10 @@ def _build_runtime(settings: Settings) -> Runtime:
     from sts.runtime import build_runtime
 
     with _database_errors(settings):
-        return build_runtime(settings)
+        try:
+            return build_runtime(settings)
+        except ValueError as exc:  # a setting the runtime cannot use (e.g. the directory's bind password missing)
+            raise click.ClickException(str(exc)) from None
 
 
 @contextmanager
@@ -67,8 +70,12 @@ def _database_errors(settings: Settings) -> Iterator[None]:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+    from sts.tokens.key_store import KeySourceError
+
     try:
         yield
+    except KeySourceError as exc:  # key_source "database"/"pkcs11": a KEK, PIN or HSM key missing or wrong
+        raise click.ClickException(f"cannot load the keys (key_source = {settings.key_source!r}): {exc}") from None
     except ArgumentError as exc:  # also NoSuchModuleError: an unknown dialect
         raise click.ClickException(f"setting database_url: {exc}") from None
     except ModuleNotFoundError as exc:
@@ -113,10 +120,15 @@ def _iso_time(value: str, option: str) -> datetime:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _keyring(ctx: _Context) -> Keyring:
+def _keyring(ctx: _Context) -> ScheduledKeys:
+    from sts.tokens.key_store import open_keyring
     from sts.tokens.keyring import Keyring
 
     settings = ctx.settings()
+    if settings.key_source != "files":  # the shared database's keys (or the HSM's), not this home's files
+        stores = ctx.stores()
+        with _database_errors(settings):
+            return open_keyring(settings, stores.engine)
     if not settings.signing_key_path.exists():
         raise ctx.not_initialised()
     return Keyring.for_home(settings.signing_key_path)

@@ -16,6 +16,7 @@ from sts.cli.backup import backup_command, restore_command
 from sts.cli.check_config import check_config
 from sts.cli.clients import client
 from sts.cli.context import _Context
+from sts.cli.db import db
 from sts.cli.explain import explain
 from sts.cli.keys import cert, keys
 from sts.cli.rp import rp
@@ -35,7 +36,7 @@ def main(ctx: click.Context, home: Path | None) -> None:
 
 
 for _command in (init, serve, cert, user, admin, rp, client, demo_service, explain, keys, token, audit,
-                 check_config, backup_command, restore_command):
+                 check_config, backup_command, restore_command, db):
     main.add_command(_command)
 
 

@@ -73,6 +73,7 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
     if ssl_certfile and ssl_keyfile:
         _check_tls_files(ssl_certfile, ssl_keyfile, ssl_client_ca)
     _check_key_permissions(settings, ssl_keyfile, allowed=allow_insecure_key_permissions)
+    _check_key_source(settings)
     base = settings.public_base_url.rstrip("/")
     click.echo(f"sts serving {base}/services/sts (WSDL {base}/services/sts?wsdl, MEX {base}/adfs/services/trust/mex,"
                f" metadata {base}/FederationMetadata/2007-06/FederationMetadata.xml)")
@@ -101,6 +102,17 @@ def serve(ctx: _Context, host: str, port: int, workers: int, ssl_certfile: str |
         config = uvicorn.Config(app, **options)  # type: ignore[arg-type]
     with worker_directory(workers):  # STS_METRICS_DIR: the workers' counters add up (sts.web.metrics)
         _serve_until_stopped(config)
+
+
+def _check_key_source(settings: Settings) -> None:
+    """Refuse to start when the keys cannot be loaded from where key_source says (before any worker starts)."""
+    from sts.tokens.key_store import KeySourceError, check_key_source
+
+    with _database_errors(settings):
+        try:
+            check_key_source(settings)
+        except KeySourceError as exc:
+            raise click.ClickException(f"refusing to start: {exc}") from None
 
 
 def _check_key_permissions(settings: Settings, ssl_keyfile: str | None, *, allowed: bool) -> None:

@@ -68,6 +68,22 @@ def user_list(ctx: _Context) -> None:
         _echo_claims(record.claims)
 
 
+@user.command("search")
+@click.argument("text")
+@pass_ctx
+def user_search(ctx: _Context, text: str) -> None:
+    """Directory users (setting user_store) whose login name contains TEXT, with the claims the mapping gives them.
+
+    Read-only: they are managed in the directory. `sts user list` lists the local users."""
+    with admin_errors():
+        found = core.search_directory(admin_context(ctx), text)
+    for record in found.users:
+        click.echo(f"{record.name} (directory)")
+        _echo_claims(record.claims)
+    if found.truncated:
+        click.echo("more users match: search with more characters")
+
+
 @user.command("update")
 @click.argument("name")
 @click.option("--claim", "claims", multiple=True, metavar="NAME=VALUE",

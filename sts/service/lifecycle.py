@@ -78,10 +78,15 @@ class TokenLifecycle:
             late = now - record.expires
             if not record.details.renew_ok or late > self._policy.renew_after_expiry:
                 raise RenewNeeded(f"token {record.token_id} expired {late} ago")
-        response = reissue(rst, record, principal, record.renewal_count + 1)
+        # Claim the token first (a compare-and-set every node sees): of two nodes renewing it at once, only the one
+        # that won mints and records a successor; the other mints nothing.
         if not self._records.transition(record.token_id, VALID, RENEWED):
             raise UnableToRenew(f"token {record.token_id} changed while being renewed")
-        return response
+        try:
+            return reissue(rst, record, principal, record.renewal_count + 1)
+        except BaseException:
+            self._records.transition(record.token_id, RENEWED, VALID)  # no successor: the token stays valid
+            raise
 
     def cancel(self, rst: RequestSecurityToken, principal: Principal) -> CancelResponse:
         record = self._owned_record(rst.cancel_target, "CancelTarget", principal, RequestFailed)

@@ -71,7 +71,8 @@ class _Documents:
 
     @cached_property
     def wsdl(self) -> bytes:
-        return render_wsdl(self.base, self._runtime.settings.client_proof)
+        settings = self._runtime.settings
+        return render_wsdl(self.base, settings.client_proof, directory=bool(settings.user_store))
 
     @cached_property
     def exchange(self) -> MetadataExchange:

@@ -42,6 +42,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from sts.web.proxies import Origin, origin_of
+
 if TYPE_CHECKING:
     from sts.config import Settings
     from sts.interfaces import RelyingPartyRegistry
@@ -349,23 +351,17 @@ def _number(value: float) -> str:
 
 # --- GET /metrics -------------------------------------------------------------------------------------------------
 
-#: Headers a reverse proxy adds: a request from loopback that carries one came from somewhere else.
-_FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
-
-
-def may_scrape(client_host: str, headers: Mapping[str, str], *, public: bool, token: str) -> bool:
+def may_scrape(origin: Origin, authorization: str, *, public: bool, token: str) -> bool:
     """Who may read ``/metrics`` (it names relying parties and their volumes): anyone with ``metrics_public``;
     a request with ``Authorization: Bearer <metrics_token>``; otherwise only a loopback client that no proxy
-    forwarded."""
+    forwarded (``sts.web.proxies`` decides who the client is, once per request)."""
     if public:
         return True
     if token:
-        scheme, _, presented = headers.get("authorization", "").partition(" ")
+        scheme, _, presented = authorization.partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(presented.strip().encode(), token.encode()):
             return True
-    if any(name in headers for name in _FORWARDING_HEADERS):
-        return False
-    return _is_loopback(client_host)
+    return not origin.forwarded and _is_loopback(origin.client)
 
 
 def _is_loopback(host: str) -> bool:
@@ -389,8 +385,8 @@ class MetricsEndpoint:
         settings = self._settings
         if not settings.metrics_enabled:
             return Response("not found\n", 404, media_type="text/plain")
-        client = request.client.host if request.client else ""
-        if not may_scrape(client, request.headers, public=settings.metrics_public, token=settings.metrics_token):
+        if not may_scrape(origin_of(request.scope), request.headers.get("authorization", ""),
+                          public=settings.metrics_public, token=settings.metrics_token):
             return Response("metrics are served to loopback clients (see metrics_public and metrics_token)\n", 403,
                             media_type="text/plain")
         return Response(await run_in_threadpool(self.text), headers={"content-type": CONTENT_TYPE})

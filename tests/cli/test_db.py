@@ -79,3 +79,10 @@ def test_an_unreachable_database_is_one_line_saying_which(tmp_path: Path, monkey
     assert result.exit_code == 1
     assert "cannot open the database postgresql://sts:***@127.0.0.1:9/sts" in result.output
     assert "secret-password" not in result.output and "Traceback" not in result.output
+
+
+def test_sts_db_is_a_command_of_sts(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert CliRunner().invoke(main, ["--home", str(home), "init"]).exit_code == 0
+    result = CliRunner().invoke(main, ["--home", str(home), "db", "status"])
+    assert result.exit_code == 0 and f"schema version {LATEST}: up to date" in result.output

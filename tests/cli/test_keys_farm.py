@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +64,17 @@ def test_a_second_node_lists_and_prints_the_shared_keys(tmp_path: Path, monkeypa
     assert rolled.exit_code == 0, rolled.output
     _set(node_a, "key_source", "database")
     assert "next" in _sts(node_a, "keys", "list").output  # scheduled on B, seen by A
+
+
+def test_serve_refuses_to_start_without_the_farm_kek(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(KEK_ENV, _sts(tmp_path, "keys", "new-kek").output.strip())
+    init_home(tmp_path / "a", demo=False)
+    assert _sts(tmp_path / "a", "keys", "import-to-database").exit_code == 0
+    _set(tmp_path / "a", "key_source", "database")
+    for kek, expected in (("", f"set the environment variable {KEK_ENV}"),
+                          (base64.b64encode(os.urandom(32)).decode(), "give this node the same KEK")):
+        done = subprocess.run([sys.executable, "-m", "sts.cli.main", "--home", str(tmp_path / "a"), "serve",
+                               "--port", "0"], env={**os.environ, KEK_ENV: kek}, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 1 and "refusing to start" in done.stderr and expected in done.stderr
+        assert "Traceback" not in done.stderr

@@ -303,6 +303,33 @@ def test_renew_issues_a_new_token_and_supersedes_the_old(make_service: MakeServi
         make_service().renew(rst(RequestType.RENEW, renew_target=TokenTarget(token_id)), principal())
 
 
+def test_a_renewal_that_loses_the_race_mints_and_records_nothing(make_service: MakeService, fakes: Fakes,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    token_id = issue(make_service)
+    recorded, built = len(fakes.tokens.records), len(fakes.provider.built)
+    service = make_service()
+    # Another node renews the token between this node's read and its claim on the token.
+    read = fakes.tokens.get
+    monkeypatch.setattr(fakes.tokens, "get", lambda wanted: (fakes.tokens.transition(wanted, "valid", "renewed"),
+                                                             replace(read(wanted), status="valid"))[1])  # type: ignore[arg-type]
+    with pytest.raises(UnableToRenew, match="changed while being renewed"):
+        service.renew(rst(RequestType.RENEW, renew_target=TokenTarget(token_id)), principal())
+    assert (len(fakes.tokens.records), len(fakes.provider.built)) == (recorded, built)
+
+
+def test_a_renewal_that_fails_after_its_claim_leaves_the_token_valid(make_service: MakeService, fakes: Fakes,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    token_id = issue(make_service)
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("the signer failed")
+
+    monkeypatch.setattr(fakes.provider, "issue", broken)
+    with pytest.raises(RuntimeError):
+        make_service().renew(rst(RequestType.RENEW, renew_target=TokenTarget(token_id)), principal())
+    assert fakes.tokens.get(token_id).status == "valid"  # type: ignore[union-attr]
+
+
 def test_an_expired_token_needs_renewing_ok(make_service: MakeService, fakes: Fakes) -> None:
     plain = issue(make_service)
     late_ok = issue(make_service, renewing=Renewing(allow=True, ok=True))

@@ -17,6 +17,7 @@ from bench.soak import serving
 from live import running
 from sts.home import DEMO_PASSWORD, DEMO_RP_ENDPOINT, DEMO_USER, init_home
 from sts.uris import SoapVersion, TrustVersion
+from sts.web.proxies import origin_of
 from sts.web.metrics import (BUCKETS, DIRECTORY_ENV, MAX_FAULT_CODES, Metrics, Snapshot, StoreSizes, may_scrape, render,
                              worker_directory)
 from trust_client import post, rst_envelope
@@ -166,7 +167,9 @@ def test_a_foreign_snapshot_file_is_left_out(tmp_path: Path) -> None:
     ("", {}, False, "", False),
 ])
 def test_who_may_scrape(client: str, headers: dict[str, str], public: bool, token: str, allowed: bool) -> None:
-    assert may_scrape(client, headers, public=public, token=token) is allowed
+    scope = {"client": (client, 40000) if client else None,
+             "headers": [(name.encode(), value.encode()) for name, value in headers.items()]}
+    assert may_scrape(origin_of(scope), headers.get("authorization", ""), public=public, token=token) is allowed
 
 
 def test_observe_is_cheap() -> None:
