@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -41,6 +42,8 @@ from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.sql import ClauseElement
 
 from sts.errors import RequestFailed
@@ -87,7 +90,15 @@ class _Scope:
             if committer is not None and committer.engine is self.engine and on_loop():
                 self.conn, self.borrowed = committer.connection(), True
             else:
-                self.conn = checkout(self.engine)
+                admission = _admission(self.engine)
+                if admission is not None:
+                    admission.enter()
+                try:
+                    self.conn = checkout(self.engine)
+                except BaseException:
+                    if admission is not None:
+                        admission.leave()
+                    raise
         return self.conn
 
     def release(self) -> None:
@@ -96,8 +107,57 @@ class _Scope:
             return
         if self.borrowed:
             _rollback_quietly(conn)  # a read left open (PostgreSQL) must not hold its snapshot
-        else:
+            return
+        try:
             conn.close()  # back to the pool, which rolls back whatever is still open
+        finally:
+            admission = _admission(self.engine)
+            if admission is not None:
+                admission.leave()
+
+
+class _Admission:
+    """At most ``pool_size`` request scopes hold a pooled connection at once.
+
+    A request in a worker thread holds its scope's connection and may need a second one for a moment (a
+    ``reading``/``writing`` transaction: a relying-party reload, a Cancel's status change). Were every pooled
+    connection held by a scope, each of those requests would wait for another's to come back, and all of them
+    would time out together. With scopes bounded by ``pool_size`` and the pool allowed as many again in overflow
+    (``create_postgres_engine``), a nested transaction always finds a connection; a request over the bound waits
+    here, holding none, as long as the pool would have let it wait."""
+
+    __slots__ = ("_slots", "_timeout")
+
+    def __init__(self, size: int, timeout: float) -> None:
+        self._slots = threading.BoundedSemaphore(size)
+        self._timeout = timeout
+
+    def enter(self) -> None:
+        if not self._slots.acquire(timeout=self._timeout):
+            raise PoolTimeout(f"no database connection for a request within {self._timeout:g} s "
+                              f"(database_pool_size requests were using the database)")
+
+    def leave(self) -> None:
+        self._slots.release()
+
+
+_ADMISSIONS: weakref.WeakKeyDictionary[Engine, _Admission | None] = weakref.WeakKeyDictionary()
+_ADMISSIONS_LOCK = threading.Lock()
+
+
+def _admission(engine: Engine) -> _Admission | None:
+    """The engine's admission bound: only for a server database's QueuePool (SQLite's connections are local)."""
+    try:
+        return _ADMISSIONS[engine]
+    except KeyError:
+        pass
+    with _ADMISSIONS_LOCK:
+        if engine not in _ADMISSIONS:
+            pool = engine.pool
+            server = engine.dialect.name != "sqlite" and isinstance(pool, QueuePool)
+            _ADMISSIONS[engine] = _Admission(pool.size(), pool.timeout()) if isinstance(pool, QueuePool) and server \
+                else None
+        return _ADMISSIONS[engine]
 
 
 _scope: ContextVar[_Scope | None] = ContextVar("sts_request_scope", default=None)
