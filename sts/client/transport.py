@@ -9,9 +9,23 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 
+class _Session(requests.Session):
+    """A session whose own ``verify`` (a CA file, or False) is what its requests use.
+
+    requests lets ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` override a session's ``verify``: a client told to trust
+    one CA file would check the server against the system's CAs instead, and refuse it. An explicit choice wins;
+    with the default (True) those variables still choose the bundle."""
+
+    def merge_environment_settings(self, url: Any, proxies: Any, stream: Any, verify: Any, cert: Any) -> Any:
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and self.verify is not True:
+            settings["verify"] = self.verify
+        return settings
+
+
 def make_transport(*, verify: bool | str = True, timeout: float = 30) -> Any:
     """A zeep Transport on a requests Session with ``verify`` (bool or CA bundle path) and ``timeout``."""
-    session = requests.Session()
+    session = _Session()
     session.verify = verify
     return importlib.import_module("zeep.transports").Transport(session=session, timeout=timeout, operation_timeout=timeout)
 
