@@ -35,7 +35,7 @@ from bench.soak import (DEMO_RP_ENDPOINT, SOAP, VERSION, Journal, envelope, faul
                         token_id_of)
 from servers.postgres import PostgresServer
 from servers.slapd import PASSWORD_ENV, READER_PASSWORD, Slapd
-from servers.softhsm import SoftHsm
+from servers.softhsm import SoftHsm, shared_softhsm
 from sts import ns
 from sts.client.trust import TrustClient, UsernameCredentials
 from sts.protocol.xmlsafe import parse
@@ -45,7 +45,7 @@ from sts.tokens.crypto.keys import load_certificate, load_private_key
 
 pytestmark = pytest.mark.xdist_group("farm")
 
-HSM_KEY = "sts-signing"
+HSM_KEY = "farm-signing"  # the test process's one SoftHSM2 token is shared: keys differ by label
 GIVEN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"
 WST = VERSION.value
 
@@ -83,7 +83,10 @@ def _sts(home: Path, env: dict[str, str], *args: str) -> str:
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
     root = tmp_path_factory.mktemp("farm")
-    with PostgresServer() as postgres, SoftHsm(root) as hsm, Slapd.started(root) as directory:
+    # SoftHSM2 lists its tokens once per process: a token deleted while the module is loaded breaks every later
+    # lookup in this process (GeneralError), so the farm's key goes on the process's one shared token.
+    hsm = shared_softhsm(root)
+    with PostgresServer() as postgres, Slapd.started(root) as directory:
         certificate = hsm.generate_key(HSM_KEY)
         env = _environment(postgres, hsm, directory)
         home_a, home_b = root / "node-a", root / "node-b"
