@@ -25,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -203,7 +203,23 @@ class HsmToken:
                 raise HsmError(f"the HSM could not sign with key {label!r}: {_reason(exc)}") from None
 
 
-class HsmRsaKey(rsa.RSAPrivateKey):
+class _TokenKey:
+    """What every HSM key refuses or shares: it never leaves the token, and a copy is the same handle."""
+
+    def private_numbers(self) -> NoReturn:
+        raise ValueError("an HSM key cannot be exported")
+
+    def private_bytes(self, *args: object, **kwargs: object) -> NoReturn:
+        raise ValueError("an HSM key cannot be exported")
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self  # a handle to the token's key: there is nothing to copy
+
+
+class HsmRsaKey(_TokenKey, rsa.RSAPrivateKey):
     """An RSA key on the token; signs PKCS#1 v1.5 with SHA-256 only (what the STS makes)."""
 
     def __init__(self, token: HsmToken, label: str, public: rsa.RSAPublicKey) -> None:
@@ -227,20 +243,8 @@ class HsmRsaKey(rsa.RSAPrivateKey):
     def decrypt(self, ciphertext: bytes, padding: padding.AsymmetricPadding) -> NoReturn:
         raise ValueError("the HSM signing key does not decrypt")
 
-    def private_numbers(self) -> NoReturn:
-        raise ValueError("an HSM key cannot be exported")
 
-    def private_bytes(self, *args: object, **kwargs: object) -> NoReturn:
-        raise ValueError("an HSM key cannot be exported")
-
-    def __copy__(self) -> HsmRsaKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> HsmRsaKey:
-        return self  # a handle to the token's key: there is nothing to copy
-
-
-class HsmEcKey(ec.EllipticCurvePrivateKey):
+class HsmEcKey(_TokenKey, ec.EllipticCurvePrivateKey):
     """A P-256 key on the token: the SHA-256 hash here, CKM_ECDSA on the token, DER out (as ``cryptography``)."""
 
     def __init__(self, token: HsmToken, label: str, public: ec.EllipticCurvePublicKey) -> None:
@@ -270,18 +274,6 @@ class HsmEcKey(ec.EllipticCurvePrivateKey):
 
     def exchange(self, algorithm: ec.ECDH, peer_public_key: ec.EllipticCurvePublicKey) -> NoReturn:
         raise ValueError("the HSM signing key does not do key agreement")
-
-    def private_numbers(self) -> NoReturn:
-        raise ValueError("an HSM key cannot be exported")
-
-    def private_bytes(self, *args: object, **kwargs: object) -> NoReturn:
-        raise ValueError("an HSM key cannot be exported")
-
-    def __copy__(self) -> HsmEcKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> HsmEcKey:
-        return self  # a handle to the token's key: there is nothing to copy
 
 
 HsmPrivateKey = HsmRsaKey | HsmEcKey
