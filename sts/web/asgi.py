@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
+from collections.abc import Callable
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import anyio
 import anyio.to_thread
@@ -41,6 +44,11 @@ from sts.web.proxies import BehindProxies, TrustedProxies, origin_of
 from sts.uris import SoapVersion
 from sts.runtime import Runtime, build_runtime
 from sts.xmltime import utcnow
+
+if TYPE_CHECKING:  # ldap3 is imported only when a directory is configured
+    from sts.store.ldap_directory import LdapUserStore
+
+_log = logging.getLogger(__name__)
 
 SOAP_PATHS = (
     "/services/sts",
@@ -110,6 +118,29 @@ class _Documents:
         return document
 
 
+async def _probe(check: Callable[[], str | None], timeout: float, name: str) -> str | None:
+    """``check()`` in a worker thread, bounded by ``timeout``: its problem, or None when healthy."""
+    problem: str | None = f"{name} did not answer in time"
+    with anyio.move_on_after(timeout):
+        try:
+            problem = await anyio.to_thread.run_sync(check, abandon_on_cancel=True)
+        except Exception:  # noqa: BLE001 - health is a yes/no answer
+            problem = f"{name} unavailable"
+    return problem
+
+
+def _directory_health(directory: LdapUserStore) -> Callable[[], str | None]:
+    def check() -> str | None:
+        try:
+            directory.ping()
+        except Exception as exc:  # noqa: BLE001 - any failure is "unavailable"; the reason goes to the log
+            _log.warning("health: the directory did not answer: %s", exc)
+            return "directory unavailable"
+        return None
+
+    return check
+
+
 def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bool = False) -> Starlette:
     """The ASGI app of one STS node.
 
@@ -170,14 +201,16 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
         return Response(documents.federation_metadata, media_type="application/samlmetadata+xml")
 
     async def healthz(request: Request) -> Response:
-        # Red when the database does not answer a cheap query within database_timeout_seconds (the thread of a
-        # hung probe is abandoned, not waited for); the reason is generic, its detail is in the log.
-        problem: str | None = "database did not answer in time"
-        with anyio.move_on_after(settings.database_timeout_seconds):
-            try:
-                problem = await anyio.to_thread.run_sync(runtime.stores.health, abandon_on_cancel=True)
-            except Exception:  # noqa: BLE001 - health is a yes/no answer
-                problem = "database unavailable"
+        # Red when the database does not answer a cheap query within database_timeout_seconds, or the directory
+        # (user_store) a search within ldap_timeout_seconds (the thread of a hung probe is abandoned, not waited
+        # for); the reason is generic, its detail is in the log. ?checks=database leaves the directory out: a load
+        # balancer that should keep nodes in during a directory outage (local users and certificates still work).
+        checks = request.query_params.get("checks", "database,directory").split(",")
+        problem = await _probe(runtime.stores.health, settings.database_timeout_seconds, "database")
+        if problem is None and runtime.directory is not None and "directory" in checks:
+            # A second beyond the directory's own timeout, so that a hung directory is reported by the store.
+            bound = settings.ldap_timeout_seconds + 1
+            problem = await _probe(_directory_health(runtime.directory), bound, "directory")
         if problem is not None:
             return Response(json.dumps({"status": "unavailable", "reason": problem}), 503,
                             media_type="application/json")
