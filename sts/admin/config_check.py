@@ -154,6 +154,30 @@ def transport_findings(settings: Settings, bind: Bind | None) -> list[Finding]:
                          "is 0): passwords can be guessed as fast as the server answers",
             "remove both settings from sts.toml (defaults 100 and 2000 ms)"))
     findings.extend(_metrics_findings(settings))
+    findings.extend(_farm_findings(settings))
+    return findings
+
+
+def _farm_findings(settings: Settings) -> list[Finding]:
+    """Behind a load balancer and with a directory: who is believed, and how passwords reach the directory."""
+    findings = []
+    everyone = [entry for entry in settings.trusted_proxies
+                if ipaddress.ip_network(entry, strict=False).prefixlen == 0]
+    if everyone:
+        findings.append(Finding(
+            "transport", f"trusted_proxies holds {', '.join(everyone)}: every client may claim any address "
+                         "(X-Forwarded-For) and any certificate (client_cert_header)",
+            "list only the load balancers' addresses or networks, e.g. trusted_proxies = [\"10.0.0.0/24\"]"))
+    if settings.client_cert_header and not settings.trusted_proxies:
+        findings.append(Finding(
+            "transport", f"client_cert_header = \"{settings.client_cert_header}\" is never read: no trusted_proxies "
+                         "are set, so certificatetransport behind the proxy refuses every client",
+            "set trusted_proxies to the TLS proxies that send the header"))
+    if settings.user_store.lower().startswith("ldap://") and not settings.ldap_start_tls:
+        findings.append(Finding(
+            "transport", f"user_store {settings.user_store} without StartTLS: directory users' passwords cross the "
+                         "network in clear to the directory",
+            "use ldaps:// or set ldap_start_tls = true"))
     return findings
 
 

@@ -172,3 +172,16 @@ def test_an_unreadable_certificate_or_key_is_a_finding_not_a_traceback(home: Pat
     findings = check_configuration(context(home))
     assert [f.area for f in findings] == ["certificates"]
     assert "cannot be read" in findings[0].problem
+
+
+def test_farm_settings_that_believe_anyone_or_send_passwords_in_clear(home: Path) -> None:
+    findings = check_configuration(context(home, trusted_proxies=("10.0.0.0/24", "0.0.0.0/0")))
+    assert areas(findings) == ["transport"] and "0.0.0.0/0" in findings[0].problem
+    (unread,) = check_configuration(context(home, client_cert_header="X-SSL-Client-Cert"))
+    assert "never read" in unread.problem and "trusted_proxies" in unread.fix
+    assert check_configuration(context(home, client_cert_header="X-SSL-Client-Cert",
+                                       trusted_proxies=("10.0.0.0/24",))) == []
+    (clear,) = check_configuration(context(home, user_store="ldap://ldap.example"))
+    assert "in clear" in clear.problem and "ldaps://" in clear.fix
+    assert check_configuration(context(home, user_store="ldap://ldap.example", ldap_start_tls=True)) == []
+    assert check_configuration(context(home, user_store="ldaps://ldap.example")) == []
