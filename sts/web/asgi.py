@@ -37,10 +37,10 @@ from sts.web.metadata.mex import MetadataExchange
 from sts.web.metadata.wsdl import render_wsdl
 from sts.web.metrics import Metrics, MetricsEndpoint
 from sts.web.request_log import RequestObserver
-from sts.model import RequestContext
 from sts.web.pipeline import SoapResponse
-from sts.web.soap_http import SoapEndpoint, SoapPostsFirst, fault, read_limited, soap_version, too_large, transport_actions
-from sts.web.proxies import BehindProxies, TrustedProxies, origin_of
+from sts.web.soap_http import (SoapEndpoint, SoapPostsFirst, fault, read_limited, request_context, soap_version,
+                               too_large)
+from sts.web.proxies import BehindProxies, TrustedProxies
 from sts.uris import SoapVersion
 from sts.runtime import Runtime, build_runtime
 from sts.xmltime import utcnow
@@ -155,23 +155,6 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
     client_certificates = client_certificates or bool(settings.client_cert_header and settings.trusted_proxies)
     documents = _Documents(runtime, client_certificates)
 
-    def _context(request: Request, version: SoapVersion, *, certificate_transport: bool,
-                 announced: bool = True) -> RequestContext:
-        origin = origin_of(request.scope)
-        return RequestContext(
-            remote=origin.client,
-            tls=request.url.scheme == "https",
-            loopback_bind=loopback_bind and not origin.forwarded,
-            received_at=utcnow(),
-            soap_version=version,
-            tls_client_cert_der=origin.certificate(request.scope) if certificate_transport else None,
-            certificate_transport=certificate_transport,
-            client_certificates=client_certificates,
-            soap_version_announced=announced,
-            transport_actions=transport_actions(request.headers.getlist("soapaction"),
-                                                request.headers.get("content-type", "")),
-        )
-
     async def service_get(request: Request) -> Response:
         if "xsd" in request.query_params:
             document = load_xsd_for_serving(request.query_params["xsd"], documents.base)
@@ -190,7 +173,9 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
         # Tolerant: a MEX Get with another content type is answered in SOAP 1.2 (whatever its envelope says).
         announced = soap_version(request.headers.get("content-type", ""))
         version = announced or SoapVersion.SOAP12
-        ctx = _context(request, version, certificate_transport=False, announced=announced is not None)
+        ctx = request_context(request.scope, version, loopback_bind=loopback_bind,
+                              client_certificates=client_certificates, certificate_transport=False,
+                              announced=announced is not None)
         body = await read_limited(request.receive, request.headers.get("content-length", ""),
                                   settings.max_request_bytes)
         if body is None:

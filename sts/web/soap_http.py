@@ -81,20 +81,31 @@ class SoapEndpoint:
         return fault(not_recorded(), ctx.soap_version)
 
     def _context(self, scope: Scope, headers: _Headers, version: SoapVersion) -> RequestContext:
-        origin = origin_of(scope)
-        return RequestContext(
-            remote=origin.client,
-            tls=scope.get("scheme") == "https",
-            loopback_bind=self._loopback_bind and not origin.forwarded,
-            received_at=utcnow(),
-            soap_version=version,
-            # Only certificatetransport authenticates by it: others skip reading (maybe parsing) it.
-            tls_client_cert_der=origin.certificate(scope) if self._certificate_transport else None,
-            certificate_transport=self._certificate_transport,
-            client_certificates=self._client_certificates,
-            soap_version_announced=True,
-            transport_actions=transport_actions(headers.all(b"soapaction"), headers.first(b"content-type")),
-        )
+        return request_context(scope, version, loopback_bind=self._loopback_bind,
+                               client_certificates=self._client_certificates,
+                               certificate_transport=self._certificate_transport, headers=headers)
+
+
+def request_context(scope: Scope, version: SoapVersion, *, loopback_bind: bool, client_certificates: bool,
+                    certificate_transport: bool, announced: bool = True,
+                    headers: _Headers | None = None) -> RequestContext:
+    """What the pipeline knows of a SOAP request's transport, for every route that runs one (the SOAP endpoints and
+    the MEX POST): the client as ``sts.web.proxies`` decided, and a forwarded request is never a loopback one."""
+    origin = origin_of(scope)
+    headers = headers if headers is not None else _Headers(scope.get("headers", []))
+    return RequestContext(
+        remote=origin.client,
+        tls=scope.get("scheme") == "https",
+        loopback_bind=loopback_bind and not origin.forwarded,
+        received_at=utcnow(),
+        soap_version=version,
+        # Only certificatetransport authenticates by it: others skip reading (maybe parsing) it.
+        tls_client_cert_der=origin.certificate(scope) if certificate_transport else None,
+        certificate_transport=certificate_transport,
+        client_certificates=client_certificates,
+        soap_version_announced=announced,
+        transport_actions=transport_actions(headers.all(b"soapaction"), headers.first(b"content-type")),
+    )
 
 
 class SoapPostsFirst:
