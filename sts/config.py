@@ -19,6 +19,9 @@ CLIENT_PROOFS = ("username", "signature", "either")
 LOG_FORMATS = ("text", "json")
 KEY_SOURCES = ("files", "database", "pkcs11")
 CLIENT_CERT_HEADER_FORMATS = ("escaped-pem", "xfcc")
+#: The settings that name one of a few choices, and the choices (checked when the settings are read).
+_CHOICES = {"client_proof": CLIENT_PROOFS, "log_format": LOG_FORMATS, "key_source": KEY_SOURCES,
+            "client_cert_header_format": CLIENT_CERT_HEADER_FORMATS}
 
 
 @dataclass(frozen=True)
@@ -197,19 +200,14 @@ def load_settings(home: Path) -> Settings:
         if env is not None:
             values[name] = env
     coerced: dict[str, Any] = {k: _coerce(known[k].type, k, v) for k, v in values.items()}
-    if coerced.get("client_proof", CLIENT_PROOFS[-1]) not in CLIENT_PROOFS:
-        raise ValueError(f"setting client_proof must be one of {', '.join(CLIENT_PROOFS)}, "
-                         f"not {coerced['client_proof']!r}")
-    if coerced.get("log_format", LOG_FORMATS[0]) not in LOG_FORMATS:
-        raise ValueError(f"setting log_format must be one of {', '.join(LOG_FORMATS)}, not {coerced['log_format']!r}")
     for entry in coerced.get("trusted_proxies", ()):
         try:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
             raise ValueError(f"setting trusted_proxies: {entry!r} is not an IP address or network (e.g. 10.0.0.5 or "
                              f"10.0.0.0/8)") from None
-    for name, allowed in (("key_source", KEY_SOURCES), ("client_cert_header_format", CLIENT_CERT_HEADER_FORMATS)):
-        if coerced.get(name, allowed[0]) not in allowed:
+    for name, allowed in _CHOICES.items():
+        if name in coerced and coerced[name] not in allowed:
             raise ValueError(f"setting {name} must be one of {', '.join(allowed)}, not {coerced[name]!r}")
     return replace(settings, **coerced)
 
