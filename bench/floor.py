@@ -54,8 +54,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # `python bench/floor.py` from any directory
 
-from bench.server import STS_PATH, Session  # noqa: E402
-from bench.soak import kill_group, stop_server, wait_until_answering  # noqa: E402
+from bench.server import STS_PATH, Session, stop  # noqa: E402
+from bench.soak import wait_until_answering  # noqa: E402
 from sts.config import load_settings  # noqa: E402
 from sts.home import DEMO_CLAIMS, DEMO_PASSWORD, DEMO_RP_ENDPOINT, DEMO_USER  # noqa: E402
 from sts.tokens.keyring import Keyring  # noqa: E402
@@ -338,10 +338,7 @@ def floor_serving(home: Path) -> Iterator[Session]:
             wait_until_answering(session.base_url, process)
             yield session
         finally:
-            try:
-                stop_server(process, timeout=30)
-            except RuntimeError:
-                kill_group(process)
+            stop(process)
 
 
 def main(argv: list[str] | None = None) -> None:

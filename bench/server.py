@@ -7,6 +7,7 @@ of a server: a session is one, and so is a farm of them (bench.farm).
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,10 +85,15 @@ def serving(home: Path, workers: int, env: dict[str, str] | None = None) -> Iter
         _wait_for_workers(session)
         yield session
     finally:
-        try:
-            stop_server(process, timeout=30)
-        except RuntimeError:
-            kill_group(process)
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL to the process group if it does not exit within 30 s."""
+    try:
+        stop_server(process, timeout=30)
+    except RuntimeError:
+        kill_group(process)
 
 
 def _wait_for_workers(session: Session, timeout: float = 60) -> None:
