@@ -14,6 +14,7 @@ os.environ.setdefault("STS_PASSWORD_HASH_N", "16")
 
 from live import LiveServer, start_server  # noqa: E402
 from servers.postgres import PostgresServer  # noqa: E402
+from servers.slapd import Slapd  # noqa: E402
 from sts.home import DEMO_PASSWORD, DEMO_RP_ENDPOINT, DEMO_USER, init_home  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -53,6 +54,13 @@ def live_sts(sts_home: Path) -> Iterator[LiveServer]:
 @pytest.fixture(scope="session")
 def demo() -> dict[str, str]:
     return {"user": DEMO_USER, "password": DEMO_PASSWORD, "rp": DEMO_RP_ENDPOINT}
+
+
+@pytest.fixture(scope="session")
+def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
+    """A throwaway OpenLDAP server with the test users of fixtures/ldap (``servers.slapd``), for the session."""
+    with Slapd.started(tmp_path_factory.mktemp("ldap")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

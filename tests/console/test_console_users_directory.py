@@ -19,12 +19,6 @@ from sts.store.ldap_directory import ROLE_CLAIM
 GIVEN = f"{CLAIMS}/givenname"
 
 
-@pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
-    with Slapd.started(tmp_path_factory.mktemp("ldap")) as server:
-        yield server
-
-
 @pytest.fixture
 def runtime(console_home: Path, slapd: Slapd) -> Iterator[Runtime]:
     """The console's runtime (tests/console/conftest.py) with the test directory as ``user_store``."""

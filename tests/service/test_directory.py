@@ -32,12 +32,6 @@ GIVEN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"
 DIGEST_REASON = "PasswordText"
 
 
-@pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
-    with Slapd.started(tmp_path_factory.mktemp("ldap")) as server:
-        yield server
-
-
 def _runtime(home: Path, **overrides: Any) -> Runtime:
     return build_runtime(replace(load_settings(home), **overrides))
 

@@ -21,12 +21,6 @@ EMPLOYEE_TYPE = "http://schemas.example.test/claims/employeetype"
 ONEIL = "o'neil, (ops)*\\"
 
 
-@pytest.fixture(scope="module")
-def slapd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Slapd]:
-    with Slapd.started(tmp_path_factory.mktemp("ldap")) as server:
-        yield server
-
-
 def make_store(slapd: Slapd, **overrides: Any) -> LdapUserStore:
     settings = replace(Settings(home=Path(".")), **slapd.settings(**overrides))
     return LdapUserStore.from_settings(settings)
