@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import timedelta
 from pathlib import Path
@@ -196,7 +197,7 @@ def load_settings(home: Path) -> Settings:
     if unknown:
         raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}")
     for name in known:
-        env = os.environ.get(f"STS_{name.upper()}")
+        env = os.environ.get(env_name(name))
         if env is not None:
             values[name] = env
     coerced: dict[str, Any] = {k: _coerce(known[k].type, k, v) for k, v in values.items()}
@@ -210,6 +211,24 @@ def load_settings(home: Path) -> Settings:
         if name in coerced and coerced[name] not in allowed:
             raise ValueError(f"setting {name} must be one of {', '.join(allowed)}, not {coerced[name]!r}")
     return replace(settings, **coerced)
+
+
+def env_name(setting: str) -> str:
+    """The environment variable that overrides ``setting`` (``database_url`` -> ``STS_DATABASE_URL``)."""
+    return f"STS_{setting.upper()}"
+
+
+def environment_for(values: Mapping[str, object]) -> dict[str, str]:
+    """``values`` (setting: value) as the environment variables ``load_settings`` reads back: how every node of a
+    farm gets the same settings. A list is written comma-separated; booleans as true/false."""
+    def text(value: object) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, (tuple, list)):
+            return ",".join(str(item) for item in value)
+        return str(value)
+
+    return {env_name(name): text(value) for name, value in values.items()}
 
 
 def _coerce(kind: object, name: str, value: object) -> object:

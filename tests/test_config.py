@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sts.config import _CHOICES, load_settings
+from sts.config import _CHOICES, environment_for, load_settings
 
 
 @pytest.mark.parametrize("name", sorted(_CHOICES))
@@ -40,3 +40,13 @@ def test_the_farm_settings_come_from_the_environment_as_a_node_gets_them(tmp_pat
     assert settings.trusted_proxies == ("10.0.0.0/8", "192.0.2.7")
     assert settings.key_source == "pkcs11"
     assert settings.ldap_claims == ("givenname=givenName", "emailaddress=mail")
+
+
+def test_settings_written_as_environment_variables_read_back_the_same(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    values = {"trusted_proxies": ("10.0.0.0/8", "192.0.2.7"), "ldap_start_tls": True, "ldap_pool_size": 7,
+              "user_store": "ldaps://ldap.example", "ldap_claims": ("givenname=givenName", "emailaddress=mail")}
+    for variable, value in environment_for(values).items():
+        monkeypatch.setenv(variable, value)
+    settings = load_settings(tmp_path)
+    assert {name: getattr(settings, name) for name in values} == values

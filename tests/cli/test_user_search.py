@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from servers.slapd import PASSWORD_ENV, READER_PASSWORD, Slapd
+from sts.config import environment_for
 from sts.home import init_home
 
 
@@ -18,9 +19,7 @@ def _sts(home: Path, env: dict[str, str], *args: str, drop: str = "") -> subproc
 
 
 def _environment(directory: Slapd) -> dict[str, str]:
-    settings = directory.settings()
-    return {f"STS_{name.upper()}": ",".join(value) if isinstance(value, tuple) else str(value)
-            for name, value in settings.items()}
+    return environment_for(directory.settings())
 
 
 def test_search_lists_directory_users_with_their_claims_and_list_stays_local(tmp_path: Path) -> None:

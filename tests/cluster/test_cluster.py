@@ -38,6 +38,7 @@ from servers.slapd import PASSWORD_ENV, READER_PASSWORD, Slapd
 from servers.softhsm import SoftHsm, shared_softhsm
 from sts import ns
 from sts.client.trust import TrustClient, UsernameCredentials
+from sts.config import environment_for
 from sts.protocol.xmlsafe import parse
 from sts.rp.verifier import TokenVerifier
 from sts.store.ldap_directory import ROLE_CLAIM
@@ -66,9 +67,7 @@ class Farm:
 def _environment(postgres: PostgresServer, hsm: SoftHsm, directory: Slapd) -> dict[str, str]:
     """What every node of the farm gets: one database, one HSM key, one directory, one key-encryption key."""
     settings: dict[str, object] = {"database_url": postgres.url, **hsm.settings(HSM_KEY), **directory.settings()}
-    env = {f"STS_{name.upper()}": ",".join(value) if isinstance(value, tuple) else str(value)
-           for name, value in settings.items()}
-    return {**env, **hsm.environment(), PASSWORD_ENV: READER_PASSWORD, "STS_PASSWORD_HASH_N": "16",
+    return {**environment_for(settings), **hsm.environment(), PASSWORD_ENV: READER_PASSWORD, "STS_PASSWORD_HASH_N": "16",
             "STS_KEY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode("ascii")}
 
 
