@@ -6,7 +6,8 @@ not fill it in, so an app cannot see the certificate a client presented in the h
 own h11 protocol with one addition: when a TLS connection is made, every request on it carries the extension.
 :class:`TlsHttpToolsProtocol` does the same for uvicorn's httptools protocol (a C parser, ≈ 10× cheaper per
 request than h11); ``http_protocol()`` picks it when httptools is installed. Select one with
-``uvicorn.Config(http=...)``; each is a plain subclass, so nothing else about uvicorn changes. Over plain HTTP
+``uvicorn.Config(http=...)``; each is a plain subclass that also never loses an answer to a TCP reset at shutdown
+or when closing with input unread (``sts.web.draining``). Over plain HTTP
 the scope is left as uvicorn builds it.
 
 Only the leaf certificate is reported: Python before 3.13 has no API for the peer's chain. The handshake
@@ -36,6 +37,8 @@ from typing import Any
 from cryptography import x509
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from sts.web.draining import Draining
+
 __all__ = ["TlsH11Protocol", "TlsHttpToolsProtocol", "certificate_from_header", "client_cert_der", "http_protocol",
            "ssl_options", "tls_extension"]
 
@@ -52,7 +55,7 @@ def _carry_client_certificate(protocol: Any, transport: asyncio.Transport) -> No
         protocol.app = _with_extension(protocol.app, tls_extension(ssl_object, protocol.config.ssl_certfile))
 
 
-class TlsH11Protocol(H11Protocol):
+class TlsH11Protocol(Draining, H11Protocol):
     """uvicorn's h11 protocol, adding ``scope["extensions"]["tls"]`` on TLS connections (one instance a connection)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -68,7 +71,7 @@ except ImportError:  # httptools is not installed: h11 it is
 
 if HttpToolsProtocol is not None:
 
-    class TlsHttpToolsProtocol(HttpToolsProtocol):
+    class TlsHttpToolsProtocol(Draining, HttpToolsProtocol):
         """uvicorn's httptools protocol, adding ``scope["extensions"]["tls"]`` on TLS connections."""
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]

@@ -1,0 +1,125 @@
+"""HTTP connections that end without losing an answer: at a graceful shutdown, and when closed with input unread.
+
+Two ways a client that did everything right could get a TCP reset instead of the STS's answer, both from uvicorn's
+plain protocols:
+
+* **Shutdown.** On SIGTERM uvicorn closes every connection that has no request in progress. A connection whose
+  request has already arrived but is not yet parsed (it waits in the kernel while the event loop finishes other
+  work) counts as idle, and closing a socket with unread input makes the kernel send RST: the request is lost
+  although it reached the server before the signal. Here such a connection is answered, then closed.
+* **Closing with input unread.** When the server answers and closes while the client is still sending (a request
+  cut at ``graceful_shutdown_seconds`` gets uvicorn's 500, an error answered before the body was read), the same
+  RST can reach the client before it has read the answer, and the client sees only "connection reset". Here the
+  connection closes in the "lingering" way web servers use (nginx's ``lingering_close``): the answer is sent, the
+  write side is shut (the client sees the end of the answer), the rest of the input is read and dropped, and the
+  socket closes when the client closes its side (asyncio closes a transport whose peer sent EOF) or after :data:`LINGER_SECONDS`.
+
+``Draining`` is a mixin for uvicorn's httptools and h11 protocols (``sts.web.tls`` builds the classes
+``sts serve`` runs); it relies only on what both share: ``transport``, ``cycle`` (with ``more_body``,
+``response_complete`` and ``keep_alive``), ``data_received`` and ``shutdown``.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import fcntl
+import termios
+from typing import Any
+
+__all__ = ["Draining", "LINGER_SECONDS", "unread_bytes"]
+
+#: How long a closing connection keeps reading (and dropping) what the client still sends, at most.
+LINGER_SECONDS = 2.0
+
+
+def unread_bytes(transport: asyncio.BaseTransport) -> int:
+    """How many bytes wait in the kernel's receive queue of the transport's socket (0 when it cannot tell)."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return 0
+    try:
+        fd = sock.fileno()
+        if fd < 0:
+            return 0
+        count = array.array("i", [0])
+        fcntl.ioctl(fd, termios.FIONREAD, count)
+        return int(count[0])
+    except (OSError, ValueError):
+        return 0
+
+
+class _LingeringTransport:
+    """The protocol's transport, whose ``close()`` lingers while the client may still be sending."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: Draining) -> None:
+        self._transport = transport
+        self._protocol = protocol
+        self._lingering = False
+        self._deadline: asyncio.TimerHandle | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+    def is_closing(self) -> bool:
+        return self._lingering or self._transport.is_closing()
+
+    def close(self) -> None:
+        if self._lingering or self._transport.is_closing():
+            return
+        if not self._protocol.expects_input() and unread_bytes(self._transport) == 0:
+            self._transport.close()
+            return
+        self._lingering = True
+        self._protocol.discard_input()
+        if self._transport.can_write_eof():
+            self._transport.write_eof()  # after the answer already buffered: the client sees its end
+        self._transport.resume_reading()
+        self._deadline = asyncio.get_running_loop().call_later(LINGER_SECONDS, self._transport.close)
+
+    def closed(self) -> None:
+        """The connection is gone: stop the lingering deadline."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+
+class Draining:
+    """Mixin (first base) for uvicorn's HTTP protocols: see the module's docstring."""
+
+    transport: Any
+    cycle: Any
+    _discarding = False
+    _close_after_request = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(_LingeringTransport(transport, self))  # type: ignore[misc]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if isinstance(self.transport, _LingeringTransport):
+            self.transport.closed()
+        super().connection_lost(exc)  # type: ignore[misc]
+
+    def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
+        super().data_received(data)  # type: ignore[misc]
+        if self._close_after_request and self.cycle is not None:
+            self.cycle.keep_alive = False
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown, except that a request which has arrived but is not parsed yet is answered
+        (then the connection closes) instead of being reset with the connection."""
+        idle = self.cycle is None or self.cycle.response_complete
+        if idle and unread_bytes(self.transport) > 0:
+            self._close_after_request = True
+            return
+        super().shutdown()  # type: ignore[misc]
+
+    def expects_input(self) -> bool:
+        """Whether the request being read still has body to come."""
+        cycle = self.cycle
+        return cycle is not None and bool(getattr(cycle, "more_body", False))
+
+    def discard_input(self) -> None:
+        self._discarding = True
