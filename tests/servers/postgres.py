@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from servers.freezing import freeze, thaw
+
 BIN_DIR = Path("/usr/lib/postgresql/15/bin")
 SERVER_USER = "postgres"  # the unprivileged account the Debian package creates
 MISSING = "PostgreSQL 15 is not installed ({path} is missing): `make deps` installs postgresql-15"
@@ -119,12 +121,10 @@ class PostgresServer:
 
     def pause(self) -> None:
         """Freeze every server process (SIGSTOP): connections hang instead of failing, as with a stuck server."""
-        for pid in self._server_pids():
-            _signal(pid, signal.SIGSTOP)
+        freeze(self._server_pids())  # returns once every process has really stopped (tests/servers/freezing.py)
 
     def resume(self) -> None:
-        for pid in self._server_pids():
-            _signal(pid, signal.SIGCONT)
+        thaw(self._server_pids())
         if self._process is not None:
             # runuser stops itself when its child stops (as a shell's job would): wake it too.
             _signal(self._process.pid, signal.SIGCONT)

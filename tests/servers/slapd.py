@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+
+from servers.freezing import freeze, thaw
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
@@ -202,11 +204,11 @@ class Slapd:
     @contextmanager
     def paused(self) -> Iterator[None]:
         """A directory that is up but never answers (SIGSTOP: the kernel still accepts connections)."""
-        self.process.send_signal(signal.SIGSTOP)
+        freeze([self.process.pid])  # returns once slapd has really stopped (tests/servers/freezing.py)
         try:
             yield
         finally:
-            self.process.send_signal(signal.SIGCONT)
+            thaw([self.process.pid])
 
 
 def _run(command: list[str]) -> None:
