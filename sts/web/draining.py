@@ -57,6 +57,11 @@ class _LingeringTransport:
         self._protocol = protocol
         self._lingering = False
         self._deadline: asyncio.TimerHandle | None = None
+        # Bound once: every answer's writes come through here, and __getattr__ per call would cost each request.
+        self.write = transport.write
+        self.get_extra_info = transport.get_extra_info
+        self.pause_reading = transport.pause_reading
+        self.resume_reading = transport.resume_reading
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
