@@ -97,7 +97,7 @@ class Draining:
     _discarding = False
     _close_after_request = False
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(_LingeringTransport(transport, self))  # type: ignore[misc]
 
     def connection_lost(self, exc: Exception | None) -> None:
