@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sts.admin.base import AdminContext, InvalidInput
-from sts.service.claim_dictionary import short_name
+from sts.claim_dictionary import short_name
 from sts.store.audit import AuditRecord, AuditTrail
 
 DEFAULT_LIMIT = 200

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sts.admin.base import InvalidInput
 from sts.errors import RequestFailed
 from sts.model import RelyingParty, UserRecord
-from sts.service.claim_dictionary import UnknownClaimName, resolve_claim, short_name
+from sts.claim_dictionary import UnknownClaimName, resolve_claim, short_name
 from sts.service.explain import Explanation, explain_issuance
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from sts.admin.base import (Actor, AdminContext, Change, Conflict, InvalidFields
 from sts.admin.certificates import certificate_pem, read_certificate, summarize_pem
 from sts.admin.rp_metadata import RpMetadata, load_rp_metadata, read_rp_metadata
 from sts.model import ANY_CLAIM, RelyingParty
-from sts.service.claim_dictionary import UnknownClaimName, resolve_claim
+from sts.claim_dictionary import UnknownClaimName, resolve_claim
 from sts.store.relying_parties import check_endpoint
 
 T = TypeVar("T")

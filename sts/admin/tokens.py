@@ -13,7 +13,7 @@ from typing import Any
 from sts.admin.base import Actor, AdminContext, Change, Conflict, InvalidInput, NotFound, record_change
 from sts.admin.base import refusals_audited
 from sts.model import TokenRecord
-from sts.service.claim_dictionary import short_name
+from sts.claim_dictionary import short_name
 
 EMPTY = "—"
 STATUSES = ("valid", "cancelled", "renewed")

@@ -19,7 +19,7 @@ from sts.admin.base import (Actor, AdminContext, AdminError, Change, Conflict, I
                             record_change, refusals_audited)
 from sts.model import UserRecord
 from sts.store.password_policy import record_policy
-from sts.service.claim_dictionary import UnknownClaimName, resolve_claim
+from sts.claim_dictionary import UnknownClaimName, resolve_claim
 
 if TYPE_CHECKING:  # ldap3 is imported only when a directory is searched
     from sts.store.ldap_directory import DirectorySearch, LdapUserStore

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import click
 
-from sts.service.claim_dictionary import resolve_claim
+from sts.claim_dictionary import resolve_claim
 
 from sts.uris import SoapVersion, TrustVersion
 

@@ -14,7 +14,7 @@ import click
 from sts.admin import users as core
 from sts.admin.base import Actor
 from sts.cli.context import _Context, _echo_claims, admin_context, admin_errors, echo_warnings, pass_ctx
-from sts.service.claim_dictionary import KNOWN_CLAIMS
+from sts.claim_dictionary import KNOWN_CLAIMS
 
 _CLAIM_HELP = "A claim as NAME=VALUE (a short name such as givenname, emailaddress, role, or a full URI); repeat " \
               "for more. `sts user claims` lists the short names."

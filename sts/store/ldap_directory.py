@@ -47,7 +47,7 @@ with warnings.catch_warnings():
 from sts.errors import RequestFailed
 from sts.model import Claim, UserRecord
 from sts.offload import heavy
-from sts.service.claim_dictionary import BY_NAME, UnknownClaimName, resolve_claim
+from sts.claim_dictionary import BY_NAME, UnknownClaimName, resolve_claim
 
 if TYPE_CHECKING:
     from sts.config import Settings

@@ -12,7 +12,7 @@ from signing import key_pem, make_client
 from sts.admin import clients as core
 from sts.admin.algorithms import LEGACY
 from sts.admin.base import Actor, AdminContext, Conflict, InvalidFields, InvalidInput, NotFound, field_errors
-from sts.service.claim_dictionary import BY_NAME
+from sts.claim_dictionary import BY_NAME
 from sts.store.audit import AuditRecord
 from sts.tokens.crypto.keys import fingerprint_sha256
 

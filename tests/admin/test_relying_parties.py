@@ -17,7 +17,7 @@ from sts.admin.base import (Actor, AdminContext, ConfirmationRequired, Conflict,
                             field_errors)
 from sts.admin.relying_parties import RelyingPartyPolicy, Rollover
 from sts.model import ANY_CLAIM
-from sts.service.claim_dictionary import BY_NAME
+from sts.claim_dictionary import BY_NAME
 from sts.store.audit import AuditRecord, AuditTrail
 from sts.tokens.crypto.keys import fingerprint_sha256, load_certificate
 from sts.uris import DataEncryption, KeyType, SignatureAlgorithm, TokenType

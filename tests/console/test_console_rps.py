@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from sts.cli.main import main
 from sts.runtime import Runtime
-from sts.service.claim_dictionary import BY_NAME
+from sts.claim_dictionary import BY_NAME
 from sts.store.audit import AuditTrail
 
 EMAIL = BY_NAME["emailaddress"].uri

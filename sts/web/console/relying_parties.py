@@ -20,7 +20,7 @@ from sts.admin.base import AdminError, ConfirmationRequired, NotFound, field_err
 from sts.admin.certificates import MAX_CERTIFICATE_BYTES
 from sts.admin.rp_metadata import MAX_METADATA_BYTES
 from sts.model import RelyingParty
-from sts.service.claim_dictionary import KNOWN_CLAIMS
+from sts.claim_dictionary import KNOWN_CLAIMS
 from sts.web.console import forms
 from sts.web.console.core import ConsoleCore, _form_values, _now, _text
 

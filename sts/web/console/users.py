@@ -14,7 +14,7 @@ from starlette.responses import RedirectResponse, Response
 from sts.admin import users as core
 from sts.admin.base import Actor, AdminContext, AdminError, field_errors
 from sts.model import UserRecord
-from sts.service.claim_dictionary import KNOWN_CLAIMS, short_name
+from sts.claim_dictionary import KNOWN_CLAIMS, short_name
 from sts.web.console.core import ConsoleCore, _form_values, _text
 
 # What the claim pickers offer (short name, URI, description); any URI may still be typed.
