@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import os
+import ssl
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -61,7 +62,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         base = f"https://127.0.0.1:{port}"
         try:
-            with httpx.Client(verify=cert) as client:
+            with httpx.Client(verify=ssl.create_default_context(cafile=cert)) as client:
                 wait_healthy(base, process, client=client)
             yield f"{base}/services/sts", cert, home
         finally:
