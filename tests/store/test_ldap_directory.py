@@ -68,7 +68,7 @@ def test_an_empty_password_is_refused_before_any_bind(store: LdapUserStore, slap
     with slapd.paused():  # a bind would hang until the timeout: the refusal must come without one
         started = time.monotonic()
         assert not store.check_password("carol", "")
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 0.75 * store.config.timeout  # well inside the wait a bind would take
 
 
 @pytest.mark.parametrize("name", ["*)(uid=*", "*", "carol)(|(uid=*", "c*", "carol\x00", "*)(objectClass=*"])
@@ -156,7 +156,7 @@ def test_a_directory_that_is_down_fails_fast_as_unavailable(slapd: Slapd) -> Non
     started = time.monotonic()
     with pytest.raises(DirectoryUnavailable):
         down.check_password("carol", "carol-pass-1")
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 0.75 * down.config.timeout  # refused at once, not the connect timeout
 
 
 def test_a_directory_that_does_not_answer_times_out(slapd: Slapd) -> None:
