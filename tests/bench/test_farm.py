@@ -5,6 +5,10 @@ smoke timing), asserting nothing about speed. PostgreSQL 15 must be installed (`
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +54,14 @@ def test_the_home_keeps_its_state_in_postgresql(bench: Bench) -> None:
     assert 'database_url = "postgresql+psycopg://' in config
     assert not (bench.directory / "farm" / "sts.db").exists()  # no SQLite file made beside it
     assert (bench.directory / "farm" / "sts.toml").stat().st_mode & 0o077 == 0
+
+
+def test_the_launcher_loads_the_way_make_bench_loads_it() -> None:
+    """`make bench` runs bench/run.py without tests/ on sys.path, and loads tests/servers/postgres.py by path: the
+    launcher must load without the test helpers (here they are importable, so only a separate process can tell)."""
+    root = Path(__file__).resolve().parents[2]
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", "from bench.farm import postgres_launcher; "
+                           "print(postgres_launcher().PostgresServer.__name__)"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "PostgresServer", done.stderr[-2000:]

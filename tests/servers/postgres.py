@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from servers.freezing import freeze, thaw
-
 BIN_DIR = Path("/usr/lib/postgresql/15/bin")
 SERVER_USER = "postgres"  # the unprivileged account the Debian package creates
 MISSING = "PostgreSQL 15 is not installed ({path} is missing): `make deps` installs postgresql-15"
@@ -121,9 +119,13 @@ class PostgresServer:
 
     def pause(self) -> None:
         """Freeze every server process (SIGSTOP): connections hang instead of failing, as with a stuck server."""
+        from servers.freezing import freeze  # here, not at the top: bench/farm.py loads this file by path alone
+
         freeze(self._server_pids())  # returns once every process has really stopped (tests/servers/freezing.py)
 
     def resume(self) -> None:
+        from servers.freezing import thaw
+
         thaw(self._server_pids())
         if self._process is not None:
             # runuser stops itself when its child stops (as a shell's job would): wake it too.
