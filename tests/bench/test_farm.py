@@ -56,12 +56,15 @@ def test_the_home_keeps_its_state_in_postgresql(bench: Bench) -> None:
     assert (bench.directory / "farm" / "sts.toml").stat().st_mode & 0o077 == 0
 
 
-def test_the_launcher_loads_the_way_make_bench_loads_it() -> None:
-    """`make bench` runs bench/run.py without tests/ on sys.path, and loads tests/servers/postgres.py by path: the
-    launcher must load without the test helpers (here they are importable, so only a separate process can tell)."""
+def test_the_launcher_runs_the_way_make_bench_runs_it() -> None:
+    """`make bench` runs bench/run.py without tests/ on sys.path and loads tests/servers/postgres.py by path: the
+    launcher must start and stop a server without the test helpers (here they are importable, so only a separate
+    process can tell)."""
     root = Path(__file__).resolve().parents[2]
     env = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
-    done = subprocess.run([sys.executable, "-c", "from bench.farm import postgres_launcher; "
-                           "print(postgres_launcher().PostgresServer.__name__)"],
-                          cwd=root, env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0 and done.stdout.strip() == "PostgresServer", done.stderr[-2000:]
+    script = ("from bench.farm import postgres\n"
+              "with postgres() as server:\n"
+              "    print(server.url.startswith('postgresql'))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr[-2000:]

@@ -124,9 +124,9 @@ class PostgresServer:
         freeze(self._server_pids())  # returns once every process has really stopped (tests/servers/freezing.py)
 
     def resume(self) -> None:
-        from servers.freezing import thaw
-
-        thaw(self._server_pids())
+        # SIGCONT needs no wait, and halt() calls this: nothing here may need tests/ on sys.path (bench/farm.py).
+        for pid in self._server_pids():
+            _signal(pid, signal.SIGCONT)
         if self._process is not None:
             # runuser stops itself when its child stops (as a shell's job would): wake it too.
             _signal(self._process.pid, signal.SIGCONT)
