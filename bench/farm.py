@@ -12,7 +12,9 @@ from /proc): a :class:`Farm` reports them as separate parts, summed into its tok
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -24,18 +26,22 @@ from bench import procfs
 from bench.server import Session, serving
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_LAUNCHER = ROOT / "tests" / "servers" / "postgres.py"
+SERVERS = ROOT / "tests" / "servers"  # the test servers' package (``servers``), PostgreSQL's launcher among them
 
 
 def postgres_launcher() -> ModuleType:
-    """tests/servers/postgres.py, loaded by path (bench does not put tests/ on sys.path: its helpers' names would
-    shadow others)."""
-    spec = importlib.util.spec_from_file_location("sts_bench_postgres", POSTGRES_LAUNCHER)
-    if spec is None or spec.loader is None or not POSTGRES_LAUNCHER.exists():
-        raise RuntimeError(f"{POSTGRES_LAUNCHER} is missing: the farm scenario needs its PostgreSQL launcher")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """tests/servers/postgres.py, imported as the tests import it (``servers.postgres``, so its own imports of
+    ``servers.*`` work). Only the ``servers`` package is made importable: bench does not put tests/ on sys.path,
+    where the test helpers' names would shadow others."""
+    if "servers" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("servers", SERVERS / "__init__.py",
+                                                      submodule_search_locations=[str(SERVERS)])
+        if spec is None or spec.loader is None or not (SERVERS / "postgres.py").exists():
+            raise RuntimeError(f"{SERVERS / 'postgres.py'} is missing: the farm scenario needs its PostgreSQL launcher")
+        package = importlib.util.module_from_spec(spec)
+        sys.modules["servers"] = package
+        spec.loader.exec_module(package)
+    return importlib.import_module("servers.postgres")
 
 
 @contextmanager

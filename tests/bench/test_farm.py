@@ -57,7 +57,7 @@ def test_the_home_keeps_its_state_in_postgresql(bench: Bench) -> None:
 
 
 def test_the_launcher_runs_the_way_make_bench_runs_it() -> None:
-    """`make bench` runs bench/run.py without tests/ on sys.path and loads tests/servers/postgres.py by path: the
+    """`make bench` runs bench/run.py without tests/ on sys.path and imports only the servers package from it: the
     launcher must start and stop a server without the test helpers (here they are importable, so only a separate
     process can tell)."""
     root = Path(__file__).resolve().parents[2]

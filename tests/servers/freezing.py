@@ -13,14 +13,14 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-__all__ = ["freeze", "thaw"]
+__all__ = ["freeze", "signal_quietly", "thaw"]
 
 
 def freeze(pids: Iterable[int], timeout: float = 10.0) -> None:
     """SIGSTOP each process, then wait until all their threads are stopped (a process already gone is skipped)."""
     pids = list(pids)
     for pid in pids:
-        _signal(pid, signal.SIGSTOP)
+        signal_quietly(pid, signal.SIGSTOP)
     deadline = time.monotonic() + timeout
     while not all(_stopped(pid) for pid in pids):
         if time.monotonic() > deadline:
@@ -30,7 +30,7 @@ def freeze(pids: Iterable[int], timeout: float = 10.0) -> None:
 
 def thaw(pids: Iterable[int]) -> None:
     for pid in pids:
-        _signal(pid, signal.SIGCONT)
+        signal_quietly(pid, signal.SIGCONT)
 
 
 def _stopped(pid: int) -> bool:
@@ -51,7 +51,8 @@ def _state(stat: Path) -> str | None:
     return text[text.rindex(")") + 2]  # "pid (comm) S ...": the command may hold spaces and parentheses
 
 
-def _signal(pid: int, signum: signal.Signals) -> None:
+def signal_quietly(pid: int, signum: signal.Signals) -> None:
+    """Send ``signum`` to ``pid``; a process that is already gone is not an error."""
     try:
         os.kill(pid, signum)
     except ProcessLookupError:

@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from servers.freezing import freeze, signal_quietly, thaw
+
 BIN_DIR = Path("/usr/lib/postgresql/15/bin")
 SERVER_USER = "postgres"  # the unprivileged account the Debian package creates
 MISSING = "PostgreSQL 15 is not installed ({path} is missing): `make deps` installs postgresql-15"
@@ -100,12 +102,12 @@ class PostgresServer:
         process, self._process = self._process, None
         pid = self._postmaster_pid()
         if pid is not None:
-            _signal(pid, signal.SIGINT)
+            signal_quietly(pid, signal.SIGINT)
         try:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             if pid is not None:
-                _signal(pid, signal.SIGKILL)
+                signal_quietly(pid, signal.SIGKILL)
             process.kill()
             process.wait()
         _wait_gone(pid)
@@ -119,17 +121,13 @@ class PostgresServer:
 
     def pause(self) -> None:
         """Freeze every server process (SIGSTOP): connections hang instead of failing, as with a stuck server."""
-        from servers.freezing import freeze  # here, not at the top: bench/farm.py loads this file by path alone
-
         freeze(self._server_pids())  # returns once every process has really stopped (tests/servers/freezing.py)
 
     def resume(self) -> None:
-        # SIGCONT needs no wait, and halt() calls this: nothing here may need tests/ on sys.path (bench/farm.py).
-        for pid in self._server_pids():
-            _signal(pid, signal.SIGCONT)
+        thaw(self._server_pids())
         if self._process is not None:
             # runuser stops itself when its child stops (as a shell's job would): wake it too.
-            _signal(self._process.pid, signal.SIGCONT)
+            signal_quietly(self._process.pid, signal.SIGCONT)
 
     def log(self) -> str:
         """The server's own log (for a failing test's message)."""
@@ -230,11 +228,6 @@ def _parent_pid(proc_entry: Path) -> int | None:
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
-def _signal(pid: int, signum: signal.Signals) -> None:
-    try:
-        os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _wait_gone(pid: int | None, timeout: float = 10.0) -> None:

@@ -33,11 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-
-from servers.freezing import freeze, thaw
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from servers.freezing import freeze, thaw
 
 SLAPD = Path("/usr/sbin/slapd")
 SLAPADD = Path("/usr/sbin/slapadd")
