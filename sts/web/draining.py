@@ -12,7 +12,8 @@ plain protocols:
   RST can reach the client before it has read the answer, and the client sees only "connection reset". Here the
   connection closes in the "lingering" way web servers use (nginx's ``lingering_close``): the answer is sent, the
   write side is shut (the client sees the end of the answer), the rest of the input is read and dropped, and the
-  socket closes when the client closes its side (asyncio closes a transport whose peer sent EOF) or after :data:`LINGER_SECONDS`.
+  socket closes when the client closes its side (asyncio closes a transport whose peer sent EOF) or after
+  :data:`LINGER_SECONDS`.
 
 ``Draining`` is a mixin for uvicorn's httptools and h11 protocols (``sts.web.tls`` builds the classes
 ``sts serve`` runs); it relies only on what both share: ``transport``, ``cycle`` (with ``more_body``,
@@ -55,7 +56,8 @@ class _LingeringTransport:
     def __init__(self, transport: asyncio.Transport, protocol: Draining) -> None:
         self._transport = transport
         self._protocol = protocol
-        self._lingering = False
+        #: Closing the lingering way: what the client still sends is read and dropped.
+        self.lingering = False
         self._deadline: asyncio.TimerHandle | None = None
         # Bound once: every answer's writes come through here, and __getattr__ per call would cost each request.
         self.write = transport.write
@@ -67,16 +69,15 @@ class _LingeringTransport:
         return getattr(self._transport, name)
 
     def is_closing(self) -> bool:
-        return self._lingering or self._transport.is_closing()
+        return self.lingering or self._transport.is_closing()
 
     def close(self) -> None:
-        if self._lingering or self._transport.is_closing():
+        if self.lingering or self._transport.is_closing():
             return
         if not self._protocol.expects_input() and unread_bytes(self._transport) == 0:
             self._transport.close()
             return
-        self._lingering = True
-        self._protocol.discard_input()
+        self.lingering = True
         if self._transport.can_write_eof():
             self._transport.write_eof()  # after the answer already buffered: the client sees its end
         self._transport.resume_reading()
@@ -94,19 +95,17 @@ class Draining:
 
     transport: Any
     cycle: Any
-    _discarding = False
     _close_after_request = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:
         super().connection_made(_LingeringTransport(transport, self))  # type: ignore[misc]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if isinstance(self.transport, _LingeringTransport):
-            self.transport.closed()
+        self.transport.closed()
         super().connection_lost(exc)  # type: ignore[misc]
 
     def data_received(self, data: bytes) -> None:
-        if self._discarding:
+        if self.transport.lingering:
             return
         super().data_received(data)  # type: ignore[misc]
         if self._close_after_request and self.cycle is not None:
@@ -125,6 +124,3 @@ class Draining:
         """Whether the request being read still has body to come."""
         cycle = self.cycle
         return cycle is not None and bool(getattr(cycle, "more_body", False))
-
-    def discard_input(self) -> None:
-        self._discarding = True
