@@ -14,6 +14,7 @@ from servers.slapd import Slapd, write_certificates
 from sts.config import Settings
 from sts.model import Claim
 from sts.store.ldap_directory import ROLE_CLAIM, DirectoryUnavailable, LdapConfig, LdapUserStore
+from timing import did_not_wait
 
 GIVEN = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname"
 MAIL = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"
@@ -68,7 +69,7 @@ def test_an_empty_password_is_refused_before_any_bind(store: LdapUserStore, slap
     with slapd.paused():  # a bind would hang until the timeout: the refusal must come without one
         started = time.monotonic()
         assert not store.check_password("carol", "")
-        assert time.monotonic() - started < 0.75 * store.config.timeout  # well inside the wait a bind would take
+        assert did_not_wait(time.monotonic() - started, store.config.timeout)  # a bind would wait this long
 
 
 @pytest.mark.parametrize("name", ["*)(uid=*", "*", "carol)(|(uid=*", "c*", "carol\x00", "*)(objectClass=*"])
@@ -156,7 +157,7 @@ def test_a_directory_that_is_down_fails_fast_as_unavailable(slapd: Slapd) -> Non
     started = time.monotonic()
     with pytest.raises(DirectoryUnavailable):
         down.check_password("carol", "carol-pass-1")
-    assert time.monotonic() - started < 0.75 * down.config.timeout  # refused at once, not the connect timeout
+    assert did_not_wait(time.monotonic() - started, down.config.timeout)  # refused, not the connect timeout
 
 
 def test_a_directory_that_does_not_answer_times_out(slapd: Slapd) -> None:
