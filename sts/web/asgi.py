@@ -50,6 +50,9 @@ if TYPE_CHECKING:  # ldap3 is imported only when a directory is configured
 
 _log = logging.getLogger(__name__)
 
+#: What ``GET /healthz?checks=...`` may name (the database is always checked: nothing works without it).
+HEALTH_CHECKS = ("database", "directory")
+
 SOAP_PATHS = (
     "/services/sts",
     "/adfs/services/trust/13/usernamemixed",
@@ -190,7 +193,12 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
         # (user_store) a search within ldap_timeout_seconds (the thread of a hung probe is abandoned, not waited
         # for); the reason is generic, its detail is in the log. ?checks=database leaves the directory out: a load
         # balancer that should keep nodes in during a directory outage (local users and certificates still work).
-        checks = request.query_params.get("checks", "database,directory").split(",")
+        checks = request.query_params.get("checks", ",".join(HEALTH_CHECKS)).split(",")
+        unknown = [name for name in checks if name not in HEALTH_CHECKS]
+        if unknown:  # a typo in a load balancer's probe must not quietly leave a check out
+            reason = f"unknown check {unknown[0]!r} in ?checks= (known: {', '.join(HEALTH_CHECKS)})"
+            return Response(json.dumps({"status": "bad request", "reason": reason}), 400,
+                            media_type="application/json")
         problem = await _probe(runtime.stores.health, settings.database_timeout_seconds, "database")
         if problem is None and runtime.directory is not None and "directory" in checks:
             # A second beyond the directory's own timeout, so that a hung directory is reported by the store.

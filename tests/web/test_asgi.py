@@ -146,6 +146,16 @@ def test_wrong_content_type_is_415(live_sts) -> None:
 def test_healthz(live_sts) -> None:
     response = httpx.get(live_sts.base_url + "/healthz")
     assert response.status_code == 200 and response.json() == {"status": "ok"}
+    for checks in ("database", "database,directory", "directory"):  # every known name, alone and together
+        assert httpx.get(live_sts.base_url + "/healthz", params={"checks": checks}).status_code == 200
+
+
+@pytest.mark.parametrize("checks", ["databse", "database,ldap", "", "database,", "Database", "directory;database"])
+def test_healthz_refuses_a_check_it_does_not_know(live_sts, checks: str) -> None:
+    # A misspelt probe would otherwise be green without the check it meant to ask for.
+    response = httpx.get(live_sts.base_url + "/healthz", params={"checks": checks})
+    assert response.status_code == 400 and response.json()["status"] == "bad request"
+    assert "known: database, directory" in response.json()["reason"], response.text
 
 
 def test_issued_token_is_recorded(live_sts, demo) -> None:
