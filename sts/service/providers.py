@@ -5,6 +5,8 @@ party's certificate, or the requester's public key) confirms the subject (WSS SA
 
 One provider serves both SAML versions; what differs per version (builder, Signature position, encrypted
 wrapper) is looked up in a table keyed by token type (WSS SAML Token Profile 1.1 §3, SAML 2.0 core §2.3.4).
+Each builder gives the assertion in canonical form split at the Signature's place, so signing hashes bytes and
+encryption takes them as they are; only a token sent unencrypted is parsed into the element the RSTR carries.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from cryptography import x509
 from lxml import etree
 
 from sts import ns
+from sts.tokens.crypto.canonical import SignableParts
 from sts.tokens.crypto.encryption import encrypt_token
 from sts.tokens.crypto.keys import load_certificate
 from sts.tokens.crypto.proof import proof_key_info
@@ -29,6 +32,9 @@ from sts.model import AssertionContent, IssuedToken, RelyingParty
 from sts.tokens.saml import saml11, saml20
 from sts.tokens.validators import token_hash
 from sts.uris import DigestAlgorithm, SignatureAlgorithm, TokenType
+
+#: The signed assertion is the provider's own bytes; the parser is the hardened one all the same.
+_PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 #: Legacy relying parties that need RSA-SHA1 signatures need SHA-1 digests too; all others get SHA-256.
 _DIGEST_FOR: Final = {
@@ -42,14 +48,8 @@ _DIGEST_FOR: Final = {
 class _TokenForm:
     """What one SAML version does differently."""
 
-    build: Callable[[AssertionContent, etree._Element | None], etree._Element]
-    signature_after: Callable[[etree._Element], etree._Element | None]
+    canonical: Callable[[AssertionContent, etree._Element | None], SignableParts]
     wrap_encrypted: Callable[[etree._Element], etree._Element]
-
-
-def _last(_: etree._Element) -> None:
-    """SAML 1.1: the Signature goes last (no anchor)."""
-    return None
 
 
 def _bare(encrypted_data: etree._Element) -> etree._Element:
@@ -65,8 +65,8 @@ def _encrypted_assertion(encrypted_data: etree._Element) -> etree._Element:
 
 
 _FORMS: Final[dict[TokenType, _TokenForm]] = {
-    TokenType.SAML20: _TokenForm(saml20.build_assertion, saml20.issuer_of, _encrypted_assertion),
-    TokenType.SAML11: _TokenForm(saml11.build_assertion, _last, _bare),
+    TokenType.SAML20: _TokenForm(saml20.canonical_assertion, _encrypted_assertion),
+    TokenType.SAML11: _TokenForm(saml11.canonical_assertion, _bare),
 }
 
 
@@ -98,22 +98,22 @@ class SamlTokenProvider:
             raise BadRequest(f"no provider for {token_type}", detail=token_type.value)
         if not content.issuer:
             content = replace(content, issuer=self.issuer)
-        assertion = form.build(content, self._key_info(content, rp))
-        self.signer_for(rp.signature_algorithm, content.issue_instant).sign(
-            assertion, content.assertion_id, after=form.signature_after(assertion)
-        )
-        token, encrypted, digest = assertion, False, None
+        parts = form.canonical(content, self._key_info(content, rp))
+        signer = self.signer_for(rp.signature_algorithm, content.issue_instant)
+        signed = parts.signed(signer.signature_for(parts, content.assertion_id))
         rp_cert = rp.encryption_cert_pem(content.issue_instant)
         if rp.encrypt and rp_cert:
             # The token and its hash together: the hash comes from canonical parts cached per certificate.
             token, digest = encrypt_token(
-                assertion,
+                signed,
                 _relying_party_certificate(rp_cert),
                 form.wrap_encrypted,
                 data=rp.data_encryption,
                 key_transport=rp.key_transport,
             )
             encrypted = True
+        else:
+            token, encrypted, digest = etree.fromstring(signed, _PARSER), False, None
         return IssuedToken(
             token_id=content.assertion_id,
             token_type=token_type,

@@ -81,10 +81,22 @@ def encrypt_element(
     key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P,
 ) -> etree._Element:
     """Encrypt ``element`` (serialised with its in-scope namespaces) for the holder of ``cert``'s RSA key."""
+    plaintext = etree.tostring(element, encoding="utf-8", xml_declaration=False)
+    return encrypt_bytes(plaintext, cert, data=data, key_transport=key_transport)
+
+
+def encrypt_bytes(
+    plaintext: bytes,
+    cert: x509.Certificate,
+    *,
+    data: DataEncryption = DataEncryption.AES256_GCM,
+    key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P,
+) -> etree._Element:
+    """The xenc:EncryptedData (Type Element) of ``plaintext``, one element serialised with every namespace it
+    uses declared in it, for the holder of ``cert``'s RSA key."""
     public_key, template = _recipient(cert, data, key_transport)
     cipher = _CIPHERS[data]
     session_key = os.urandom(cipher.key_size)
-    plaintext = etree.tostring(element, encoding="utf-8", xml_declaration=False)
     ciphertext = _encrypt_gcm(session_key, plaintext) if cipher.gcm else _encrypt_cbc(session_key, plaintext)
     # lxml's __copy__ copies the whole tree in C (copy.deepcopy adds Python bookkeeping around the same call).
     encrypted_data = template.__copy__()
@@ -96,17 +108,17 @@ def encrypt_element(
 
 
 def encrypt_token(
-    element: etree._Element,
+    plaintext: bytes,
     cert: x509.Certificate,
     wrap: Callable[[etree._Element], etree._Element],
     *,
     data: DataEncryption = DataEncryption.AES256_GCM,
     key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P,
 ) -> tuple[etree._Element, str]:
-    """The token ``wrap`` makes of ``encrypt_element(element, cert)`` and the hex SHA-256 of its exclusive c14n
-    (what ``validators.token_hash`` computes). ``wrap`` must build the same shape every time (the SAML 2.0
-    EncryptedAssertion, or the EncryptedData itself)."""
-    encrypted_data = encrypt_element(element, cert, data=data, key_transport=key_transport)
+    """The token ``wrap`` makes of ``encrypt_bytes(plaintext, cert)`` (a serialised element) and the hex SHA-256 of
+    its exclusive c14n (what ``validators.token_hash`` computes). ``wrap`` must build the same shape every time
+    (the SAML 2.0 EncryptedAssertion, or the EncryptedData itself)."""
+    encrypted_data = encrypt_bytes(plaintext, cert, data=data, key_transport=key_transport)
     key_value, data_value = encrypted_data[1][0][2][0].text or "", encrypted_data[2][0].text or ""
     token = wrap(encrypted_data)
     before_key, between, after_data = _canonical_parts(cert, data, key_transport, wrap)

@@ -7,6 +7,8 @@ Signing directly (not through xmlsec) keeps the per-call cost close to the bare 
 canonicalised once (its digest); SignedInfo's canonical bytes are written from their canonical form worked out once
 per signer, with only the Reference URI and the DigestValue filled in (exclusive c14n of SignedInfo depends on
 nothing outside it: only ``ds`` is visibly used there).
+A token written in canonical form (``canonical.SignableParts``) is signed without a tree: ``signature_for`` hashes
+its bytes and fills the whole Signature's canonical form, worked out once per signer the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 
 from sts import ns
+from sts.tokens.crypto import canonical
+from sts.tokens.crypto.canonical import SignableParts
 from sts.uris import ENVELOPED, EXC_C14N, DigestAlgorithm, SignatureAlgorithm
 from sts.tokens.crypto.keys import PrivateKey, SigningKey
 
@@ -81,6 +85,23 @@ class XmlSigner:
         self._sign_bytes = self._signature_function()
         self._template = self._build_template()
         self._signed_info_parts = _canonical_parts(self._template[0])
+        self._signature_parts = _canonical_signature_parts(self._template)
+
+    def signature_for(self, parts: SignableParts, reference_id: str) -> bytes:
+        """The enveloped ds:Signature over a token given in canonical form, as canonical bytes to go between
+        ``parts.sent_head`` and ``parts.tail`` (``parts.signed``): no tree is built or canonicalised."""
+        digest_value = base64.b64encode(self._hash(parts.head + parts.tail).digest()).decode("ascii")
+        uri = canonical.attribute("#" + reference_id).encode("utf-8")
+        value = self._signature_value(uri, digest_value)
+        before_uri, before_digest, before_value, rest = self._signature_parts
+        return b"".join((before_uri, uri, before_digest, digest_value.encode("ascii"), before_value,
+                         value.encode("ascii"), rest))
+
+    def _signature_value(self, uri: bytes, digest_value: str) -> str:
+        """The SignatureValue over SignedInfo's exclusive c14n (what a verifier computes from the document)."""
+        before_uri, before_digest, rest = self._signed_info_parts
+        signed_info = b"".join((before_uri, uri, before_digest, digest_value.encode("ascii"), rest))
+        return base64.b64encode(self._sign_bytes(signed_info)).decode("ascii")
 
     def sign(
         self, element: etree._Element, reference_id: str, *, after: etree._Element | None = None
@@ -104,10 +125,7 @@ class XmlSigner:
         uri = "#" + reference_id
         reference.set("URI", uri)
         reference[2].text = digest_value
-        # The bytes a verifier computes from the finished document: SignedInfo's exclusive c14n.
-        before_uri, before_digest, rest = self._signed_info_parts
-        signed_info = b"".join((before_uri, _c14n_attribute(uri), before_digest, digest_value.encode("ascii"), rest))
-        signature[1].text = base64.b64encode(self._sign_bytes(signed_info)).decode("ascii")
+        signature[1].text = self._signature_value(canonical.attribute(uri).encode("utf-8"), digest_value)
         if after is None:
             element.append(signature)
         else:
@@ -141,6 +159,7 @@ class XmlSigner:
 
 _URI_MARK: Final = "urn:x-sts:reference-uri"
 _DIGEST_MARK: Final = "x-sts-digest-value"
+_VALUE_MARK: Final = "x-sts-signature-value"
 
 
 def _canonical_parts(signed_info: etree._Element) -> tuple[bytes, bytes, bytes]:
@@ -156,17 +175,20 @@ def _canonical_parts(signed_info: etree._Element) -> tuple[bytes, bytes, bytes]:
     return before_uri, before_digest, rest
 
 
-def _c14n_attribute(value: str) -> bytes:
-    """An attribute value as canonical XML writes it (C14N 1.0 §2.2: & < " and TAB, LF, CR as references)."""
-    for char, reference in _ATTRIBUTE_ESCAPES:
-        if char in value:
-            value = value.replace(char, reference)
-    return value.encode("utf-8")
+def _canonical_signature_parts(template: etree._Element) -> tuple[bytes, bytes, bytes, bytes]:
+    """The whole Signature's exclusive c14n split around the Reference URI, the DigestValue and the SignatureValue.
 
-
-_ATTRIBUTE_ESCAPES: Final = (
-    ("&", "&amp;"), ("<", "&lt;"), ('"', "&quot;"), ("\t", "&#x9;"), ("\n", "&#xA;"), ("\r", "&#xD;"),
-)
+    That is its canonical form inside a token too: it uses only the ``ds`` prefix, declared on itself."""
+    marked = copy.deepcopy(template)
+    reference = marked[0][2]
+    reference.set("URI", _URI_MARK)
+    reference[2].text = _DIGEST_MARK
+    marked[1].text = _VALUE_MARK
+    canonical_form = c14n(marked)
+    before_uri, after_uri = canonical_form.split(_URI_MARK.encode("ascii"))
+    before_digest, after_digest = after_uri.split(_DIGEST_MARK.encode("ascii"))
+    before_value, rest = after_digest.split(_VALUE_MARK.encode("ascii"))
+    return before_uri, before_digest, before_value, rest
 
 
 def _rsa_signer(key: rsa.RSAPrivateKey, digest: hashes.HashAlgorithm) -> Callable[[bytes], bytes]:

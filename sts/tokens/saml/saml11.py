@@ -16,6 +16,7 @@ from lxml import etree
 
 from sts import ns
 from sts.model import AssertionContent, Claim
+from sts.tokens.crypto.canonical import SignableParts
 from sts.uris import CM_BEARER_11, CM_HOLDER_OF_KEY_11
 from sts.xmltime import format_datetime
 
@@ -84,6 +85,14 @@ def build_assertion(content: AssertionContent, key_info: etree._Element | None =
         # Every 1.1 subject statement repeats the Subject (there is no assertion-level Subject in SAML 1.1).
         statement.addprevious(_attribute_statement(copy.deepcopy(subject), claims))
     return assertion
+
+
+def canonical_assertion(content: AssertionContent, key_info: etree._Element | None = None) -> SignableParts:
+    """The assertion's exclusive c14n split at the place of its Signature: last, before the closing tag."""
+    canonical_form = etree.tostring(build_assertion(content, key_info), method="c14n", exclusive=True,
+                                    with_comments=False)
+    end = canonical_form.rindex(b"</")
+    return SignableParts(head=canonical_form[:end], tail=canonical_form[end:], sent_head=canonical_form[:end])
 
 
 def split_claim_uri(uri: str) -> tuple[str, str]:
