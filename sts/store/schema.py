@@ -74,6 +74,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         def process(value: datetime | None) -> str | None:
             if value is None:
                 return None
+            if value.tzinfo is UTC:  # the usual case: the text less its "+00:00", without two conversions
+                return value.isoformat(" ", "microseconds")[:-6]
             if value.tzinfo is None or value.utcoffset() is None:
                 raise ValueError(f"naive datetime {value!r}: the store only takes timezone-aware values")
             return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")

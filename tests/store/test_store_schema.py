@@ -77,6 +77,20 @@ def test_naive_datetimes_are_refused(db: Database) -> None:
         db.nonces.first_seen(b"k", datetime(2030, 1, 1))
 
 
+@pytest.mark.parametrize("zone", [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(timedelta(0), "Z")],
+                         ids=["UTC", "+05:30", "another UTC object"])
+@pytest.mark.parametrize("micro", [0, 1, 999999])
+def test_every_zone_is_stored_as_the_same_utc_text(zone: timezone, micro: int) -> None:
+    """The UTC fast path writes what the general path writes, so string order stays time order."""
+    from sts.store.schema import UtcDateTime
+
+    engine = create_database_engine("sqlite://")
+    process = UtcDateTime().dialect_impl(engine.dialect).bind_processor(engine.dialect)
+    instant = datetime(2030, 1, 2, 3, 4, 5, micro, tzinfo=UTC)
+    assert process(instant.astimezone(zone)) == instant.replace(tzinfo=None).isoformat(" ", "microseconds")
+    engine.dispose()
+
+
 def test_in_memory_url_shares_one_database() -> None:
     database = open_database("sqlite://")
     database.audit("started")
