@@ -51,7 +51,7 @@ STAGES: tuple[tuple[str, str, str], ...] = (
     ("sts.service.token_service", "SecurityTokenService.plan_issue", "3 plan: relying party, lifetime, claims"),
     ("sts.service.providers", "SamlTokenProvider.issue", "4 token: build, sign, encrypt"),
     ("sts.service.providers", "SamlTokenProvider.signer_for", "4a the signer (key schedule)"),
-    ("sts.tokens.crypto.signing", "XmlSigner.sign", "4b signature"),
+    ("sts.tokens.crypto.signing", "XmlSigner.signature_for", "4b signature"),
     ("sts.store.tokens", "SqlTokenStore.put", "5 token row (deferred)"),
     ("sts.web.pipeline", "TrustEndpoint._record", "6 audit row (deferred), outcome"),
     ("sts.web.pipeline", "TrustEndpoint._reply", "7 RSTR and envelope"),
