@@ -269,10 +269,11 @@ class AssertionContent:
 
 @dataclass(frozen=True)
 class IssuedToken:
-    """A token ready to go into an RSTR: signed and (unless the RP opted out) encrypted, as the element built.
+    """A token ready to go into an RSTR: signed and (unless the RP opted out) encrypted, as an element.
 
-    The element is carried to the response as it is (never serialised and parsed again); the RSTR renderer
-    moves it into the RSTR, so it is rendered once.
+    The assertion is written as canonical bytes (``sts.service.providers``); the element is the encrypted wrapper
+    built around them, or, for a token sent unencrypted, those bytes parsed once. The RSTR renderer moves it into
+    the RSTR, so it is serialised once.
     """
 
     token_id: str
