@@ -19,32 +19,26 @@ _TEXT_ESCAPES: Final = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#
 _ATTRIBUTE_ESCAPES: Final = (
     ("&", "&amp;"), ("<", "&lt;"), ('"', "&quot;"), ("\t", "&#x9;"), ("\n", "&#xA;"), ("\r", "&#xD;"),
 )
-_TEXT_SPECIAL: Final = frozenset("&<>\r")
-_ATTRIBUTE_SPECIAL: Final = frozenset('&<"\t\n\r')
-
-
-def _xml_compatible(value: str) -> str:
-    if _NOT_XML.search(value) is not None:
-        raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters")
-    return value
+_TEXT_SPECIAL: Final = frozenset(char for char, _ in _TEXT_ESCAPES)
+_ATTRIBUTE_SPECIAL: Final = frozenset(char for char, _ in _ATTRIBUTE_ESCAPES)
 
 
 def text(value: str) -> str:
     """``value`` as canonical character data."""
-    _xml_compatible(value)
-    if _TEXT_SPECIAL.isdisjoint(value):
-        return value
-    for char, reference in _TEXT_ESCAPES:
-        value = value.replace(char, reference)
-    return value
+    return _escaped(value, _TEXT_SPECIAL, _TEXT_ESCAPES)
 
 
 def attribute(value: str) -> str:
     """``value`` as a canonical attribute value (to go between double quotes)."""
-    _xml_compatible(value)
-    if _ATTRIBUTE_SPECIAL.isdisjoint(value):
+    return _escaped(value, _ATTRIBUTE_SPECIAL, _ATTRIBUTE_ESCAPES)
+
+
+def _escaped(value: str, special: frozenset[str], escapes: tuple[tuple[str, str], ...]) -> str:
+    if _NOT_XML.search(value) is not None:
+        raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters")
+    if special.isdisjoint(value):
         return value
-    for char, reference in _ATTRIBUTE_ESCAPES:
+    for char, reference in escapes:  # "&" first: the references added after it must stay as written
         value = value.replace(char, reference)
     return value
 
