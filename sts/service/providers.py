@@ -29,12 +29,10 @@ from sts.tokens.crypto.signing import XmlSigner, algorithm_fits_key
 from sts.errors import BadRequest
 from sts.interfaces import SigningKeys
 from sts.model import AssertionContent, IssuedToken, RelyingParty
+from sts.protocol.xmlsafe import parse_trusted
 from sts.tokens.saml import saml11, saml20
 from sts.tokens.validators import token_hash
 from sts.uris import DigestAlgorithm, SignatureAlgorithm, TokenType
-
-#: The signed assertion is the provider's own bytes; the parser is the hardened one all the same.
-_PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 #: Legacy relying parties that need RSA-SHA1 signatures need SHA-1 digests too; all others get SHA-256.
 _DIGEST_FOR: Final = {
@@ -113,7 +111,7 @@ class SamlTokenProvider:
             )
             encrypted = True
         else:
-            token, encrypted, digest = etree.fromstring(signed, _PARSER), False, None
+            token, encrypted, digest = parse_trusted(signed), False, None
         return IssuedToken(
             token_id=content.assertion_id,
             token_type=token_type,

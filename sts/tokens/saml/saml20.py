@@ -21,6 +21,7 @@ from lxml import etree
 
 from sts import ns
 from sts.model import AssertionContent
+from sts.protocol.xmlsafe import parse_trusted
 from sts.tokens.crypto import canonical
 from sts.tokens.crypto.canonical import SignableParts
 from sts.uris import CM_BEARER_20, CM_HOLDER_OF_KEY_20, KEY_INFO_CONFIRMATION_DATA_TYPE, NAMEID_UNSPECIFIED
@@ -30,7 +31,6 @@ _ROOT: Final = f'<Assertion xmlns="{ns.SAML2}"'
 #: Declared on the sent root of a delegated assertion only: the Condition's xsi:type value names a type by the
 #: ``del`` prefix, which exclusive c14n does not see as used there (it is declared where Delegate uses it).
 _DEL_DECLARATION: Final = f' xmlns:del="{ns.DELEGATION}"'
-_PARSER: Final = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 
 
 def canonical_assertion(content: AssertionContent, key_info: etree._Element | None = None) -> SignableParts:
@@ -79,7 +79,7 @@ def canonical_assertion(content: AssertionContent, key_info: etree._Element | No
 def build_assertion(content: AssertionContent, key_info: etree._Element | None = None) -> etree._Element:
     """The assertion as an element (``canonical_assertion`` parsed), ready to be signed after its Issuer."""
     parts = canonical_assertion(content, key_info)
-    return etree.fromstring(parts.sent_head + parts.tail, _PARSER)
+    return parse_trusted(parts.sent_head + parts.tail)
 
 
 def issuer_of(assertion: etree._Element) -> etree._Element:
