@@ -7,14 +7,14 @@ Signing directly (not through xmlsec) keeps the per-call cost close to the bare 
 canonicalised once (its digest); SignedInfo's canonical bytes are written from their canonical form worked out once
 per signer, with only the Reference URI and the DigestValue filled in (exclusive c14n of SignedInfo depends on
 nothing outside it: only ``ds`` is visibly used there).
-A token written in canonical form (``canonical.SignableParts``) is signed without a tree: ``signature_for`` hashes
-its bytes and fills the whole Signature's canonical form, worked out once per signer the same way.
+Every Signature is made one way, ``signature_for``: it hashes a token given in canonical form
+(``canonical.SignableParts``) and fills the whole Signature's canonical form, worked out once per signer the same
+way. ``sign`` (an element) canonicalises the element, and parses the Signature made so into place.
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 from collections.abc import Callable
 from typing import Final
@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 
 from sts import ns
+from sts.protocol.xmlsafe import parse_trusted
 from sts.tokens.crypto import canonical
 from sts.tokens.crypto.canonical import SignableParts
 from sts.uris import ENVELOPED, EXC_C14N, DigestAlgorithm, SignatureAlgorithm
@@ -83,9 +84,10 @@ class XmlSigner:
         self.digest = digest
         self._hash = _DIGESTS[digest]
         self._sign_bytes = self._signature_function()
-        self._template = self._build_template()
-        self._signed_info_parts = _canonical_parts(self._template[0])
-        self._signature_parts = _canonical_signature_parts(self._template)
+        marked = self._marked_template()
+        # SignedInfo alone (what is signed: ds declared on it) and the whole Signature (what goes in the token).
+        self._signed_info_parts = _split(c14n(marked[0]), (_URI_MARK, _DIGEST_MARK))
+        self._signature_parts = _split(c14n(marked), (_URI_MARK, _DIGEST_MARK, _VALUE_MARK))
 
     def signature_for(self, parts: SignableParts, reference_id: str) -> bytes:
         """The enveloped ds:Signature over a token given in canonical form, as canonical bytes to go between
@@ -116,16 +118,11 @@ class XmlSigner:
             raise ValueError(f"the element has no Id attribute {reference_id!r}")
         if after is not None and after.getparent() is not element:
             raise ValueError("the Signature must go after a child of the signed element")
-        # Digest before inserting: what the enveloped-signature transform yields (the Signature removed).
-        digest_value = base64.b64encode(self._hash(c14n(element)).digest()).decode("ascii")
-        # lxml's __copy__ copies the whole tree in C (copy.deepcopy adds Python bookkeeping around the same call).
-        signature = self._template.__copy__()
-        # Positions fixed by _build_template: Signature/SignedInfo/Reference/DigestValue, Signature/SignatureValue.
-        reference = signature[0][2]
-        uri = "#" + reference_id
-        reference.set("URI", uri)
-        reference[2].text = digest_value
-        signature[1].text = self._signature_value(canonical.attribute(uri).encode("utf-8"), digest_value)
+        # Digest before inserting: what the enveloped-signature transform yields (the Signature removed). The
+        # Signature itself is made as for a token written in canonical form: one way to make one.
+        canonical_form = c14n(element)
+        parts = SignableParts(head=canonical_form, tail=b"", sent_head=canonical_form)
+        signature = parse_trusted(self.signature_for(parts, reference_id))
         if after is None:
             element.append(signature)
         else:
@@ -138,19 +135,20 @@ class XmlSigner:
             return _rsa_signer(private_key, _RSA_ALGORITHMS[self.algorithm]())
         return _ecdsa_signer(private_key, _EC_ALGORITHMS[self.algorithm]())
 
-    def _build_template(self) -> etree._Element:
-        """The ds:Signature minus the Reference URI, DigestValue and SignatureValue (copied per call)."""
+    def _marked_template(self) -> etree._Element:
+        """The ds:Signature with marks where the Reference URI, DigestValue and SignatureValue go: its canonical
+        parts are worked out from it once, by lxml, so the fixed bytes are exactly what c14n writes."""
         signature = etree.Element(_ds("Signature"), nsmap=_DS)
         signed_info = etree.SubElement(signature, _ds("SignedInfo"))
         etree.SubElement(signed_info, _ds("CanonicalizationMethod"), Algorithm=EXC_C14N)
         etree.SubElement(signed_info, _ds("SignatureMethod"), Algorithm=self.algorithm.value)
-        reference = etree.SubElement(signed_info, _ds("Reference"), URI="")
+        reference = etree.SubElement(signed_info, _ds("Reference"), URI=_URI_MARK)
         transforms = etree.SubElement(reference, _ds("Transforms"))
         etree.SubElement(transforms, _ds("Transform"), Algorithm=ENVELOPED)
         etree.SubElement(transforms, _ds("Transform"), Algorithm=EXC_C14N)
         etree.SubElement(reference, _ds("DigestMethod"), Algorithm=self.digest.value)
-        etree.SubElement(reference, _ds("DigestValue"))
-        etree.SubElement(signature, _ds("SignatureValue"))
+        etree.SubElement(reference, _ds("DigestValue")).text = _DIGEST_MARK
+        etree.SubElement(signature, _ds("SignatureValue")).text = _VALUE_MARK
         key_info = etree.SubElement(signature, _ds("KeyInfo"))
         x509_data = etree.SubElement(key_info, _ds("X509Data"))
         etree.SubElement(x509_data, _ds("X509Certificate")).text = self.key.cert_b64
@@ -162,33 +160,14 @@ _DIGEST_MARK: Final = "x-sts-digest-value"
 _VALUE_MARK: Final = "x-sts-signature-value"
 
 
-def _canonical_parts(signed_info: etree._Element) -> tuple[bytes, bytes, bytes]:
-    """SignedInfo's exclusive c14n split around the Reference URI and the DigestValue: worked out once, by lxml,
-    on a copy carrying marks in their place, so the fixed bytes are exactly what c14n writes."""
-    marked = copy.deepcopy(signed_info)
-    reference = marked[2]
-    reference.set("URI", _URI_MARK)
-    reference[2].text = _DIGEST_MARK
-    canonical = c14n(marked)
-    before_uri, after_uri = canonical.split(_URI_MARK.encode("ascii"))
-    before_digest, rest = after_uri.split(_DIGEST_MARK.encode("ascii"))
-    return before_uri, before_digest, rest
-
-
-def _canonical_signature_parts(template: etree._Element) -> tuple[bytes, bytes, bytes, bytes]:
-    """The whole Signature's exclusive c14n split around the Reference URI, the DigestValue and the SignatureValue.
-
-    That is its canonical form inside a token too: it uses only the ``ds`` prefix, declared on itself."""
-    marked = copy.deepcopy(template)
-    reference = marked[0][2]
-    reference.set("URI", _URI_MARK)
-    reference[2].text = _DIGEST_MARK
-    marked[1].text = _VALUE_MARK
-    canonical_form = c14n(marked)
-    before_uri, after_uri = canonical_form.split(_URI_MARK.encode("ascii"))
-    before_digest, after_digest = after_uri.split(_DIGEST_MARK.encode("ascii"))
-    before_value, rest = after_digest.split(_VALUE_MARK.encode("ascii"))
-    return before_uri, before_digest, before_value, rest
+def _split(canonical_form: bytes, marks: tuple[str, ...]) -> tuple[bytes, ...]:
+    """``canonical_form`` cut at each mark in turn: the fixed bytes between the values, exactly as c14n wrote them."""
+    parts: list[bytes] = []
+    rest = canonical_form
+    for mark in marks:
+        before, rest = rest.split(mark.encode("ascii"))
+        parts.append(before)
+    return (*parts, rest)
 
 
 def _rsa_signer(key: rsa.RSAPrivateKey, digest: hashes.HashAlgorithm) -> Callable[[bytes], bytes]:
