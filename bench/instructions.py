@@ -72,7 +72,10 @@ def count(root: Path = ROOT, signing: str = "ecdsa", requests: int = 200) -> Cou
 
 
 def child(home: Path, signing: str, requests: int) -> None:
-    """Under callgrind: warm up, zero the counters, run ``requests`` Issues, leave without teardown."""
+    """Under callgrind: warm up, zero the counters, run ``requests`` Issues, leave without teardown.
+
+    Runs on ``--root``'s checkout, which may be older than this file: it uses only what every checkout has
+    (``make_home``, ``bodies``, the runtime), not the newer helpers in ``bench.issue_bench``."""
     from bench.homes import make_home
     from bench.issue_bench import bodies
     from sts.config import load_settings

@@ -33,11 +33,9 @@ if str(ROOT) not in sys.path:
 
 from bench.floor import Floor  # noqa: E402
 from bench.homes import make_home  # noqa: E402
-from bench.issue_bench import bodies  # noqa: E402
+from bench.issue_bench import bodies, issue_each, loopback_context  # noqa: E402
 from sts.config import load_settings  # noqa: E402
-from sts.model import RequestContext  # noqa: E402
 from sts.runtime import build_runtime  # noqa: E402
-from sts.xmltime import utcnow  # noqa: E402
 
 #: (module, attribute looked up at call time, label). Only attributes that callers reach through the module or
 #: the class are timed: a function imported by name elsewhere would escape its wrapper.
@@ -120,14 +118,12 @@ def measure(signing: str = "ecdsa", requests: int = 3000, warmup: int = 300) -> 
         home = make_home(Path(directory) / signing, signing=signing)
         runtime = build_runtime(load_settings(home.path).with_bind("127.0.0.1", 8080, tls=False))
         try:
-            ctx = RequestContext(remote="127.0.0.1", tls=False, loopback_bind=True, received_at=utcnow())
+            ctx = loopback_context()
             every = bodies(warmup + requests)
-            for body in every[:warmup]:
-                _must_issue(runtime.endpoint.handle(body, ctx).status)
+            issue_each(runtime.endpoint, every[:warmup], ctx)
             with timed(STAGES) as (spent, calls):
                 started = time.process_time()
-                for body in every[warmup:]:
-                    _must_issue(runtime.endpoint.handle(body, ctx).status)
+                issue_each(runtime.endpoint, every[warmup:], ctx)
                 cpu = time.process_time() - started
             floor = Floor(home.path, Path(directory) / "floor.db")
             floor_bodies = bodies(warmup + requests)
@@ -141,11 +137,6 @@ def measure(signing: str = "ecdsa", requests: int = 3000, warmup: int = 300) -> 
             runtime.stores.engine.dispose()
     return Ledger(signing, requests, cpu / requests * 1e6, floor_cpu / requests * 1e6,
                   {label: (spent[label] / requests / 1000, calls[label] / requests) for label in spent})
-
-
-def _must_issue(status: int) -> None:
-    if status != 200:
-        raise RuntimeError(f"an Issue request was answered with HTTP {status}: the ledger would time a fault")
 
 
 def main(argv: list[str] | None = None) -> int:
