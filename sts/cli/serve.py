@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 import click
 import uvicorn
-from uvicorn.supervisors import Multiprocess
+from uvicorn.supervisors import Multiprocess, multiprocess
 
 from sts.cli.context import _build_runtime, _Context, _database_errors, _keyring, _os_problem, pass_ctx
 from sts.config import Settings
@@ -146,12 +146,14 @@ def _serve_until_stopped(config: uvicorn.Config) -> None:
     """
     from uvicorn.config import STARTUP_FAILURE
 
+    from sts.web.draining import DrainingServer
+
     previous = signal.signal(signal.SIGTERM, _stopped)
     try:
         if config.workers > 1:
             _DrainingSupervisor(config, sockets=[config.bind_socket()]).run()
             return
-        server = uvicorn.Server(config)
+        server = DrainingServer(config)
         server.run()
         if not server.started:
             sys.exit(STARTUP_FAILURE)  # as uvicorn.run: the port is taken, the app failed to load, ...
@@ -167,10 +169,15 @@ class _DrainingSupervisor(Multiprocess):
     uvicorn's own one notices the signal within half a second and keeps the shared listening socket open until every
     worker has drained, so a client that connects meanwhile is queued and then reset. This one closes its copy of
     the socket and passes SIGTERM to the workers inside the signal handler; each worker closes its copy as it
-    starts to drain, so new connections are refused while the requests in flight finish.
+    starts to drain, so new connections are refused while the requests in flight finish. Each worker runs a
+    ``sts.web.draining.DrainingServer``, which first takes over the connections still in the accept queue.
     """
 
     def __init__(self, config: uvicorn.Config, sockets: list[socket.socket]) -> None:
+        from sts.web.draining import DrainingProcess
+
+        # uvicorn has no hook for the worker's server class: its supervisor builds workers from this module name.
+        multiprocess.Process = DrainingProcess  # type: ignore[misc]
         super().__init__(config, sockets)
         self._stopping = False
         for signum in (signal.SIGTERM, signal.SIGINT):

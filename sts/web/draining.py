@@ -1,7 +1,14 @@
 """HTTP connections that end without losing an answer: at a graceful shutdown, and when closed with input unread.
 
-Two ways a client that did everything right could get a TCP reset instead of the STS's answer, both from uvicorn's
-plain protocols:
+Three ways a client that did everything right could get a TCP reset instead of the STS's answer, from uvicorn's
+plain server and protocols:
+
+* **Connections still in the accept queue at shutdown.** The kernel completes a client's TCP handshake and queues the
+  connection until the server accepts it; the client sends its request meanwhile. While the event loop runs a long
+  request it accepts nothing, and uvicorn's shutdown closes the listening socket before the loop gets round to it
+  (with uvloop the shutdown tick always comes first): closing a listening socket resets every connection still
+  queued on it. :class:`DrainingServer` first accepts everything queued, then closes the listening socket, and
+  serves those connections like the others in flight.
 
 * **Shutdown.** On SIGTERM uvicorn closes every connection that has no request in progress. A connection whose
   request has already arrived but is not yet parsed (it waits in the kernel while the event loop finishes other
@@ -17,7 +24,12 @@ plain protocols:
 
 ``Draining`` is a mixin for uvicorn's httptools and h11 protocols (``sts.web.tls`` builds the classes
 ``sts serve`` runs); it relies only on what both share: ``transport``, ``cycle`` (with ``more_body``,
-``response_complete`` and ``keep_alive``), ``data_received`` and ``shutdown``.
+``response_complete`` and ``keep_alive``), ``data_received`` and ``shutdown``. :class:`DrainingServer` relies on
+``uvicorn.Server``'s ``servers``, ``server_state``, ``lifespan.state`` and ``shutdown``, and
+:class:`DrainingProcess` on the ``server`` property of uvicorn's worker process.
+
+A connection whose handshake completes in the microseconds between the last accept and the close is still reset:
+the kernel offers no way to stop queueing on a socket that stays open.
 """
 
 from __future__ import annotations
@@ -25,10 +37,18 @@ from __future__ import annotations
 import array
 import asyncio
 import fcntl
+import os
+import socket
 import termios
 from typing import Any
 
-__all__ = ["Draining", "LINGER_SECONDS", "unread_bytes"]
+import uvicorn
+from uvicorn.supervisors.multiprocess import Process
+
+__all__ = ["Draining", "DrainingProcess", "DrainingServer", "LINGER_SECONDS", "MAX_QUEUED", "unread_bytes"]
+
+#: At most this many queued connections are taken over at shutdown (a flood must not keep the shutdown accepting).
+MAX_QUEUED = 4096
 
 #: How long a closing connection keeps reading (and dropping) what the client still sends, at most.
 LINGER_SECONDS = 2.0
@@ -124,3 +144,63 @@ class Draining:
         """Whether the request being read still has body to come."""
         cycle = self.cycle
         return cycle is not None and bool(getattr(cycle, "more_body", False))
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, except that connections waiting in the accept queue at shutdown are served, not reset."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        queued = [connection for server in self.servers for connection in _accept_queued(server)]
+        for server in self.servers:  # now, before any await, so that nothing new queues up unaccepted
+            server.close()
+        for sock in sockets or ():  # a worker's copy of the shared socket (uvicorn closes it later, too late)
+            sock.close()
+        if queued:
+            await self._serve_accepted(queued)
+        await super().shutdown(sockets)
+
+    async def _serve_accepted(self, connections: list[socket.socket]) -> None:
+        """Hand each connection to the HTTP protocol, as the listening server would have (TLS handshake included)."""
+        config = self.config
+        loop = asyncio.get_running_loop()
+
+        def protocol() -> asyncio.Protocol:
+            return config.http_protocol_class(config=config, server_state=self.server_state,  # type: ignore[call-arg]
+                                              app_state=self.lifespan.state)
+
+        handovers = [loop.connect_accepted_socket(protocol, connection, ssl=config.ssl) for connection in connections]
+        try:
+            # A TLS client that stalls its handshake must not hold the shutdown past the grace period.
+            await asyncio.wait_for(asyncio.gather(*handovers, return_exceptions=True),
+                                   timeout=config.timeout_graceful_shutdown)
+        except asyncio.TimeoutError:
+            pass
+
+
+def _accept_queued(server: Any) -> list[socket.socket]:
+    """Every connection waiting in the accept queues of an asyncio (or uvloop) server's listening sockets."""
+    accepted: list[socket.socket] = []
+    for listening in server.sockets or ():
+        # A duplicate descriptor of the same listening socket: the loop's socket object is not ours to accept on.
+        with socket.socket(fileno=os.dup(listening.fileno())) as listener:
+            listener.setblocking(False)
+            while len(accepted) < MAX_QUEUED:
+                try:
+                    connection, _ = listener.accept()
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:  # the socket is already closed or broken: nothing more to take over
+                    break
+                connection.setblocking(False)
+                accepted.append(connection)
+    return accepted
+
+
+class DrainingProcess(Process):
+    """uvicorn's worker process (``--workers`` > 1), running a :class:`DrainingServer`."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainingServer(config=self.config)
+        return self._server

@@ -1,5 +1,6 @@
-"""A client that did everything right gets the server's answer, never a TCP reset: at a graceful shutdown, and when
-the server answers and closes while the client is still sending (``sts.web.draining``).
+"""A client that did everything right gets the server's answer, never a TCP reset: at a graceful shutdown (whether
+its connection was accepted or still queued), and when the server answers and closes while the client is still
+sending (``sts.web.draining``).
 
 A real uvicorn server on a loopback socket runs each protocol ``sts serve`` can run, with a small ASGI app whose
 routes put the connection in the risky state; the clients are raw sockets, so that nothing retries or hides a reset.
@@ -7,16 +8,21 @@ routes put the connection in the risky state; the clients are raw sockets, so th
 
 from __future__ import annotations
 
+import importlib.util
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 
+from sts.web.draining import DrainingServer
+from sts.web.loopback import self_signed_tls_files
 from sts.web.tls import TlsH11Protocol, TlsHttpToolsProtocol
 
 PROTOCOLS = [pytest.param(protocol, id=protocol.__name__) for protocol in (TlsHttpToolsProtocol, TlsH11Protocol)
@@ -26,15 +32,22 @@ HOLD_SECONDS = 0.8
 
 class _App:
     """``/refuse`` answers 413 and closes without reading the body; ``/hold`` holds the event loop, then starts
-    uvicorn's graceful shutdown of every connection (what SIGTERM does), then answers; anything else answers "ok"."""
+    uvicorn's graceful shutdown of every connection (what SIGTERM does), then answers; ``/stop`` asks the server to
+    stop (what SIGTERM's handler does), then holds the event loop; anything else answers "ok"."""
 
     def __init__(self) -> None:
         self.server: uvicorn.Server | None = None
+        self.holding = threading.Event()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["path"] == "/refuse":
             await _answer(send, 413, b"too big", close=True)
             return
+        if scope["path"] == "/stop":
+            assert self.server is not None
+            self.server.should_exit = True
+            self.holding.set()
+            time.sleep(HOLD_SECONDS)  # nothing is accepted meanwhile: new connections wait in the accept queue
         if scope["path"] == "/hold":
             time.sleep(HOLD_SECONDS)  # the event loop reads nothing meanwhile
             assert self.server is not None
@@ -50,20 +63,29 @@ async def _answer(send: Any, status: int, body: bytes, close: bool = False) -> N
 
 
 @contextmanager
-def _serving(protocol: type) -> Iterator[tuple[int, uvicorn.Server]]:
+def _serving(protocol: type, loop: str = "auto", own_socket: bool = True,
+             tls_files: tuple[str, str] | None = None) -> Iterator[tuple[int, uvicorn.Server]]:
+    """A ``DrainingServer`` in a thread, on a socket of the test's (as a ``--workers`` worker) or of its own (as
+    ``sts serve --workers 1``)."""
     app = _App()
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, http=protocol, lifespan="off", log_level="critical"))
+    port = listener.getsockname()[1]
+    if not own_socket:
+        listener.close()
+    server = DrainingServer(uvicorn.Config(app, http=protocol, lifespan="off", log_level="critical", loop=loop,
+                                           port=port, ssl_certfile=tls_files[0] if tls_files else None,
+                                           ssl_keyfile=tls_files[1] if tls_files else None))
     app.server = server
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener] if own_socket else None},
+                              daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the test server did not start"
         time.sleep(0.01)
     try:
-        yield listener.getsockname()[1], server
+        yield port, server
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -127,3 +149,76 @@ def test_a_request_waiting_unread_at_shutdown_is_answered_then_closed(protocol: 
     # The whole answer, and then the server closed the connection (``_read_all`` returned), as shutdown asks.
     assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"ok"), answer
     assert held.startswith(b"HTTP/1.1 200"), held
+
+
+def _accept_queue_length(port: int) -> int:
+    """How many connections wait in the accept queue of the listening socket on ``port`` (Linux /proc/net/tcp:
+    for a listening socket, rx_queue is that count)."""
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
+                return int(fields[4].split(":")[1], 16)
+    raise AssertionError(f"no listening socket on port {port}")
+
+
+LOOPS = ["asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
+
+
+def _exchange(client: socket.socket, request: bytes, tls: ssl.SSLContext | None) -> bytes:
+    """One request and its whole answer, over TLS when asked (the handshake waits until the server takes over)."""
+    if tls is not None:
+        client = tls.wrap_socket(client, server_hostname="127.0.0.1")
+    client.sendall(request)
+    return _read_all(client)
+
+
+@pytest.mark.parametrize("listening", ["worker-socket", "server-socket", "server-socket-tls"])
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_requests_queued_for_accept_at_shutdown_are_answered(protocol: type, loop: str, listening: str,
+                                                             tmp_path: Path) -> None:
+    queued = 5
+    tls_files = self_signed_tls_files(tmp_path) if listening.endswith("tls") else None
+    client_tls = None
+    if tls_files:
+        client_tls = ssl.create_default_context(cafile=tls_files[0])
+    with _serving(protocol, loop=loop, own_socket=listening == "worker-socket", tls_files=tls_files) as (port, server):
+        stopping = socket.create_connection(("127.0.0.1", port))
+        stopper = _Exchange(stopping, b"GET /stop HTTP/1.1\r\nHost: sts.test\r\n\r\n", client_tls)
+        assert server.config.app.holding.wait(timeout=10)  # /stop holds the event loop, the shutdown asked for
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(queued)]
+        # The case under test, not a lucky one: every client is queued, none accepted, when the shutdown starts.
+        assert _accept_queue_length(port) == queued
+        exchanges = [_Exchange(client, b"GET /queued/%d HTTP/1.1\r\nHost: sts.test\r\n\r\n" % number, client_tls)
+                     for number, client in enumerate(clients)]
+        answers = [exchange.answer() for exchange in exchanges]
+        stopped = stopper.answer()
+        for client in clients + [stopping]:
+            client.close()
+    assert stopped.startswith(b"HTTP/1.1 200"), stopped
+    for answer in answers:
+        assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"ok"), answer
+
+
+class _Exchange:
+    """``_exchange`` in a thread: a TLS handshake blocks until the server takes the connection over."""
+
+    def __init__(self, client: socket.socket, request: bytes, tls: ssl.SSLContext | None) -> None:
+        self._outcome: list[bytes | BaseException] = []
+        self._thread = threading.Thread(target=self._run, args=(client, request, tls), daemon=True)
+        self._thread.start()
+
+    def _run(self, client: socket.socket, request: bytes, tls: ssl.SSLContext | None) -> None:
+        try:
+            self._outcome.append(_exchange(client, request, tls))
+        except BaseException as exc:  # pytest.fail's exception included: reported by answer()
+            self._outcome.append(exc)
+
+    def answer(self) -> bytes:
+        self._thread.join(timeout=30)
+        assert self._outcome, "no answer within 30 s"
+        outcome = self._outcome[0]
+        if isinstance(outcome, BaseException):
+            raise AssertionError(f"the exchange failed: {outcome!r}")
+        return outcome
