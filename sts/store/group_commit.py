@@ -5,7 +5,9 @@ request's (the time-ordered indexes end on the same page). Committed together, a
 the WAL header once instead of once per request. The promise of the README holds per request: a request's answer
 is sent only after the commit that holds its rows (``wait``), and if that commit fails the request fails with
 ``wst:RequestFailed`` and hands out nothing. A failed batch is retried one request at a time, so one bad row
-fails only its own request.
+fails only its own request. A request's claims (its nonce, ``sts.store.prepared.claim``) come first among its
+rows; one that finds its key held fails the batch the same way, and then only its own request, which is told so
+(``claim_taken``) and runs again.
 
 Runs on the event loop only (``sts.store.prepared.request_scope`` hands over the rows of requests run inline there;
 requests run in a worker thread commit their own). The loop keeps one pooled connection for its inline requests
@@ -15,6 +17,7 @@ and the commits: they run one at a time.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,11 +27,18 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from sts.store.prepared import Pending, commit_together, committing_through
+from sts.store.prepared import ClaimTaken, Pending, commit_together, committing_through
 
 log = logging.getLogger(__name__)
 
-_waiting: ContextVar[list[asyncio.Future[bool]] | None] = ContextVar("sts_group_commit_waits", default=None)
+
+class _Outcome(enum.Enum):
+    COMMITTED = "committed"
+    FAILED = "failed"  # the database refused or lost the rows
+    CLAIM_TAKEN = "claim taken"  # a key the request claimed was held: nothing of it committed
+
+
+_waiting: ContextVar[list[asyncio.Future[_Outcome]] | None] = ContextVar("sts_group_commit_waits", default=None)
 
 
 class GroupCommit:
@@ -37,7 +47,7 @@ class GroupCommit:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._conn: Any = None
-        self._batch: list[tuple[Pending, asyncio.Future[bool]]] = []
+        self._batch: list[tuple[Pending, asyncio.Future[_Outcome]]] = []
         self._scheduled = False
         #: Transactions and requests committed, for the benchmark and the metrics.
         self.commits = 0
@@ -50,12 +60,13 @@ class GroupCommit:
         return conn
 
     @contextmanager
-    def collecting(self) -> Iterator[_Waiter]:
-        """Around one request: its deferred writes go to this committer; ``await waiter.committed()`` after."""
-        waits: list[asyncio.Future[bool]] = []
+    def collecting(self, *, claims_wait: bool = True) -> Iterator[_Waiter]:
+        """Around one request: its deferred writes go to this committer; ``await waiter.committed()`` after.
+        ``claims_wait=False``: its claims are made at once (the run after a ``ClaimTaken``)."""
+        waits: list[asyncio.Future[_Outcome]] = []
         token = _waiting.set(waits)
         try:
-            with committing_through(self):
+            with committing_through(self, claims_wait=claims_wait):
                 yield _Waiter(waits)
         finally:
             _waiting.reset(token)
@@ -63,7 +74,7 @@ class GroupCommit:
     def submit(self, pending: Pending) -> None:
         waits = _waiting.get()
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
+        future: asyncio.Future[_Outcome] = loop.create_future()
         if waits is not None:
             waits.append(future)
         self._batch.append((pending, future))  # the scope handed over its list and took a new one
@@ -81,49 +92,55 @@ class GroupCommit:
         batch, self._batch, self._scheduled = self._batch, [], False
         if not batch:
             return
+        if len(batch) == 1:
+            self._commit_one(*batch[0])
+            return
         try:
             commit_together(self.engine, self.connection(), [write for pending, _ in batch for write in pending])
-        except DBAPIError as exc:
-            if len(batch) == 1:
-                self._settle(batch[0][1], False, exc)
-                return
+        except (DBAPIError, ClaimTaken):
             for pending, future in batch:  # one at a time: only the request whose rows fail is failed
                 self._commit_one(pending, future)
             return
         self.commits += 1
         self.requests += len(batch)
         for _, future in batch:
-            self._settle(future, True)
+            self._settle(future, _Outcome.COMMITTED)
 
-    def _commit_one(self, pending: Pending, future: asyncio.Future[bool]) -> None:
+    def _commit_one(self, pending: Pending, future: asyncio.Future[_Outcome]) -> None:
         try:
             commit_together(self.engine, self.connection(), pending)
+        except ClaimTaken:
+            self._settle(future, _Outcome.CLAIM_TAKEN)
+            return
         except DBAPIError as exc:
-            self._settle(future, False, exc)
+            log.error("could not record a request's writes: %s", exc.orig)
+            self._settle(future, _Outcome.FAILED)
             return
         self.commits += 1
         self.requests += 1
-        self._settle(future, True)
+        self._settle(future, _Outcome.COMMITTED)
 
     @staticmethod
-    def _settle(future: asyncio.Future[bool], ok: bool, exc: DBAPIError | None = None) -> None:
-        if exc is not None:
-            log.error("could not record a request's writes: %s", exc.orig)
+    def _settle(future: asyncio.Future[_Outcome], outcome: _Outcome) -> None:
         if not future.done():
-            future.set_result(ok)
+            future.set_result(outcome)
 
 
 class _Waiter:
-    __slots__ = ("_waits",)
+    __slots__ = ("_waits", "claim_taken")
 
-    def __init__(self, waits: list[asyncio.Future[bool]]) -> None:
+    def __init__(self, waits: list[asyncio.Future[_Outcome]]) -> None:
         self._waits = waits
+        #: After ``committed()``: a key the request claimed was held, so nothing of it was committed.
+        self.claim_taken = False
 
     async def committed(self) -> bool:
         """True when every write the request deferred is committed (at once when it deferred none)."""
         ok = True
         for future in self._waits:
-            ok = await future and ok
+            outcome = await future
+            ok = outcome is _Outcome.COMMITTED and ok
+            self.claim_taken = self.claim_taken or outcome is _Outcome.CLAIM_TAKEN
         return ok
 
 

@@ -13,13 +13,23 @@ exactly as through ``Connection.execute``). Each is a single statement, atomic o
 
 Inside ``request_scope(engine)`` (one per SOAP request, opened by the pipeline) every statement of the request
 runs on ONE pooled connection, checked out at the first statement and returned when the scope ends: a pool
-checkout and return cost as much as the statement. ``write`` still commits before it returns (the nonce: a replay
-must be refused at once, on every node); ``write_later`` defers an append-only row (the issued token, the audit
+checkout and return cost as much as the statement. ``write`` commits before it returns; ``claim`` takes a key
+(the replay cache's nonce) and may wait for the request's commit, see below; ``write_later`` defers an append-only row (the issued token, the audit
 entry) to the end of the request, where the deferred rows are committed in one transaction before the answer is
 sent. On the event loop the scope hands them to a group committer (``sts.store.group_commit``): the requests
 that finished in the same loop iteration share one transaction, and each answer still waits for the commit that
 holds its rows. A failed commit fails the request (``wst:RequestFailed``): no token is handed out unrecorded.
 ``once_per_request`` memoises a value (the configuration version) for the rest of the request.
+
+A claim (``claim``: one statement that changes exactly one row when the key is free) saves its own commit
+(≈ 60 µs) when the request's rows are group-committed: it joins that commit, ahead of the request's rows. When the
+key turns out to be held (a replay, in this batch or committed before, by any process), the commit raises
+``ClaimTaken`` and none of the request's rows is committed; the HTTP layer then runs the request again with its
+claims made at once (``sts.web.soap_http``), which refuses it exactly as a replay is refused, with its fault and
+audit entry. Nothing of the first run leaves the server: its answer waits for the commit. Before any write that
+cannot wait (``write``, ``sts.store.transactions.writing``: a Cancel's or a Renew's change, a throttle count) the
+waiting claims are made at once (``settle_claims``), so nothing irreversible is done for a request whose key was
+held. Elsewhere (a worker thread, PostgreSQL, no committer) a claim is an ordinary ``write``.
 
 On a server database (PostgreSQL) a request leaves the event loop before its first statement
 (``sts.store.transactions.leave_loop_for``): a statement is a network round trip there, and a slow or frozen
@@ -56,7 +66,14 @@ Processor = Callable[[Any], Any] | None
 T = TypeVar("T")
 
 
-Pending = list[tuple["_Compiled", Any]]
+#: A request's deferred statements: (statement, parameters, whether it is a claim that must change one row).
+Pending = list[tuple["_Compiled", Any, bool]]
+
+
+class ClaimTaken(BaseException):
+    """A key the request claimed with ``claim`` was already held: the request must run again with its claims made
+    at once. A BaseException: a control-flow signal that passes the pipeline's ``except Exception``, like
+    ``sts.offload.MoveToThread``."""
 
 
 class Committer(Protocol):
@@ -74,7 +91,7 @@ class Committer(Protocol):
 class _Scope:
     """The request's connection (checked out lazily), its memoised values and its deferred writes."""
 
-    __slots__ = ("engine", "conn", "borrowed", "values", "pending")
+    __slots__ = ("engine", "conn", "borrowed", "values", "pending", "claims")
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -82,6 +99,16 @@ class _Scope:
         self.borrowed = False  # the committer's connection: not returned to the pool at the end
         self.values: dict[str, Any] = {}
         self.pending: Pending = []
+        self.claims = 0  # how many of ``pending`` are claims
+
+    def take_claims(self) -> Pending:
+        """The waiting claims, out of ``pending``."""
+        if not self.claims:
+            return []
+        claims = [entry for entry in self.pending if entry[2]]
+        self.pending = [entry for entry in self.pending if not entry[2]]
+        self.claims = 0
+        return claims
 
     def connection(self) -> Any:
         if self.conn is None:
@@ -162,6 +189,7 @@ def _admission(engine: Engine) -> _Admission | None:
 
 _scope: ContextVar[_Scope | None] = ContextVar("sts_request_scope", default=None)
 _committer: ContextVar[Committer | None] = ContextVar("sts_group_committer", default=None)
+_claims_wait: ContextVar[bool] = ContextVar("sts_claims_wait", default=False)
 
 
 @contextmanager
@@ -174,7 +202,12 @@ def request_scope(engine: Engine) -> Iterator[None]:
         yield
         if scope.pending:
             _finish(scope)
+    except ClaimTaken:
+        scope.pending = []  # the request runs again from the start and records what that run does
+        raise
     except BaseException:
+        # The run that follows (in a thread, after the wait) claims its keys itself.
+        scope.take_claims()
         # A control-flow signal (a throttle wait, a move to a thread) or a cancellation: what was recorded so
         # far (the auth.throttled entry) happened, and goes in now; the rerun records its own.
         if scope.pending:
@@ -186,12 +219,15 @@ def request_scope(engine: Engine) -> Iterator[None]:
 
 
 @contextmanager
-def committing_through(committer: Committer) -> Iterator[None]:
-    """Requests run inside (on the event loop) hand their deferred writes to ``committer``."""
+def committing_through(committer: Committer, *, claims_wait: bool = True) -> Iterator[None]:
+    """Requests run inside (on the event loop) hand their deferred writes to ``committer``; their claims join
+    that commit too unless ``claims_wait`` is False (the run that follows a ``ClaimTaken``)."""
     token = _committer.set(committer)
+    claims_token = _claims_wait.set(claims_wait)
     try:
         yield
     finally:
+        _claims_wait.reset(claims_token)
         _committer.reset(token)
 
 
@@ -237,7 +273,8 @@ def not_recorded() -> RequestFailed:
 
 
 def commit_together(engine: Engine, conn: Any, pending: Pending) -> None:
-    """Run ``pending`` in one transaction on ``conn`` (a pooled connection) and commit; all or nothing."""
+    """Run ``pending`` in one transaction on ``conn`` (a pooled connection) and commit; all or nothing. Raises
+    ``ClaimTaken`` (and commits nothing) when a claim among them finds its key held."""
     dialect = engine.dialect
     cursor = conn.cursor()
     sql = ""
@@ -245,9 +282,11 @@ def commit_together(engine: Engine, conn: Any, pending: Pending) -> None:
     try:
         if dialect.name == "sqlite":
             cursor.execute("BEGIN IMMEDIATE")  # the driver is in autocommit: the write lock first, as `writing`
-        for compiled, params in pending:
+        for compiled, params, claims in pending:
             sql = compiled.sql
             cursor.execute(sql, params)
+            if claims and cursor.rowcount != 1:
+                raise ClaimTaken
         if dialect.name == "sqlite":
             cursor.execute("COMMIT")
         else:
@@ -329,8 +368,39 @@ def fetch(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> list
 
 def write(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> int:
     """Run one write statement and commit it before returning; returns the row count."""
+    settle_claims(engine)
     _, rowcount = _run(engine, prepared, values, commit=True)
     return rowcount
+
+
+def claim(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> bool:
+    """Take a key with ``prepared``, a write that changes exactly one row when the key is free: whether it was.
+
+    In a request on the event loop whose rows are group-committed, the write joins that commit and this returns
+    True at once; a held key then fails the commit with ``ClaimTaken`` (see the module's docstring)."""
+    scope = _scope.get()
+    if scope is not None and scope.engine is engine and _claims_wait.get() and on_loop():
+        leave_loop_for(engine)  # a server database's group commit is not on the loop: claim from a thread
+        committer = _committer.get()
+        if committer is not None and committer.engine is engine:
+            compiled = prepared.compiled(engine.dialect)
+            scope.pending.append((compiled, compiled.parameters(values), True))
+            scope.claims += 1
+            return True
+    return write(engine, prepared, values) == 1
+
+
+def settle_claims(engine: Engine) -> None:
+    """Make the current request's waiting claims on ``engine`` now (before a write that cannot wait); raises
+    ``ClaimTaken`` when a key was held."""
+    scope = _scope.get()
+    if scope is None or scope.engine is not engine or not scope.claims:
+        return
+    conn = scope.connection()
+    for compiled, params, _ in scope.take_claims():
+        _, rowcount = _execute(conn, engine.dialect, compiled, params, commit=True)
+        if rowcount != 1:
+            raise ClaimTaken
 
 
 def write_later(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> None:
@@ -342,7 +412,7 @@ def write_later(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -
         write(engine, prepared, values)
         return
     compiled = prepared.compiled(engine.dialect)
-    scope.pending.append((compiled, compiled.parameters(values)))
+    scope.pending.append((compiled, compiled.parameters(values), False))
 
 
 def _run(

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from sts.interfaces import Clock
-from sts.store.prepared import Prepared, write
+from sts.store.prepared import Prepared, claim
 from sts.store.schema import nonces, utcnow
 from sts.store.transactions import writing
 
@@ -71,8 +71,9 @@ class SqlReplayCache:
     def first_seen(self, key: bytes, until: datetime) -> bool:
         values = {"nonce": key, "until": until, "now": self._clock()}
         if self._upsert is not None:
-            # One row changed: inserted or taken over. None: a live row holds the key, a replay.
-            first = write(self._engine, self._upsert, values) == 1
+            # One row changed: inserted or taken over. None: a live row holds the key, a replay. In a group-committed
+            # request the upsert joins that commit, which refuses the request if the key was held.
+            first = claim(self._engine, self._upsert, values)
         else:
             first = self._first_seen_portable(values)
         if first and self._due_for_purge():

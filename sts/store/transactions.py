@@ -30,7 +30,10 @@ def leave_loop_for(engine: Engine) -> None:
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: committed on normal exit, rolled back on an exception."""
+    from sts.store.prepared import settle_claims  # prepared builds on this module
+
     leave_loop_for(engine)
+    settle_claims(engine)  # nothing irreversible for a request whose key (nonce) turns out to be held
     with engine.connect() as conn:
         conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         with conn.begin():

@@ -4,7 +4,7 @@ These routes carry every token request, so they skip what a general framework bu
 Response objects, header multi-dicts) and do not hop to a thread: the pipeline runs inline on the event loop
 (``sts.offload``), a due brute-force delay is awaited there (``sts.service.throttle.run_throttled``), and a step
 that turns out heavy (a PasswordText check against scrypt) moves the request to a worker thread. Requests whose
-later steps may block (a password inside ActAs/OnBehalfOf, checked after the nonce is recorded; a batch of many
+later steps may block (a password inside ActAs/OnBehalfOf, checked late; a batch of many
 tokens) and bodies not in an ASCII-compatible encoding (where a byte search for those names proves nothing) go
 to a thread from the start.
 """
@@ -21,7 +21,7 @@ from sts.model import RequestContext
 from sts.protocol.soap import build_envelope, fault_http_status, render_fault
 from sts.runtime import Runtime
 from sts.service.throttle import run_throttled
-from sts.store.prepared import not_recorded
+from sts.store.prepared import ClaimTaken, not_recorded
 from sts.uris import SoapVersion
 from sts.web.pipeline import SoapResponse
 from sts.web.request_log import note_not_recorded
@@ -72,11 +72,23 @@ class SoapEndpoint:
         committer = self._runtime.group_commit
         if committer is None:
             return await run()
-        # The rows the request defers (its token, its audit entry) are group-committed; the answer waits for that.
+        # The rows the request defers (its token, its audit entry, its nonce) are group-committed; the answer
+        # waits for that.
+        result: SoapResponse | None
         with committer.collecting() as waiter:
-            result = await run()
-        if await waiter.committed():
+            try:
+                result = await run()
+            except ClaimTaken:  # a write that could not wait for the commit found the nonce held
+                result = None
+        if result is not None and await waiter.committed():
             return result
+        if result is None or waiter.claim_taken:
+            # Its nonce was held (a replay): nothing of this run was committed or sent. Run again with the claim
+            # made at once, which refuses the request as a replay, with its fault and audit entry.
+            with committer.collecting(claims_wait=False) as waiter:
+                result = await run()
+            if await waiter.committed():
+                return result
         note_not_recorded()
         return fault(not_recorded(), ctx.soap_version)
 

@@ -48,3 +48,15 @@ def test_a_request_count_below_one_is_refused() -> None:
 @pytest.mark.parametrize("requests", ["x", "1.5"])
 def test_a_request_count_that_is_not_a_number_is_refused(requests: str) -> None:
     assert _run("--requests", requests).returncode == 2
+
+
+def test_served_requests_are_counted_with_their_group_commits() -> None:
+    counted = count(ROOT, "ecdsa", requests=4, batch=2)
+    assert 500_000 < counted.per_request < 100_000_000
+    assert "served, 2 a commit" in counted.render()
+
+
+@pytest.mark.parametrize("args", [["--batch", "4"], ["--served", "--batch", "0"]], ids=["without-served", "zero"])
+def test_a_batch_needs_served_and_at_least_one(args: list[str]) -> None:
+    result = _run("--requests", "1", *args)
+    assert result.returncode == 2 and "--batch goes with --served" in result.stderr

@@ -8,6 +8,7 @@ UseKey given as a SecurityTokenReference to the token that signed the request.
 from __future__ import annotations
 
 import base64
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,17 @@ def test_a_replayed_nonce_says_it_was_already_received(live_sts, demo) -> None:
     replay = post(live_sts.sts_url, body)
     assert (replay.fault_code, replay.fault_reason) == ((ns.WSSE, "MessageExpired"),
                                                         "The message was already received")
+
+
+def test_copies_of_one_request_sent_at_once_get_one_token(live_sts, demo) -> None:
+    """The nonce joins the group commit of the requests answered together: copies that race the original (in its
+    batch or a later one) are each refused as a replay, and only one token is handed out."""
+    body = rst_envelope(user=demo["user"], password=demo["password"], applies_to=PLAIN, digest=True)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(lambda _: post(live_sts.sts_url, body), range(8)))
+    assert sorted(reply.status for reply in replies) == [200] + [400] * 7  # a sender fault
+    assert {(reply.fault_code, reply.fault_reason) for reply in replies if reply.status != 200} == {
+        ((ns.WSSE, "MessageExpired"), "The message was already received")}
 
 
 def test_an_unknown_claims_dialect_is_named(live_sts, demo) -> None:
