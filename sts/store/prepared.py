@@ -17,8 +17,8 @@ checkout and return cost as much as the statement. ``write`` commits before it r
 (the replay cache's nonce) and may wait for the request's commit, see below; ``write_later`` defers an append-only row (the issued token, the audit
 entry) to the end of the request, where the deferred rows are committed in one transaction before the answer is
 sent. On the event loop the scope hands them to a group committer (``sts.store.group_commit``): the requests
-that finished in the same loop iteration share one transaction, and each answer still waits for the commit that
-holds its rows. A failed commit fails the request (``wst:RequestFailed``): no token is handed out unrecorded.
+that finished in the same loop iteration (and the next) share one transaction, and each answer still waits for
+the commit that holds its rows. A failed commit fails the request (``wst:RequestFailed``): no token is handed out unrecorded.
 ``once_per_request`` memoises a value (the configuration version) for the rest of the request.
 
 A claim (``claim``: one statement that changes exactly one row when the key is free) saves its own commit

@@ -94,3 +94,19 @@ def test_rows_recorded_before_a_control_flow_signal_are_kept(db: Database) -> No
 def test_outside_a_request_write_later_writes_at_once(db: Database) -> None:
     _defer(db, b"now")
     assert _rows(db) == 1
+
+
+def test_a_request_finished_in_the_next_iteration_joins_the_same_commit(db: Database) -> None:
+    """What a busy server gets: the bytes of more requests arrive while the first ones run, and wait one turn."""
+    committer = GroupCommit(db.engine)
+
+    async def late() -> bool:
+        await asyncio.sleep(0)  # finishes one loop iteration after the first request
+        return await _request(db, committer, secrets.token_bytes(16))
+
+    async def main() -> list[bool]:
+        return list(await asyncio.gather(_request(db, committer, secrets.token_bytes(16)), late()))
+
+    assert asyncio.run(main()) == [True, True]
+    assert (committer.commits, committer.requests) == (1, 2)
+    committer.close()
