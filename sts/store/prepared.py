@@ -58,7 +58,7 @@ from sqlalchemy.sql import ClauseElement
 
 from sts.errors import RequestFailed
 from sts.offload import note_commit, on_loop
-from sts.store.transactions import leave_loop_for
+from sts.store.transactions import BEFORE_WRITING, leave_loop_for
 
 log = logging.getLogger(__name__)
 
@@ -401,6 +401,9 @@ def settle_claims(engine: Engine) -> None:
         _, rowcount = _execute(conn, engine.dialect, compiled, params, commit=True)
         if rowcount != 1:
             raise ClaimTaken
+
+
+BEFORE_WRITING.append(settle_claims)  # a ``writing`` transaction cannot wait either
 
 
 def write_later(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> None:

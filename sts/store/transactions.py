@@ -8,7 +8,7 @@ taken first and other processes wait for it (busy_timeout) instead of failing mi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -17,6 +17,10 @@ from sqlalchemy import Connection, Engine, event
 from sts.offload import heavy, note_commit
 
 _BEGIN_OPTION = "sqlite_begin"
+
+#: Called with the engine before ``writing`` opens a transaction. ``sts.store.prepared`` (which builds on this
+#: module) adds the making of a request's waiting claims: nothing irreversible for a request whose nonce is held.
+BEFORE_WRITING: list[Callable[[Engine], None]] = []
 
 
 def leave_loop_for(engine: Engine) -> None:
@@ -30,10 +34,9 @@ def leave_loop_for(engine: Engine) -> None:
 @contextmanager
 def writing(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: committed on normal exit, rolled back on an exception."""
-    from sts.store.prepared import settle_claims  # prepared builds on this module
-
     leave_loop_for(engine)
-    settle_claims(engine)  # nothing irreversible for a request whose key (nonce) turns out to be held
+    for hook in BEFORE_WRITING:
+        hook(engine)
     with engine.connect() as conn:
         conn.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
         with conn.begin():
