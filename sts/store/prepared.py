@@ -14,11 +14,12 @@ exactly as through ``Connection.execute``). Each is a single statement, atomic o
 Inside ``request_scope(engine)`` (one per SOAP request, opened by the pipeline) every statement of the request
 runs on ONE pooled connection, checked out at the first statement and returned when the scope ends: a pool
 checkout and return cost as much as the statement. ``write`` commits before it returns; ``claim`` takes a key
-(the replay cache's nonce) and may wait for the request's commit, see below; ``write_later`` defers an append-only row (the issued token, the audit
-entry) to the end of the request, where the deferred rows are committed in one transaction before the answer is
-sent. On the event loop the scope hands them to a group committer (``sts.store.group_commit``): the requests
-that finished in the same loop iteration (and the next) share one transaction, and each answer still waits for
-the commit that holds its rows. A failed commit fails the request (``wst:RequestFailed``): no token is handed out unrecorded.
+(the replay cache's nonce) and may wait for the request's commit, see below; ``write_later`` defers an
+append-only row (the issued token, the audit entry) to the end of the request, where the deferred rows are
+committed in one transaction before the answer is sent. On the event loop the scope hands them to a group
+committer (``sts.store.group_commit``): the requests that finished in the same loop iteration (and the next)
+share one transaction, and each answer still waits for the commit that holds its rows. A failed commit fails the
+request (``wst:RequestFailed``): no token is handed out unrecorded.
 ``once_per_request`` memoises a value (the configuration version) for the rest of the request.
 
 A claim (``claim``: one statement that changes exactly one row when the key is free) saves its own commit
