@@ -8,6 +8,11 @@ On SQLite (3.24 or newer) and PostgreSQL the check is one atomic statement,
 ``INSERT ... ON CONFLICT (key) DO UPDATE SET expires = excluded.expires WHERE nonces.expires <= :now``:
 a new key is inserted, an expired one taken over, a live one left alone (no row changed: a replay). Other
 dialects keep the portable form, UPDATE of an expired row then INSERT, in one write transaction.
+
+Each process also remembers the keys it took (until they expire, at most :data:`RECENT_KEYS`): a copy of a request
+this process already took is refused without a statement. That matters since a group-committed request's claim
+is checked only at the commit (``sts.store.prepared.claim``), after its token is built: without this memory a
+flood of copies of one captured request would cost the server a token each.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ from sts.interfaces import Clock
 from sts.store.prepared import Prepared, claim
 from sts.store.schema import nonces, utcnow
 from sts.store.transactions import writing
+
+#: Keys one process remembers having taken, at most (then forgotten all at once; the database still decides).
+RECENT_KEYS = 50_000
 
 # Not named after columns: SQLAlchemy reserves those names in the VALUES and SET of INSERT/UPDATE.
 _KEY = bindparam("nonce", type_=nonces.c.key.type)
@@ -67,18 +75,31 @@ class SqlReplayCache:
         self._inserts = 0
         self._lock = threading.Lock()
         self._upsert = upsert_for(engine)
+        self._taken: dict[bytes, datetime] = {}  # key -> until: the keys this process took
 
     def first_seen(self, key: bytes, until: datetime) -> bool:
-        values = {"nonce": key, "until": until, "now": self._clock()}
+        now = self._clock()
+        taken_until = self._taken.get(key)
+        if taken_until is not None and taken_until > now:
+            return False  # this process took it: a replay, known without the database
+        values = {"nonce": key, "until": until, "now": now}
         if self._upsert is not None:
             # One row changed: inserted or taken over. None: a live row holds the key, a replay. In a group-committed
             # request the upsert joins that commit, which refuses the request if the key was held.
             first = claim(self._engine, self._upsert, values)
         else:
             first = self._first_seen_portable(values)
-        if first and self._due_for_purge():
-            self.purge()
+        if first:
+            self._remember(key, until)
+            if self._due_for_purge():
+                self.purge()
         return first
+
+    def _remember(self, key: bytes, until: datetime) -> None:
+        taken = self._taken
+        if len(taken) >= RECENT_KEYS:
+            taken.clear()
+        taken[key] = until
 
     def _first_seen_portable(self, values: dict[str, object]) -> bool:
         try:

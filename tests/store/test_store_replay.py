@@ -114,15 +114,19 @@ def test_racing_processes_exactly_one_wins(db: Database, db_url: str) -> None:
 def test_sqlite_statements_of_each_nonce_path(db: Database, db_url: str, nonce_path: str) -> None:
     """The one-statement path: one ON CONFLICT upsert a call, without BEGIN. The portable path: UPDATE + INSERT
     in one immediate transaction a call, the replay's rolled back (its INSERT hits the key)."""
-    worker = open_database(db_url, run_migrations=False)
+    # The replay comes from another "process": the one that took the key would refuse it without a statement.
+    worker, other = open_database(db_url, run_migrations=False), open_database(db_url, run_migrations=False)
     statements: list[str] = []
-    event.listen(worker.engine, "connect", lambda dbapi_conn, _rec: dbapi_conn.set_trace_callback(statements.append))
+    for each in (worker, other):
+        event.listen(each.engine, "connect",
+                     lambda dbapi_conn, _rec: dbapi_conn.set_trace_callback(statements.append))
     until = datetime.now(UTC) + timedelta(minutes=5)
     try:
         assert worker.nonces.first_seen(b"traced", until)
-        assert not worker.nonces.first_seen(b"traced", until)
+        assert not other.nonces.first_seen(b"traced", until)
     finally:
         worker.close()
+        other.close()
     queries = [s for s in statements if not s.startswith("PRAGMA")]
     if nonce_path == "upsert":
         assert len(queries) == 2, queries
@@ -184,3 +188,27 @@ def test_a_failing_statement_leaves_the_pool_usable(db: Database) -> None:
     assert db.nonces.first_seen(b"k", datetime.now(UTC) + timedelta(minutes=1))
     assert db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
 
+
+
+def test_a_key_this_process_took_is_refused_without_a_statement(db: Database,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood of copies of one captured request costs a dictionary lookup each, not a statement (nor, in a
+    group-committed request, a token built before the commit finds the key held)."""
+    cache = SqlReplayCache(db.engine)
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    assert cache.first_seen(b"flooded", until)
+    asked: list[object] = []
+    monkeypatch.setattr(replay, "claim", lambda *args: asked.append(args))
+    monkeypatch.setattr(SqlReplayCache, "_first_seen_portable", lambda self, values: asked.append(values))
+    assert not any(cache.first_seen(b"flooded", until) for _ in range(100))
+    assert asked == []
+
+
+def test_the_memory_of_taken_keys_is_bounded_and_the_database_still_decides(
+        db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(replay, "RECENT_KEYS", 3)
+    cache = SqlReplayCache(db.engine)
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    keys = [b"k%d" % number for number in range(5)]
+    assert all(cache.first_seen(key, until) for key in keys)  # the memory was emptied on the way
+    assert not any(cache.first_seen(key, until) for key in keys)  # every one refused, remembered or not
