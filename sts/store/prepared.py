@@ -374,11 +374,12 @@ def write(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> int:
     return rowcount
 
 
-def claim(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> bool:
+def claim(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> bool | None:
     """Take a key with ``prepared``, a write that changes exactly one row when the key is free: whether it was.
 
     In a request on the event loop whose rows are group-committed, the write joins that commit and this returns
-    True at once; a held key then fails the commit with ``ClaimTaken`` (see the module's docstring)."""
+    None (not known yet: go on as if taken); a held key then fails the commit with ``ClaimTaken`` (see the module's
+    docstring)."""
     scope = _scope.get()
     if scope is not None and scope.engine is engine and _claims_wait.get() and on_loop():
         leave_loop_for(engine)  # a server database's group commit is not on the loop: claim from a thread
@@ -387,7 +388,7 @@ def claim(engine: Engine, prepared: Prepared, values: Mapping[str, Any]) -> bool
             compiled = prepared.compiled(engine.dialect)
             scope.pending.append((compiled, compiled.parameters(values), True))
             scope.claims += 1
-            return True
+            return None
     return write(engine, prepared, values) == 1
 
 

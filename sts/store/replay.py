@@ -9,8 +9,8 @@ On SQLite (3.24 or newer) and PostgreSQL the check is one atomic statement,
 a new key is inserted, an expired one taken over, a live one left alone (no row changed: a replay). Other
 dialects keep the portable form, UPDATE of an expired row then INSERT, in one write transaction.
 
-Each process also remembers the keys it took (until they expire, at most :data:`RECENT_KEYS`): a copy of a request
-this process already took is refused without a statement. That matters since a group-committed request's claim
+Each process also remembers the keys it took or saw refused (until they expire, at most :data:`RECENT_KEYS`, the
+oldest forgotten first): a copy of a request this process already took is refused without a statement. That matters since a group-committed request's claim
 is checked only at the commit (``sts.store.prepared.claim``), after its token is built: without this memory a
 flood of copies of one captured request would cost the server a token each.
 """
@@ -18,6 +18,7 @@ flood of copies of one captured request would cost the server a token each.
 from __future__ import annotations
 
 import threading
+from itertools import islice
 from datetime import datetime
 
 from sqlalchemy import Engine, bindparam, delete, insert, update
@@ -29,8 +30,8 @@ from sts.store.prepared import Prepared, claim
 from sts.store.schema import nonces, utcnow
 from sts.store.transactions import writing
 
-#: Keys one process remembers having taken, at most (then forgotten all at once; the database still decides).
-RECENT_KEYS = 50_000
+#: Keys one process remembers, at most (the oldest tenth is forgotten when full; the database still decides).
+RECENT_KEYS = 20_000
 
 # Not named after columns: SQLAlchemy reserves those names in the VALUES and SET of INSERT/UPDATE.
 _KEY = bindparam("nonce", type_=nonces.c.key.type)
@@ -75,7 +76,7 @@ class SqlReplayCache:
         self._inserts = 0
         self._lock = threading.Lock()
         self._upsert = upsert_for(engine)
-        self._taken: dict[bytes, datetime] = {}  # key -> until: the keys this process took
+        self._taken: dict[bytes, datetime] = {}  # key -> until, oldest first: the keys this process took or saw held
 
     def first_seen(self, key: bytes, until: datetime) -> bool:
         now = self._clock()
@@ -85,20 +86,25 @@ class SqlReplayCache:
         values = {"nonce": key, "until": until, "now": now}
         if self._upsert is not None:
             # One row changed: inserted or taken over. None: a live row holds the key, a replay. In a group-committed
-            # request the upsert joins that commit, which refuses the request if the key was held.
-            first = claim(self._engine, self._upsert, values)
+            # request the upsert joins that commit (None: not known yet), which refuses the request if the key was
+            # held.
+            taken = claim(self._engine, self._upsert, values)
         else:
-            first = self._first_seen_portable(values)
-        if first:
+            taken = self._first_seen_portable(values)
+        if taken is not None:
+            # Known now, refused keys too: a flood's later copies stop here (a copy carries the same until). A claim
+            # still waiting is not remembered: a request moved to a thread claims again, and must not meet itself.
             self._remember(key, until)
-            if self._due_for_purge():
-                self.purge()
+        first = taken is not False
+        if first and self._due_for_purge():
+            self.purge()
         return first
 
     def _remember(self, key: bytes, until: datetime) -> None:
         taken = self._taken
         if len(taken) >= RECENT_KEYS:
-            taken.clear()
+            for oldest in list(islice(taken, max(1, RECENT_KEYS // 10))):
+                del taken[oldest]
         taken[key] = until
 
     def _first_seen_portable(self, values: dict[str, object]) -> bool:

@@ -147,3 +147,47 @@ def test_outside_a_group_commit_a_claim_is_made_at_once(db: Database) -> None:
         assert SqlReplayCache(db.engine).first_seen(nonce, _until())
         assert nonce in _keys(db)
         assert not SqlReplayCache(db.engine).first_seen(nonce, _until())
+
+
+def test_a_request_moved_to_a_thread_after_its_claim_does_not_meet_itself(db: Database) -> None:
+    """The same cache (one per process) sees the first run's claim dropped and the re-run's: not a replay."""
+    class Signal(BaseException):
+        pass
+
+    cache, nonce = SqlReplayCache(db.engine), secrets.token_bytes(16)
+    committer = GroupCommit(db.engine)
+
+    async def on_the_loop() -> None:
+        with committer.collecting(), on_event_loop(), request_scope(db.engine):
+            assert cache.first_seen(nonce, _until())
+            raise Signal  # MoveToThread, say
+
+    with pytest.raises(Signal):
+        asyncio.run(on_the_loop())
+    with request_scope(db.engine):  # the re-run, in a worker thread
+        assert cache.first_seen(nonce, _until())
+    assert not cache.first_seen(nonce, _until())  # and now it is taken
+    committer.close()
+
+
+def test_copies_after_a_taken_claim_are_refused_without_a_statement(db: Database, second_db: Database) -> None:
+    """A flood's first copy costs a token built and a commit that finds the key held; the run after it learns the
+    key is held, and later copies stop at the cache."""
+    nonce = secrets.token_bytes(16)
+    assert SqlReplayCache(second_db.engine).first_seen(nonce, _until())  # the original, on another process
+    cache = SqlReplayCache(db.engine)
+    committer = GroupCommit(db.engine)
+
+    async def copy(claims_wait: bool) -> tuple[bool, bool]:
+        """(what first_seen said, whether the commit found the key held)."""
+        with committer.collecting(claims_wait=claims_wait) as waiter:
+            with on_event_loop(), request_scope(db.engine):
+                first = cache.first_seen(nonce, _until())
+                write_later(db.engine, _ROW, {"key": secrets.token_bytes(16), "expires": _until()})
+        await waiter.committed()
+        return first, waiter.claim_taken
+
+    assert asyncio.run(copy(claims_wait=True)) == (True, True)  # not known at first: the commit refuses it
+    assert asyncio.run(copy(claims_wait=False)) == (False, False)  # the run after ClaimTaken: refused, remembered
+    assert asyncio.run(copy(claims_wait=True)) == (False, False)  # a later copy: refused at once, nothing waits
+    committer.close()

@@ -210,5 +210,20 @@ def test_the_memory_of_taken_keys_is_bounded_and_the_database_still_decides(
     cache = SqlReplayCache(db.engine)
     until = datetime.now(UTC) + timedelta(minutes=5)
     keys = [b"k%d" % number for number in range(5)]
-    assert all(cache.first_seen(key, until) for key in keys)  # the memory was emptied on the way
+    assert all(cache.first_seen(key, until) for key in keys)  # the oldest were forgotten on the way
+    assert len(cache._taken) <= 3
     assert not any(cache.first_seen(key, until) for key in keys)  # every one refused, remembered or not
+
+
+def test_a_key_refused_by_the_database_is_remembered(db: Database, second_db: Database,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flood of copies sent to a process that did not take the key: one statement, then lookups."""
+    until = datetime.now(UTC) + timedelta(minutes=5)
+    assert SqlReplayCache(second_db.engine).first_seen(b"elsewhere", until)
+    cache = SqlReplayCache(db.engine)
+    assert not cache.first_seen(b"elsewhere", until)  # the database says so
+    asked: list[object] = []
+    monkeypatch.setattr(replay, "claim", lambda *args: asked.append(args))
+    monkeypatch.setattr(SqlReplayCache, "_first_seen_portable", lambda self, values: asked.append(values))
+    assert not any(cache.first_seen(b"elsewhere", until) for _ in range(10))
+    assert asked == []
