@@ -9,8 +9,9 @@ Every answer is recorded as (completion time on the monotonic clock, latency, ok
 is HTTP 200 with the kind's success marker and no SOAP Fault; errors are counted by class with one sample each.
 The parent reads the server's CPU at the start and end of its window and keeps the records that fall inside it.
 Against several servers (a farm's nodes) :class:`Generators` runs one process per server, the load spread evenly
-(as a round-robin load balancer would), and reads them as one; a closed-loop generator that is warm waits until
-every one is (the window opens on the whole load, not on one that ran ahead and out of requests).
+(as a round-robin load balancer would), and reads them as one. A closed-loop generator that is warm holds until
+the parent releases every one together, after it has opened its window: the window opens on the whole load, not
+on one that ran ahead and out of requests, and no request is answered before the window's clocks are read.
 """
 
 from __future__ import annotations
@@ -285,19 +286,24 @@ def merge(parts: list[Records]) -> Records:
 
 
 class Generators:
-    """One generator process per load (per server), started together, read and stopped as one."""
+    """One generator process per load (per server), started together, read and stopped as one. Each holds once warm
+    until ``release``: the caller opens its window (reads the clocks and the CPU, which can take a while on a busy
+    machine) first, so no request of the window is answered before it opens."""
 
     def __init__(self, loads: list[Load]) -> None:
-        self._all = [Generator(load, held=len(loads) > 1) for load in loads]
+        self._all = [Generator(load, held=True) for load in loads]
 
     def cpu_seconds(self) -> float:
         """The generators' CPU so far (read from /proc, so it is current while they run)."""
         return sum(procfs.tree_cpu_seconds(generator.pid) for generator in self._all)
 
     def wait_warm(self, timeout: float = 300) -> None:
-        """Until every generator is warm; then they all go on together."""
+        """Until every generator is warm (and holding)."""
         for generator in self._all:
             generator.wait_warm(timeout)
+
+    def release(self) -> None:
+        """All go on together."""
         for generator in self._all:
             generator.release()
 

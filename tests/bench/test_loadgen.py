@@ -1,11 +1,15 @@
-"""The load generator's HTTP reading and its judgement of an answer (bench/loadgen.py): what counts as an error."""
+"""The load generator (bench/loadgen.py): its HTTP reading, its judgement of an answer (what counts as an error), and
+its hold between warm-up and the window."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from bench.loadgen import Load, Records, _classify, _read_response, merge, spread
+from bench.loadgen import Generators, Load, Records, _classify, _read_response, merge, spread
 
 FAULT = (Path(__file__).resolve().parents[2] / "fixtures" / "bench" / "fault-invalid-scope.xml").read_bytes()
 MARKER = b"RequestedSecurityToken"
@@ -72,3 +76,43 @@ def test_merged_records_keep_every_answer_and_end_when_the_first_ran_out() -> No
     assert merged.errors == {"HTTP 500": 1} and merged.samples == {"HTTP 500": "boom"}
     assert merged.exhausted_at == 4.0
     assert merge([first, Records()]).exhausted_at == 5.0 and merge([Records()]).exhausted_at is None
+
+
+class _Ok(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the generator's connections expect
+
+    def do_POST(self) -> None:  # noqa: N802 - the handler's name is http.server's
+        self.rfile.read(int(self.headers["content-length"]))
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_generators_hold_once_warm_until_released() -> None:
+    """The caller opens its window (clocks and CPU read) between ``wait_warm`` and ``release``: nothing may be
+    answered meanwhile, however long that takes (a farm's CPU read on a busy machine did, and a smoke window
+    found every request already answered)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        load = Load("127.0.0.1", server.server_address[1], "/sts", "text/xml", [b"<r/>"] * 400, b"ok",
+                    clients=4, warmup=8)
+        generators = Generators([load])
+        generators.wait_warm()
+        time.sleep(0.2)  # the requests in flight at the warm-up are answered
+        held = generators.answered()
+        time.sleep(0.3)
+        assert generators.answered() == held
+        generators.release()
+        deadline = time.monotonic() + 10
+        while generators.answered() <= held:
+            assert time.monotonic() < deadline, "the generators did not go on after release"
+            time.sleep(0.01)
+        records = generators.stop()
+    finally:
+        server.shutdown()
+    assert not records.errors
