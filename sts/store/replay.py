@@ -10,9 +10,10 @@ a new key is inserted, an expired one taken over, a live one left alone (no row 
 dialects keep the portable form, UPDATE of an expired row then INSERT, in one write transaction.
 
 Each process also remembers the keys it took or saw refused (until they expire, at most :data:`RECENT_KEYS`, the
-oldest forgotten first): a copy of a request this process already took is refused without a statement. That matters since a group-committed request's claim
-is checked only at the commit (``sts.store.prepared.claim``), after its token is built: without this memory a
-flood of copies of one captured request would cost the server a token each.
+oldest forgotten first): a copy of a request this process already took is refused without a statement. That
+matters since a group-committed request's claim is checked only at the commit (``sts.store.prepared.claim``),
+after its token is built: without this memory a flood of copies of one captured request would cost the server a
+token each.
 """
 
 from __future__ import annotations
@@ -101,11 +102,13 @@ class SqlReplayCache:
         return first
 
     def _remember(self, key: bytes, until: datetime) -> None:
-        taken = self._taken
-        if len(taken) >= RECENT_KEYS:
-            for oldest in list(islice(taken, max(1, RECENT_KEYS // 10))):
-                del taken[oldest]
-        taken[key] = until
+        # Under the lock: requests run in worker threads too, and two evicting at once would delete a key twice.
+        with self._lock:
+            taken = self._taken
+            if len(taken) >= RECENT_KEYS:
+                for oldest in list(islice(taken, max(1, RECENT_KEYS // 10))):
+                    del taken[oldest]
+            taken[key] = until
 
     def _first_seen_portable(self, values: dict[str, object]) -> bool:
         try:

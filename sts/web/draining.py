@@ -187,9 +187,7 @@ def _accept_queued(server: Any) -> list[socket.socket]:
             while len(accepted) < MAX_QUEUED:
                 try:
                     connection, _ = listener.accept()
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError:  # the socket is already closed or broken: nothing more to take over
+                except OSError:  # BlockingIOError: the queue is empty; any other: nothing more to take over
                     break
                 connection.setblocking(False)
                 accepted.append(connection)
