@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from sts.web.draining import DrainingServer
+from sts.web.draining import FIRST_REQUEST_SECONDS, DrainingServer
 from sts.web.loopback import self_signed_tls_files
 from sts.web.tls import TlsH11Protocol, TlsHttpToolsProtocol
 
@@ -151,15 +151,29 @@ def test_a_request_waiting_unread_at_shutdown_is_answered_then_closed(protocol: 
     assert held.startswith(b"HTTP/1.1 200"), held
 
 
-def _accept_queue_length(port: int) -> int:
-    """How many connections wait in the accept queue of the listening socket on ``port`` (Linux /proc/net/tcp:
-    for a listening socket, rx_queue is that count)."""
+def _listening_entry(port: int) -> list[str] | None:
+    """The Linux /proc/net/tcp line of the listening socket on ``port``, split; None when nothing listens there."""
     with open("/proc/net/tcp") as table:
         for line in table.readlines()[1:]:
             fields = line.split()
             if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":
-                return int(fields[4].split(":")[1], 16)
-    raise AssertionError(f"no listening socket on port {port}")
+                return fields
+    return None
+
+
+def _accept_queue_length(port: int) -> int:
+    """How many connections wait in the accept queue of the listening socket on ``port`` (for a listening socket,
+    /proc/net/tcp's rx_queue is that count)."""
+    fields = _listening_entry(port)
+    assert fields is not None, f"no listening socket on port {port}"
+    return int(fields[4].split(":")[1], 16)
+
+
+def _wait_until(condition: Any, what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
 
 
 LOOPS = ["asyncio"] + (["uvloop"] if importlib.util.find_spec("uvloop") else [])
@@ -222,3 +236,58 @@ class _Exchange:
         if isinstance(outcome, BaseException):
             raise AssertionError(f"the exchange failed: {outcome!r}")
         return outcome
+
+
+@pytest.mark.parametrize("when", ["tcp-connected", "tls-handshaken", "tls-handshake-not-started"])
+@pytest.mark.parametrize("loop", LOOPS)
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_a_client_connected_before_shutdown_whose_request_comes_after_it_started_is_answered(
+        protocol: type, loop: str, when: str, tmp_path: Path) -> None:
+    """A connection accepted before the shutdown with nothing sent yet is not idle: its client (over TLS, maybe
+    still before or in the handshake) is about to send its first request."""
+    tls_files = self_signed_tls_files(tmp_path) if when.startswith("tls") else None
+    client_tls = ssl.create_default_context(cafile=tls_files[0]) if tls_files else None
+    with _serving(protocol, loop=loop, tls_files=tls_files) as (port, server):
+        fresh = socket.create_connection(("127.0.0.1", port))
+        if when == "tls-handshaken":
+            assert client_tls is not None
+            fresh = client_tls.wrap_socket(fresh, server_hostname="127.0.0.1")
+        _wait_until(lambda: _accept_queue_length(port) == 0, "the server did not accept the first connection")
+        stopper = _Exchange(socket.create_connection(("127.0.0.1", port)),
+                            b"GET /stop HTTP/1.1\r\nHost: sts.test\r\n\r\n", client_tls)
+        _wait_until(lambda: _listening_entry(port) is None, "the shutdown did not start")
+        # The shutdown has started: uvicorn alone would close (or, mid-handshake, drop) the fresh connection now.
+        # The client sends a little later than uvicorn's own 0.1 s pause, well within the window it is given.
+        time.sleep(FIRST_REQUEST_SECONDS / 5)
+        request = b"GET /late HTTP/1.1\r\nHost: sts.test\r\n\r\n"
+        answer = _exchange(fresh, request, client_tls if when == "tls-handshake-not-started" else None)
+        stopped = stopper.answer()
+        fresh.close()
+    assert stopped.startswith(b"HTTP/1.1 200"), stopped
+    # The whole answer, then the server closed the connection (``_read_all`` returned), as a shutdown asks.
+    assert answer.startswith(b"HTTP/1.1 200") and answer.endswith(b"ok"), answer
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_connection_that_stays_silent_is_closed_after_its_first_request_window(loop: str, tls: bool,
+                                                                               tmp_path: Path) -> None:
+    tls_files = self_signed_tls_files(tmp_path) if tls else None
+    client_tls = ssl.create_default_context(cafile=tls_files[0]) if tls_files else None
+    with _serving(PROTOCOLS[0].values[0], loop=loop, tls_files=tls_files) as (port, server):
+        silent = socket.create_connection(("127.0.0.1", port))
+        if client_tls is not None:
+            silent = client_tls.wrap_socket(silent, server_hostname="127.0.0.1")
+        _wait_until(lambda: len(server.server_state.connections) == 1, "the silent connection was not made")
+        stopper = _Exchange(socket.create_connection(("127.0.0.1", port)),
+                            b"GET /stop HTTP/1.1\r\nHost: sts.test\r\n\r\n", client_tls)
+        _wait_until(lambda: _listening_entry(port) is None, "the shutdown did not start")
+        started = time.monotonic()
+        closed = _read_all(silent)  # a reset fails here
+        waited = time.monotonic() - started
+        assert stopper.answer().startswith(b"HTTP/1.1 200")
+        silent.close()
+    stopped = time.monotonic() - started
+    assert closed == b""
+    assert FIRST_REQUEST_SECONDS - 0.3 <= waited <= FIRST_REQUEST_SECONDS + 1, waited
+    assert stopped <= FIRST_REQUEST_SECONDS + 2, stopped  # the silent client does not hold the shutdown longer
