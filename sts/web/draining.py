@@ -148,7 +148,7 @@ class Draining:
     _first_request_deadline: asyncio.TimerHandle | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        super().__init__(*args, **kwargs)
         if isinstance(self.server_state, DrainingState):
             self.server_state.connecting.add(self)
 
@@ -206,11 +206,12 @@ class DrainingServer(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
-        self.server_state = DrainingState()
+        self._state = DrainingState()
+        self.server_state = self._state
         self._handovers: list[asyncio.Task[Any]] = []
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        self.server_state.draining = True
+        self._state.draining = True
         queued = [connection for server in self.servers for connection in _accept_queued(server)]
         for server in self.servers:  # now, before any await, so that nothing new queues up unaccepted
             server.close()
@@ -240,7 +241,7 @@ class DrainingServer(uvicorn.Server):
         :data:`FIRST_REQUEST_SECONDS` have passed: a handshake that fails never does)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + FIRST_REQUEST_SECONDS
-        connecting = self.server_state.connecting
+        connecting = self._state.connecting
         if connecting:
             gc.collect()  # a failed handshake's protocol may live on in a reference cycle
         while connecting and loop.time() < deadline and not self.force_exit:
