@@ -9,11 +9,13 @@ import os
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lxml import etree
 
 from sts import ns
 from sts.errors import ActionMismatch, ActionNotSupported, InvalidRequest
+from sts.protocol.xmlbytes import Template, text_content
 
 _WSA_NAMESPACES = (ns.WSA, ns.WSA2004)
 #: The spellings clients send, by tag (any other case of a wsa name is found by splitting the tag).
@@ -94,6 +96,23 @@ def render_reply_headers(action: str, relates_to: str | None) -> list[etree._Ele
     for header in headers:
         holder.remove(header)
     return headers
+
+
+def reply_headers_bytes(action: str, relates_to: str | None) -> bytes:
+    """``render_reply_headers`` serialised one after the other, as the same bytes, from a template."""
+    message_id = f"urn:uuid:{random_uuid()}".encode("ascii")
+    if relates_to:
+        return _reply_template(True).fill((text_content(action), message_id, text_content(relates_to)))
+    return _reply_template(False).fill((text_content(action), message_id))
+
+
+@lru_cache(maxsize=2)
+def _reply_template(relates: bool) -> Template:
+    action, message_id, relates_to = "sts-slot-action", "sts-slot-message-id", "sts-slot-relates-to"
+    headers = render_reply_headers(action, relates_to if relates else None)
+    headers[1].text = message_id
+    marks = (action, message_id, relates_to) if relates else (action, message_id)
+    return Template(headers, [mark.encode("ascii") for mark in marks])
 
 
 def random_uuid() -> str:

@@ -100,6 +100,29 @@ def build_envelope(
     return bytes(etree.tostring(envelope, xml_declaration=False, encoding="utf-8"))
 
 
+def envelope_bytes(version: SoapVersion, headers: bytes, body: bytes) -> bytes:
+    """``build_envelope`` for header blocks and body content serialised already (each declaring its namespaces):
+    the same bytes."""
+    before_headers, before_body, after_body = _ENVELOPE_PARTS[version]
+    if not headers:
+        return b"".join((before_body[1], body, after_body))
+    return b"".join((before_headers, headers, before_body[0], body, after_body))
+
+
+def _envelope_parts(version: SoapVersion) -> tuple[bytes, tuple[bytes, bytes], bytes]:
+    """(up to the header blocks, (between them and the body, up to the body without headers), after the body),
+    from ``build_envelope`` itself."""
+    marks = (b"<sts-slot-header/>", b"<sts-slot-body/>")
+    with_headers = build_envelope(version, etree.Element("sts-slot-body"), [etree.Element("sts-slot-header")])
+    before_headers, rest = with_headers.split(marks[0])
+    between, after_body = rest.split(marks[1])
+    before_body = build_envelope(version, etree.Element("sts-slot-body")).split(marks[1])[0]
+    return before_headers, (between, before_body), after_body
+
+
+_ENVELOPE_PARTS = {version: _envelope_parts(version) for version in SoapVersion}
+
+
 def upgrade_header(version: SoapVersion) -> etree._Element:
     """The env:Upgrade header block of a VersionMismatch fault in an envelope of ``version`` (SOAP 1.2 Part 1 §5.4.7;
     a SOAP 1.1 reply carries it too, Appendix A): the envelopes this node supports, SOAP 1.2 first.

@@ -23,16 +23,18 @@ from cryptography import x509
 from lxml import etree
 
 from sts import ns
-from sts.protocol.addressing import AddressingHeaders, agreed_action, parse_addressing, render_reply_headers
+from sts.protocol.addressing import (AddressingHeaders, agreed_action, parse_addressing, render_reply_headers,
+                                    reply_headers_bytes)
 from sts.store.audit import AuditTrail
 from sts.service.auth import RequestAuthenticator
 from sts.errors import ActionMismatch, InvalidRequest, RequestFailed, StsError, VersionMismatch
-from sts.model import Principal, RequestContext, RequestSecurityToken
+from sts.model import Principal, RequestContext, RequestSecurityToken, RequestSecurityTokenResponse
 from sts.service.token_service import SecurityTokenService
 from sts.protocol.soap import (
     WSA_FAULT_ACTION,
     Envelope,
     build_envelope,
+    envelope_bytes,
     envelope_version,
     fault_http_status,
     parse_envelope,
@@ -44,6 +46,7 @@ from sts.protocol.wsse.header import parse_security_header
 from sts.protocol.wstrust.parse import is_collection, parse_rst, parse_rst_collection
 from sts.protocol.wstrust.render import (
     render_cancel_response,
+    issue_response_bytes,
     render_collection,
     render_issue_response,
     render_rstr,
@@ -220,7 +223,7 @@ class TrustEndpoint:
         _check_action(action, rst.request_type, rst.version, rst.batch)
         return self._reply(
             envelope.version,
-            self._answer(rst, requester, collected=False),
+            self._alone(rst, requester),
             rst.request_type.response_action(rst.version),
             addressing,
         )
@@ -239,14 +242,12 @@ class TrustEndpoint:
             return self._fault(err, progress)
         return _metadata(exchange, envelope.version, addressing, ctx)
 
-    def _answer(self, rst: RequestSecurityToken, requester: _Requester, *, collected: bool) -> etree._Element:
-        """Run one binding and render its RSTR (a 1.3 Issue on its own is wrapped in an RSTRC)."""
+    def _answer(self, rst: RequestSecurityToken, requester: _Requester) -> etree._Element:
+        """Run one binding and render its RSTR (an Issue's as a batch entry: ``_alone`` answers one on its own)."""
         service = self._service
         principal = requester.principal
         if rst.request_type is RequestType.ISSUE:
-            response = service.issue(rst, principal, requester_cert=requester.certificate,
-                                     secure_channel=requester.secure_channel)
-            return render_rstr(response) if collected else render_issue_response(response)
+            return render_rstr(self._issue(rst, requester))
         if rst.request_type is RequestType.VALIDATE:
             return render_validate_response(service.validate(rst, principal))
         if rst.request_type is RequestType.RENEW:
@@ -262,15 +263,30 @@ class TrustEndpoint:
             raise InvalidRequest("a batch mixes request types", detail="RequestType")
         (kind,) = kinds
         _check_action(action, kind, version, requests[0].batch)
-        answers = [self._answer(rst, requester, collected=True) for rst in requests]
+        answers = [self._answer(rst, requester) for rst in requests]
         # WS-Trust 2005/02 defines no "Final" actions: its batch answer is RSTR/Batch<Type>.
         batch_action = (version.uri(f"RSTR/Batch{kind.value}") if version is TrustVersion.WST2005
                         else version.uri(f"RSTRC/Batch{kind.value}Final"))
         return self._reply(soap, render_collection(version, answers), batch_action, addressing)
 
+    def _alone(self, rst: RequestSecurityToken, requester: _Requester) -> etree._Element | bytes:
+        """The answer to a request outside a batch. An Issue's (a 1.3 one wrapped in an RSTRC) as bytes when it can
+        be: ``issue_response_bytes`` gives the same bytes for about a tenth of the token's CPU less."""
+        if rst.request_type is RequestType.ISSUE:
+            response = self._issue(rst, requester)
+            return issue_response_bytes(response) or render_issue_response(response)
+        return self._answer(rst, requester)
+
+    def _issue(self, rst: RequestSecurityToken, requester: _Requester) -> RequestSecurityTokenResponse:
+        return self._service.issue(rst, requester.principal, requester_cert=requester.certificate,
+                                   secure_channel=requester.secure_channel)
+
     def _reply(
-        self, version: SoapVersion, body: etree._Element, action: str, addressing: AddressingHeaders
+        self, version: SoapVersion, body: etree._Element | bytes, action: str, addressing: AddressingHeaders
     ) -> SoapResponse:
+        if isinstance(body, bytes):
+            envelope = envelope_bytes(version, reply_headers_bytes(action, addressing.message_id), body)
+            return SoapResponse(200, version.content_type, envelope)
         headers = render_reply_headers(action, addressing.message_id)
         return SoapResponse(200, version.content_type, build_envelope(version, body, headers))
 

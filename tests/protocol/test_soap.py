@@ -3,7 +3,8 @@ from lxml import etree
 
 from sts import ns
 from sts.errors import FailedAuthentication, InvalidRequest, MessageExpired, MustUnderstand, VersionMismatch
-from sts.protocol.soap import build_envelope, fault_http_status, parse_envelope, render_fault
+from sts.protocol.soap import build_envelope, envelope_bytes, fault_http_status, parse_envelope, render_fault
+from sts.protocol.xmlbytes import serialised
 from sts.uris import SoapVersion
 from sts.protocol.xmlsafe import parse
 
@@ -81,3 +82,13 @@ def test_fault_reason_names_one_value() -> None:
 def test_build_envelope_roundtrip() -> None:
     data = build_envelope(SoapVersion.SOAP11, etree.Element("{urn:x}a"))
     assert parse_envelope(parse(data)).body.tag == "{urn:x}a"
+
+
+@pytest.mark.parametrize("version", list(SoapVersion))
+def test_an_envelope_of_serialised_parts_is_the_one_build_envelope_makes(version: SoapVersion) -> None:
+    body = etree.Element(ns.qn(ns.WST13, "RequestSecurityTokenResponseCollection"), nsmap={"trust": ns.WST13})
+    header = etree.Element(ns.qn(ns.WSA, "Action"), nsmap={"wsa": ns.WSA})
+    header.text = "urn:action"
+    assert envelope_bytes(version, serialised(header), serialised(body)) == build_envelope(
+        version, body.__copy__(), [header.__copy__()])
+    assert envelope_bytes(version, b"", serialised(body)) == build_envelope(version, body.__copy__())

@@ -6,18 +6,23 @@ RequestedSecurityToken (passport-wsfed-saml2 takes its first child).
 
 The fixed part of an Issue answer (the RSTR's elements up to RequestedUnattachedReference, and the RSTRC around it)
 is rendered once per WS-Trust version, policy namespace and token type, and copied per response.
+:func:`issue_response_bytes` goes one step further for the Issue answers ``sts serve`` gives most (no proof key):
+this module's own rendering of each shape, serialised once as a ``sts.protocol.xmlbytes.Template``, filled per
+response with the same values, giving the same bytes.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import lru_cache
 
 from lxml import etree
 
 from sts import ns
-from sts.model import CancelResponse, RequestSecurityTokenResponse, ValidateResponse
+from sts.model import CancelResponse, IssuedToken, RequestSecurityTokenResponse, ValidateResponse
 from sts.uris import TokenType, TrustVersion
 from sts.protocol.wstrust.proof import render_proof
+from sts.protocol.xmlbytes import Template, attribute_value, serialised, text_content
 from sts.xmltime import format_datetime
 
 _WST_PREFIX = {TrustVersion.WST13: "trust", TrustVersion.WST2005: "t"}
@@ -31,6 +36,52 @@ def render_issue_response(response: RequestSecurityTokenResponse) -> etree._Elem
     collection = _skeleton(response.version, _policy_ns(response), response.token.token_type, True).__copy__()
     _fill_rstr(collection[0], response)
     return collection
+
+
+def issue_response_bytes(response: RequestSecurityTokenResponse) -> bytes | None:
+    """``render_issue_response(response)`` serialised, as the same bytes, from a template; None for a response with a
+    proof key (rendered as a tree)."""
+    if response.proof is not None:
+        return None
+    token = response.token
+    template = _issue_template(response.version, _policy_ns(response), token.token_type, response.context is not None,
+                               response.request_type_uri is not None, response.key_type_uri is not None)
+    token_id = text_content(token.token_id)
+    values = [] if response.context is None else [attribute_value(response.context)]
+    values += [text_content(response.token_type_uri), text_content(format_datetime(token.created)),
+               text_content(format_datetime(token.expires)), text_content(token.applies_to),
+               serialised(token.element), token_id, token_id]
+    if response.request_type_uri is not None:
+        values.append(text_content(response.request_type_uri))
+    if response.key_type_uri is not None:
+        values.append(text_content(response.key_type_uri))
+    return template.fill(values)
+
+
+# Marks: values no response has, each serialised as itself.
+_MARK_CONTEXT, _MARK_TYPE, _MARK_APPLIES_TO = "sts-slot-context", "urn:sts-slot:token-type", "urn:sts-slot:applies-to"
+_MARK_ID, _MARK_REQUEST_TYPE, _MARK_KEY_TYPE = "sts-slot-token-id", "urn:sts-slot:request-type", "urn:sts-slot:key-type"
+_MARK_CREATED, _MARK_EXPIRES = datetime(1901, 1, 1, tzinfo=UTC), datetime(1902, 2, 2, tzinfo=UTC)
+_MARK_TOKEN = "sts-slot-token"
+
+
+@lru_cache(maxsize=256)
+def _issue_template(version: TrustVersion, policy_ns: str, token_type: TokenType, context: bool, request_type: bool,
+                    key_type: bool) -> Template:
+    """One shape of Issue answer, rendered by ``render_issue_response`` with marks for values."""
+    marked = IssuedToken(token_id=_MARK_ID, token_type=token_type, element=etree.Element(_MARK_TOKEN),
+                         encrypted=False, created=_MARK_CREATED, expires=_MARK_EXPIRES, applies_to=_MARK_APPLIES_TO,
+                         subject="", token_hash="")
+    tree = render_issue_response(RequestSecurityTokenResponse(
+        version, marked, token_type_uri=_MARK_TYPE, applies_to_ns=policy_ns,
+        context=_MARK_CONTEXT if context else None, request_type_uri=_MARK_REQUEST_TYPE if request_type else None,
+        key_type_uri=_MARK_KEY_TYPE if key_type else None))
+    marks = [_MARK_CONTEXT] if context else []
+    marks += [_MARK_TYPE, format_datetime(_MARK_CREATED), format_datetime(_MARK_EXPIRES), _MARK_APPLIES_TO,
+              f"<{_MARK_TOKEN}/>", _MARK_ID, _MARK_ID]
+    marks += [_MARK_REQUEST_TYPE] if request_type else []
+    marks += [_MARK_KEY_TYPE] if key_type else []
+    return Template(tree, [mark.encode("ascii") for mark in marks])
 
 
 def render_collection(version: TrustVersion, responses: list[etree._Element]) -> etree._Element:
