@@ -27,6 +27,7 @@ from sts.uris import (
     TokenType,
     TrustVersion,
 )
+from sts.protocol.xmlsafe import parse_trusted
 from sts.xmltime import parse_datetime
 
 ANY_CLAIM = "*"
@@ -269,16 +270,17 @@ class AssertionContent:
 
 @dataclass(frozen=True)
 class IssuedToken:
-    """A token ready to go into an RSTR: signed and (unless the RP opted out) encrypted, as an element.
+    """A token ready to go into an RSTR: signed and (unless the RP opted out) encrypted, as bytes.
 
-    The assertion is written as canonical bytes (``sts.service.providers``); the element is the encrypted wrapper
-    built around them, or, for a token sent unencrypted, those bytes parsed once. The RSTR renderer moves it into
-    the RSTR, so it is serialised once.
+    The assertion is written as canonical bytes (``sts.service.providers``); ``xml`` is the encrypted wrapper
+    serialised around them, or, for a token sent unencrypted, those bytes themselves. An Issue answer carries them
+    as they are (``wstrust.render.issue_response_bytes``); the element renderers parse them (``element``).
     """
 
     token_id: str
     token_type: TokenType
-    element: etree._Element = field(repr=False, compare=False)
+    #: The token serialised (UTF-8, no XML declaration, every namespace it uses declared in it).
+    xml: bytes = field(repr=False, compare=False)
     encrypted: bool
     created: datetime
     expires: datetime
@@ -289,9 +291,9 @@ class IssuedToken:
     claims: tuple[Claim, ...] = ()
 
     @property
-    def xml(self) -> bytes:
-        """The token serialised (for callers outside the response path: tests, tools)."""
-        return bytes(etree.tostring(self.element, encoding="utf-8", xml_declaration=False))
+    def element(self) -> etree._Element:
+        """The token parsed, a new tree each time (a renderer moves it into its RSTR)."""
+        return parse_trusted(self.xml)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ encryption takes them as they are; only a token sent unencrypted is parsed into 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -29,9 +30,7 @@ from sts.tokens.crypto.signing import XmlSigner, algorithm_fits_key
 from sts.errors import BadRequest
 from sts.interfaces import SigningKeys
 from sts.model import AssertionContent, IssuedToken, RelyingParty
-from sts.protocol.xmlsafe import parse_trusted
 from sts.tokens.saml import saml11, saml20
-from sts.tokens.validators import token_hash
 from sts.uris import DigestAlgorithm, SignatureAlgorithm, TokenType
 
 #: Legacy relying parties that need RSA-SHA1 signatures need SHA-1 digests too; all others get SHA-256.
@@ -101,8 +100,8 @@ class SamlTokenProvider:
         signed = parts.signed(signer.signature_for(parts, content.assertion_id))
         rp_cert = rp.encryption_cert_pem(content.issue_instant)
         if rp.encrypt and rp_cert:
-            # The token and its hash together: the hash comes from canonical parts cached per certificate.
-            token, digest = encrypt_token(
+            # The token and its hash together, as bytes: both come from parts cached per certificate.
+            xml, digest = encrypt_token(
                 signed,
                 _relying_party_certificate(rp_cert),
                 form.wrap_encrypted,
@@ -111,18 +110,20 @@ class SamlTokenProvider:
             )
             encrypted = True
         else:
-            token, encrypted, digest = parse_trusted(signed), False, None
+            # The signed assertion is written in exclusive canonical form (sts.tokens.saml): it is its own c14n,
+            # so its hash is token_hash's without a parse (tests/service/test_providers.py checks the premise).
+            xml, encrypted, digest = signed, False, hashlib.sha256(signed).hexdigest()
         return IssuedToken(
             token_id=content.assertion_id,
             token_type=token_type,
-            element=token,
+            xml=xml,
             encrypted=encrypted,
             created=content.not_before,
             expires=content.not_on_or_after,
             applies_to=content.audience,
             subject=content.subject_name,
             claims=content.claims,
-            token_hash=digest or token_hash(token),
+            token_hash=digest,
         )
 
     @staticmethod

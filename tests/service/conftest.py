@@ -117,7 +117,7 @@ class Provider:
         self.built.append((content, rp, token_type))
         element = etree.Element("Token", ID=content.assertion_id, Signed="yes")
         return IssuedToken(
-            token_id=content.assertion_id, token_type=token_type, element=element, encrypted=False,
+            token_id=content.assertion_id, token_type=token_type, xml=etree.tostring(element), encrypted=False,
             created=content.not_before, expires=content.not_on_or_after, applies_to=content.audience,
             subject=content.subject_name, claims=content.claims,
             token_hash=hashlib.sha256(content.assertion_id.encode()).hexdigest(),

@@ -26,6 +26,7 @@ from sts.tokens.crypto.signing import XmlSigner
 from sts.errors import BadRequest
 from sts.model import AssertionContent, Entropy, ProofKey, RelyingParty, RequestSecurityToken
 from sts.service.providers import SamlTokenProvider
+from sts.tokens.validators import token_hash
 from sts.uris import (
     DataEncryption,
     KeyType,
@@ -281,3 +282,28 @@ def test_symmetric_hok_without_relying_party_certificate_is_refused(provider, co
         provider.issue(dataclasses.replace(content, proof_key=ProofKey(symmetric_key=b"k" * 32)), rp,
                        TokenType.SAML20)
     assert raised.value.detail == "KeyType"
+
+
+_UNENCRYPTED_KINDS = {
+    "bearer": lambda rp_pems: None,
+    "public-key": lambda rp_pems: ProofKey(certificate_der=load_certificate(rp_pems[1]).public_bytes(
+        serialization.Encoding.DER)),
+}
+
+
+@pytest.mark.parametrize("kind", list(_UNENCRYPTED_KINDS))
+@pytest.mark.parametrize("key", ["rsa", "ec"])
+@pytest.mark.parametrize("token_type", list(TokenType), ids=lambda t: t.short)
+def test_an_unencrypted_token_is_its_own_exclusive_canonical_form(token_type, key, kind, content, rp_pems) -> None:
+    """The premise of sending the signed bytes as they are and hashing them without a parse: the assertion as
+    written is exactly its exclusive c14n, so its hash is validators.token_hash's."""
+    pems = generate_key_and_cert("sts.test", ec=key == "ec")
+    signing = SigningKey.from_pem(*pems)
+    algorithm = SignatureAlgorithm.ECDSA_SHA256 if key == "ec" else SignatureAlgorithm.RSA_SHA256
+    issuer = SamlTokenProvider(XmlSigner(signing, algorithm), "https://sts.test/trust")
+    proof = _UNENCRYPTED_KINDS[kind](rp_pems)
+    token = issuer.issue(dataclasses.replace(content, proof_key=proof), RelyingParty(endpoint="https://rp.test/",
+                                                                                     encrypt=False), token_type)
+    assert etree.tostring(etree.fromstring(token.xml), method="c14n", exclusive=True) == token.xml
+    assert token.token_hash == token_hash(token.element)
+    _verify(token.xml, pems[1], token_type)

@@ -22,7 +22,7 @@ from sts import ns
 from sts.model import CancelResponse, IssuedToken, RequestSecurityTokenResponse, ValidateResponse
 from sts.uris import TokenType, TrustVersion
 from sts.protocol.wstrust.proof import render_proof
-from sts.protocol.xmlbytes import Template, attribute_value, serialised, text_content
+from sts.protocol.xmlbytes import Template, attribute_value, text_content
 from sts.xmltime import format_datetime
 
 _WST_PREFIX = {TrustVersion.WST13: "trust", TrustVersion.WST2005: "t"}
@@ -50,7 +50,7 @@ def issue_response_bytes(response: RequestSecurityTokenResponse) -> bytes | None
     values = [] if response.context is None else [attribute_value(response.context)]
     values += [text_content(response.token_type_uri), text_content(format_datetime(token.created)),
                text_content(format_datetime(token.expires)), text_content(token.applies_to),
-               serialised(token.element), token_id, token_id]
+               token.xml, token_id, token_id]
     if response.request_type_uri is not None:
         values.append(text_content(response.request_type_uri))
     if response.key_type_uri is not None:
@@ -69,7 +69,7 @@ _MARK_TOKEN = "sts-slot-token"
 def _issue_template(version: TrustVersion, policy_ns: str, token_type: TokenType, context: bool, request_type: bool,
                     key_type: bool) -> Template:
     """One shape of Issue answer, rendered by ``render_issue_response`` with marks for values."""
-    marked = IssuedToken(token_id=_MARK_ID, token_type=token_type, element=etree.Element(_MARK_TOKEN),
+    marked = IssuedToken(token_id=_MARK_ID, token_type=token_type, xml=f"<{_MARK_TOKEN}/>".encode("ascii"),
                          encrypted=False, created=_MARK_CREATED, expires=_MARK_EXPIRES, applies_to=_MARK_APPLIES_TO,
                          subject="", token_hash="")
     tree = render_issue_response(RequestSecurityTokenResponse(

@@ -3,9 +3,10 @@
 The result is a self-contained ``xenc:EncryptedData`` (``xenc`` and ``ds`` declared on it) whose ds:KeyInfo
 holds the ``xenc:EncryptedKey``: the form SAML 2.0 EncryptedAssertion and WS-Trust relying parties expect.
 
-``encrypt_token`` also gives the SHA-256 of the encrypted token's exclusive c14n (how the STS recognises an
-encrypted token later) without canonicalising it: only the two CipherValues differ between the tokens made for one
-certificate, so the canonical bytes around them are worked out once, by lxml, and the values hashed in between.
+``encrypt_token`` gives an encrypted token as bytes, with the SHA-256 of its exclusive c14n (how the STS recognises
+an encrypted token later), without building, serialising or canonicalising an element: only the two CipherValues
+differ between the tokens made for one certificate, so the serialised and the canonical bytes around them are
+worked out once, by lxml, and the values joined (or hashed) in between.
 """
 
 from __future__ import annotations
@@ -94,16 +95,13 @@ def encrypt_bytes(
 ) -> etree._Element:
     """The xenc:EncryptedData (Type Element) of ``plaintext``, one element serialised with every namespace it
     uses declared in it, for the holder of ``cert``'s RSA key."""
-    public_key, template = _recipient(cert, data, key_transport)
-    cipher = _CIPHERS[data]
-    session_key = os.urandom(cipher.key_size)
-    ciphertext = _encrypt_gcm(session_key, plaintext) if cipher.gcm else _encrypt_cbc(session_key, plaintext)
+    key_value, data_value = _cipher_values(plaintext, cert, data, key_transport)
     # lxml's __copy__ copies the whole tree in C (copy.deepcopy adds Python bookkeeping around the same call).
-    encrypted_data = template.__copy__()
+    encrypted_data = _recipient(cert, data, key_transport)[1].__copy__()
     # Positions fixed by _template: EncryptedData/KeyInfo/EncryptedKey/CipherData/CipherValue (the session key's)
     # and EncryptedData/CipherData/CipherValue (the data's).
-    encrypted_data[1][0][2][0].text = _b64(public_key.encrypt(session_key, _KEY_TRANSPORT_PADDING[key_transport]))
-    encrypted_data[2][0].text = _b64(ciphertext)
+    encrypted_data[1][0][2][0].text = key_value.decode("ascii")
+    encrypted_data[2][0].text = data_value.decode("ascii")
     return encrypted_data
 
 
@@ -114,45 +112,64 @@ def encrypt_token(
     *,
     data: DataEncryption = DataEncryption.AES256_GCM,
     key_transport: KeyTransport = KeyTransport.RSA_OAEP_MGF1P,
-) -> tuple[etree._Element, str]:
-    """The token ``wrap`` makes of ``encrypt_bytes(plaintext, cert)`` (a serialised element) and the hex SHA-256 of
-    its exclusive c14n (what ``validators.token_hash`` computes). ``wrap`` must build the same shape every time
-    (the SAML 2.0 EncryptedAssertion, or the EncryptedData itself)."""
-    encrypted_data = encrypt_bytes(plaintext, cert, data=data, key_transport=key_transport)
-    key_value, data_value = encrypted_data[1][0][2][0].text or "", encrypted_data[2][0].text or ""
-    token = wrap(encrypted_data)
-    before_key, between, after_data = _canonical_parts(cert, data, key_transport, wrap)
+) -> tuple[bytes, str]:
+    """The token ``wrap`` makes of ``encrypt_bytes(plaintext, cert)``, serialised (UTF-8, every namespace declared
+    in it), and the hex SHA-256 of its exclusive c14n (what ``validators.token_hash`` computes). No element is
+    built: both come from the template's bytes split around its two CipherValues, worked out once per certificate.
+    ``wrap`` must build the same shape every time (the SAML 2.0 EncryptedAssertion, or the EncryptedData itself)."""
+    key_value, data_value = _cipher_values(plaintext, cert, data, key_transport)
+    before_key, between, after_data = _marked_parts(_PARTS, cert, data, key_transport, wrap)
     digest = hashlib.sha256(before_key)
-    # Base64 text has nothing c14n escapes: the values are their own canonical form.
-    for part in (key_value.encode("ascii"), between, data_value.encode("ascii"), after_data):
+    # Base64 text has nothing c14n (or serialisation) escapes: the values are their own canonical form.
+    for part in (key_value, between, data_value, after_data):
         digest.update(part)
-    return token, digest.hexdigest()
+    before_key, between, after_data = _marked_parts(_SERIALISED_PARTS, cert, data, key_transport, wrap)
+    return b"".join((before_key, key_value, between, data_value, after_data)), digest.hexdigest()
+
+
+def _cipher_values(plaintext: bytes, cert: x509.Certificate, data: DataEncryption,
+                   key_transport: KeyTransport) -> tuple[bytes, bytes]:
+    """The base64 CipherValues of a fresh session key (for ``cert``'s key) and of ``plaintext`` (under it)."""
+    public_key = _recipient(cert, data, key_transport)[0]
+    cipher = _CIPHERS[data]
+    session_key = os.urandom(cipher.key_size)
+    ciphertext = _encrypt_gcm(session_key, plaintext) if cipher.gcm else _encrypt_cbc(session_key, plaintext)
+    wrapped_key = public_key.encrypt(session_key, _KEY_TRANSPORT_PADDING[key_transport])
+    return base64.b64encode(wrapped_key), base64.b64encode(ciphertext)
 
 
 _KEY_MARK: Final = "x-sts-key-cipher-value"
 _DATA_MARK: Final = "x-sts-data-cipher-value"
-#: (id of the certificate, algorithms, wrap) -> (the certificate, the canonical parts).
-_PARTS: dict[tuple[object, ...], tuple[x509.Certificate, tuple[bytes, bytes, bytes]]] = {}
+_Parts = tuple[bytes, bytes, bytes]
+#: (id of the certificate, algorithms, wrap) -> (the certificate, the parts): of the exclusive c14n ...
+_PARTS: dict[tuple[object, ...], tuple[x509.Certificate, _Parts]] = {}
+#: ... and of the serialisation.
+_SERIALISED_PARTS: dict[tuple[object, ...], tuple[x509.Certificate, _Parts]] = {}
 
 
-def _canonical_parts(
+def _marked_parts(
+    cache: dict[tuple[object, ...], tuple[x509.Certificate, _Parts]],
     cert: x509.Certificate,
     data: DataEncryption,
     key_transport: KeyTransport,
     wrap: Callable[[etree._Element], etree._Element],
-) -> tuple[bytes, bytes, bytes]:
-    """The wrapped token's exclusive c14n split around its two CipherValues, from a marked copy of the template."""
-    def split() -> tuple[bytes, bytes, bytes]:
+) -> _Parts:
+    """The wrapped token's exclusive c14n (``_PARTS``) or serialisation (``_SERIALISED_PARTS``), split around its
+    two CipherValues, from a marked copy of the template."""
+    def split() -> _Parts:
         marked = copy.deepcopy(_recipient(cert, data, key_transport)[1])
         marked[1][0][2][0].text = _KEY_MARK
         marked[2][0].text = _DATA_MARK
-        # The call validators.token_hash makes, so the bytes are the ones it would hash.
-        canonical = etree.tostring(wrap(marked), method="c14n", exclusive=True)
-        before_key, rest = canonical.split(_KEY_MARK.encode("ascii"))
+        token = wrap(marked)
+        if cache is _PARTS:  # the call validators.token_hash makes, so the bytes are the ones it would hash
+            rendered = etree.tostring(token, method="c14n", exclusive=True)
+        else:
+            rendered = etree.tostring(token, encoding="utf-8", xml_declaration=False)
+        before_key, rest = rendered.split(_KEY_MARK.encode("ascii"))
         between, after_data = rest.split(_DATA_MARK.encode("ascii"))
         return before_key, between, after_data
 
-    return _per_certificate(_PARTS, cert, (data, key_transport, wrap), split)
+    return _per_certificate(cache, cert, (data, key_transport, wrap), split)
 
 
 _V = TypeVar("_V")

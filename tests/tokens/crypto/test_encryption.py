@@ -172,11 +172,16 @@ def _bare(encrypted_data: etree._Element) -> etree._Element:
 @pytest.mark.parametrize("transport", TRANSPORTS, ids=lambda t: t.name)
 @pytest.mark.parametrize("data", DATA, ids=lambda d: d.name)
 def test_encrypt_token_hash_is_the_hash_of_its_canonical_form(data, transport, wrap, rp_material, content) -> None:
-    """The hash worked out from cached canonical parts is token_hash's, wherever the token is read again."""
+    """The token's bytes are the wrapped element serialised, and the hash worked out from cached canonical parts is
+    token_hash's, wherever the token is read again."""
     cert = rp_material.signing_key.certificate
     assertion = _assertion("saml20", content)
     for _ in range(2):  # the first call works the parts out, the second uses them
-        token, digest = encrypt_token(etree.tostring(assertion), cert, wrap, data=data, key_transport=transport)
+        xml, digest = encrypt_token(etree.tostring(assertion), cert, wrap, data=data, key_transport=transport)
+        token = xmlsafe.parse(xml)
+        assert etree.tostring(token, encoding="utf-8") == xml  # lxml's own serialisation, declarations included
+        assert token.tag == (ns.qn(ns.SAML2, "EncryptedAssertion") if wrap is _encrypted_assertion
+                             else ns.qn(ns.XENC, "EncryptedData"))
         assert digest == token_hash(token)
         reparsed = xmlsafe.parse(etree.tostring(token))
         assert digest == token_hash(reparsed)
