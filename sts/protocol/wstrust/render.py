@@ -8,7 +8,7 @@ The fixed part of an Issue answer (the RSTR's elements up to RequestedUnattached
 is rendered once per WS-Trust version, policy namespace and token type, and copied per response.
 :func:`issue_response_bytes` goes one step further for the Issue answers ``sts serve`` gives most (no proof key):
 this module's own rendering of each shape, serialised once as a ``sts.protocol.xmlbytes.Template``, filled per
-response with the same values, giving the same bytes.
+response with the same values and the token's bytes as they were made.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ def render_issue_response(response: RequestSecurityTokenResponse) -> etree._Elem
 
 
 def issue_response_bytes(response: RequestSecurityTokenResponse) -> bytes | None:
-    """``render_issue_response(response)`` serialised, as the same bytes, from a template; None for a response with a
-    proof key (rendered as a tree)."""
+    """``render_issue_response(response)`` serialised, from a template: the same bytes, except that the token is
+    ``token.xml`` as made, every namespace declaration kept (moved into a tree, lxml drops those the RSTR makes
+    too; the document is the same). None for a response with a proof key (rendered as a tree)."""
     if response.proof is not None:
         return None
     token = response.token
