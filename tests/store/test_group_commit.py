@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 
 import pytest
 from sqlalchemy import bindparam, func, insert, select
@@ -11,7 +12,8 @@ from sqlalchemy import bindparam, func, insert, select
 from sts.errors import RequestFailed
 from sts.offload import on_event_loop
 from sts.store.database import Database
-from sts.store.group_commit import GroupCommit
+from sts.store import group_commit
+from sts.store.group_commit import CHECKPOINT_EVERY_COMMITS, LOOP_AUTOCHECKPOINT_PAGES, GroupCommit
 from sts.store.prepared import Prepared, request_scope, write_later
 from sts.store.schema import nonces, utcnow
 from sts.store.transactions import reading
@@ -109,4 +111,68 @@ def test_a_request_finished_in_the_next_iteration_joins_the_same_commit(db: Data
 
     assert asyncio.run(main()) == [True, True]
     assert (committer.commits, committer.requests) == (1, 2)
+    committer.close()
+
+
+def _sqlite_only(db: Database) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("WAL checkpoints are SQLite's")
+
+
+def test_the_loops_commits_leave_wal_checkpoints_to_a_thread(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite checkpoints in the commit that takes the WAL past 1,000 pages, stalling the loop for milliseconds:
+    the loop's connection does so only past a far larger bound, and every CHECKPOINT_EVERY_COMMITS commits a
+    checkpoint runs in a thread, which leaves nothing of the WAL uncopied."""
+    _sqlite_only(db)
+    committer = GroupCommit(db.engine)
+    threads: list[int] = []
+    checkpoint = GroupCommit._checkpoint
+
+    def recorded(self: GroupCommit) -> None:
+        threads.append(threading.get_ident())
+        checkpoint(self)
+
+    monkeypatch.setattr(GroupCommit, "_checkpoint", recorded)
+
+    async def main() -> int:
+        for _ in range(2 * CHECKPOINT_EVERY_COMMITS):  # one request a commit
+            assert await _request(db, committer, secrets.token_bytes(16))
+        await committer.checkpointed()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert committer.commits == 2 * CHECKPOINT_EVERY_COMMITS
+    assert committer.checkpoints == len(threads) == 2
+    assert loop_thread not in threads
+    cursor = committer.connection().cursor()
+    assert cursor.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == LOOP_AUTOCHECKPOINT_PAGES
+    busy, in_wal, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert busy == 0 and copied == in_wal  # everything committed before is in the database file (or copied now)
+    cursor.close()
+    assert _rows(db) == 2 * CHECKPOINT_EVERY_COMMITS
+    committer.close()
+
+
+def test_a_failed_checkpoint_is_logged_and_the_next_one_runs(db: Database, monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    _sqlite_only(db)
+    committer = GroupCommit(db.engine)
+    calls: list[int] = []
+
+    def failing_once(self: GroupCommit) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("disk full")
+
+    monkeypatch.setattr(GroupCommit, "_checkpoint", failing_once)
+
+    async def main() -> None:
+        for _ in range(2 * CHECKPOINT_EVERY_COMMITS):
+            assert await _request(db, committer, secrets.token_bytes(16))
+            await committer.checkpointed()
+
+    with caplog.at_level("WARNING", logger=group_commit.__name__):
+        asyncio.run(main())
+    assert len(calls) == 2 and committer.checkpoints == 1
+    assert "WAL checkpoint failed: disk full" in caplog.text
     committer.close()
