@@ -95,9 +95,10 @@ def encrypt_bytes(
 ) -> etree._Element:
     """The xenc:EncryptedData (Type Element) of ``plaintext``, one element serialised with every namespace it
     uses declared in it, for the holder of ``cert``'s RSA key."""
-    key_value, data_value = _cipher_values(plaintext, cert, data, key_transport)
+    public_key, template = _recipient(cert, data, key_transport)
+    key_value, data_value = _cipher_values(plaintext, public_key, data, key_transport)
     # lxml's __copy__ copies the whole tree in C (copy.deepcopy adds Python bookkeeping around the same call).
-    encrypted_data = _recipient(cert, data, key_transport)[1].__copy__()
+    encrypted_data = template.__copy__()
     # Positions fixed by _template: EncryptedData/KeyInfo/EncryptedKey/CipherData/CipherValue (the session key's)
     # and EncryptedData/CipherData/CipherValue (the data's).
     encrypted_data[1][0][2][0].text = key_value.decode("ascii")
@@ -117,20 +118,19 @@ def encrypt_token(
     in it), and the hex SHA-256 of its exclusive c14n (what ``validators.token_hash`` computes). No element is
     built: both come from the template's bytes split around its two CipherValues, worked out once per certificate.
     ``wrap`` must build the same shape every time (the SAML 2.0 EncryptedAssertion, or the EncryptedData itself)."""
-    key_value, data_value = _cipher_values(plaintext, cert, data, key_transport)
-    before_key, between, after_data = _marked_parts(_PARTS, cert, data, key_transport, wrap)
-    digest = hashlib.sha256(before_key)
+    key_value, data_value = _cipher_values(plaintext, _recipient(cert, data, key_transport)[0], data, key_transport)
+    canonical, serialised = _token_parts(cert, data, key_transport, wrap)
     # Base64 text has nothing c14n (or serialisation) escapes: the values are their own canonical form.
-    for part in (key_value, between, data_value, after_data):
+    digest = hashlib.sha256(canonical[0])
+    for part in (key_value, canonical[1], data_value, canonical[2]):
         digest.update(part)
-    before_key, between, after_data = _marked_parts(_SERIALISED_PARTS, cert, data, key_transport, wrap)
+    before_key, between, after_data = serialised
     return b"".join((before_key, key_value, between, data_value, after_data)), digest.hexdigest()
 
 
-def _cipher_values(plaintext: bytes, cert: x509.Certificate, data: DataEncryption,
+def _cipher_values(plaintext: bytes, public_key: rsa.RSAPublicKey, data: DataEncryption,
                    key_transport: KeyTransport) -> tuple[bytes, bytes]:
-    """The base64 CipherValues of a fresh session key (for ``cert``'s key) and of ``plaintext`` (under it)."""
-    public_key = _recipient(cert, data, key_transport)[0]
+    """The base64 CipherValues of a fresh session key (for ``public_key``) and of ``plaintext`` (under it)."""
     cipher = _CIPHERS[data]
     session_key = os.urandom(cipher.key_size)
     ciphertext = _encrypt_gcm(session_key, plaintext) if cipher.gcm else _encrypt_cbc(session_key, plaintext)
@@ -141,35 +141,33 @@ def _cipher_values(plaintext: bytes, cert: x509.Certificate, data: DataEncryptio
 _KEY_MARK: Final = "x-sts-key-cipher-value"
 _DATA_MARK: Final = "x-sts-data-cipher-value"
 _Parts = tuple[bytes, bytes, bytes]
-#: (id of the certificate, algorithms, wrap) -> (the certificate, the parts): of the exclusive c14n ...
-_PARTS: dict[tuple[object, ...], tuple[x509.Certificate, _Parts]] = {}
-#: ... and of the serialisation.
-_SERIALISED_PARTS: dict[tuple[object, ...], tuple[x509.Certificate, _Parts]] = {}
+#: (id of the certificate, algorithms, wrap) -> (the certificate, (the canonical parts, the serialised parts)).
+_TOKEN_PARTS: dict[tuple[object, ...], tuple[x509.Certificate, tuple[_Parts, _Parts]]] = {}
 
 
-def _marked_parts(
-    cache: dict[tuple[object, ...], tuple[x509.Certificate, _Parts]],
+def _token_parts(
     cert: x509.Certificate,
     data: DataEncryption,
     key_transport: KeyTransport,
     wrap: Callable[[etree._Element], etree._Element],
-) -> _Parts:
-    """The wrapped token's exclusive c14n (``_PARTS``) or serialisation (``_SERIALISED_PARTS``), split around its
-    two CipherValues, from a marked copy of the template."""
-    def split() -> _Parts:
-        marked = copy.deepcopy(_recipient(cert, data, key_transport)[1])
-        marked[1][0][2][0].text = _KEY_MARK
-        marked[2][0].text = _DATA_MARK
-        token = wrap(marked)
-        if cache is _PARTS:  # the call validators.token_hash makes, so the bytes are the ones it would hash
-            rendered = etree.tostring(token, method="c14n", exclusive=True)
-        else:
-            rendered = etree.tostring(token, encoding="utf-8", xml_declaration=False)
+) -> tuple[_Parts, _Parts]:
+    """The wrapped token's exclusive c14n and its serialisation, each split around its two CipherValues, from one
+    marked copy of the template."""
+    def split(rendered: bytes) -> _Parts:
         before_key, rest = rendered.split(_KEY_MARK.encode("ascii"))
         between, after_data = rest.split(_DATA_MARK.encode("ascii"))
         return before_key, between, after_data
 
-    return _per_certificate(cache, cert, (data, key_transport, wrap), split)
+    def both() -> tuple[_Parts, _Parts]:
+        marked = copy.deepcopy(_recipient(cert, data, key_transport)[1])
+        marked[1][0][2][0].text = _KEY_MARK
+        marked[2][0].text = _DATA_MARK
+        token = wrap(marked)
+        # The c14n is the call validators.token_hash makes, so the bytes are the ones it would hash.
+        return (split(etree.tostring(token, method="c14n", exclusive=True)),
+                split(etree.tostring(token, encoding="utf-8", xml_declaration=False)))
+
+    return _per_certificate(_TOKEN_PARTS, cert, (data, key_transport, wrap), both)
 
 
 _V = TypeVar("_V")
