@@ -81,6 +81,9 @@ class GroupCommit:
         if conn is None or not conn.is_valid:
             conn = self._conn = self.engine.raw_connection()
             if self._sqlite:
+                # Its own checkpoint bound stays with it: out of the pool, so closing it closes it, and no other
+                # user of the pool gets a connection that leaves its checkpoints to a thread it does not have.
+                conn.detach()
                 cursor = conn.cursor()
                 try:
                     cursor.execute(f"PRAGMA wal_autocheckpoint={LOOP_AUTOCHECKPOINT_PAGES}")

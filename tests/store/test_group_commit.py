@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import sqlite3
 import threading
 
 import pytest
@@ -151,7 +152,11 @@ def test_the_loops_commits_leave_wal_checkpoints_to_a_thread(db: Database, monke
     assert busy == 0 and copied == in_wal  # everything committed before is in the database file (or copied now)
     cursor.close()
     assert _rows(db) == 2 * CHECKPOINT_EVERY_COMMITS
+    loops_own = committer.connection().dbapi_connection
     committer.close()
+    # The loop's bound goes with its connection, which is closed, not handed back to the pool for others.
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        loops_own.execute("SELECT 1")
 
 
 def test_a_failed_checkpoint_is_logged_and_the_next_one_runs(db: Database, monkeypatch: pytest.MonkeyPatch,
