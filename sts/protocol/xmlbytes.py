@@ -5,16 +5,23 @@ and the renderers' tests compare them), without building, moving and serialising
 path that work cost about a tenth of a token's CPU.
 
 Only text content and attribute values are slots; the structure, namespaces and prefixes are the element
-renderer's, so there is one definition of each answer's shape.
+renderer's, so there is one definition of each answer's shape. A value XML 1.0 cannot carry is refused with the
+ValueError lxml gives for it (:func:`refuse_non_xml`, also the rule of ``sts.tokens.crypto.canonical``), never
+written into an answer no parser would read.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import Final
 
 from lxml import etree
 
-__all__ = ["Template", "attribute_value", "serialised", "text_content"]
+__all__ = ["Template", "attribute_value", "refuse_non_xml", "serialised", "text_content"]
+
+# XML 1.0 §2.2 Char, inverted.
+_NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 #: libxml2's escaping of text content (xmlEscapeContent): the markup characters, and CR (kept through parsing).
 _TEXT = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
@@ -31,8 +38,16 @@ def serialised(element: etree._Element) -> bytes:
     return bytes(etree.tostring(element, encoding="utf-8", xml_declaration=False))
 
 
+def refuse_non_xml(value: str) -> None:
+    """ValueError, as lxml's, for a string XML 1.0 cannot carry (a NUL, another C0 control, a lone surrogate,
+    U+FFFE/U+FFFF)."""
+    if _NOT_XML.search(value) is not None:
+        raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters")
+
+
 def text_content(value: str) -> bytes:
     """``value`` as the text of an element, in UTF-8."""
+    refuse_non_xml(value)
     if _SPECIAL_TEXT.isdisjoint(value):
         return value.encode("utf-8")
     return value.translate(_TEXT).encode("utf-8")
@@ -40,6 +55,7 @@ def text_content(value: str) -> bytes:
 
 def attribute_value(value: str) -> bytes:
     """``value`` inside a double-quoted attribute, in UTF-8."""
+    refuse_non_xml(value)
     if _SPECIAL_ATTRIBUTE.isdisjoint(value):
         return value.encode("utf-8")
     return value.translate(_ATTRIBUTE).encode("utf-8")

@@ -74,3 +74,22 @@ def test_filling_with_the_wrong_number_of_values_is_refused() -> None:
     template = Template(element, [b"slot"])
     with pytest.raises(ValueError, match="2 values for 1 slots"):
         template.fill([b"a", b"b"])
+
+
+#: One of each kind of character XML 1.0 cannot carry (§2.2), alone and inside ordinary text.
+NOT_XML = ["\x00", "\x01", "\x1f", "\ud800", "\udfff", "\ufffe", "\uffff"]
+
+
+@pytest.mark.parametrize("where", ["alone", "inside"])
+@pytest.mark.parametrize("char", NOT_XML, ids=lambda c: f"U+{ord(c):04X}")
+def test_what_xml_cannot_carry_is_refused_as_lxml_refuses_it(char: str, where: str) -> None:
+    value = char if where == "alone" else f"urn:a{char}b"
+    element = etree.Element("e")
+    with pytest.raises(ValueError):  # lxml's message for a lone surrogate is the UTF-8 codec's
+        element.text = value
+    with pytest.raises(ValueError):
+        element.set("a", value)
+    with pytest.raises(ValueError, match="XML compatible"):
+        text_content(value)
+    with pytest.raises(ValueError, match="XML compatible"):
+        attribute_value(value)

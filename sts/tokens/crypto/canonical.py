@@ -9,12 +9,11 @@ written into a token no parser would read.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Final
 
-# XML 1.0 §2.2 Char, inverted.
-_NOT_XML: Final = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+from sts.protocol.xmlbytes import refuse_non_xml
+
 _TEXT_ESCAPES: Final = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#xD;"))
 _ATTRIBUTE_ESCAPES: Final = (
     ("&", "&amp;"), ("<", "&lt;"), ('"', "&quot;"), ("\t", "&#x9;"), ("\n", "&#xA;"), ("\r", "&#xD;"),
@@ -34,8 +33,7 @@ def attribute(value: str) -> str:
 
 
 def _escaped(value: str, special: frozenset[str], escapes: tuple[tuple[str, str], ...]) -> str:
-    if _NOT_XML.search(value) is not None:
-        raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control characters")
+    refuse_non_xml(value)
     if special.isdisjoint(value):
         return value
     for char, reference in escapes:  # "&" first: the references added after it must stay as written

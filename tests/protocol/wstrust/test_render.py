@@ -151,3 +151,12 @@ def test_answers_of_one_shape_share_nothing_but_the_template(version: TrustVersi
 def test_an_answer_with_a_proof_key_is_left_to_the_tree() -> None:
     response = dataclasses.replace(_shaped(TrustVersion.WST13), proof=object())  # type: ignore[arg-type]
     assert issue_response_bytes(response) is None
+
+
+@pytest.mark.parametrize("field", ["context", "applies_to"])
+def test_a_value_xml_cannot_carry_is_refused_by_both_renderers(field: str) -> None:
+    bad = {field: "urn:a\x01b"}
+    with pytest.raises(ValueError, match="XML compatible"):
+        render_issue_response(_shaped(TrustVersion.WST13, **bad))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="XML compatible"):
+        issue_response_bytes(_shaped(TrustVersion.WST13, **bad))  # type: ignore[arg-type]
