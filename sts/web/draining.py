@@ -43,9 +43,9 @@ from __future__ import annotations
 import array
 import asyncio
 import fcntl
+import gc
 import os
 import socket
-import gc
 import termios
 import weakref
 from typing import Any
