@@ -240,7 +240,7 @@ def create_app(runtime: Runtime, *, loopback_bind: bool, client_certificates: bo
     labels.update(dict.fromkeys(CERTIFICATE_TRANSPORT_PATHS, "certificatetransport"))
     observer = Middleware(RequestObserver, endpoints=labels,
                           observe=metrics.observe_request if settings.metrics_enabled else None,
-                          log_requests=settings.log_format == "json")
+                          log_requests=settings.log_format == "json", access_lines=settings.log_format == "text")
     app = Starlette(routes=[*routes, Mount("/console", app=console)],
                     middleware=[Middleware(BehindProxies, proxies=proxies), observer,
                                 Middleware(SoapPostsFirst, endpoints=soap_posts)])

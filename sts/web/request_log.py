@@ -7,11 +7,16 @@ carried by every log record made while the request runs (text and JSON), and nam
 
 :class:`RequestObserver` is the ASGI middleware that binds it; the pipeline adds what it decided with
 :func:`note_soap_outcome`; when the answer is sent the observer hands the request's :class:`RequestFacts` to the
-metrics and, with ``log_format = "json"``, logs one JSON object for it (logger ``sts.request``).
+metrics and logs one line for it: with ``log_format = "json"`` a JSON object (logger ``sts.request``), with
+``"text"`` uvicorn's access line (logger ``sts.access``, :class:`AccessLineFormatter`), made here instead of by
+uvicorn because uvicorn's costs about 6 % of a token's CPU (``logger.info`` walks the stack for a file and line the
+line never shows, and its formatter copies the record); the line reads as uvicorn's did.
 """
 
 from __future__ import annotations
 
+import functools
+import http
 import json
 import logging
 import random
@@ -24,10 +29,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.logging import AccessFormatter
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 from sts.uris import SoapVersion, TrustVersion
 
 log = logging.getLogger("sts.request")
+#: The text format's access lines (uvicorn's own access logger is left without handlers, so it writes none).
+access_log = logging.getLogger("sts.access")
+#: uvicorn's access message and its arguments (client address, method, path with query, HTTP version, status), so
+#: that a formatter written for uvicorn's records formats these alike.
+ACCESS_MESSAGE = '%s - "%s %s HTTP/%s" %d'
 
 REQUEST_ID_HEADERS = frozenset({b"x-request-id", b"x-correlation-id"})
 RESPONSE_HEADER = b"x-request-id"
@@ -149,15 +161,18 @@ def _clip(value: str | None) -> str | None:
 
 class RequestObserver:
     """ASGI middleware: a correlation id per request (answered in ``X-Request-ID``), then, once answered, the
-    request's facts to ``observe`` (the metrics) for a SOAP request and, when ``log_requests``, one log line."""
+    request's facts to ``observe`` (the metrics) for a SOAP request and one log line: a JSON object when
+    ``log_requests``, the text access line when ``access_lines``."""
 
     def __init__(self, app: ASGIApp, *, endpoints: Mapping[str, str],
-                 observe: Callable[[RequestFacts, float], None] | None = None, log_requests: bool = False) -> None:
+                 observe: Callable[[RequestFacts, float], None] | None = None, log_requests: bool = False,
+                 access_lines: bool = False) -> None:
         self.app = app
         #: The SOAP endpoints' paths and their labels, as the app routes them (``sts.web.asgi``).
         self._endpoints = endpoints
         self._observe = observe
         self._log_requests = log_requests
+        self._access_lines = access_lines
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -177,24 +192,37 @@ class RequestObserver:
             await send(message)
 
         token = _current.set(facts)
+        failed = False
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            failed = True  # the server's error middleware answers 500 when nothing was sent yet
+            raise
         finally:
-            self._finish(facts)
+            self._finish(facts, scope, failed)
             _current.reset(token)
 
-    def _finish(self, facts: RequestFacts) -> None:
+    def _finish(self, facts: RequestFacts, scope: Scope, failed: bool) -> None:
         duration = facts.seconds()
         if facts.endpoint is not None:
             facts.settle()
             if self._observe is not None:
                 self._observe(facts, duration)
+        # Records made here rather than with log.info(): that one walks the stack for the caller's file and line,
+        # which say nothing about a request and cost as much as the formatting.
         if self._log_requests and log.isEnabledFor(logging.INFO):
-            # A record made here rather than log.info(): that one walks the stack for the caller's file and line,
-            # which say nothing about a request and cost as much as the JSON encoding.
             log.handle(log.makeRecord(
                 log.name, logging.INFO, __file__, 0, "%s %s %s", (facts.method, _clip(facts.path), facts.status or "-"),
                 None, extra={"request": facts.fields(duration), "correlation_id": facts.correlation_id}))
+        status = facts.status or (500 if failed else 0)
+        if self._access_lines and status and access_log.isEnabledFor(logging.INFO):
+            # As uvicorn did: a line once an answer started (or the error middleware's 500), none for a request
+            # that ended without one (the client went away).
+            asgi: Any = scope  # uvicorn's helpers, so that the line says what uvicorn's said
+            arguments = (get_client_addr(asgi), facts.method, get_path_with_query_string(asgi),
+                         scope.get("http_version", "1.1"), status)
+            access_log.handle(access_log.makeRecord(access_log.name, logging.INFO, __file__, 0, ACCESS_MESSAGE,
+                                                    arguments, None, extra={"correlation_id": facts.correlation_id}))
 
 
 # --- log formats ---------------------------------------------------------------------------------------------------
@@ -206,6 +234,37 @@ class CorrelationFilter(logging.Filter):
         facts = _current.get()
         record.correlation_id = facts.correlation_id if facts is not None else "-"
         return True
+
+
+class AccessLineFormatter(AccessFormatter):
+    """uvicorn's access line with the correlation id after it (``ACCESS_FORMAT``), written straight from the record's
+    arguments when it has no colours: uvicorn's formatter copies the record and formats it twice over. In colour (a
+    terminal) and for any other record it is uvicorn's formatter."""
+
+    def __init__(self, use_colors: bool | None = None) -> None:
+        super().__init__(ACCESS_FORMAT, use_colors=use_colors)
+
+    def format(self, record: logging.LogRecord) -> str:
+        arguments = record.args
+        if (self.use_colors or record.exc_info or record.stack_info or record.msg is not ACCESS_MESSAGE
+                or not isinstance(arguments, tuple) or len(arguments) != 5 or not isinstance(arguments[4], int)):
+            return super().format(record)
+        client, method, path, version, status = arguments
+        level = record.levelname
+        return (f'{level}:{" " * (8 - len(level))} {client} - "{method} {path} HTTP/{version}" '
+                f'{_status_and_phrase(status)} [{getattr(record, "correlation_id", "-")}]')
+
+
+#: ``levelprefix`` is uvicorn's "INFO:" padded to 9 characters.
+ACCESS_FORMAT = '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s [%(correlation_id)s]'
+
+
+@functools.lru_cache(maxsize=64)
+def _status_and_phrase(status: int) -> str:
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} "
 
 
 #: Made once: ``json.dumps`` with options builds an encoder per call. ASCII only, for any log pipeline's decoder.
@@ -245,14 +304,15 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
     """A :func:`logging.config.dictConfig` for ``sts serve`` (uvicorn's ``log_config``): uvicorn's and the
     package's loggers, as text (uvicorn's format, the correlation id after the level) or as JSON lines.
 
-    With JSON the per-request line replaces uvicorn's access log (it says more: the SOAP outcome, the duration).
+    With JSON the per-request line replaces uvicorn's access log (it says more: the SOAP outcome, the duration); as
+    text, :class:`RequestObserver` writes uvicorn's access line itself (logger ``sts.access``), and uvicorn's access
+    logger has no handler in either format, so uvicorn writes none.
     """
     json_lines = log_format == "json"
     text = {"()": "uvicorn.logging.DefaultFormatter", "fmt": "%(levelprefix)s %(message)s", "use_colors": None}
     package_text = {"()": "uvicorn.logging.DefaultFormatter", "use_colors": None,
                     "fmt": "%(levelprefix)s [%(correlation_id)s] %(name)s: %(message)s"}
-    access_text = {"()": "uvicorn.logging.AccessFormatter", "use_colors": None,
-                   "fmt": '%(levelprefix)s %(client_addr)s - "%(request_line)s" %(status_code)s [%(correlation_id)s]'}
+    access_text = {"()": "sts.web.request_log.AccessLineFormatter", "use_colors": None}
     json_formatter = {"()": "sts.web.request_log.JsonFormatter"}
     correlated = {"()": "sts.web.request_log.CorrelationFilter"}
     return {
@@ -275,8 +335,8 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
         "loggers": {
             "uvicorn": {"handlers": ["default"], "level": level.upper(), "propagate": False},
             "uvicorn.error": {"level": level.upper()},
-            "uvicorn.access": {"handlers": [] if json_lines else ["access"], "level": level.upper(),
-                               "propagate": False},
+            "uvicorn.access": {"handlers": [], "level": level.upper(), "propagate": False},
+            "sts.access": {"handlers": [] if json_lines else ["access"], "level": level.upper(), "propagate": False},
             "sts": {"handlers": ["package"], "level": level.upper(), "propagate": False},
         },
     }

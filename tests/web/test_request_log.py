@@ -19,7 +19,9 @@ from bench.soak import kill_group, wait_until_answering
 from live import running
 from sts.home import DEMO_PASSWORD, DEMO_RP_ENDPOINT, DEMO_USER, init_home
 from sts.web.loopback import free_port
-from sts.web.request_log import JsonFormatter, RequestFacts, request_id
+from sts.web.request_log import (ACCESS_FORMAT, ACCESS_MESSAGE, AccessLineFormatter, JsonFormatter, RequestFacts,
+                                 RequestObserver, request_id)
+from uvicorn.logging import AccessFormatter
 from trust_client import rst_envelope
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,6 +87,93 @@ def test_a_json_line_carries_the_traceback() -> None:
         record = logging.LogRecord("sts.web.pipeline", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     entry = json.loads(JsonFormatter().format(record))
     assert "RuntimeError: boom" in entry["exception"] and entry["correlation_id"] is None
+
+
+# --- the text access line -------------------------------------------------------------------------------------------
+
+
+def _access_record(arguments: tuple[object, ...], level: int = logging.INFO, msg: str = ACCESS_MESSAGE
+                   ) -> logging.LogRecord:
+    record = logging.LogRecord("sts.access", level, __file__, 0, msg, arguments, None)
+    record.correlation_id = "cid-7"
+    return record
+
+
+@pytest.mark.parametrize("arguments", [
+    ("127.0.0.1:53996", "POST", "/services/sts", "1.1", 200),
+    ("192.0.2.10:0", "POST", "/adfs/services/trust/13/usernamemixed", "1.1", 400),
+    ("", "GET", "/console/api/audit?actor=alice&limit=5", "1.0", 500),  # no client address, a query string
+    ("[2001:db8::1]:443", "GET", "/metrics", "2", 304),
+    ("10.0.0.1:1", "GET", "/x", "1.1", 599),  # a status without a phrase
+])
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING, logging.CRITICAL])
+def test_the_access_line_reads_as_uvicorns(arguments: tuple[object, ...], level: int) -> None:
+    """The fast path writes what uvicorn's own formatter, with the same format, writes from the same record."""
+    uvicorns = AccessFormatter(ACCESS_FORMAT, use_colors=False).format(_access_record(arguments, level))
+    assert AccessLineFormatter(use_colors=False).format(_access_record(arguments, level)) == uvicorns
+    assert uvicorns.endswith(" [cid-7]") and f'"{arguments[1]} {arguments[2]} HTTP/{arguments[3]}"' in uvicorns
+
+
+def test_the_access_line_in_colour_and_other_records_are_uvicorns() -> None:
+    arguments = ("127.0.0.1:1", "POST", "/services/sts", "1.1", 200)
+    coloured = AccessLineFormatter(use_colors=True).format(_access_record(arguments))
+    assert coloured == AccessFormatter(ACCESS_FORMAT, use_colors=True).format(_access_record(arguments))
+    assert "\x1b[" in coloured
+    try:
+        raise RuntimeError("while answering")
+    except RuntimeError:
+        failed = _access_record(arguments)
+        failed.exc_info = sys.exc_info()
+    assert "RuntimeError: while answering" in AccessLineFormatter(use_colors=False).format(failed)
+
+
+def _observed(app: object, caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    import asyncio
+
+    observer = RequestObserver(app, endpoints={}, access_lines=True)  # type: ignore[arg-type]
+    scope = {"type": "http", "method": "GET", "path": "/healthz", "query_string": b"a=1", "root_path": "",
+             "headers": [(b"x-request-id", b"line-1")], "client": ("192.0.2.1", 4321), "http_version": "1.1"}
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: object) -> None:
+        return None
+
+    with caplog.at_level(logging.INFO, logger="sts.access"):
+        try:
+            asyncio.run(observer(scope, receive, send))
+        except (RuntimeError, asyncio.CancelledError):
+            pass
+    return [record for record in caplog.records if record.name == "sts.access"]
+
+
+def test_the_observer_writes_one_access_line_per_answer(caplog: pytest.LogCaptureFixture) -> None:
+    async def answers(scope: object, receive: object, send: object) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})  # type: ignore[operator]
+        await send({"type": "http.response.body", "body": b""})  # type: ignore[operator]
+
+    (record,) = _observed(answers, caplog)
+    assert record.args == ("192.0.2.1:4321", "GET", "/healthz?a=1", "1.1", 204)
+    assert AccessLineFormatter(use_colors=False).format(record) == (
+        'INFO:     192.0.2.1:4321 - "GET /healthz?a=1 HTTP/1.1" 204 No Content [line-1]')
+
+
+def test_a_request_that_raised_is_logged_as_the_500_it_gets(caplog: pytest.LogCaptureFixture) -> None:
+    async def raises(scope: object, receive: object, send: object) -> None:
+        raise RuntimeError("a bug")
+
+    (record,) = _observed(raises, caplog)
+    assert record.args[-1] == 500  # type: ignore[index]
+
+
+def test_a_request_that_ended_without_an_answer_has_no_access_line(caplog: pytest.LogCaptureFixture) -> None:
+    import asyncio
+
+    async def cancelled(scope: object, receive: object, send: object) -> None:
+        raise asyncio.CancelledError  # the client went away: nothing was sent, nothing is answered
+
+    assert _observed(cancelled, caplog) == []
 
 
 # --- over real HTTP (in process) ----------------------------------------------------------------------------------
@@ -213,5 +302,6 @@ def test_sts_serve_text_lines_carry_the_id(text_server: tuple[str, Path]) -> Non
     made = refused.headers["x-request-id"]
     assert re.search(r'"POST /services/sts HTTP/1.1" 200 OK \[text-line-1\]$', access, re.MULTILINE), access
     assert re.search(rf'"POST /services/sts HTTP/1.1" 400 Bad Request \[{made}\]$', access, re.MULTILINE), access
+    assert access.count("[text-line-1]") == 1  # one line a request: uvicorn writes none of its own
     assert re.search(rf"\[{made}\] sts.web.pipeline: fault FailedAuthentication", text), text
     assert DEMO_PASSWORD not in text and "a-wrong-password-789" not in text + access
