@@ -46,12 +46,10 @@ from sts.store.schema import key_material
 from sts.store.transactions import reading, writing
 from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert, load_certificate
 from sts.tokens.crypto.pkcs11 import HsmConfig, HsmError, HsmToken, open_token
-from sts.tokens.keyring import (LEGACY_ID, Keyring, ScheduledKeys, _current_slot, _Slot, check_schedule_request,
-                                new_key_id)
+from sts.tokens.keyring import (LEGACY_ID, REFRESH_SECONDS, Keyring, ScheduledKeys, _current_slot, _Slot,
+                                check_schedule_request, new_key_id)
 from sts.xmltime import utcnow
 
-#: The most a node's signing key lags behind the schedule in the database (seconds).
-REFRESH_SECONDS = 2.0
 SECRETS_ID = "secrets"
 KEK_BYTES = 32
 _NONCE_BYTES = 12

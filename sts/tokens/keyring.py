@@ -27,6 +27,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -118,7 +119,14 @@ class ScheduledKeys:
         raise NotImplementedError
 
 
+#: The most a process's signing key lags behind a schedule another process wrote (seconds): the home's file here,
+#: the database's in ``sts.tokens.key_store``.
+REFRESH_SECONDS = 2.0
+
+
 def _current_slot(slots: tuple[_Slot, ...], now: datetime) -> _Slot:
+    if len(slots) == 1:  # no rollover scheduled: the usual case, once per token
+        return slots[0]
     started = [s for s in slots if s.active_from <= now]
     return max(started, key=lambda s: s.active_from) if started else min(slots, key=lambda s: s.active_from)
 
@@ -157,6 +165,8 @@ class Keyring(ScheduledKeys):
         self._clock = clock
         self._lock = threading.Lock()
         self._stamp: object = None
+        #: When signing next looks at the schedule file again (``time.monotonic()``): see ``_fresh``.
+        self._next_look = 0.0
         self._slots: tuple[_Slot, ...] = ()
         self._in_use_file: str | None = None  # the key id keys/sts-signing.* was last seen or made to hold
         self._reload()
@@ -195,7 +205,7 @@ class Keyring(ScheduledKeys):
             slots.append(_Slot(key_id, active_from.astimezone(UTC), None, key))
             self._write(slots)
             self._stamp = None
-        self._fresh()
+        self._fresh(publishing=True)
         return key_id
 
     def export(self) -> list[ExportedKey]:
@@ -213,7 +223,7 @@ class Keyring(ScheduledKeys):
 
     def _follow(self, slots: tuple[_Slot, ...]) -> None:
         """Make ``keys/sts-signing.key|.crt`` hold the key that signs now, once per switch and process."""
-        live = _current_slot(slots, self._clock())
+        live = slots[0] if len(slots) == 1 else _current_slot(slots, self._clock())
         if live.id == self._in_use_file:
             return
         self._in_use_file = live.id
@@ -272,14 +282,21 @@ class Keyring(ScheduledKeys):
     # --- internals -------------------------------------------------------------------------------------------
 
     def _fresh(self, *, publishing: bool = False) -> tuple[_Slot, ...]:
-        try:
-            stat = self._schedule.stat()
-            stamp: object = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        except FileNotFoundError:
-            stamp = "none"
-        if stamp != self._stamp:
-            with self._lock:
-                self._reload()
+        """The slots, with the schedule file looked at again when publishing and, for signing, at most every
+        ``REFRESH_SECONDS`` (as the database keyring does): a stat per token cost 2 % of one. Switch times in the
+        schedule already read are kept to the instant; only a schedule written since by another process (``sts
+        keys rollover``) may wait that long, and its new key is published at once."""
+        now = time.monotonic()
+        if publishing or now >= self._next_look:
+            self._next_look = now + REFRESH_SECONDS
+            try:
+                stat = self._schedule.stat()
+                stamp: object = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+            except FileNotFoundError:
+                stamp = "none"
+            if stamp != self._stamp:
+                with self._lock:
+                    self._reload()
         slots = self._slots
         self._follow(slots)
         return slots
@@ -350,4 +367,4 @@ def _write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-__all__ = ["ExportedKey", "KeyEntry", "Keyring", "LEGACY_ID", "ScheduledKeys", "check_schedule_request", "new_key_id"]
+__all__ = ["ExportedKey", "KeyEntry", "Keyring", "LEGACY_ID", "REFRESH_SECONDS", "ScheduledKeys", "check_schedule_request", "new_key_id"]

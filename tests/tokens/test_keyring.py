@@ -20,7 +20,8 @@ from sts.cli.main import main
 from sts.config import load_settings
 from sts.tokens.crypto.keys import fingerprint_sha256, generate_key_and_cert, load_certificate
 from sts.home import DEMO_PASSWORD
-from sts.tokens.keyring import LEGACY_ID, Keyring
+from sts.tokens import keyring as keyring_module
+from sts.tokens.keyring import LEGACY_ID, REFRESH_SECONDS, Keyring
 from sts.model import RelyingParty
 from sts.rp.verifier import TokenRejected, TokenVerifier
 from sts.xmltime import utcnow
@@ -72,6 +73,29 @@ def test_schedule_states_and_overlap(home: Path) -> None:
         ring.schedule(other_key, cert_pem, active_from=now, overlap=timedelta(0))  # not the key's certificate
     with pytest.raises(ValueError, match="time zone"):
         ring.schedule(other_key, None, active_from=now.replace(tzinfo=None), overlap=timedelta(0))
+
+
+def test_a_schedule_another_process_writes_signs_within_the_refresh_and_is_published_at_once(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signing looks at the schedule file at most every REFRESH_SECONDS (a stat per token cost 2 % of one); what is
+    published (metadata, trust for Validate) reads it on every call; a switch time already read is kept exactly."""
+    seconds = [1000.0]
+    monkeypatch.setattr(keyring_module.time, "monotonic", lambda: seconds[0])
+    ring = _ring(home)
+    now = utcnow()
+    legacy = ring.current(now).certificate
+    key_pem, cert_pem = generate_key_and_cert("switch now")
+    _ring(home).schedule(key_pem, cert_pem, active_from=now - timedelta(seconds=1), overlap=timedelta(days=1))
+    new_cert = load_certificate(cert_pem)
+    seconds[0] += REFRESH_SECONDS / 2
+    assert ring.current(now).certificate == legacy  # not looked at again yet
+    assert ring.published(now) == [legacy, new_cert]  # published at once (and that read the schedule afresh)
+    assert ring.current(now).certificate == new_cert
+    later_key, later_cert = generate_key_and_cert("switch later")
+    _ring(home).schedule(later_key, later_cert, active_from=now + timedelta(hours=1), overlap=timedelta(days=1))
+    seconds[0] += REFRESH_SECONDS
+    assert ring.current(now).certificate == new_cert  # read again, and the later switch is not due yet
+    assert ring.current(now + timedelta(hours=2)).certificate == load_certificate(later_cert)  # due: to the instant
 
 
 def test_the_certificate_file_follows_the_switch(home: Path) -> None:
