@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, TypeVar
 from anyio import to_thread
 
 from sts.interfaces import AuditSink, Clock, ThrottleStore, UserDirectory
-from sts.offload import MoveToThread, on_event_loop
+from sts.offload import MoveToThread, on_event_loop, run_inline
 from sts.model import UserRecord
 from sts.xmltime import utcnow
 
@@ -253,7 +253,7 @@ async def run_throttled(fn: Callable[[], T], *, origin: tuple[str, datetime] | N
             try:
                 if inline:
                     with on_event_loop():
-                        return fn()
+                        return await run_inline(fn)
                 return await to_thread.run_sync(fn)
             except MoveToThread:
                 inline = False

@@ -40,6 +40,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from sts.offload import note_company
 from sts.store.prepared import ClaimTaken, Pending, commit_together, committing_through
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class GroupCommit:
     def _committed(self, requests: int) -> None:
         self.commits += 1
         self.requests += requests
+        note_company(requests)
         running = self._checkpointing
         if self._sqlite and self.commits % CHECKPOINT_EVERY_COMMITS == 0 and (running is None or running.done()):
             self._checkpointing = asyncio.get_running_loop().run_in_executor(None, self._checkpoint)

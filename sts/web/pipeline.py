@@ -14,6 +14,7 @@ public reason; anything unexpected is logged with a correlation id and answered 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -52,6 +53,7 @@ from sts.protocol.wstrust.render import (
     render_rstr,
     render_validate_response,
 )
+from sts.offload import together
 from sts.protocol.xmlsafe import XmlLimits, parse
 from sts.web.metadata.mex import MetadataExchange
 from sts.web.request_log import correlation_id, note_not_recorded, note_soap_outcome
@@ -128,6 +130,7 @@ class TrustEndpoint:
             max_bytes=base.max_bytes if max_bytes is None else max_bytes,
             max_depth=base.max_depth if max_depth is None else max_depth,
         )
+        self._parse = functools.partial(parse, limits=self._limits)
         #: The one MEX answer: a WS-Transfer Get posted here gets what the MEX routes give.
         self.metadata_exchange = metadata_exchange
         self._actions = frozenset(_TRUST_ACTIONS) | ({WXF_GET} if metadata_exchange is not None else frozenset())
@@ -175,7 +178,7 @@ class TrustEndpoint:
     def _envelope(self, body: bytes, ctx: RequestContext, progress: _Progress) -> tuple[etree._Element, Envelope]:
         """Parse within the XML limits; the envelope's SOAP version must be the one the content type announced (a
         VersionMismatch in the announced version otherwise, SOAP 1.1 §4.4.1, SOAP 1.2 Part 1 §5.4.7)."""
-        root = parse(body, limits=self._limits)
+        root = together("parse", self._parse, body)
         version = envelope_version(root)
         if ctx.soap_version_announced and version is not ctx.soap_version:
             raise VersionMismatch(f"a {version.name} envelope sent with the {ctx.soap_version.name} content type",

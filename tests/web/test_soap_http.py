@@ -48,6 +48,36 @@ def test_concurrent_issues_are_all_recorded_before_their_answers(home: Path) -> 
         assert len(audited) == 48
 
 
+def test_requests_run_together_and_each_gets_its_own_valid_token(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the loop's parks always on (sts.offload: the parse, the signature and the encryption of the requests
+    ready together run back to back), every answer is its own request's token, signed and encrypted correctly."""
+    from sts import offload
+    from sts.config import load_settings
+    from sts.rp.verifier import TokenVerifier
+    from sts.tokens.crypto.keys import load_certificate, load_private_key
+
+    monkeypatch.setattr(offload, "COMPANY", 0.0)
+    sizes: list[tuple[str, ...]] = []
+    real_run = offload._Batch.run
+
+    def run(batch: offload._Batch) -> None:
+        sizes.append(tuple(call[0] for call in batch.calls))
+        real_run(batch)
+
+    monkeypatch.setattr(offload._Batch, "run", run)
+    verifier = TokenVerifier([load_certificate(load_settings(home).signing_cert_path.read_bytes())],
+                             rp_private_key=load_private_key((home / "demo" / "rp.key").read_bytes()),  # type: ignore[arg-type]
+                             audience=DEMO_RP_ENDPOINT)
+    with running(home) as live, ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(lambda _: _issue(live.sts_url), range(48)))
+    assert [r.status for r in replies] == [200] * 48
+    tokens = [verifier.verify(reply.token()) for reply in replies]
+    assert {token.subject for token in tokens} == {DEMO_USER}
+    assert len({token.token_id for token in tokens}) == 48
+    assert {kind for batch in sizes for kind in batch} == {"parse", "sign", "encrypt"}
+    assert max(len(batch) for batch in sizes) > 1  # requests did run together
+
+
 def test_password_text_leaves_the_loop_for_scrypt_and_a_cached_pair_stays_on_it(
         home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sts.store.users as users_module

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from lxml import etree
 
 from sts import ns
+from sts.offload import together
 from sts.protocol import xmlsafe
 from sts.uris import DataEncryption, DigestAlgorithm, KeyTransport
 from sts.tokens.crypto.keys import PrivateKey
@@ -118,7 +119,8 @@ def encrypt_token(
     in it), and the hex SHA-256 of its exclusive c14n (what ``validators.token_hash`` computes). No element is
     built: both come from the template's bytes split around its two CipherValues, worked out once per certificate.
     ``wrap`` must build the same shape every time (the SAML 2.0 EncryptedAssertion, or the EncryptedData itself)."""
-    key_value, data_value = _cipher_values(plaintext, _recipient(cert, data, key_transport)[0], data, key_transport)
+    key_value, data_value = together("encrypt", _cipher_values, plaintext, _recipient(cert, data, key_transport)[0],
+                                     data, key_transport)
     canonical, serialised = _token_parts(cert, data, key_transport, wrap)
     # Base64 text has nothing c14n (or serialisation) escapes: the values are their own canonical form.
     digest = hashlib.sha256(canonical[0])

@@ -29,6 +29,7 @@ from sts.protocol.xmlsafe import parse_trusted
 from sts.tokens.crypto import canonical
 from sts.tokens.crypto.canonical import SignableParts
 from sts.uris import ENVELOPED, EXC_C14N, DigestAlgorithm, SignatureAlgorithm
+from sts.offload import together
 from sts.tokens.crypto.keys import PrivateKey, SigningKey
 
 _DS: Final = {"ds": ns.DS}
@@ -103,7 +104,9 @@ class XmlSigner:
         """The SignatureValue over SignedInfo's exclusive c14n (what a verifier computes from the document)."""
         before_uri, before_digest, rest = self._signed_info_parts
         signed_info = b"".join((before_uri, uri, before_digest, digest_value.encode("ascii"), rest))
-        return base64.b64encode(self._sign_bytes(signed_info)).decode("ascii")
+        # With the other requests' signatures on the event loop: the key's code and data stay warm (an RSA-2048
+        # signature costs 300 µs among a request's other work, 256 µs right after another).
+        return base64.b64encode(together("sign", self._sign_bytes, signed_info)).decode("ascii")
 
     def sign(
         self, element: etree._Element, reference_id: str, *, after: etree._Element | None = None
