@@ -61,7 +61,7 @@ def test_requests_run_together_and_each_gets_its_own_valid_token(home: Path, mon
     real_run = offload._Batch.run
 
     def run(batch: offload._Batch) -> None:
-        sizes.append(tuple(call[0] for call in batch.calls))
+        sizes.append(tuple(call.kind for call in batch.calls))
         real_run(batch)
 
     monkeypatch.setattr(offload._Batch, "run", run)
