@@ -25,7 +25,7 @@ from sts.rp.demo_service import federation_metadata_url_for, verifier_following
 from sts.rp.verifier import TokenRejected, TokenVerifier
 from sts.tokens.crypto.keys import SigningKey, generate_key_and_cert, load_certificate
 from sts.tokens.crypto.signing import XmlSigner
-from sts.tokens.keyring import Keyring
+from sts.tokens.keyring import REFRESH_SECONDS, Keyring
 from sts.web.loopback import free_port
 from sts.xmltime import utcnow
 from trust_client import post, rst_envelope
@@ -54,6 +54,9 @@ def _issue(live: LiveServer) -> etree._Element:
 def _rollover(home: Path, *args: str) -> None:
     result = CliRunner().invoke(main, ["--home", str(home), "keys", "rollover", *args])
     assert result.exit_code == 0, result.output
+    if "--now" in args:
+        # The running STS signs by a schedule another process wrote within REFRESH_SECONDS (it publishes it at once).
+        time.sleep(REFRESH_SECONDS + 0.2)
 
 
 def _in_use(home: Path) -> object:
