@@ -16,8 +16,9 @@ CPU's caches, so a signature costs 300 µs in place against 256 µs right after 
 (``together``: the request's parse, its signature, its encryption) park it; once every request ready on the loop
 has reached one, the parked calls run back to back, kind by kind, each in its own request's context; then the
 batch resumes each request where it parked, with its result (or its exception, raised there), and runs it to its
-next park or its end, so between two parks the requests also run the same code one after the other. Nothing else changes: each request is still decided alone, answered
-after its own rows are committed, and a request on its own (one client at a time) runs as a plain call.
+next park or its end, so between two parks the requests also run the same code one after the other. Nothing else
+changes: each request is still decided alone, answered after its own rows are committed, and a request on its own
+(one client at a time) runs as a plain call.
 """
 
 from __future__ import annotations
@@ -118,8 +119,7 @@ class _Call:
         self.kind, self.fn, self.args, self.inline = kind, fn, args, inline
 
 
-#: Idle greenlets of this thread's event loop, reused by ``run_inline``.
-_IDLE = threading.local()
+#: At most this many idle greenlets are kept per event loop for ``run_inline`` to reuse.
 _MAX_IDLE = 256
 
 
@@ -128,32 +128,23 @@ async def run_inline(fn: Callable[[], T]) -> T:
     inside may park it until its batch has run, and the other requests go on meanwhile. Directly, as a plain call,
     while the loop has no company for it (``note_company``)."""
     loop = asyncio.get_running_loop()
-    if _Batch.for_loop(loop).company < COMPANY:
+    batch = _Batch.for_loop(loop)
+    if batch.company < COMPANY:
         return fn()
-    idle: list[_Inline] = _IDLE.__dict__.setdefault("greenlets", [])
-    inline = idle.pop() if idle else _Inline()
+    inline = batch.idle.pop() if batch.idle else _Inline()
     inline.gr_context = contextvars.copy_context()
     finished = inline.finished = loop.create_future()
-    _resume(inline, inline.switch, fn)
+    batch.resume(inline, inline.switch, fn)
     try:
         return await finished  # type: ignore[no-any-return]
     except asyncio.CancelledError:
         if inline.parked is not None:  # unwind the pipeline from where it is parked; its call will not run
             inline.parked = None
-            _resume(inline, inline.throw, asyncio.CancelledError())
+            batch.resume(inline, inline.throw, asyncio.CancelledError())
         raise
 
 
-def _resume(inline: _Inline, action: Callable[[Any], Any], argument: Any) -> None:
-    """Run ``inline`` (start it, or resume it with its call's outcome) until it parks again or finishes; the batch
-    it parks in resumes it, and a finished one settles its task's future and goes back to the idle ones."""
-    outcome = action(argument)
-    if not isinstance(outcome, _Done):
-        return  # parked again: together() put it in the next batch
-    finished, inline.finished = inline.finished, None
-    idle: list[_Inline] = _IDLE.__dict__.setdefault("greenlets", [])
-    if len(idle) < _MAX_IDLE:
-        idle.append(inline)
+def _settle(finished: asyncio.Future[Any] | None, outcome: _Done) -> None:
     if finished is None or finished.done():
         return  # its task was cancelled meanwhile
     if outcome.error is not None:
@@ -196,6 +187,8 @@ class _Batch:
         self.loop = loop
         self.company = 0.0
         self.calls: list[_Call] = []
+        #: Greenlets whose request has finished, for ``run_inline`` to reuse (at most ``_MAX_IDLE``).
+        self.idle: list[_Inline] = []
 
     @classmethod
     def for_loop(cls, loop: asyncio.AbstractEventLoop) -> _Batch:
@@ -223,14 +216,25 @@ class _Batch:
                 continue
             try:
                 outcomes.append((call, True, call.inline.gr_context.run(call.fn, *call.args)))
-            except Exception as exc:  # noqa: BLE001 - the caller's, raised where it parked
+            except BaseException as exc:  # noqa: BLE001 - its request's alone (MoveToThread too), raised where it parked
                 outcomes.append((call, False, exc))
         for call, ok, outcome in outcomes:
             inline = call.inline
             if inline.parked is not call:
                 continue
             inline.parked = None
-            _resume(inline, inline.switch if ok else inline.throw, outcome)
+            self.resume(inline, inline.switch if ok else inline.throw, outcome)
+
+    def resume(self, inline: _Inline, action: Callable[[Any], Any], argument: Any) -> None:
+        """Run ``inline`` (start it, or resume it with its call's outcome) until it parks again (in this loop's next
+        batch, which resumes it) or finishes: then its task's future is settled and the greenlet kept for reuse."""
+        outcome = action(argument)
+        if not isinstance(outcome, _Done):
+            return
+        finished, inline.finished = inline.finished, None
+        if len(self.idle) < _MAX_IDLE:
+            self.idle.append(inline)
+        _settle(finished, outcome)
 
 
 __all__ = ["COMPANY", "MoveToThread", "heavy", "note_commit", "note_company", "on_event_loop", "on_loop",

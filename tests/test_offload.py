@@ -91,6 +91,30 @@ def test_an_exception_is_raised_where_its_request_parked_and_only_there(company:
     assert _run(main) == ["a", "caught: this request's own error", "c"]
 
 
+class _Signal(BaseException):
+    """A control-flow signal of the kind MoveToThread and Throttled are: not an Exception."""
+
+
+@pytest.mark.parametrize("error", [ValueError("an error"), MoveToThread(), _Signal()],
+                         ids=["Exception", "MoveToThread", "BaseException"])
+def test_whatever_a_parked_call_raises_is_its_own_requests_and_the_others_go_on(
+        company: Callable[[float], None], error: BaseException) -> None:
+    """Any exception a batched call raises, control-flow signals included, goes to the request that parked it,
+    raised where it parked; the batch's other requests get their results (none is left parked)."""
+    def step(tag: str) -> str:
+        if tag == "bad":
+            raise error
+        return tag
+
+    async def main() -> list[object]:
+        company(8)
+        runs = [run_inline(lambda tag=tag: together("k", step, tag)) for tag in ("a", "bad", "c")]
+        return await asyncio.wait_for(asyncio.gather(*runs, return_exceptions=True), timeout=5)
+
+    a, bad, c = _run(main)
+    assert (a, c) == ("a", "c") and bad is error
+
+
 def test_a_request_that_raises_raises_from_run_inline_and_its_greenlet_serves_the_next(
         company: Callable[[float], None]) -> None:
     def broken() -> str:
@@ -187,7 +211,7 @@ def test_greenlets_are_reused_and_bounded(company: Callable[[float], None], monk
             together("k", str)
 
         await asyncio.gather(*(run_inline(pipeline) for _ in range(6)))
-        idle = len(offload._IDLE.greenlets)
+        idle = len(offload._Batch.for_loop(asyncio.get_running_loop()).idle)
         for _ in range(5):
             await run_inline(pipeline)  # one at a time: the same greenlet each time, from the idle ones
         return idle, seen
