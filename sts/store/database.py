@@ -18,7 +18,7 @@ from sqlalchemy.pool import StaticPool
 
 from sts.interfaces import Clock
 from sts.store.credential_cache import VerifiedCredentials
-from sts.store.json_codec import json_text, json_value
+from sts.store.json_codec import ENGINE_OPTIONS
 from sts.store.passwords import PasswordHasher, SecretBox
 from sts.store.postgres import create_postgres_engine, is_postgres
 from sts.store.clients import SqlClientStore
@@ -125,9 +125,8 @@ def create_database_engine(url: str, *, pool_size: int = 5, timeout_seconds: flo
         return create_postgres_engine(parsed, pool_size, timeout_seconds)
     if parsed.get_backend_name() != "sqlite":
         # pool_pre_ping: a server restart leaves dead connections in the pool; detect them before use.
-        return create_engine(parsed, pool_pre_ping=True, json_serializer=json_text, json_deserializer=json_value)
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}, "json_serializer": json_text,
-                              "json_deserializer": json_value}
+        return create_engine(parsed, pool_pre_ping=True, **ENGINE_OPTIONS)
+    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False}, **ENGINE_OPTIONS}
     if _is_memory(parsed):
         # One shared connection, or every pooled connection would see its own empty database (tests only).
         kwargs["poolclass"] = StaticPool

@@ -27,4 +27,7 @@ def json_value(text: str | bytes) -> Any:
     return orjson.loads(text)
 
 
-__all__ = ["json_text", "json_value"]
+#: What every engine is created with (``sts.store.database``, ``sts.store.postgres``).
+ENGINE_OPTIONS: dict[str, Any] = {"json_serializer": json_text, "json_deserializer": json_value}
+
+__all__ = ["ENGINE_OPTIONS", "json_text", "json_value"]

@@ -32,7 +32,7 @@ from psycopg import errors as pg_errors
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL
 
-from sts.store.json_codec import json_text, json_value
+from sts.store.json_codec import ENGINE_OPTIONS
 
 #: The client waits this much longer than the server's statement_timeout, so that a live server's own,
 #: clean cancellation (the connection survives) comes first.
@@ -72,8 +72,7 @@ def create_postgres_engine(url: URL, pool_size: int, timeout_seconds: float) -> 
         pool_timeout=timeout_seconds,
         pool_pre_ping=True,
         connect_args=connect_args,
-        json_serializer=json_text,
-        json_deserializer=json_value,
+        **ENGINE_OPTIONS,
     )
     client_bound = timeout_seconds + CLIENT_MARGIN_SECONDS
     breaker = _Breaker(BREAKER_SECONDS)
