@@ -223,7 +223,7 @@ class Keyring(ScheduledKeys):
 
     def _follow(self, slots: tuple[_Slot, ...]) -> None:
         """Make ``keys/sts-signing.key|.crt`` hold the key that signs now, once per switch and process."""
-        live = slots[0] if len(slots) == 1 else _current_slot(slots, self._clock())
+        live = _current_slot(slots, self._clock())
         if live.id == self._in_use_file:
             return
         self._in_use_file = live.id
@@ -289,12 +289,7 @@ class Keyring(ScheduledKeys):
         now = time.monotonic()
         if publishing or now >= self._next_look:
             self._next_look = now + REFRESH_SECONDS
-            try:
-                stat = self._schedule.stat()
-                stamp: object = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-            except FileNotFoundError:
-                stamp = "none"
-            if stamp != self._stamp:
+            if self._schedule_stamp() != self._stamp:
                 with self._lock:
                     self._reload()
         slots = self._slots
@@ -302,13 +297,17 @@ class Keyring(ScheduledKeys):
         return slots
 
     def _reload(self) -> None:
-        try:
-            stat = self._schedule.stat()
-            stamp: object = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-        except FileNotFoundError:
-            stamp = "none"
+        stamp = self._schedule_stamp()
         self._slots = self._load()
         self._stamp = stamp
+
+    def _schedule_stamp(self) -> object:
+        """What tells that the schedule file changed: its mtime, size and inode ("none" while there is none)."""
+        try:
+            stat = self._schedule.stat()
+        except FileNotFoundError:
+            return "none"
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
 
     def _load(self) -> tuple[_Slot, ...]:
         if not self._schedule.exists():
@@ -367,4 +366,5 @@ def _write_private(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-__all__ = ["ExportedKey", "KeyEntry", "Keyring", "LEGACY_ID", "REFRESH_SECONDS", "ScheduledKeys", "check_schedule_request", "new_key_id"]
+__all__ = ["ExportedKey", "KeyEntry", "Keyring", "LEGACY_ID", "REFRESH_SECONDS", "ScheduledKeys", "check_schedule_request",
+           "new_key_id"]

@@ -45,6 +45,7 @@ from sts.protocol.soap import (
 from sts.uris import RequestType, SoapVersion, TrustVersion
 from sts.protocol.wsse.header import parse_security_header
 from sts.protocol.wstrust.parse import is_collection, parse_rst, parse_rst_collection
+from sts.offload import together
 from sts.protocol.wstrust.render import (
     render_cancel_response,
     issue_response_bytes,
@@ -53,7 +54,6 @@ from sts.protocol.wstrust.render import (
     render_rstr,
     render_validate_response,
 )
-from sts.offload import together
 from sts.protocol.xmlsafe import XmlLimits, parse
 from sts.web.metadata.mex import MetadataExchange
 from sts.web.request_log import correlation_id, note_not_recorded, note_soap_outcome

@@ -25,11 +25,11 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from lxml import etree
 
 from sts import ns
+from sts.offload import together
 from sts.protocol.xmlsafe import parse_trusted
 from sts.tokens.crypto import canonical
 from sts.tokens.crypto.canonical import SignableParts
 from sts.uris import ENVELOPED, EXC_C14N, DigestAlgorithm, SignatureAlgorithm
-from sts.offload import together
 from sts.tokens.crypto.keys import PrivateKey, SigningKey
 
 _DS: Final = {"ds": ns.DS}
